@@ -1,0 +1,7 @@
+"""`python -m fleetlib` is the `fleet` command."""
+
+import sys
+
+from fleetlib.cli import main
+
+sys.exit(main())

@@ -1,0 +1,111 @@
+"""The pure fleet model: identities and the value types every other module shares.
+
+Nothing here reads the clock, the network or the disk.
+
+    cid = ClusterId("dev", "services-amer")        # prints as dev/services-amer
+    Duration.parse("1m").go()                      # "1m0s", as Flux writes intervals
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from fleetlib.errors import InputError
+from fleetlib.names import cluster_name, dns_label
+
+Target = Literal["sandbox", "live"]
+"""Where a runbook acts: the embedded sandbox (default) or a real cluster and GitHub."""
+
+DEFAULT_STAGE = "dev"
+"""The stage runbooks and the CLI use when a cluster name exists in several stages."""
+
+FLUX_COMPONENTS = (
+    "source-controller",
+    "kustomize-controller",
+    "helm-controller",
+    "notification-controller",
+)
+"""`flux bootstrap --components` default, in Flux's order."""
+
+FLUX_EXTRA_COMPONENTS = ("image-reflector-controller", "image-automation-controller")
+"""The only values `--components-extra` accepts."""
+
+REQUIRED_COMPONENTS = ("source-controller", "kustomize-controller")
+
+
+@dataclass(frozen=True, order=True)
+class ClusterId:
+    """One cluster of the fleet: a stage and a cluster name, both DNS labels."""
+
+    stage: str
+    cluster: str
+
+    def __post_init__(self) -> None:
+        dns_label(self.stage, what="stage")
+        cluster_name(self.cluster)
+
+    def __str__(self) -> str:
+        return f"{self.stage}/{self.cluster}"
+
+    @classmethod
+    def parse(cls, text: str) -> ClusterId:
+        """Parse `stage/cluster`, as `fleet scaffold --like` takes it."""
+        stage, sep, cluster = text.partition("/")
+        if not sep:
+            raise InputError(f"{text!r} is not STAGE/CLUSTER", hint="write it as e.g. dev/services-amer")
+        return cls(stage, cluster)
+
+
+@dataclass(frozen=True, order=True)
+class ObjectRef:
+    """A Kubernetes object, printed as `Kind/namespace/name` (or `Kind/name` when cluster-scoped)."""
+
+    kind: str
+    namespace: str | None
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.namespace}/{self.name}" if self.namespace else f"{self.kind}/{self.name}"
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
+_UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+
+
+@dataclass(frozen=True, order=True)
+class Duration:
+    """A Go-style duration such as `1m`, `10m0s` or `1h30m`, as Flux intervals are written."""
+
+    seconds: float
+
+    @classmethod
+    def parse(cls, text: str) -> Duration:
+        if not isinstance(text, str) or not text:
+            raise ValueError("a duration is a string such as '1m', '10m0s' or '1h30m'")
+        pos, total = 0, 0.0
+        for match in _DURATION_PART.finditer(text):
+            if match.start() != pos:
+                break
+            total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+            pos = match.end()
+        if pos != len(text) or total <= 0:
+            raise ValueError(f"{text!r} is not a positive duration such as '1m', '10m0s' or '1h30m'")
+        return cls(total)
+
+    def go(self) -> str:
+        """Format as Go's time.Duration.String(): 60s -> '1m0s', 600s -> '10m0s', 30s -> '30s'."""
+        ms_total = round(self.seconds * 1000)
+        hours, rest = divmod(ms_total, 3_600_000)
+        minutes, rest = divmod(rest, 60_000)
+        secs = rest / 1000
+        sec_text = f"{secs:g}s" if secs != int(secs) else f"{int(secs)}s"
+        if hours:
+            return f"{hours}h{minutes}m{sec_text}"
+        if minutes:
+            return f"{minutes}m{sec_text}"
+        return sec_text
+
+    def __str__(self) -> str:
+        return self.go()

@@ -1,0 +1,55 @@
+"""Validation of the names people type: stages, clusters, GitHub owners and repositories.
+
+Stages and clusters become folder names in the fleet repository and in FLEET_HOME, so they are
+DNS-1123 labels and nothing else (no '/', no '..', no upper case).
+
+    stage = dns_label("dev", what="stage")     # returns "dev" or raises InputError
+"""
+
+from __future__ import annotations
+
+import re
+
+from fleetlib.errors import InputError
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_GITHUB_OWNER = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
+_GITHUB_REPO = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
+RESERVED_CLUSTER_NAMES = frozenset({"stage"})
+"""`parameters/<stage>/stage.yaml` holds the stage layer, so no cluster may be called `stage`."""
+
+
+def is_dns_label(value: str) -> bool:
+    return bool(_DNS_LABEL.match(value))
+
+
+def dns_label(value: object, *, what: str) -> str:
+    """Return `value` if it is a DNS-1123 label, else raise an InputError naming `what`."""
+    if not isinstance(value, str) or not _DNS_LABEL.match(value):
+        shown = value if isinstance(value, str) and len(value) <= 80 else type(value).__name__
+        raise InputError(
+            f"{what} name {shown!r} is not a DNS-1123 label",
+            hint="use 1-63 lower-case letters, digits and '-', starting and ending with a letter or digit",
+        )
+    return value
+
+
+def cluster_name(value: object) -> str:
+    name = dns_label(value, what="cluster")
+    if name in RESERVED_CLUSTER_NAMES:
+        raise InputError(f"cluster name {name!r} is reserved", hint="parameters/<stage>/stage.yaml holds the stage layer; pick another name")
+    return name
+
+
+def is_github_owner(value: str) -> bool:
+    return bool(_GITHUB_OWNER.match(value))
+
+
+def is_github_repo(value: str) -> bool:
+    return bool(_GITHUB_REPO.match(value)) and value not in {".", ".."}
+
+
+def is_env_name(value: str) -> bool:
+    return bool(_ENV_NAME.match(value))

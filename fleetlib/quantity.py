@@ -1,0 +1,49 @@
+"""Kubernetes resource quantities as numbers: CPU in cores, memory in bytes.
+
+    cpu_cores("50m")        # 0.05
+    memory_bytes("64Mi")    # 67108864
+    format_cpu(0.05)        # "50m"
+"""
+
+from __future__ import annotations
+
+import re
+
+_QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)([a-zA-Z]*)$")
+_SUFFIX = {
+    "": 1.0, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
+    "Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40,
+}
+
+
+def parse_quantity(text: str | int | float) -> float:
+    """Parse a quantity string into its plain value; raises ValueError naming what is allowed."""
+    if isinstance(text, bool):
+        raise ValueError("a quantity is a string such as '100m' or '64Mi'")
+    if isinstance(text, (int, float)):
+        return float(text)
+    match = _QUANTITY.match(text.strip()) if isinstance(text, str) else None
+    if not match or match.group(2) not in _SUFFIX:
+        raise ValueError(f"{text!r} is not a quantity such as '100m', '1', '64Mi' or '1Gi'")
+    return float(match.group(1)) * _SUFFIX[match.group(2)]
+
+
+def cpu_cores(text: str | int | float) -> float:
+    return parse_quantity(text)
+
+
+def memory_bytes(text: str | int | float) -> float:
+    return parse_quantity(text)
+
+
+def format_cpu(cores: float) -> str:
+    """Millicores, as the Flux manifests write CPU (`50m`, `1000m`)."""
+    return f"{round(cores * 1000)}m"
+
+
+def format_memory(value: float) -> str:
+    """The largest binary suffix that divides exactly, else Mi rounded up."""
+    for suffix, size in (("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
+        if value >= size and value % size == 0:
+            return f"{int(value // size)}{suffix}"
+    return f"{-(-int(value) // 2**20)}Mi"

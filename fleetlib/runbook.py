@@ -1,0 +1,105 @@
+"""What a runbook notebook calls: resolve its parameters into one validated object, then show it.
+
+A runbook's `parameters` cell holds literals (papermill injects its `-p/-y/-f` values after it);
+the next cell hands the notebook's namespace to `start`, which picks out the runbook's options and
+the cluster-parameter overrides (a None value means "keep the parameters files' value"), rejects
+any other injected name, and resolves the cluster through the layered parameters.
+
+    from fleetlib import runbook
+    run = runbook.start("inspect", globals())
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from fleetlib.errors import ParameterError
+from fleetlib.fleetrepo import flux_system_files
+from fleetlib.locations import fleet_root
+from fleetlib.model import DEFAULT_STAGE
+from fleetlib.parameters import Catalog, ClusterParams, Layer, merge_and_validate, provenance
+
+SELECTION = ("cluster", "stage")
+"""Every runbook's first two parameters: which cluster it acts on."""
+
+RUNBOOK_PARAMETERS = "runbook parameters"
+_IPYTHON_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit", "open"})
+
+
+@dataclass(frozen=True)
+class RunbookSpec:
+    """The parameters a runbook declares besides cluster and stage."""
+
+    name: str
+    overrides: tuple[str, ...] = ()
+    """Cluster-parameter keys the runbook lets a run override."""
+    options: Mapping[str, Any] = field(default_factory=dict)
+    """Runbook-only options and their defaults (dry_run, force...)."""
+
+    @property
+    def parameter_names(self) -> tuple[str, ...]:
+        return (*SELECTION, *self.overrides, *self.options)
+
+
+SPECS: dict[str, RunbookSpec] = {
+    "inspect": RunbookSpec("inspect", overrides=("target", "context", "branch", "path")),
+}
+
+
+@dataclass(frozen=True)
+class Run:
+    """A resolved runbook run: the cluster's parameters, the runbook's options, and where they came from."""
+
+    spec: RunbookSpec
+    catalog: Catalog
+    params: ClusterParams
+    options: Mapping[str, Any]
+    layers: tuple[Layer, ...]
+
+    def summary(self) -> str:
+        p = self.params
+        return (f"{self.spec.name}: {p.id} target={p.target}"
+                f"{' context=' + p.context if p.target == 'live' and p.context else ''}"
+                f" repo={p.repo_slug}@{p.branch} path={p.path} flux={p.version}")
+
+    def parameter_table(self) -> pd.DataFrame:
+        """Every resolved parameter with the file or flag that set it."""
+        origin = provenance(self.layers)
+        data = self.params.as_yaml_data()
+        rows = [{"key": k, "value": v, "source": origin.get(k, "(model default)" if k not in SELECTION else "(selection)")}
+                for k, v in data.items()]
+        return pd.DataFrame(rows, columns=["key", "value", "source"])
+
+    def repo_files(self) -> pd.DataFrame:
+        """The fleet-repo files this cluster's Flux installation lives in."""
+        return pd.DataFrame({"file": flux_system_files(self.params.path)})
+
+
+def _user_names(namespace: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in namespace.items()
+            if not k.startswith("_") and k not in _IPYTHON_NAMES and not isinstance(v, types.ModuleType)}
+
+
+def start(name: str, namespace: Mapping[str, Any], *, catalog: Catalog | None = None) -> Run:
+    """Resolve a runbook's parameters from the notebook namespace (`globals()`)."""
+    spec = SPECS[name]
+    given = _user_names(namespace)
+    unknown = sorted(set(given) - set(spec.parameter_names))
+    if unknown:
+        raise ParameterError(
+            f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}",
+            source=RUNBOOK_PARAMETERS,
+            hint=f"runbook {name!r} takes: " + ", ".join(spec.parameter_names),
+        )
+    catalog = catalog or Catalog.load(fleet_root())
+    overrides = {k: given[k] for k in spec.overrides if given.get(k) is not None}
+    cid = catalog.find(str(given.get("cluster", "")), stage=given.get("stage") or DEFAULT_STAGE)
+    layers = (*catalog.layers(cid), Layer(RUNBOOK_PARAMETERS, overrides))
+    params = merge_and_validate(cid, layers)
+    options = {k: given.get(k, default) for k, default in spec.options.items()}
+    return Run(spec=spec, catalog=catalog, params=params, options=options, layers=layers)
