@@ -294,7 +294,8 @@ def _describe(err: Mapping[str, Any]) -> tuple[str, str | None]:
     if kind == "missing":
         return "is required", "set it in the cluster's parameters file or parameters/defaults.yaml"
     if kind == "literal_error":
-        return f"must be one of: {err['ctx']['expected'].replace(chr(39), '')}", None
+        expected = str(err["ctx"]["expected"]).replace("'", "").replace(" or ", ", ")
+        return f"must be one of: {expected}", None
     if kind in ("string_type", "bool_type", "int_type", "list_type", "dict_type", "model_type", "float_type"):
         wanted = {"string_type": "a string", "bool_type": "true or false", "int_type": "an integer",
                   "list_type": "a list", "dict_type": "a mapping", "model_type": "a mapping",
@@ -302,9 +303,7 @@ def _describe(err: Mapping[str, Any]) -> tuple[str, str | None]:
         return f"must be {wanted}, not {given}", None
     if kind == "value_error":
         return str(err["ctx"]["error"]), None
-    if kind == "assertion_error" or "ctx" not in err:
-        return str(err["msg"]), None
-    return str(err["msg"]), None
+    return str(err["msg"]).replace("Input should be", "must be"), None
 
 
 def provenance(layers: Sequence[Layer]) -> dict[str, str]:

@@ -42,8 +42,8 @@ def format_cpu(cores: float) -> str:
 
 
 def format_memory(value: float) -> str:
-    """The largest binary suffix that divides exactly, else Mi rounded up."""
-    for suffix, size in (("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
+    """Gi when it divides exactly, else Mi rounded up (memory is never recommended below a MiB)."""
+    for suffix, size in (("Gi", 2**30), ("Mi", 2**20)):
         if value >= size and value % size == 0:
             return f"{int(value // size)}{suffix}"
     return f"{-(-int(value) // 2**20)}Mi"

@@ -1,0 +1,67 @@
+"""The notebook contract, for every notebook in runbooks/ and notebooks/: a `parameters` cell of
+typed, documented literals first; no outputs committed; no def/class; short cells; and for a
+runbook, parameters equal to its spec in fleetlib.runbook."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import papermill
+import pytest
+
+from fleetlib.runbook import SPECS
+
+from .conftest import REPO
+
+NOTEBOOKS = sorted([*REPO.glob("runbooks/*.ipynb"), *REPO.glob("notebooks/*.ipynb")])
+RUNBOOKS = sorted(REPO.glob("runbooks/*.ipynb"))
+MAX_CELL_LINES = 12
+
+
+def ids(paths: list[Path]) -> list[str]:
+    return [p.relative_to(REPO).as_posix() for p in paths]
+
+
+def test_there_are_runbooks() -> None:
+    assert RUNBOOKS, "runbooks/ holds no notebook"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+def test_notebook_contract(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert nb.cells[0].cell_type == "markdown", "the first cell says what the notebook does, touches and how to undo"
+    assert "parameters" in code[0].metadata.get("tags", []), "the first code cell must be tagged 'parameters'"
+    for cell in code:
+        assert not cell.outputs and cell.execution_count is None, "commit notebooks without outputs"
+        tree = ast.parse(cell.source)
+        defs = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+        assert not defs, f"no def/class in notebooks, found {[d.name for d in defs]}"
+        assert not [n for n in ast.walk(tree) if isinstance(n, (ast.For, ast.While))], "no loops in notebooks"
+        assert len(cell.source.splitlines()) <= MAX_CELL_LINES, f"cell too long:\n{cell.source}"
+    for stmt in ast.parse(code[0].source).body:
+        assert isinstance(stmt, ast.AnnAssign), "the parameters cell holds annotated assignments only"
+        assert isinstance(stmt.value, ast.Constant), f"parameter {ast.unparse(stmt.target)} must be a literal"
+    for name, spec in papermill.inspect_notebook(str(path)).items():
+        assert spec["inferred_type_name"] not in ("None", "Unknown type"), f"parameter {name} has no type"
+        assert spec["help"], f"parameter {name} has no '# help' comment"
+
+
+@pytest.mark.parametrize("path", RUNBOOKS, ids=ids(RUNBOOKS))
+def test_runbook_parameters_match_its_spec(path: Path) -> None:
+    spec = SPECS[path.stem]
+    assert list(papermill.inspect_notebook(str(path))) == list(spec.parameter_names)
+
+
+@pytest.mark.parametrize("path", RUNBOOKS, ids=ids(RUNBOOKS))
+def test_help_notebook_lists_every_parameter(path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "papermill", "--help-notebook", str(path)],
+                          capture_output=True, text=True, check=True)
+    for name, spec in papermill.inspect_notebook(str(path)).items():
+        assert f"{name}: {spec['inferred_type_name']} (default" in done.stdout
+        assert spec["help"].split()[0] in done.stdout

@@ -1,0 +1,45 @@
+"""fleetlib.runbook.start: a notebook namespace in, a resolved run out."""
+
+from __future__ import annotations
+
+import pytest
+
+from fleetlib.errors import InputError, ParameterError
+from fleetlib.parameters import Catalog
+from fleetlib.runbook import start
+
+from .conftest import REPO
+
+IPYTHON_NOISE = {"In": [], "Out": {}, "_": None, "_i1": "", "get_ipython": print, "exit": None, "quit": None}
+
+
+def test_start_resolves_and_ignores_none_overrides() -> None:
+    ns = {**IPYTHON_NOISE, "cluster": "services-amer", "stage": "prod", "target": None, "context": None,
+          "branch": "hotfix", "path": None, "runbook": pytest}
+    run = start("inspect", ns, catalog=Catalog.load(REPO))
+    assert str(run.params.id) == "prod/services-amer"
+    assert run.params.branch == "hotfix" and run.params.target == "sandbox"
+    table = run.parameter_table().set_index("key")
+    assert table.loc["branch", "source"] == "runbook parameters"
+    assert table.loc["context", "source"] == "parameters/prod/services-amer.yaml"
+    assert table.loc["owner", "source"] == "parameters/defaults.yaml"
+    assert table.loc["stage", "source"] == "(selection)"
+    assert run.repo_files()["file"].iloc[0] == "clusters/stages/prod/clusters/services-amer/flux-system/gotk-components.yaml"
+    assert "prod/services-amer target=sandbox" in run.summary()
+
+
+def test_unknown_injected_parameter_is_refused() -> None:
+    ns = {"cluster": "services-amer", "stage": "dev", "brnach": "x"}
+    with pytest.raises(ParameterError, match="runbook parameters: unknown parameter brnach; runbook 'inspect' takes"):
+        start("inspect", ns, catalog=Catalog.load(REPO))
+
+
+def test_bad_override_names_the_runbook_layer() -> None:
+    ns = {"cluster": "services-amer", "stage": "dev", "target": "prod"}
+    with pytest.raises(ParameterError, match="runbook parameters: key 'target': must be one of: sandbox, live"):
+        start("inspect", ns, catalog=Catalog.load(REPO))
+
+
+def test_unknown_cluster_in_the_default_stage() -> None:
+    with pytest.raises(InputError, match="unknown cluster 'nope' in stage 'dev'"):
+        start("inspect", {"cluster": "nope", "stage": "dev"}, catalog=Catalog.load(REPO))
