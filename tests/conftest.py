@@ -4,6 +4,7 @@ inherit it), so tests never touch ~/.fleet."""
 from __future__ import annotations
 
 import os
+import sys
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -44,3 +45,57 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     path.mkdir()
     monkeypatch.setenv("FLEET_HOME", str(path))
     yield path
+
+
+# --- the sandbox ---------------------------------------------------------------------------------
+
+import itertools  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+from kubernetes import client as k8s  # noqa: E402
+from kubernetes import config as k8s_config  # noqa: E402
+
+from fleetlib.model import ClusterId  # noqa: E402
+from fleetlib.sandbox import Sandbox  # noqa: E402
+from fleetlib.sandbox.apiserver import ClusterApi  # noqa: E402
+
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Sandbox:
+    return Sandbox.running(Path(_SESSION_HOME))
+
+
+@dataclass
+class SandboxCluster:
+    id: ClusterId
+    api: ClusterApi
+    kubeconfig: Path
+    client: k8s.ApiClient
+    sandbox: Sandbox
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> str:  # noqa: A002
+        import subprocess
+
+        done = subprocess.run([_kubectl(), "--kubeconfig", str(self.kubeconfig), *args], input=input,
+                              capture_output=True, text=True, timeout=60, check=False)
+        if check and done.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({done.returncode}): {done.stderr}")
+        return done.stdout
+
+
+def _kubectl() -> str:
+    local = Path(sys.executable).parent / "kubectl"
+    return str(local) if local.exists() else "kubectl"
+
+
+@pytest.fixture()
+def cluster(sandbox: Sandbox, tmp_path: Path) -> SandboxCluster:
+    """A fresh sandbox cluster of its own for one test, with a kubeconfig and an official client."""
+    cid = ClusterId("test", f"c{os.getpid()}-{next(_counter)}")
+    api = sandbox.add_cluster(cid)
+    path = tmp_path / "kubeconfig"
+    sandbox.write_kubeconfig(path, current=cid)
+    api_client = k8s_config.new_client_from_config(str(path), context=f"sandbox-{cid.stage}-{cid.cluster}")
+    return SandboxCluster(cid, api, path, api_client, sandbox)

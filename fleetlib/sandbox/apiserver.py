@@ -1,0 +1,582 @@
+"""The Kubernetes API semantics of one sandbox cluster, over its SQLite store; no HTTP here.
+
+Create (generateName, 201), get, list (selectors, limit/continue), replace (409 on a stale
+resourceVersion), patch (merge, JSON, strategic, server-side apply), delete (finalizers,
+namespace contents, ownerReference cascade), status subresources kept apart, uid,
+creationTimestamp, one resourceVersion counter and generation +1 only on spec changes. Every failure
+is an `ApiError` carrying the `Status` the real server would send.
+
+    api = ClusterApi(Store(path))
+    rt = api.registry().lookup("apps", "v1", "deployments")
+    api.create(rt, "flux-system", body, manager="kubectl")
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import random
+import string
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import yaml
+
+from fleetlib.sandbox.apply import ApplyConflict, record_update, server_side_apply
+from fleetlib.sandbox.patch import PatchError, json_patch, merge_patch, strategic_merge
+from fleetlib.sandbox.registry import BUILTINS, CRD_KEY, Registry, ResourceType
+from fleetlib.sandbox.selectors import SelectorError, parse_fields, parse_labels
+from fleetlib.sandbox.store import Row, Store, Tx
+
+KUBERNETES_VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.2", "gitCommit": "sandbox",
+                      "gitTreeState": "clean", "buildDate": "2025-02-12T00:00:00Z", "goVersion": "go1.23.6",
+                      "compiler": "gc", "platform": "linux/amd64"}
+_BUILTIN_GROUPS = {t.group for t in BUILTINS}
+_NO_GENERATION = {"ConfigMap", "Secret", "Event", "ServiceAccount", "Endpoints", "Namespace", "Lease"}
+_DNS_SUBDOMAIN_MAX = 253
+
+
+@dataclass
+class ApiError(Exception):
+    code: int
+    reason: str
+    message: str
+    details: dict[str, Any] | None = None
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.reason}: {self.message}"
+
+    def status(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                               "message": self.message, "reason": self.reason, "code": self.code}
+        if self.details is not None:
+            out["details"] = self.details
+        return out
+
+
+def _details(rt: ResourceType, name: str) -> dict[str, Any]:
+    return {"name": name, "group": rt.group, "kind": rt.plural}
+
+
+def not_found(rt: ResourceType, name: str) -> ApiError:
+    what = f"{rt.plural}.{rt.group}" if rt.group else rt.plural
+    return ApiError(404, "NotFound", f'{what} "{name}" not found', _details(rt, name))
+
+
+def conflict(rt: ResourceType, name: str) -> ApiError:
+    what = f"{rt.plural}.{rt.group}" if rt.group else rt.plural
+    return ApiError(409, "Conflict", f'Operation cannot be fulfilled on {what} "{name}": the object has been '
+                    "modified; please apply your changes to the latest version and try again", _details(rt, name))
+
+
+def invalid(rt: ResourceType, name: str, field: str, why: str) -> ApiError:
+    details = {**_details(rt, name), "kind": rt.kind,
+               "causes": [{"reason": "FieldValueInvalid", "message": why, "field": field}]}
+    return ApiError(422, "Invalid", f'{rt.kind} "{name}" is invalid: {field}: {why}', details)
+
+
+def now_rfc3339(clock: float | None = None) -> str:
+    return datetime.fromtimestamp(clock if clock is not None else time.time(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _ns_key(rt: ResourceType, namespace: str | None) -> str:
+    return (namespace or "") if rt.namespaced else ""
+
+
+def _spec_view(obj: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")}
+
+
+class ClusterApi:
+    """API semantics for one cluster. Thread-safe; several processes may share one store."""
+
+    def __init__(self, store: Store, *, node: str = "sandbox-control-plane", clock: Any = time.time) -> None:
+        self.store = store
+        self.node = node
+        self.clock = clock
+        self._registry: tuple[str | None, Registry] | None = None
+        if store.meta("initialized") is None:
+            self._initialize()
+
+    # --- registry -------------------------------------------------------------------------------
+
+    def registry(self) -> Registry:
+        mark = self.store.meta("schema")
+        if self._registry is None or self._registry[0] != mark:
+            _, rows = self.store.scan([CRD_KEY], None)
+            self._registry = (mark, Registry.with_crds([r.obj() for r in rows]))
+        return self._registry[1]
+
+    # --- reads ----------------------------------------------------------------------------------
+
+    def _served(self, rt: ResourceType, body: str) -> str:
+        """The stored JSON, with apiVersion set to the version asked for when it differs."""
+        if f'"apiVersion":"{rt.api_version}"' in body[:200]:
+            return body
+        obj = json.loads(body)
+        obj["apiVersion"] = rt.api_version
+        return json.dumps(obj, separators=(",", ":"))
+
+    def get_raw(self, rt: ResourceType, namespace: str | None, name: str) -> str:
+        row = self.store.get(rt.key, _ns_key(rt, namespace), name)
+        if row is None:
+            raise not_found(rt, name)
+        return self._served(rt, row.body)
+
+    def get(self, rt: ResourceType, namespace: str | None, name: str) -> dict[str, Any]:
+        return json.loads(self.get_raw(rt, namespace, name))
+
+    def list_raw(self, rt: ResourceType, namespace: str | None, *, label_selector: str | None = None,
+                 field_selector: str | None = None, limit: int | None = None, cont: str | None = None) -> str:
+        try:
+            labels = parse_labels(label_selector)
+            fields, equal = parse_fields(field_selector)
+        except SelectorError as e:
+            raise ApiError(400, "BadRequest", str(e)) from e
+        after = None
+        list_rv: int | None = None
+        if cont:
+            try:
+                token = json.loads(base64.urlsafe_b64decode(cont.encode()).decode())
+                after, list_rv = tuple(token["start"]), int(token["rv"])
+            except (ValueError, KeyError, TypeError) as e:
+                raise ApiError(400, "BadRequest", "continue key is not valid") from e
+        ns = namespace if rt.namespaced else None
+        if "metadata.namespace" in equal:
+            ns = equal["metadata.namespace"]
+        names = [equal["metadata.name"]] if "metadata.name" in equal else None
+        rv, rows = self.store.scan([rt.key], ns, after=after, names=names)  # type: ignore[arg-type]
+        plain = label_selector is None and not field_selector
+        items: list[str] = []
+        more: Row | None = None
+        remaining = 0
+        for row in rows:
+            if not plain:
+                obj = row.obj()
+                if not labels((obj.get("metadata") or {}).get("labels") or {}) or not fields(obj):
+                    continue
+            if limit and len(items) >= limit:
+                remaining += 1
+                more = more or row
+                continue
+            items.append(self._served(rt, row.body))
+        meta: dict[str, Any] = {"resourceVersion": str(list_rv or rv)}
+        if more is not None:
+            last = json.loads(items[-1])["metadata"]
+            start = [rt.key, last.get("namespace", "") if rt.namespaced else "", last["name"]]
+            meta["continue"] = base64.urlsafe_b64encode(json.dumps({"rv": list_rv or rv, "start": start}).encode()
+                                                        ).decode()
+            meta["remainingItemCount"] = remaining
+        head = json.dumps({"kind": f"{rt.kind}List", "apiVersion": rt.api_version, "metadata": meta},
+                          separators=(",", ":"))
+        return head[:-1] + ',"items":[' + ",".join(items) + "]}"
+
+    # --- writes ---------------------------------------------------------------------------------
+
+    def _check_namespace(self, tx: Tx, rt: ResourceType, namespace: str | None) -> None:
+        if not rt.namespaced:
+            return
+        ns_row = tx.get("/namespaces", "", namespace or "")
+        if ns_row is None:
+            raise ApiError(404, "NotFound", f'namespaces "{namespace}" not found',
+                           {"name": namespace, "kind": "namespaces"})
+        if '"Terminating"' in ns_row.body:
+            raise ApiError(403, "Forbidden", f"{rt.plural} \"{namespace}\" is forbidden: unable to create new content "
+                           f"in namespace {namespace} because it is being terminated",
+                           {"name": namespace, "kind": "namespaces"})
+
+    def _validate(self, rt: ResourceType, obj: dict[str, Any], namespace: str | None, name: str) -> None:
+        api_version, kind = obj.get("apiVersion"), obj.get("kind")
+        if kind is not None and kind != rt.kind:
+            raise ApiError(400, "BadRequest", f"the object provided is unrecognized (kind {kind!r} on {rt.plural})")
+        if api_version is not None and api_version.rpartition("/")[0] != rt.group:
+            raise ApiError(400, "BadRequest", f"the API version in the data ({api_version}) does not match the expected "
+                           f"API version ({rt.api_version})")
+        meta = obj.get("metadata")
+        if not isinstance(meta, dict):
+            raise invalid(rt, name, "metadata", "Required value")
+        body_ns = meta.get("namespace")
+        if rt.namespaced and body_ns and namespace and body_ns != namespace:
+            raise ApiError(400, "BadRequest", "the namespace of the provided object does not match the namespace "
+                           "sent on the request")
+        if not name:
+            raise invalid(rt, "", "metadata.name", "Required value: name or generateName is required")
+        if len(name) > _DNS_SUBDOMAIN_MAX or not all(c.isalnum() and c == c.lower() or c in "-." for c in name) \
+                or not name[0].isalnum() or not name[-1].isalnum():
+            if rt.key != CRD_KEY and ":" not in name:
+                raise invalid(rt, name, "metadata.name", f'Invalid value: "{name}": a lowercase RFC 1123 subdomain '
+                              "must consist of lower case alphanumeric characters, '-' or '.', and must start and "
+                              "end with an alphanumeric character")
+        if rt.key == CRD_KEY:
+            spec = obj.get("spec") or {}
+            want = f"{(spec.get('names') or {}).get('plural')}.{spec.get('group')}"
+            if name != want:
+                raise invalid(rt, name, "metadata.name", f'Invalid value: "{name}": must be spec.names.plural+"."'
+                              "+spec.group")
+
+    def _prepare_new(self, rt: ResourceType, obj: dict[str, Any], namespace: str | None, rv: int) -> dict[str, Any]:
+        meta = obj["metadata"]
+        meta.update({"uid": str(uuid.uuid4()), "resourceVersion": str(rv),
+                     "creationTimestamp": now_rfc3339(self.clock())})
+        for k in ("deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
+            meta.pop(k, None)
+        if rt.namespaced:
+            meta["namespace"] = namespace
+        else:
+            meta.pop("namespace", None)
+        obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
+        if rt.kind not in _NO_GENERATION and ("spec" in obj or rt.group not in _BUILTIN_GROUPS):
+            meta["generation"] = 1
+        if rt.has_status:
+            obj.pop("status", None)
+        self._defaults(rt, obj)
+        return obj
+
+    def _defaults(self, rt: ResourceType, obj: dict[str, Any]) -> None:
+        """What the real server's create strategies fill in for the kinds we serve."""
+        name = obj["metadata"]["name"]
+        if rt.key == "/namespaces":
+            obj.setdefault("spec", {"finalizers": ["kubernetes"]})
+            obj["status"] = {"phase": "Active"}
+            obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = name
+        elif rt.key == CRD_KEY:
+            spec = obj.get("spec") or {}
+            storage = next((v["name"] for v in spec.get("versions") or [] if v.get("storage")), None)
+            now = now_rfc3339(self.clock())
+            obj["status"] = {
+                "acceptedNames": spec.get("names") or {},
+                "conditions": [
+                    {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
+                     "message": "no conflicts found", "lastTransitionTime": now},
+                    {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
+                     "message": "the initial names have been accepted", "lastTransitionTime": now},
+                ],
+                "storedVersions": [storage] if storage else [],
+            }
+        elif rt.key == "/services":
+            spec = obj.setdefault("spec", {})
+            if spec.get("type", "ClusterIP") == "ClusterIP" and "clusterIP" not in spec:
+                h = uuid.UUID(obj["metadata"]["uid"]).int
+                spec["clusterIP"] = f"10.96.{(h >> 8) % 256}.{h % 254 + 1}"
+                spec["clusterIPs"] = [spec["clusterIP"]]
+            spec.setdefault("type", "ClusterIP")
+        elif rt.key == "/pods":
+            obj["status"] = {"phase": "Pending", "qosClass": "Burstable"}
+
+    def _write(self, tx: Tx, rt: ResourceType, obj: dict[str, Any], change: str) -> dict[str, Any]:
+        meta = obj["metadata"]
+        tx.put(rt.key, meta.get("namespace", "") if rt.namespaced else "", meta["name"], meta["uid"],
+               int(meta["resourceVersion"]), obj, change=change)
+        if rt.key == CRD_KEY:
+            tx.set_meta("schema", meta["resourceVersion"])
+        return obj
+
+    def create(self, rt: ResourceType, namespace: str | None, obj: dict[str, Any], *, manager: str,
+               dry_run: bool = False) -> dict[str, Any]:
+        if rt.key == "authorization.k8s.io/selfsubjectaccessreviews":
+            return {**obj, "status": {"allowed": True, "reason": "sandbox: the sandbox user is cluster-admin"}}
+        obj = copy.deepcopy(obj)
+        meta = obj.setdefault("metadata", {})
+        if not isinstance(meta, dict):
+            raise invalid(rt, "", "metadata", "must be an object")
+        if not meta.get("name") and meta.get("generateName"):
+            meta["name"] = meta["generateName"] + "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
+        name = str(meta.get("name") or "")
+        self._validate(rt, obj, namespace, name)
+        namespace = (namespace or meta.get("namespace")) if rt.namespaced else None
+        try:
+            with self.store.write() as tx:
+                self._check_namespace(tx, rt, namespace)
+                if tx.get(rt.key, _ns_key(rt, namespace), name) is not None:
+                    what = f"{rt.plural}.{rt.group}" if rt.group else rt.plural
+                    raise ApiError(409, "AlreadyExists", f'{what} "{name}" already exists', _details(rt, name))
+                obj = self._prepare_new(rt, obj, namespace, tx.next_rv())
+                record_update(None, obj, manager=manager, now=obj["metadata"]["creationTimestamp"],
+                              api_version=rt.api_version, with_status=not rt.has_status)
+                if dry_run:
+                    raise _Rollback(obj)
+                return self._write(tx, rt, obj, "ADDED")
+        except _Rollback as done:
+            return done.obj
+
+    def _finish_update(self, tx: Tx, rt: ResourceType, row: Row, old: dict[str, Any], new: dict[str, Any], *,
+                       subresource: str | None, manager: str | None, record: bool = True) -> dict[str, Any]:
+        """Keep what clients cannot change, bump generation on spec changes, write or finish deletion."""
+        meta = new.setdefault("metadata", {})
+        old_meta = old["metadata"]
+        for k in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"):
+            if k in old_meta:
+                meta[k] = old_meta[k]
+            else:
+                meta.pop(k, None)
+        meta["name"] = old_meta["name"]
+        if rt.namespaced:
+            meta["namespace"] = old_meta.get("namespace")
+        new["apiVersion"], new["kind"] = rt.api_version, rt.kind
+        if subresource == "status":
+            new = {**old, "status": new.get("status"), "metadata": {**old_meta, "managedFields": meta.get("managedFields",
+                                                                                                         old_meta.get("managedFields"))}}
+            if new["status"] is None:
+                new.pop("status")
+        elif rt.has_status:
+            if "status" in old:
+                new["status"] = old["status"]
+            else:
+                new.pop("status", None)
+        if "generation" in old_meta and _spec_view(new) != _spec_view(old):
+            new["metadata"]["generation"] = int(old_meta["generation"]) + 1
+        if record and manager:
+            record_update(old, new, manager=manager, now=now_rfc3339(self.clock()), api_version=rt.api_version,
+                          subresource=subresource, with_status=subresource == "status" or not rt.has_status)
+        if new == old:
+            return old  # a no-op write keeps its resourceVersion, as the real server does
+        rv = tx.next_rv()
+        new["metadata"]["resourceVersion"] = str(rv)
+        if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
+            self._remove(tx, rt, row, new, rv)
+            return new
+        return self._write(tx, rt, new, "MODIFIED")
+
+    def replace(self, rt: ResourceType, namespace: str | None, name: str, obj: dict[str, Any], *, manager: str,
+                subresource: str | None = None) -> dict[str, Any]:
+        self._validate(rt, obj, namespace, (obj.get("metadata") or {}).get("name") or name)
+        if (obj.get("metadata") or {}).get("name") != name:
+            raise ApiError(400, "BadRequest", "the name of the object does not match the name on the URL")
+        wanted_rv = (obj.get("metadata") or {}).get("resourceVersion")
+        with self.store.write() as tx:
+            row = tx.get(rt.key, _ns_key(rt, namespace), name)
+            if row is None:
+                raise not_found(rt, name)
+            if not wanted_rv:
+                raise invalid(rt, name, "metadata.resourceVersion", "Invalid value: 0x0: must be specified for an update")
+            if str(wanted_rv) != str(row.rv):
+                raise conflict(rt, name)
+            return self._finish_update(tx, rt, row, row.obj(), copy.deepcopy(obj), subresource=subresource,
+                                       manager=manager)
+
+    def patch(self, rt: ResourceType, namespace: str | None, name: str, content_type: str, body: bytes, *,
+              manager: str | None, force: bool = False, subresource: str | None = None) -> tuple[int, dict[str, Any]]:
+        """Apply a patch; returns (HTTP code, object): 201 when server-side apply created it."""
+        kind = content_type.split(";")[0].strip()
+        try:
+            patch = yaml.safe_load(body) if kind == "application/apply-patch+yaml" else json.loads(body or b"null")
+        except (ValueError, yaml.YAMLError) as e:
+            raise ApiError(400, "BadRequest", f"error decoding patch: {str(e)[:200]}") from e
+        if kind == "application/apply-patch+yaml":
+            if not manager:
+                raise ApiError(422, "Invalid", 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: '
+                               "is required for apply patch")
+            return self._apply(rt, namespace, name, patch, manager=manager, force=force, subresource=subresource)
+        with self.store.write() as tx:
+            row = tx.get(rt.key, _ns_key(rt, namespace), name)
+            if row is None:
+                raise not_found(rt, name)
+            old = row.obj()
+            try:
+                if kind == "application/json-patch+json":
+                    new = json_patch(old, patch)
+                elif kind == "application/merge-patch+json":
+                    new = merge_patch(old, patch)
+                elif kind == "application/strategic-merge-patch+json":
+                    if rt.group not in _BUILTIN_GROUPS:
+                        raise ApiError(415, "UnsupportedMediaType", "strategic merge patch is not supported for "
+                                       f"custom resources ({rt.kind}); use a merge patch")
+                    new = strategic_merge(old, patch)
+                else:
+                    raise ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format - "
+                                   f"accepted media types include: application/json-patch+json, application/merge-patch"
+                                   f"+json, application/apply-patch+yaml, application/strategic-merge-patch+json")
+            except PatchError as e:
+                raise ApiError(422, "Invalid", str(e)) from e
+            if not isinstance(new, dict):
+                raise ApiError(422, "Invalid", "the patch did not produce an object")
+            rv_wanted = (new.get("metadata") or {}).get("resourceVersion")
+            if rv_wanted and str(rv_wanted) != str(row.rv):
+                raise conflict(rt, name)
+            return 200, self._finish_update(tx, rt, row, old, new, subresource=subresource, manager=manager)
+
+    def _apply(self, rt: ResourceType, namespace: str | None, name: str, applied: Any, *, manager: str,
+               force: bool, subresource: str | None) -> tuple[int, dict[str, Any]]:
+        if not isinstance(applied, dict):
+            raise ApiError(400, "BadRequest", "an apply patch must be a YAML or JSON object")
+        meta = applied.get("metadata") or {}
+        if meta.get("name") != name:
+            raise ApiError(400, "BadRequest", "the name of the object does not match the name on the URL")
+        self._validate(rt, applied, namespace, name)
+        now = now_rfc3339(self.clock())
+        with self.store.write() as tx:
+            row = tx.get(rt.key, _ns_key(rt, namespace), name)
+            try:
+                if row is None:
+                    self._check_namespace(tx, rt, namespace)
+                    obj = server_side_apply(None, applied, manager=manager, force=force, now=now,
+                                            api_version=rt.api_version, with_status=not rt.has_status)
+                    obj = self._prepare_new(rt, obj, namespace, tx.next_rv())
+                    return 201, self._write(tx, rt, obj, "ADDED")
+                old = row.obj()
+                new = server_side_apply(old, applied, manager=manager, force=force, now=now,
+                                        api_version=rt.api_version, subresource=subresource,
+                                        with_status=subresource == "status" or not rt.has_status)
+            except ApplyConflict as e:
+                raise ApiError(409, "Conflict", str(e), {**_details(rt, name), "causes": [
+                    {"reason": "FieldManagerConflict", "message": f'conflict with "{m}"', "field": p[-1]}
+                    for m, _v, p in e.conflicts]}) from e
+            return 200, self._finish_update(tx, rt, row, old, new, subresource=subresource, manager=manager,
+                                            record=False)
+
+    # --- delete ---------------------------------------------------------------------------------
+
+    def delete(self, rt: ResourceType, namespace: str | None, name: str, *, propagation: str | None = None,
+               preconditions: dict[str, Any] | None = None) -> dict[str, Any]:
+        with self.store.write() as tx:
+            row = tx.get(rt.key, _ns_key(rt, namespace), name)
+            if row is None:
+                raise not_found(rt, name)
+            pre = preconditions or {}
+            if (pre.get("uid") and pre["uid"] != row.uid) or (
+                    pre.get("resourceVersion") and str(pre["resourceVersion"]) != str(row.rv)):
+                raise conflict(rt, name)
+            return self._delete_row(tx, rt, row, propagation or "Background")
+
+    def _delete_row(self, tx: Tx, rt: ResourceType, row: Row, propagation: str) -> dict[str, Any]:
+        obj = row.obj()
+        meta = obj["metadata"]
+        if rt.key == "/namespaces":
+            if not meta.get("deletionTimestamp"):
+                meta["deletionTimestamp"] = now_rfc3339(self.clock())
+                obj["status"] = {"phase": "Terminating"}
+            for child in tx.in_namespace(row.name):
+                child_rt = self._type_for_key(child.resource)
+                if child_rt is not None:
+                    self._delete_row(tx, child_rt, child, propagation)
+            if not tx.in_namespace(row.name):
+                self._remove(tx, rt, row, obj, tx.next_rv())
+            else:
+                meta["resourceVersion"] = str(tx.next_rv())
+                self._write(tx, rt, obj, "MODIFIED")
+            return obj
+        if meta.get("finalizers"):
+            if not meta.get("deletionTimestamp"):
+                meta["deletionTimestamp"] = now_rfc3339(self.clock())
+                meta["deletionGracePeriodSeconds"] = 0
+                meta["resourceVersion"] = str(tx.next_rv())
+                self._write(tx, rt, obj, "MODIFIED")
+            return obj
+        self._remove(tx, rt, row, obj, tx.next_rv())
+        if propagation != "Orphan":
+            for child in tx.owned_by(row.uid):
+                child_rt = self._type_for_key(child.resource)
+                if child_rt is not None and tx.get(child.resource, child.namespace, child.name) is not None:
+                    self._delete_row(tx, child_rt, child, propagation)
+        return obj
+
+    def _remove(self, tx: Tx, rt: ResourceType, row: Row, obj: dict[str, Any], rv: int) -> None:
+        obj["metadata"]["resourceVersion"] = str(rv)
+        tx.remove(rt.key, row.namespace, row.name, rv, obj)
+        if rt.key == CRD_KEY:
+            tx.set_meta("schema", str(rv))
+            spec = obj.get("spec") or {}
+            key = f"{spec.get('group')}/{(spec.get('names') or {}).get('plural')}"
+            for r in tx.db.execute("SELECT namespace, name, body FROM objects WHERE resource=?", (key,)).fetchall():
+                tx.remove(key, r[0], r[1], tx.next_rv(), json.loads(r[2]))
+        if row.namespace:
+            ns_row = tx.get("/namespaces", "", row.namespace)
+            if ns_row is not None and '"Terminating"' in ns_row.body and not tx.in_namespace(row.namespace):
+                tx.remove("/namespaces", "", row.namespace, tx.next_rv(), ns_row.obj())
+
+    def _type_for_key(self, key: str) -> ResourceType | None:
+        for t in self.registry().types:
+            if t.key == key:
+                return t
+        return None
+
+    # --- watch ----------------------------------------------------------------------------------
+
+    def watch(self, rt: ResourceType, namespace: str | None, *, resource_version: str | None,
+              label_selector: str | None, field_selector: str | None, timeout: float,
+              poll: float = 0.05) -> Iterator[dict[str, Any]]:
+        """Watch events as dicts {"type", "object"}; an ERROR event with a 410 Status when too old."""
+        labels = parse_labels(label_selector)
+        fields, _ = parse_fields(field_selector)
+        ns = namespace if rt.namespaced else None
+
+        def wanted(obj: dict[str, Any]) -> bool:
+            return labels((obj.get("metadata") or {}).get("labels") or {}) and fields(obj)
+
+        if resource_version in (None, "", "0"):
+            since, rows = self.store.scan([rt.key], ns)
+            for row in rows:
+                obj = json.loads(self._served(rt, row.body))
+                if wanted(obj):
+                    yield {"type": "ADDED", "object": obj}
+        else:
+            since = int(resource_version)
+            if since < self.store.oldest_change() - 1:
+                yield {"type": "ERROR", "object": ApiError(
+                    410, "Expired", f"too old resource version: {since} ({self.store.oldest_change() - 1})").status()}
+                return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for rv, kind, body in self.store.changes(since, rt.key, ns):
+                since = rv
+                obj = json.loads(self._served(rt, body))
+                if wanted(obj):
+                    yield {"type": kind, "object": obj}
+            time.sleep(poll)
+
+    # --- first start ----------------------------------------------------------------------------
+
+    def _initialize(self) -> None:
+        """A new cluster has what kind gives: namespaces, a node, the system priority classes."""
+        with self.store.write() as tx:
+            if self.store.meta("initialized") is not None:
+                return
+            tx.set_meta("initialized", now_rfc3339(self.clock()))
+        reg = self.registry()
+        ns = reg.lookup("", "v1", "namespaces")
+        assert ns is not None
+        for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
+            self.create(ns, None, {"metadata": {"name": name}}, manager="sandbox")
+        pcs = reg.lookup("scheduling.k8s.io", "v1", "priorityclasses")
+        assert pcs is not None
+        for name, value in (("system-cluster-critical", 2000000000), ("system-node-critical", 2000001000)):
+            self.create(pcs, None, {"metadata": {"name": name}, "value": value,
+                                    "description": "Used for system critical pods that must run in the cluster, "
+                                    "but can be moved to another node if necessary."}, manager="sandbox")
+        nodes = reg.lookup("", "v1", "nodes")
+        assert nodes is not None
+        self.create(nodes, None, {"metadata": {"name": self.node, "labels": {
+            "kubernetes.io/hostname": self.node, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+            "node-role.kubernetes.io/control-plane": ""}}, "spec": {"podCIDR": "10.244.0.0/24"}}, manager="sandbox")
+        self._set_node_status(nodes)
+        svc = reg.lookup("", "v1", "services")
+        assert svc is not None
+        self.create(svc, "default", {"metadata": {"name": "kubernetes", "labels": {"component": "apiserver"}},
+                                     "spec": {"ports": [{"name": "https", "port": 443, "protocol": "TCP",
+                                                         "targetPort": 6443}]}}, manager="sandbox")
+
+
+    def _set_node_status(self, nodes: ResourceType) -> None:
+        status = {"capacity": {"cpu": "2", "memory": "24Gi", "pods": "110"},
+                  "allocatable": {"cpu": "2", "memory": "24Gi", "pods": "110"},
+                  "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+                                  "message": "kubelet is posting ready status",
+                                  "lastHeartbeatTime": now_rfc3339(self.clock()),
+                                  "lastTransitionTime": now_rfc3339(self.clock())}],
+                  "nodeInfo": {"kubeletVersion": KUBERNETES_VERSION["gitVersion"], "osImage": "sandbox",
+                               "containerRuntimeVersion": "containerd://1.7.24", "operatingSystem": "linux",
+                               "architecture": "amd64"}}
+        self.patch(nodes, None, self.node, "application/merge-patch+json", json.dumps({"status": status}).encode(),
+                   manager="sandbox", subresource="status")
+
+
+class _Rollback(Exception):
+    """Internal: abort a dry-run write transaction, carrying the would-be object."""
+
+    def __init__(self, obj: dict[str, Any]) -> None:
+        self.obj = obj

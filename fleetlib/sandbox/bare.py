@@ -1,0 +1,129 @@
+"""Operations on the sandbox GitHub's bare repositories with git plumbing: read a path, list a
+folder, commit one file, merge two branches. Branch moves use compare-and-swap (`update-ref NEW OLD`),
+so a concurrent push is never overwritten.
+
+    repo = BareRepo(home / "github" / "JiwooL0920" / "fleet-infra.git")
+    sha = repo.commit_file("main", "README.md", b"hi", message="Add README", author=("Flux", "flux@x"))
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from fleetlib.errors import GitError
+from fleetlib.git import run_git, run_git_raw
+
+
+@dataclass(frozen=True)
+class Entry:
+    mode: str
+    kind: str  # blob or tree
+    sha: str
+    path: str
+    size: int
+
+
+@dataclass(frozen=True)
+class BareRepo:
+    path: Path
+
+    def init(self, *, branch: str = "main") -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        run_git(["init", "--quiet", "--bare", f"--initial-branch={branch}", str(self.path)])
+        run_git(["config", "http.receivepack", "true"], cwd=self.path)
+        run_git(["config", "uploadpack.allowReachableSHA1InWant", "true"], cwd=self.path)
+
+    def git(self, *args: str, env: dict[str, str] | None = None, input: bytes | None = None) -> str:  # noqa: A002
+        return run_git(list(args), cwd=self.path, env=env, input=input)
+
+    def branch_sha(self, branch: str) -> str | None:
+        code, out, _ = run_git_raw(["rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}"], cwd=self.path)
+        return out.decode().strip() if code == 0 else None
+
+    def branches(self) -> dict[str, str]:
+        out = self.git("for-each-ref", "--format=%(refname:short) %(objectname)", "refs/heads/")
+        return dict(line.split(" ", 1) for line in out.splitlines() if line)
+
+    def resolve(self, ref: str) -> str | None:
+        code, out, _ = run_git_raw(["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], cwd=self.path)
+        return out.decode().strip() if code == 0 else None
+
+    def entry(self, commit: str, path: str) -> Entry | None:
+        if not path:
+            return Entry("040000", "tree", self.git("rev-parse", f"{commit}^{{tree}}").strip(), "", 0)
+        code, out, _ = run_git_raw(["ls-tree", "-l", commit, "--", path.rstrip("/")], cwd=self.path)
+        line = out.decode().strip()
+        if code != 0 or not line:
+            return None
+        meta, name = line.split("\t", 1)
+        mode, kind, sha, size = meta.split()
+        return Entry(mode, kind, sha, name, int(size) if size != "-" else 0)
+
+    def children(self, commit: str, path: str) -> list[Entry]:
+        target = f"{commit}:{path.rstrip('/')}" if path else f"{commit}^{{tree}}"
+        out = self.git("ls-tree", "-l", target)
+        entries = []
+        for line in out.splitlines():
+            meta, name = line.split("\t", 1)
+            mode, kind, sha, size = meta.split()
+            entries.append(Entry(mode, kind, sha, f"{path.rstrip('/')}/{name}" if path else name,
+                                 int(size) if size != "-" else 0))
+        return entries
+
+    def blob(self, sha: str) -> bytes:
+        code, out, err = run_git_raw(["cat-file", "blob", sha], cwd=self.path)
+        if code != 0:
+            raise GitError(f"cannot read blob {sha}: {err.decode()[:200]}")
+        return out
+
+    def _commit_env(self, author: tuple[str, str]) -> dict[str, str]:
+        name, email = author
+        return {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email, "GIT_COMMITTER_NAME": name,
+                "GIT_COMMITTER_EMAIL": email}
+
+    def commit_file(self, branch: str, path: str, content: bytes, *, message: str, author: tuple[str, str],
+                    parent: str | None = None) -> str:
+        """Commit `content` at `path` on top of `parent` (default: the branch head) and move the branch."""
+        parent = parent or self.branch_sha(branch)
+        blob = self.git("hash-object", "-w", "--stdin", input=content).strip()
+        fd, index = tempfile.mkstemp(prefix="index-", dir=self.path)
+        os.close(fd)
+        os.unlink(index)
+        try:
+            env = {"GIT_INDEX_FILE": index}
+            if parent:
+                self.git("read-tree", parent, env=env)
+            self.git("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)
+            tree = self.git("write-tree", env=env).strip()
+        finally:
+            if os.path.exists(index):
+                os.unlink(index)
+        args = ["commit-tree", tree, "-m", message] + (["-p", parent] if parent else [])
+        commit = self.git(*args, env=self._commit_env(author)).strip()
+        self.move_branch(branch, commit, parent)
+        return commit
+
+    def move_branch(self, branch: str, new: str, old: str | None) -> None:
+        """Point the branch at `new` only if it still points at `old` (None: only if it does not exist)."""
+        expected = old or "0" * 40
+        code, _, err = run_git_raw(["update-ref", f"refs/heads/{branch}", new, expected], cwd=self.path)
+        if code != 0:
+            raise GitError(f"branch {branch} moved while writing: {err.decode()[:200]}",
+                           hint="fetch the new head and try again")
+
+    def merge(self, base: str, head: str, *, message: str, author: tuple[str, str]) -> str:
+        """Merge branch `head` into branch `base` with a merge commit; GitError on a conflict."""
+        base_sha, head_sha = self.branch_sha(base), self.branch_sha(head)
+        if not base_sha or not head_sha:
+            raise GitError(f"branch {base if not base_sha else head} does not exist")
+        code, out, _ = run_git_raw(["merge-tree", "--write-tree", base_sha, head_sha], cwd=self.path)
+        if code != 0:
+            raise GitError("merge conflict")
+        tree = out.decode().splitlines()[0].strip()
+        commit = self.git("commit-tree", tree, "-p", base_sha, "-p", head_sha, "-m", message,
+                          env=self._commit_env(author)).strip()
+        self.move_branch(base, commit, base_sha)
+        return commit

@@ -1,0 +1,106 @@
+"""Label and field selectors as the API server parses and applies them.
+
+Label selectors: `a=b`, `a==b`, `a!=b`, `a in (x,y)`, `a notin (x,y)`, `a` (exists), `!a`.
+Field selectors: `=`, `==`, `!=` over the fields each kind supports (metadata.name,
+metadata.namespace, status.phase, involvedObject.*, type, reason...).
+
+    match = parse_labels("app in (source-controller,helm-controller),!canary")
+    match({"app": "helm-controller"})    # True
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+LabelMatcher = Callable[[Mapping[str, str]], bool]
+FieldMatcher = Callable[[Mapping[str, Any]], bool]
+
+_SET = re.compile(r"^\s*([A-Za-z0-9_./-]+)\s+(in|notin)\s+\(([^)]*)\)\s*$")
+_CMP = re.compile(r"^\s*([A-Za-z0-9_./-]+)\s*(==|!=|=)\s*([A-Za-z0-9_.-]*)\s*$")
+_EXISTS = re.compile(r"^\s*(!?)\s*([A-Za-z0-9_./-]+)\s*$")
+
+
+class SelectorError(ValueError):
+    """The selector does not parse; the API answers 400 BadRequest."""
+
+
+def _split(text: str) -> list[str]:
+    """Split on commas outside parentheses."""
+    parts, depth, cur = [], 0, ""
+    for ch in text:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    if cur.strip():
+        parts.append(cur)
+    return parts
+
+
+def parse_labels(text: str | None) -> LabelMatcher:
+    if not text or not text.strip():
+        return lambda labels: True
+    tests: list[LabelMatcher] = []
+    for part in _split(text):
+        if m := _SET.match(part):
+            key, op, values = m.group(1), m.group(2), {v.strip() for v in m.group(3).split(",") if v.strip()}
+            if op == "in":
+                tests.append(lambda lb, k=key, vs=values: lb.get(k) in vs)
+            else:
+                tests.append(lambda lb, k=key, vs=values: lb.get(k) not in vs)
+        elif m := _CMP.match(part):
+            key, op, value = m.groups()
+            if op == "!=":
+                tests.append(lambda lb, k=key, v=value: lb.get(k) != v)
+            else:
+                tests.append(lambda lb, k=key, v=value: k in lb and lb[k] == v)
+        elif m := _EXISTS.match(part):
+            negate, key = m.group(1) == "!", m.group(2)
+            tests.append((lambda lb, k=key: k not in lb) if negate else (lambda lb, k=key: k in lb))
+        else:
+            raise SelectorError(f"unable to parse requirement: {part.strip()!r}")
+    return lambda labels: all(t(labels) for t in tests)
+
+
+def field_value(obj: Mapping[str, Any], path: str) -> str:
+    cur: Any = obj
+    for part in path.split("."):
+        cur = cur.get(part) if isinstance(cur, Mapping) else None
+    return "" if cur is None else str(cur)
+
+
+SUPPORTED_FIELDS = {
+    "metadata.name", "metadata.namespace", "status.phase", "spec.nodeName", "type", "reason", "source",
+    "reportingComponent", "involvedObject.kind", "involvedObject.name", "involvedObject.namespace",
+    "involvedObject.uid", "involvedObject.apiVersion", "involvedObject.resourceVersion",
+    "involvedObject.fieldPath", "regarding.kind", "regarding.name", "regarding.namespace", "spec.schedulerName",
+}
+
+
+def parse_fields(text: str | None) -> tuple[FieldMatcher, dict[str, str]]:
+    """A matcher over whole objects, plus the equalities on metadata.name/namespace (for indexed reads)."""
+    if not text or not text.strip():
+        return (lambda obj: True), {}
+    tests: list[FieldMatcher] = []
+    equal: dict[str, str] = {}
+    for part in _split(text):
+        m = _CMP.match(part)
+        if not m:
+            raise SelectorError(f"invalid selector: {part.strip()!r}; only =, == and != are supported")
+        path, op, value = m.groups()
+        if path not in SUPPORTED_FIELDS:
+            raise SelectorError(f'field label not supported: {path}')
+        if op == "!=":
+            tests.append(lambda o, p=path, v=value: field_value(o, p) != v)
+        else:
+            tests.append(lambda o, p=path, v=value: field_value(o, p) == v)
+            if path in ("metadata.name", "metadata.namespace"):
+                equal[path] = value
+    return (lambda obj: all(t(obj) for t in tests)), equal

@@ -1,0 +1,189 @@
+"""Starting, finding and resetting the sandbox: the Kubernetes API (HTTPS) and GitHub (HTTP) servers.
+
+Each process that needs the sandbox runs its own pair of servers on free ports of 127.0.0.1, in
+daemon threads that die with the process (no daemon to remember, no stale server). State is shared
+through FLEET_HOME: one SQLite database per cluster, the bare repositories, the CA and tokens, so a
+bootstrap in one kernel and a troubleshooting run in another see the same cluster.
+
+    sandbox = Sandbox.running(fleet_home())
+    sandbox.add_cluster(ClusterId("dev", "services-amer"))
+    kubeconfig = sandbox.write_kubeconfig()
+"""
+
+from __future__ import annotations
+
+import atexit
+import base64
+import os
+import secrets
+import shutil
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import yaml
+
+from fleetlib.files import write_atomic
+from fleetlib.model import ClusterId
+from fleetlib.sandbox.apiserver import ClusterApi
+from fleetlib.sandbox.hub import Hub, HubServer
+from fleetlib.sandbox.kubehttp import KubeServer
+from fleetlib.sandbox.pki import Pki, file_lock
+from fleetlib.sandbox.release import release_asset
+from fleetlib.sandbox.store import Store
+
+
+def sandbox_root(home: Path) -> Path:
+    return home / "sandbox"
+
+
+def cluster_db(home: Path, cid: ClusterId) -> Path:
+    return sandbox_root(home) / "clusters" / cid.stage / cid.cluster / "state.db"
+
+
+def context_name(cid: ClusterId) -> str:
+    return f"sandbox-{cid.stage}-{cid.cluster}"
+
+
+def github_token(home: Path) -> str:
+    """The sandbox GitHub's token (made once, mode 0600); the sandbox target uses it instead of GITHUB_TOKEN."""
+    path = sandbox_root(home) / "github" / "token"
+    with file_lock(sandbox_root(home) / "github" / ".token.lock"):
+        if not path.exists():
+            write_atomic(path, "ghs_sandbox" + secrets.token_hex(16) + "\n")
+            os.chmod(path, 0o600)
+    return path.read_text().strip()
+
+
+@dataclass
+class Sandbox:
+    """A running sandbox in this process."""
+
+    home: Path
+    pki: Pki
+    kube: KubeServer
+    hub: Hub
+    hub_server: HubServer
+    _threads: list[threading.Thread]
+
+    _running: ClassVar[dict[Path, Sandbox]] = {}
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
+    @classmethod
+    def running(cls, home: Path) -> Sandbox:
+        """The sandbox servers of this process for `home`, started on first use."""
+        key = home.resolve()
+        with cls._lock:
+            if key not in cls._running:
+                cls._running[key] = cls.start(key)
+            return cls._running[key]
+
+    @classmethod
+    def start(cls, home: Path) -> Sandbox:
+        root = sandbox_root(home)
+        pki = Pki.ensure(root / "pki")
+        kube = KubeServer(("127.0.0.1", 0), {}, token=pki.token(), tls=pki.server_context())
+        hub = Hub(root / "github", token=github_token(home), releases=release_asset)
+        hub_server = HubServer(("127.0.0.1", 0), hub)
+        threads = [threading.Thread(target=s.serve_forever, name=f"sandbox-{n}", daemon=True)
+                   for n, s in (("kube", kube), ("github", hub_server))]
+        for t in threads:
+            t.start()
+        sandbox = cls(home, pki, kube, hub, hub_server, threads)
+        atexit.register(sandbox.stop)
+        return sandbox
+
+    def stop(self) -> None:
+        for server in (self.kube, self.hub_server):
+            server.shutdown()
+            server.server_close()
+        with self._lock:
+            self._running.pop(self.home.resolve(), None)
+
+    # --- clusters -------------------------------------------------------------------------------
+
+    def add_cluster(self, cid: ClusterId) -> ClusterApi:
+        key = (cid.stage, cid.cluster)
+        if key not in self.kube.clusters:
+            self.kube.clusters[key] = ClusterApi(Store(cluster_db(self.home, cid)), node=f"{cid.cluster}-control-plane")
+        return self.kube.clusters[key]
+
+    def cluster(self, cid: ClusterId) -> ClusterApi:
+        return self.add_cluster(cid)
+
+    def forget_cluster(self, cid: ClusterId) -> None:
+        api = self.kube.clusters.pop((cid.stage, cid.cluster), None)
+        if api is not None:
+            api.store.close()
+
+    @property
+    def kube_port(self) -> int:
+        return int(self.kube.server_address[1])
+
+    def server_url(self, cid: ClusterId) -> str:
+        return f"https://127.0.0.1:{self.kube_port}/clusters/{cid.stage}/{cid.cluster}"
+
+    @property
+    def github_url(self) -> str:
+        return f"http://127.0.0.1:{self.hub_server.server_address[1]}"
+
+    @property
+    def github_api_url(self) -> str:
+        return self.github_url + "/api/v3"
+
+    def kubeconfig(self, cids: Iterable[ClusterId], *, current: ClusterId | None = None) -> dict[str, Any]:
+        cids = list(cids)
+        ca = base64.b64encode(self.pki.ca_pem()).decode()
+        return {
+            "apiVersion": "v1", "kind": "Config", "preferences": {},
+            "clusters": [{"name": context_name(c), "cluster": {"server": self.server_url(c),
+                                                               "certificate-authority-data": ca}} for c in cids],
+            "users": [{"name": "sandbox-admin", "user": {"token": self.pki.token()}}],
+            "contexts": [{"name": context_name(c), "context": {"cluster": context_name(c), "user": "sandbox-admin",
+                                                               "namespace": "default"}} for c in cids],
+            "current-context": context_name(current or cids[0]) if cids else "",
+        }
+
+    def write_kubeconfig(self, path: Path | None = None, *, current: ClusterId | None = None) -> Path:
+        """A kubeconfig with one context per cluster served, `sandbox-<stage>-<cluster>` (mode 0600)."""
+        cids = [ClusterId(s, c) for s, c in sorted(self.kube.clusters)]
+        if path is None:
+            path = sandbox_root(self.home) / "run" / f"kubeconfig-{os.getpid()}.yaml"
+            atexit.register(lambda p=path: p.unlink(missing_ok=True))
+        write_atomic(path, yaml.safe_dump(self.kubeconfig(cids, current=current), sort_keys=False))
+        os.chmod(path, 0o600)
+        return path
+
+
+def reset(home: Path, cid: ClusterId | None = None) -> list[str]:
+    """Forget a cluster's state (or, with no cluster, every cluster and the sandbox GitHub)."""
+    root = sandbox_root(home)
+    removed = []
+    targets = [cluster_db(home, cid).parent] if cid else [root / "clusters", root / "github"]
+    for target in targets:
+        if target.exists():
+            shutil.rmtree(target)
+            removed.append(str(target))
+    for sandbox in list(Sandbox._running.values()):
+        if sandbox.home == home.resolve():
+            for key in list(sandbox.kube.clusters):
+                if cid is None or key == (cid.stage, cid.cluster):
+                    sandbox.forget_cluster(ClusterId(*key))
+    return removed
+
+
+def status(home: Path) -> list[dict[str, Any]]:
+    """One row per cluster with sandbox state: objects, resourceVersion, created."""
+    rows = []
+    base = sandbox_root(home) / "clusters"
+    for db in sorted(base.glob("*/*/state.db")) if base.exists() else []:
+        store = Store(db)
+        try:
+            count = store._db().execute("SELECT COUNT(*) FROM objects").fetchone()[0]
+            rows.append({"stage": db.parent.parent.name, "cluster": db.parent.name, "objects": int(count),
+                         "resourceVersion": store.rv(), "created": store.meta("initialized")})
+        finally:
+            store.close()
+    return rows

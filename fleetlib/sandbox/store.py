@@ -1,0 +1,227 @@
+"""SQLite state of one sandbox cluster: objects, a change log for watches, and pod logs.
+
+One database file per cluster under FLEET_HOME, in WAL mode, shared by every process that serves or
+controls that cluster. Each write runs in `BEGIN IMMEDIATE`, takes the next resourceVersion from one
+counter, and records the change, so concurrent writers are serialised and a stale update is
+detected (the API layer turns it into 409 Conflict), never silently lost.
+
+    store = Store(home / "state.db")
+    with store.write() as tx:
+        rv = tx.next_rv()
+        tx.put("apps/deployments", "flux-system", "source-controller", uid, rv, body)
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS objects (
+    resource TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
+    uid TEXT NOT NULL, rv INTEGER NOT NULL, owners TEXT NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (resource, namespace, name)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS objects_by_namespace ON objects (namespace);
+CREATE TABLE IF NOT EXISTS changes (
+    rv INTEGER PRIMARY KEY, resource TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
+    type TEXT NOT NULL, body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS logs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, namespace TEXT NOT NULL, pod TEXT NOT NULL,
+    container TEXT NOT NULL, ts REAL NOT NULL, line TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS logs_by_pod ON logs (namespace, pod, container, id);
+"""
+
+CHANGES_KEPT = 50_000
+"""Watch history kept; a watch from an older resourceVersion gets 410 Gone."""
+
+
+@dataclass(frozen=True)
+class Row:
+    resource: str
+    namespace: str
+    name: str
+    uid: str
+    rv: int
+    body: str
+
+    def obj(self) -> dict[str, Any]:
+        return json.loads(self.body)
+
+
+class Tx:
+    """One write transaction; see Store.write."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+        self._rv: int | None = None
+
+    def next_rv(self) -> int:
+        cur = self.db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'rv' RETURNING value")
+        self._rv = int(cur.fetchone()[0])
+        return self._rv
+
+    def get(self, resource: str, namespace: str, name: str) -> Row | None:
+        return _get(self.db, resource, namespace, name)
+
+    def put(self, resource: str, namespace: str, name: str, uid: str, rv: int, body: dict[str, Any],
+            *, change: str) -> str:
+        text = json.dumps(body, separators=(",", ":"))
+        owners = " ".join(o.get("uid", "") for o in body.get("metadata", {}).get("ownerReferences") or [])
+        self.db.execute(
+            "INSERT INTO objects (resource, namespace, name, uid, rv, owners, body) VALUES (?,?,?,?,?,?,?) "
+            "ON CONFLICT (resource, namespace, name) DO UPDATE SET uid=excluded.uid, rv=excluded.rv, "
+            "owners=excluded.owners, body=excluded.body",
+            (resource, namespace, name, uid, rv, owners, text),
+        )
+        self.db.execute("INSERT INTO changes (rv, resource, namespace, name, type, body) VALUES (?,?,?,?,?,?)",
+                        (rv, resource, namespace, name, change, text))
+        return text
+
+    def remove(self, resource: str, namespace: str, name: str, rv: int, body: dict[str, Any]) -> None:
+        self.db.execute("DELETE FROM objects WHERE resource=? AND namespace=? AND name=?", (resource, namespace, name))
+        self.db.execute("INSERT INTO changes (rv, resource, namespace, name, type, body) VALUES (?,?,?,?,?,?)",
+                        (rv, resource, namespace, name, "DELETED", json.dumps(body, separators=(",", ":"))))
+
+    def owned_by(self, uid: str) -> list[Row]:
+        cur = self.db.execute("SELECT resource, namespace, name, uid, rv, body FROM objects WHERE instr(owners, ?) > 0",
+                              (uid,))
+        return [Row(*r) for r in cur]
+
+    def in_namespace(self, namespace: str) -> list[Row]:
+        cur = self.db.execute("SELECT resource, namespace, name, uid, rv, body FROM objects WHERE namespace=?",
+                              (namespace,))
+        return [Row(*r) for r in cur]
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value=excluded.value",
+                        (key, value))
+
+
+def _get(db: sqlite3.Connection, resource: str, namespace: str, name: str) -> Row | None:
+    r = db.execute("SELECT resource, namespace, name, uid, rv, body FROM objects WHERE resource=? AND namespace=? "
+                   "AND name=?", (resource, namespace, name)).fetchone()
+    return Row(*r) if r else None
+
+
+class Store:
+    """Thread-safe access to one cluster's database: a connection per thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        with self.write() as tx:
+            tx.db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('rv', '1000')")
+
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA busy_timeout=30000")
+            db.executescript(SCHEMA)
+            self._local.db = db
+        return db
+
+    @contextmanager
+    def write(self) -> Iterator[Tx]:
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield Tx(db)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+    # --- reads ----------------------------------------------------------------------------------
+
+    def rv(self) -> int:
+        return int(self._db().execute("SELECT value FROM meta WHERE key='rv'").fetchone()[0])
+
+    def meta(self, key: str) -> str | None:
+        r = self._db().execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return r[0] if r else None
+
+    def get(self, resource: str, namespace: str, name: str) -> Row | None:
+        return _get(self._db(), resource, namespace, name)
+
+    def scan(self, resources: Sequence[str], namespace: str | None, *, after: tuple[str, str, str] | None = None,
+             names: Sequence[str] | None = None) -> tuple[int, list[Row]]:
+        """Rows of `resources` (in one namespace or all), ordered by (resource, namespace, name), with the
+        store's resourceVersion read in the same snapshot."""
+        db = self._db()
+        db.execute("BEGIN")
+        try:
+            rv = int(db.execute("SELECT value FROM meta WHERE key='rv'").fetchone()[0])
+            marks = ",".join("?" for _ in resources)
+            sql = f"SELECT resource, namespace, name, uid, rv, body FROM objects WHERE resource IN ({marks})"
+            args: list[Any] = list(resources)
+            if namespace is not None:
+                sql += " AND namespace=?"
+                args.append(namespace)
+            if names is not None:
+                sql += f" AND name IN ({','.join('?' for _ in names)})"
+                args.extend(names)
+            if after is not None:
+                sql += " AND (resource, namespace, name) > (?, ?, ?)"
+                args.extend(after)
+            sql += " ORDER BY resource, namespace, name"
+            rows = [Row(*r) for r in db.execute(sql, args)]
+        finally:
+            db.execute("COMMIT")
+        return rv, rows
+
+    def oldest_change(self) -> int:
+        r = self._db().execute("SELECT MIN(rv) FROM changes").fetchone()
+        return int(r[0]) if r and r[0] is not None else self.rv()
+
+    def changes(self, since: int, resource: str, namespace: str | None) -> list[tuple[int, str, str]]:
+        sql = "SELECT rv, type, body FROM changes WHERE rv > ? AND resource = ?"
+        args: list[Any] = [since, resource]
+        if namespace is not None:
+            sql += " AND namespace = ?"
+            args.append(namespace)
+        return [(int(a), b, c) for a, b, c in self._db().execute(sql + " ORDER BY rv", args)]
+
+    def trim_changes(self) -> None:
+        with self.write() as tx:
+            tx.db.execute("DELETE FROM changes WHERE rv < (SELECT MAX(rv) FROM changes) - ?", (CHANGES_KEPT,))
+
+    # --- pod logs -------------------------------------------------------------------------------
+
+    def append_logs(self, namespace: str, pod: str, container: str, lines: Sequence[tuple[float, str]]) -> None:
+        with self.write() as tx:
+            tx.db.executemany("INSERT INTO logs (namespace, pod, container, ts, line) VALUES (?,?,?,?,?)",
+                              [(namespace, pod, container, ts, line) for ts, line in lines])
+
+    def read_logs(self, namespace: str, pod: str, container: str, *, after_id: int = 0,
+                  since_ts: float | None = None, tail: int | None = None) -> list[tuple[int, float, str]]:
+        sql = "SELECT id, ts, line FROM logs WHERE namespace=? AND pod=? AND container=? AND id > ?"
+        args: list[Any] = [namespace, pod, container, after_id]
+        if since_ts is not None:
+            sql += " AND ts >= ?"
+            args.append(since_ts)
+        if tail is not None:
+            rows = list(self._db().execute(sql + " ORDER BY id DESC LIMIT ?", [*args, tail]))
+            rows.reverse()
+        else:
+            rows = list(self._db().execute(sql + " ORDER BY id", args))
+        return [(int(i), float(t), str(line)) for i, t, line in rows]
