@@ -19,6 +19,7 @@ import hmac
 import json
 import logging
 import os
+import socket
 import sqlite3
 import subprocess
 import threading
@@ -404,6 +405,11 @@ class HubServer(ThreadingHTTPServer):
         super().__init__(address, HubHandler)
         self.hub = hub
         hub.base_url = f"http://127.0.0.1:{self.server_address[1]}"
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, addr = super().get_request()
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock, addr
 
 
 class HubHandler(BaseHTTPRequestHandler):
