@@ -11,7 +11,7 @@ import pytest
 from .conftest import REPO
 
 LAYERS: list[set[str]] = [
-    {"cli", "__main__", "runbook", "widgets"},                       # what people and notebooks call
+    {"cli", "__main__", "runbook", "widgets"},  # cli.* too                       # what people and notebooks call
     {"scaffold", "fleetrepo", "bootstrap", "diagnose", "tuning", "manifests", "charts", "fleetrun", "report"},
     {"kube", "github", "git", "metrics", "sandbox"},                 # adapters: the only modules doing I/O
     {"parameters", "files", "locations", "plan"},

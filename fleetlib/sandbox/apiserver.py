@@ -116,7 +116,7 @@ class ClusterApi:
 
     def _served(self, rt: ResourceType, body: str) -> str:
         """The stored JSON, with apiVersion set to the version asked for when it differs."""
-        if f'"apiVersion":"{rt.api_version}"' in body[:200]:
+        if body.startswith(f'{{"apiVersion":"{rt.api_version}",'):
             return body
         obj = json.loads(body)
         obj["apiVersion"] = rt.api_version
@@ -269,6 +269,8 @@ class ClusterApi:
             obj["status"] = {"phase": "Pending", "qosClass": "Burstable"}
 
     def _write(self, tx: Tx, rt: ResourceType, obj: dict[str, Any], change: str) -> dict[str, Any]:
+        # apiVersion and kind first, so reads serve the stored text without parsing it (see _served)
+        obj = {"apiVersion": obj.pop("apiVersion", rt.api_version), "kind": obj.pop("kind", rt.kind), **obj}
         meta = obj["metadata"]
         tx.put(rt.key, meta.get("namespace", "") if rt.namespaced else "", meta["name"], meta["uid"],
                int(meta["resourceVersion"]), obj, change=change)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import base64
+import json
 import os
 import secrets
 import shutil
@@ -87,7 +88,8 @@ class Sandbox:
         kube = KubeServer(("127.0.0.1", 0), {}, token=pki.token(), tls=pki.server_context())
         hub = Hub(root / "github", token=github_token(home), releases=release_asset)
         hub_server = HubServer(("127.0.0.1", 0), hub)
-        threads = [threading.Thread(target=s.serve_forever, name=f"sandbox-{n}", daemon=True)
+        threads = [threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.1}, name=f"sandbox-{n}",
+                                    daemon=True)
                    for n, s in (("kube", kube), ("github", hub_server))]
         for t in threads:
             t.start()
@@ -187,3 +189,40 @@ def status(home: Path) -> list[dict[str, Any]]:
         finally:
             store.close()
     return rows
+
+
+def serving_record_path(home: Path) -> Path:
+    return sandbox_root(home) / "serve.json"
+
+
+def stable_kubeconfig(home: Path) -> Path:
+    return sandbox_root(home) / "kubeconfig"
+
+
+def serving_record(home: Path) -> dict[str, Any] | None:
+    """What `fleet sandbox serve` wrote, if that process is still alive."""
+    path = serving_record_path(home)
+    try:
+        record = json.loads(path.read_text())
+        os.kill(int(record["pid"]), 0)
+    except (OSError, ValueError, KeyError):
+        return None
+    return dict(record)
+
+
+def write_serving_record(sandbox: Sandbox) -> Path:
+    kubeconfig = sandbox.write_kubeconfig(stable_kubeconfig(sandbox.home))
+    record = {"pid": os.getpid(), "kube_port": sandbox.kube_port, "github_api_url": sandbox.github_api_url,
+              "kubeconfig": str(kubeconfig), "contexts": [f"sandbox-{s}-{c}" for s, c in sorted(sandbox.kube.clusters)]}
+    write_atomic(serving_record_path(sandbox.home), json.dumps(record, indent=2))
+    return kubeconfig
+
+
+def clear_serving_record(home: Path) -> None:
+    record = serving_record_path(home)
+    try:
+        if json.loads(record.read_text()).get("pid") == os.getpid():
+            record.unlink()
+            stable_kubeconfig(home).unlink(missing_ok=True)
+    except (OSError, ValueError):
+        pass

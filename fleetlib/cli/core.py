@@ -1,6 +1,4 @@
-"""The `fleet` command: list clusters, show resolved parameters, scaffold a cluster, check a repo.
-
-Bad input prints one line and exits 2; other failures exit 1; `--debug` shows the traceback.
+"""`fleet clusters`, `fleet params`, `fleet scaffold` and `fleet repo`: the fleet as parameters describe it.
 
     fleet clusters --stage dev
     fleet params services-amer -p branch test
@@ -9,21 +7,19 @@ Bad input prints one line and exits 2; other failures exit 1; `--debug` shows th
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from fleetlib.errors import FleetError, InputError
+from fleetlib.errors import InputError
 from fleetlib.files import dump_yaml, read_yaml_mapping, yaml_mapping
+from fleetlib.cli.table import render_table
 from fleetlib.fleetrepo import read_checkout
 from fleetlib.locations import fleet_root
 from fleetlib.model import ClusterId
 from fleetlib.parameters import Catalog, Layer
 from fleetlib.scaffold import plan_scaffold
-
-log = logging.getLogger("fleetlib")
 
 
 def papermill_value(text: str) -> Any:
@@ -49,14 +45,6 @@ def override_layers(args: argparse.Namespace) -> list[Layer]:
     if args.parameters:
         layers.append(Layer("-p", {k: papermill_value(v) for k, v in args.parameters}))
     return layers
-
-
-def render_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
-    cells = [[str(r.get(c, "") if r.get(c) is not None else "-") for c in columns] for r in rows]
-    widths = [max(len(c.upper()), *(len(row[i]) for row in cells)) if cells else len(c) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells]
-    return "\n".join(lines)
 
 
 def cmd_clusters(args: argparse.Namespace) -> int:
@@ -105,11 +93,7 @@ def cmd_repo(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fleet", description="Runbooks for fleets of Flux CD clusters.")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("clusters", help="list the fleet's clusters")
     p.add_argument("--stage", help="only this stage")
     p.set_defaults(func=cmd_clusters)
@@ -132,24 +116,3 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("repo", help="check a fleet-infra checkout against the parameters")
     p.add_argument("checkout", help="path of a fleet-infra checkout")
     p.set_defaults(func=cmd_repo)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return int(args.func(args))
-    except FleetError as e:
-        if args.debug:
-            raise
-        print(f"fleet: error: {e}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        print("fleet: interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

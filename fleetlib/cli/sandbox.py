@@ -1,0 +1,116 @@
+"""`fleet sandbox serve|kubeconfig|status|reset`: the embedded sandbox from the terminal.
+
+Runbooks start the sandbox by themselves; `serve` is for using kubectl, k9s or a browser against it.
+
+    fleet sandbox serve --all            # foreground; prints the kubeconfig path
+    KUBECONFIG=$(fleet sandbox kubeconfig) kubectl get ns
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+
+from fleetlib.cli.table import render_table
+from fleetlib.errors import FleetError, InputError
+from fleetlib.locations import fleet_home, fleet_root
+from fleetlib.model import ClusterId
+from fleetlib.parameters import Catalog
+from fleetlib.sandbox import Sandbox, reset, status
+from fleetlib.sandbox.server import clear_serving_record, serving_record, write_serving_record
+
+
+def _selection(args: argparse.Namespace) -> list[ClusterId]:
+    catalog = Catalog.load(fleet_root())
+    if args.cluster:
+        return [catalog.find(args.cluster, stage=args.stage)]
+    params = catalog.resolve_all(stage=args.stage)
+    return [p.id for p in params if p.target == "sandbox" or args.stage]
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    clusters = _selection(args)
+    if not clusters:
+        raise InputError("no cluster targets the sandbox", hint="name one with --stage S --cluster C")
+    home = fleet_home()
+    running = serving_record(home)
+    if running:
+        raise FleetError(f"a sandbox is already serving from process {running['pid']}",
+                         hint=f"use KUBECONFIG={running['kubeconfig']}, or stop that process first")
+    sandbox = Sandbox.running(home)
+    for cid in clusters:
+        sandbox.add_cluster(cid)
+    path = write_serving_record(sandbox)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print(f"sandbox serving {len(clusters)} cluster(s): {', '.join(str(c) for c in clusters)}")
+    print(f"kubeconfig: {path}")
+    print(f"  contexts: {', '.join(f'sandbox-{c.stage}-{c.cluster}' for c in clusters)}")
+    print(f"github api: {sandbox.github_api_url} (token in {home / 'sandbox' / 'github' / 'token'})")
+    print("press Ctrl-C to stop", flush=True)
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        clear_serving_record(home)
+        sandbox.stop()
+    return 0
+
+
+def cmd_kubeconfig(args: argparse.Namespace) -> int:
+    record = serving_record(fleet_home())
+    if record is None:
+        raise FleetError("no sandbox is serving", hint="start one with `fleet sandbox serve` (runbooks start their own)")
+    if args.cluster:
+        cid = Catalog.load(fleet_root()).find(args.cluster, stage=args.stage)
+        context = f"sandbox-{cid.stage}-{cid.cluster}"
+        if context not in record["contexts"]:
+            raise InputError(f"the serving sandbox does not serve {cid}",
+                             hint="restart it with `fleet sandbox serve --all` or with that cluster")
+    print(record["kubeconfig"])
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    home = fleet_home()
+    rows = status(home)
+    print(render_table(rows, ["stage", "cluster", "objects", "resourceVersion", "created"]) if rows
+          else "no sandbox cluster has state yet")
+    record = serving_record(home)
+    print(f"serving: process {record['pid']}, kubeconfig {record['kubeconfig']}" if record else "serving: no")
+    return 0
+
+
+def cmd_reset(args: argparse.Namespace) -> int:
+    home = fleet_home()
+    cid = Catalog.load(fleet_root()).find(args.cluster, stage=args.stage) if args.cluster else None
+    if args.stage and not args.cluster:
+        raise InputError("--stage needs --cluster", hint="reset one cluster with --stage S --cluster C, or all with no flags")
+    record = serving_record(home)
+    if record:
+        raise FleetError(f"a sandbox is serving from process {record['pid']}", hint="stop it before resetting")
+    removed = reset(home, cid)
+    print("\n".join(f"removed {p}" for p in removed) if removed else "nothing to reset")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sandbox = sub.add_parser("sandbox", help="the embedded sandbox cluster and GitHub")
+    verbs = sandbox.add_subparsers(dest="verb", required=True, metavar="VERB")
+    p = verbs.add_parser("serve", help="serve sandbox clusters in the foreground and write a kubeconfig")
+    p.add_argument("--stage")
+    p.add_argument("--cluster")
+    p.add_argument("--all", action="store_true", help="every cluster whose target is sandbox (the default)")
+    p.set_defaults(func=cmd_serve)
+    p = verbs.add_parser("kubeconfig", help="print the path of the serving sandbox's kubeconfig")
+    p.add_argument("--stage")
+    p.add_argument("--cluster")
+    p.set_defaults(func=cmd_kubeconfig)
+    p = verbs.add_parser("status", help="sandbox clusters with state, and whether one is serving")
+    p.set_defaults(func=cmd_status)
+    p = verbs.add_parser("reset", help="forget a sandbox cluster's state (or everything, with no flags)")
+    p.add_argument("--stage")
+    p.add_argument("--cluster")
+    p.set_defaults(func=cmd_reset)
