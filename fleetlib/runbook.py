@@ -11,6 +11,7 @@ any other injected name, and resolves the cluster through the layered parameters
 
 from __future__ import annotations
 
+import functools
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,7 +21,9 @@ import pandas as pd
 
 from fleetlib.errors import ParameterError
 from fleetlib.fleetrepo import flux_system_files
-from fleetlib.locations import fleet_root
+from fleetlib.kube import Kube
+from fleetlib.kube import connect as kube_connect
+from fleetlib.locations import fleet_home, fleet_root
 from fleetlib.model import DEFAULT_STAGE
 from fleetlib.parameters import Catalog, ClusterParams, Layer, merge_and_validate, provenance
 
@@ -74,6 +77,16 @@ class Run:
         rows = [{"key": k, "value": v, "source": origin.get(k, "(model default)" if k not in SELECTION else "(selection)")}
                 for k, v in data.items()]
         return pd.DataFrame(rows, columns=["key", "value", "source"])
+
+    @functools.cached_property
+    def kube(self) -> Kube:
+        """The cluster's API client; for target sandbox this starts the sandbox in this process."""
+        return kube_connect(self.params, home=fleet_home())
+
+    def cluster_facts(self) -> pd.DataFrame:
+        """Where the run is connected and what answers there (Kubernetes version, nodes, flux-system)."""
+        facts = self.kube.facts()
+        return pd.DataFrame({"fact": list(facts), "value": [str(v) for v in facts.values()]})
 
     def repo_files(self) -> pd.DataFrame:
         """The fleet-repo files this cluster's Flux installation lives in."""

@@ -570,9 +570,15 @@ class ClusterApi:
                                   "message": "kubelet is posting ready status",
                                   "lastHeartbeatTime": now_rfc3339(self.clock()),
                                   "lastTransitionTime": now_rfc3339(self.clock())}],
-                  "nodeInfo": {"kubeletVersion": KUBERNETES_VERSION["gitVersion"], "osImage": "sandbox",
+                  "nodeInfo": {"kubeletVersion": KUBERNETES_VERSION["gitVersion"],
+                               "kubeProxyVersion": KUBERNETES_VERSION["gitVersion"],
+                               "osImage": "Debian GNU/Linux 12 (bookworm)", "kernelVersion": "6.1.0-sandbox",
                                "containerRuntimeVersion": "containerd://1.7.24", "operatingSystem": "linux",
-                               "architecture": "amd64"}}
+                               "architecture": "amd64", "bootID": str(uuid.uuid5(uuid.NAMESPACE_DNS, self.node)),
+                               "machineID": uuid.uuid5(uuid.NAMESPACE_URL, self.node).hex,
+                               "systemUUID": str(uuid.uuid5(uuid.NAMESPACE_OID, self.node))},
+                  "addresses": [{"type": "InternalIP", "address": "172.18.0.2"},
+                                {"type": "Hostname", "address": self.node}]}
         self.patch(nodes, None, self.node, "application/merge-patch+json", json.dumps({"status": status}).encode(),
                    manager="sandbox", subresource="status")
 
