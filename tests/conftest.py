@@ -16,6 +16,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 _SESSION_HOME = tempfile.mkdtemp(prefix="fleet-home-")
 os.environ["FLEET_HOME"] = _SESSION_HOME
+os.environ.setdefault("FLEET_SANDBOX_SPEED", "30")  # 1m intervals pass in 2 s (nbmake kernels inherit it)
 os.environ.pop("FLEET_ROOT", None)
 
 

@@ -20,7 +20,7 @@ import secrets
 import shutil
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -29,6 +29,7 @@ import yaml
 from fleetlib.files import write_atomic
 from fleetlib.model import ClusterId
 from fleetlib.sandbox.apiserver import ClusterApi
+from fleetlib.sandbox.flux import ControllerSet, FluxSettings
 from fleetlib.sandbox.hub import Hub, HubServer
 from fleetlib.sandbox.kubehttp import KubeServer
 from fleetlib.sandbox.pki import Pki, file_lock
@@ -68,21 +69,24 @@ class Sandbox:
     hub: Hub
     hub_server: HubServer
     _threads: list[threading.Thread]
+    settings: FluxSettings = field(default_factory=FluxSettings)
+    controllers_enabled: bool = True
+    flux: dict[tuple[str, str], ControllerSet] = field(default_factory=dict)
 
     _running: ClassVar[dict[Path, Sandbox]] = {}
     _lock: ClassVar[threading.Lock] = threading.Lock()
 
     @classmethod
-    def running(cls, home: Path) -> Sandbox:
+    def running(cls, home: Path, *, settings: FluxSettings | None = None) -> Sandbox:
         """The sandbox servers of this process for `home`, started on first use."""
         key = home.resolve()
         with cls._lock:
             if key not in cls._running:
-                cls._running[key] = cls.start(key)
+                cls._running[key] = cls.start(key, settings=settings)
             return cls._running[key]
 
     @classmethod
-    def start(cls, home: Path) -> Sandbox:
+    def start(cls, home: Path, *, settings: FluxSettings | None = None, controllers: bool = True) -> Sandbox:
         root = sandbox_root(home)
         pki = Pki.ensure(root / "pki")
         kube = KubeServer(("127.0.0.1", 0), {}, token=pki.token(), tls=pki.server_context())
@@ -93,11 +97,15 @@ class Sandbox:
                    for n, s in (("kube", kube), ("github", hub_server))]
         for t in threads:
             t.start()
-        sandbox = cls(home, pki, kube, hub, hub_server, threads)
+        sandbox = cls(home, pki, kube, hub, hub_server, threads, settings or FluxSettings.from_env(),
+                      controllers)
         atexit.register(sandbox.stop)
         return sandbox
 
     def stop(self) -> None:
+        for flux in list(self.flux.values()):
+            flux.stop()
+        self.flux.clear()
         for server in (self.kube, self.hub_server):
             server.shutdown()
             server.server_close()
@@ -107,15 +115,24 @@ class Sandbox:
     # --- clusters -------------------------------------------------------------------------------
 
     def add_cluster(self, cid: ClusterId) -> ClusterApi:
+        """Serve a cluster and run its controllers (while this process holds the cluster's lease)."""
         key = (cid.stage, cid.cluster)
-        if key not in self.kube.clusters:
-            self.kube.clusters[key] = ClusterApi(Store(cluster_db(self.home, cid)), node=f"{cid.cluster}-control-plane")
+        with self._lock:
+            if key not in self.kube.clusters:
+                api = ClusterApi(Store(cluster_db(self.home, cid)), node=f"{cid.cluster}-control-plane")
+                self.kube.clusters[key] = api
+                if self.controllers_enabled:
+                    self.flux[key] = ControllerSet.start(api, self.hub, self.settings,
+                                                         artifacts=cluster_db(self.home, cid).parent / "artifacts")
         return self.kube.clusters[key]
 
     def cluster(self, cid: ClusterId) -> ClusterApi:
         return self.add_cluster(cid)
 
     def forget_cluster(self, cid: ClusterId) -> None:
+        flux = self.flux.pop((cid.stage, cid.cluster), None)
+        if flux is not None:
+            flux.stop()
         api = self.kube.clusters.pop((cid.stage, cid.cluster), None)
         if api is not None:
             api.store.close()

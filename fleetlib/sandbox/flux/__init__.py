@@ -1,0 +1,46 @@
+"""The mini-Flux: controllers that make a sandbox cluster behave like a Flux cluster.
+
+Workloads (Deployments, ReplicaSets, Pods), source-controller (real git), kustomize-controller (real
+kustomize, server-side apply), helm-controller (simulated releases) and notification-controller run
+in one daemon thread per cluster, in whichever process holds the cluster's lease. Each Flux controller
+acts only while its own Deployment has a ready pod, as the real ones do.
+
+    flux = ControllerSet.start(api, hub, FluxSettings(speed=20), artifacts=path)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fleetlib.sandbox.apiserver import ClusterApi
+from fleetlib.sandbox.flux.helm import HelmController, NotificationController
+from fleetlib.sandbox.flux.kustomize import KustomizeController
+from fleetlib.sandbox.flux.runtime import FluxSettings, Loop, Runtime
+from fleetlib.sandbox.flux.source import SourceController
+from fleetlib.sandbox.flux.workloads import Workloads
+from fleetlib.sandbox.hub import Hub
+
+
+class ControllerSet:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.controllers = [Workloads(runtime), SourceController(runtime), KustomizeController(runtime),
+                            HelmController(runtime), NotificationController(runtime)]
+        self.loop = Loop(runtime, self.step)
+
+    @classmethod
+    def start(cls, api: ClusterApi, hub: Hub, settings: FluxSettings, *, artifacts: Path) -> ControllerSet:
+        artifacts.mkdir(parents=True, exist_ok=True)
+        flux = cls(Runtime(api, hub, settings, artifacts))
+        flux.loop.start()
+        return flux
+
+    def step(self) -> None:
+        for controller in self.controllers:
+            controller.step()
+
+    def stop(self) -> None:
+        self.loop.stop()
+
+
+__all__ = ["ControllerSet", "FluxSettings"]

@@ -1,0 +1,74 @@
+"""Status conditions as Flux writes them (fluxcd/pkg apis/meta), as pure functions on plain data.
+
+`Reconciling` and `Stalled` are "abnormal-true": present only while True. A condition keeps its
+lastTransitionTime until its status changes.
+
+    conds = set_condition(conds, "Ready", "True", "Succeeded", "stored artifact for revision 'main@sha1:…'", now=now)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+READY, RECONCILING, STALLED, HEALTHY = "Ready", "Reconciling", "Stalled", "Healthy"
+
+
+def get_condition(status: dict[str, Any] | None, kind: str) -> dict[str, Any] | None:
+    for cond in (status or {}).get("conditions") or []:
+        if cond.get("type") == kind:
+            return dict(cond)
+    return None
+
+
+def set_condition(conditions: list[dict[str, Any]] | None, kind: str, status: str, reason: str, message: str, *,
+                  now: str, generation: int | None = None) -> list[dict[str, Any]]:
+    out = [dict(c) for c in conditions or [] if c.get("type") != kind]
+    old = next((c for c in conditions or [] if c.get("type") == kind), None)
+    cond: dict[str, Any] = {"type": kind, "status": status, "reason": reason, "message": message,
+                            "lastTransitionTime": old["lastTransitionTime"] if old and old.get("status") == status else now}
+    if generation is not None:
+        cond["observedGeneration"] = generation
+    out.append(cond)
+    order = {READY: 0, RECONCILING: 1, STALLED: 2, HEALTHY: 3}
+    return sorted(out, key=lambda c: order.get(c["type"], 9))
+
+
+def drop_condition(conditions: list[dict[str, Any]] | None, kind: str) -> list[dict[str, Any]]:
+    return [dict(c) for c in conditions or [] if c.get("type") != kind]
+
+
+def is_ready(obj: dict[str, Any]) -> bool:
+    """Ready=True for the current generation, as flux and kstatus judge a Flux object."""
+    status = obj.get("status") or {}
+    ready = get_condition(status, READY)
+    generation = (obj.get("metadata") or {}).get("generation")
+    return bool(ready and ready.get("status") == "True"
+                and (generation is None or status.get("observedGeneration") == generation))
+
+
+def workload_current(obj: dict[str, Any]) -> tuple[bool, str]:
+    """kstatus for the kinds health checks wait on: (current?, kstatus word)."""
+    kind = obj.get("kind")
+    meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
+    if kind in ("Deployment", "StatefulSet", "ReplicaSet"):
+        want = int(spec.get("replicas", 1))
+        if status.get("observedGeneration", 0) < meta.get("generation", 1):
+            return False, "InProgress"
+        for field in ("readyReplicas", "availableReplicas") if kind != "StatefulSet" else ("readyReplicas",):
+            if int(status.get(field) or 0) < want:
+                return False, "InProgress"
+        return True, "Current"
+    if kind == "Pod":
+        return (status.get("phase") == "Running" and bool(get_condition(status, "Ready") and
+                                                         get_condition(status, "Ready")["status"] == "True")), \
+            "Current" if status.get("phase") == "Running" else "InProgress"
+    if get_condition(status, READY) is not None or kind in FLUX_KINDS:
+        if get_condition(status, STALLED) and get_condition(status, STALLED)["status"] == "True":
+            return False, "Failed"
+        return (is_ready(obj), "Current" if is_ready(obj) else "InProgress")
+    return True, "Current"
+
+
+FLUX_KINDS = {"GitRepository", "OCIRepository", "Bucket", "HelmRepository", "HelmChart", "Kustomization",
+              "HelmRelease", "Provider", "Alert", "Receiver", "ImageRepository", "ImagePolicy",
+              "ImageUpdateAutomation"}

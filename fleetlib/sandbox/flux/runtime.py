@@ -1,0 +1,287 @@
+"""What the mini-Flux controllers of one sandbox cluster share: the API, a scaled clock, events as
+the Kubernetes event recorder writes them, controller logs in Flux's JSON format (served through the
+controller pods' logs), the cluster's faults, and the lease that lets one controller set run.
+
+    rt = Runtime(api, hub, settings, artifacts=path)
+    rt.event(obj, "Normal", "NewArtifact", "stored artifact for commit 'Add Flux sync manifests'", "source-controller")
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fleetlib.sandbox.apiserver import ApiError, ClusterApi, now_rfc3339
+from fleetlib.sandbox.hub import Hub
+from fleetlib.sandbox.registry import ResourceType
+
+LEASE_NAME = "fleetlib-sandbox-controllers"
+LEASE_NAMESPACE = "kube-system"
+
+GROUPS = {
+    "GitRepository": "source.toolkit.fluxcd.io", "HelmRepository": "source.toolkit.fluxcd.io",
+    "HelmChart": "source.toolkit.fluxcd.io", "OCIRepository": "source.toolkit.fluxcd.io",
+    "Bucket": "source.toolkit.fluxcd.io", "Kustomization": "kustomize.toolkit.fluxcd.io",
+    "HelmRelease": "helm.toolkit.fluxcd.io", "Provider": "notification.toolkit.fluxcd.io",
+    "Alert": "notification.toolkit.fluxcd.io", "Receiver": "notification.toolkit.fluxcd.io",
+    "Deployment": "apps", "ReplicaSet": "apps", "Pod": "", "Event": "", "Secret": "", "Lease": "coordination.k8s.io",
+    "PodMetrics": "metrics.k8s.io", "Namespace": "",
+}
+
+
+@dataclass(frozen=True)
+class FluxSettings:
+    """How fast simulated time runs, and the controllers' own timings (in simulated seconds)."""
+
+    speed: float = 1.0
+    """1.0 is real time; tests use more so that 1m intervals pass in a second."""
+    tick: float = 0.2
+    """Wall-clock seconds between controller passes."""
+    pod_ready_after: float = 3.0
+    requeue_dependency: float = 30.0
+    lease_duration: float = 15.0
+    """Wall-clock seconds a controller set's lease lasts without renewal."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> FluxSettings:
+        """FLEET_SANDBOX_SPEED (a number) speeds up the sandbox's clock, e.g. for demos and tests."""
+        speed = env.get("FLEET_SANDBOX_SPEED")
+        return cls(speed=float(speed)) if speed else cls()
+
+
+def kubectl_path() -> str:
+    local = Path(sys.executable).parent / "kubectl"
+    return str(local) if local.exists() else (shutil.which("kubectl") or "kubectl")
+
+
+@dataclass
+class Runtime:
+    api: ClusterApi
+    hub: Hub
+    settings: FluxSettings
+    artifacts: Path
+    kubectl: str = field(default_factory=kubectl_path)
+    identity: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}")
+    _started: float = field(default_factory=time.monotonic)
+    _events: dict[tuple[str, str, str], str] = field(default_factory=dict)
+
+    # --- clock ----------------------------------------------------------------------------------
+
+    def now(self) -> float:
+        """Simulated seconds since the controller set started (scaled by speed)."""
+        return (time.monotonic() - self._started) * self.settings.speed
+
+    def stamp(self) -> str:
+        return now_rfc3339()
+
+    # --- API helpers ----------------------------------------------------------------------------
+
+    def type(self, kind: str) -> ResourceType | None:
+        group = GROUPS.get(kind)
+        for t in self.api.registry().types:
+            if t.kind == kind and (group is None or t.group == group):
+                return t
+        return None
+
+    def list(self, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
+        t = self.type(kind)
+        if t is None:
+            return []
+        return json.loads(self.api.list_raw(t, namespace))["items"]
+
+    def get(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        t = self.type(kind)
+        if t is None:
+            return None
+        try:
+            return self.api.get(t, namespace, name)
+        except ApiError as e:
+            if e.code == 404:
+                return None
+            raise
+
+    def patch_status(self, obj: dict[str, Any], status: dict[str, Any], manager: str) -> dict[str, Any] | None:
+        t = self.type(obj["kind"])
+        assert t is not None
+        meta = obj["metadata"]
+        try:
+            _, out = self.api.patch(t, meta.get("namespace"), meta["name"], "application/merge-patch+json",
+                                    json.dumps({"status": status}).encode(), manager=manager,
+                                    subresource="status" if t.has_status else None)
+            return out
+        except ApiError as e:
+            if e.code == 404:
+                return None
+            raise
+
+    # --- events and logs ------------------------------------------------------------------------
+
+    def event(self, obj: dict[str, Any], kind: str, reason: str, message: str, component: str,
+              *, annotations: dict[str, str] | None = None) -> None:
+        """A core/v1 Event, counted up when the same one repeats (as client-go's recorder does)."""
+        meta = obj["metadata"]
+        namespace = meta.get("namespace") or "default"
+        key = (meta.get("uid", ""), reason, message)
+        events = self.type("Event")
+        assert events is not None
+        stamp = self.stamp()
+        name = self._events.get(key)
+        if name is not None:
+            current = self.get("Event", namespace, name)
+            if current is not None:
+                self.api.patch(events, namespace, name, "application/merge-patch+json", json.dumps(
+                    {"count": int(current.get("count", 1)) + 1, "lastTimestamp": stamp}).encode(), manager=component)
+                return
+        name = f"{meta['name']}.{uuid.uuid4().hex[:16]}"
+        self._events[key] = name
+        body = {"metadata": {"name": name, "namespace": namespace, "annotations": annotations or {}},
+                "involvedObject": {"kind": obj["kind"], "namespace": meta.get("namespace"), "name": meta["name"],
+                                   "uid": meta.get("uid"), "apiVersion": obj.get("apiVersion"),
+                                   "resourceVersion": meta.get("resourceVersion")},
+                "reason": reason, "message": message, "type": kind, "count": 1, "firstTimestamp": stamp,
+                "lastTimestamp": stamp, "source": {"component": component}, "reportingComponent": component,
+                "reportingInstance": self.controller_pod(component) or component}
+        try:
+            self.api.create(events, namespace, body, manager=component)
+        except ApiError:
+            pass  # a namespace being deleted takes no new events; the recorder drops them too
+
+    def log(self, component: str, level: str, msg: str, obj: dict[str, Any] | None = None, **fields: Any) -> None:
+        """One JSON line in the controller pod's log, as Flux's zap logger writes it."""
+        pod = self.controller_pod(component)
+        if pod is None:
+            return
+        entry: dict[str, Any] = {"level": level, "ts": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+                                 "msg": msg}
+        if obj is not None:
+            kind, meta = obj["kind"], obj["metadata"]
+            entry.update({"controller": kind.lower(), "controllerGroup": GROUPS.get(kind, ""), "controllerKind": kind,
+                          kind: {"name": meta["name"], "namespace": meta.get("namespace")},
+                          "namespace": meta.get("namespace"), "name": meta["name"],
+                          "reconcileID": str(uuid.uuid4())})
+        entry.update({k: v for k, v in fields.items() if v is not None})
+        namespace, name = pod.split("/", 1)
+        self.api.store.append_logs(namespace, name, "manager", [(time.time(), json.dumps(entry, separators=(",", ":")))])
+
+    def controller_pod(self, component: str) -> str | None:
+        """`namespace/pod` of the component's running, ready pod, or None when it is not running."""
+        for pod in self._pods_by_app().get(component, []):
+            status = pod.get("status") or {}
+            statuses = status.get("containerStatuses") or []
+            if status.get("phase") == "Running" and statuses and all(s.get("ready") for s in statuses):
+                return f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
+        return None
+
+    _pod_cache: tuple[float, dict[str, list[dict[str, Any]]]] | None = None
+
+    def _pods_by_app(self) -> dict[str, list[dict[str, Any]]]:
+        now = time.monotonic()
+        if self._pod_cache is None or now - self._pod_cache[0] > 0.1:
+            pods: dict[str, list[dict[str, Any]]] = {}
+            for pod in self.list("Pod"):
+                app = ((pod.get("metadata") or {}).get("labels") or {}).get("app")
+                if app:
+                    pods.setdefault(app, []).append(pod)
+            self._pod_cache = (now, pods)
+        return self._pod_cache[1]
+
+    def forget_pods(self) -> None:
+        self._pod_cache = None
+
+    # --- faults ---------------------------------------------------------------------------------
+
+    def faults(self) -> dict[str, Any]:
+        """Active fault scenarios of this cluster: name -> record (target, saved data)."""
+        raw = self.api.store.meta("faults")
+        return dict(json.loads(raw)) if raw else {}
+
+    # --- lease ----------------------------------------------------------------------------------
+
+    def hold_lease(self) -> bool:
+        """Take or renew the controller-set lease; False while another live process holds it."""
+        leases = self.type("Lease")
+        assert leases is not None
+        now = datetime.now(UTC)
+        stamp = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        spec = {"holderIdentity": self.identity, "leaseDurationSeconds": int(self.settings.lease_duration),
+                "renewTime": stamp}
+        current = self.get("Lease", LEASE_NAMESPACE, LEASE_NAME)
+        try:
+            if current is None:
+                self.api.create(leases, LEASE_NAMESPACE, {"metadata": {"name": LEASE_NAME},
+                                                          "spec": {**spec, "acquireTime": stamp}}, manager="sandbox")
+                return True
+            held = current.get("spec") or {}
+            if held.get("holderIdentity") != self.identity:
+                renewed = datetime.strptime(held.get("renewTime", "1970-01-01T00:00:00.000000Z"),
+                                            "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+                if (now - renewed).total_seconds() < float(held.get("leaseDurationSeconds", 15)):
+                    return False
+                spec["acquireTime"] = stamp
+            body = {**current, "spec": {**held, **spec}}
+            self.api.replace(leases, LEASE_NAMESPACE, LEASE_NAME, body, manager="sandbox")
+            return True
+        except ApiError as e:
+            if e.code in (409, 404):
+                return False
+            raise
+
+    def release_lease(self) -> None:
+        current = self.get("Lease", LEASE_NAMESPACE, LEASE_NAME)
+        if current and (current.get("spec") or {}).get("holderIdentity") == self.identity:
+            leases = self.type("Lease")
+            assert leases is not None
+            try:
+                self.api.delete(leases, LEASE_NAMESPACE, LEASE_NAME)
+            except ApiError:
+                pass
+
+
+class Loop:
+    """Runs a controller set's passes in a daemon thread while this process holds the lease."""
+
+    def __init__(self, runtime: Runtime, step: Any) -> None:
+        self.runtime = runtime
+        self.step = step
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sandbox-flux", daemon=True)
+        self.leader = False
+        self.errors = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        if self.leader:
+            self.runtime.release_lease()
+
+    def _run(self) -> None:
+        import logging
+
+        log = logging.getLogger(__name__)
+        last_lease = 0.0
+        while not self._stop.is_set():
+            try:
+                if time.monotonic() - last_lease > self.runtime.settings.lease_duration / 3 or not self.leader:
+                    self.leader = self.runtime.hold_lease()
+                    last_lease = time.monotonic()
+                if self.leader:
+                    self.step()
+            except Exception:  # a controller bug must not kill the loop; it is logged and retried
+                self.errors += 1
+                log.exception("sandbox controllers: pass failed")
+            self._stop.wait(self.runtime.settings.tick)

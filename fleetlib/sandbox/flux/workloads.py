@@ -1,0 +1,219 @@
+"""Workloads as kube-controller-manager and the kubelet would run them: Deployments get a ReplicaSet
+per pod template, ReplicaSets get Pods, Pods become Running and Ready after a short (simulated)
+delay. Faults make a named controller's pods restart with OOMKilled, or crash-loop with Error.
+
+    Workloads(runtime).step()
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import string
+import time
+from typing import Any
+
+from fleetlib.sandbox.apiserver import ApiError
+from fleetlib.sandbox.flux.runtime import Runtime
+
+MANAGER = "kube-controller-manager"
+OOM_EVERY = 180.0
+"""Simulated seconds between OOM kills of a pod under the controller-oomkilled fault."""
+
+
+def template_hash(template: dict[str, Any]) -> str:
+    digest = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()
+    return "".join(c for c in digest if c in "bcdfghjklmnpqrstvwxz2456789")[:10] or digest[:10]
+
+
+def _owner(obj: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "name": obj["metadata"]["name"],
+            "uid": obj["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
+
+
+def _owned(items: list[dict[str, Any]], uid: str) -> list[dict[str, Any]]:
+    return [i for i in items if any(o.get("uid") == uid for o in i["metadata"].get("ownerReferences") or [])]
+
+
+class Workloads:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.started: dict[str, float] = {}
+
+    def step(self) -> None:
+        deployments = self.rt.list("Deployment")
+        if not deployments:
+            return
+        replicasets, pods = self.rt.list("ReplicaSet"), self.rt.list("Pod")
+        faults = self.rt.faults()
+        for d in deployments:
+            if d["metadata"].get("deletionTimestamp"):
+                continue
+            rs = self._replicaset(d, _owned(replicasets, d["metadata"]["uid"]))
+            if rs is None:
+                continue
+            mine = _owned(pods, rs["metadata"]["uid"])
+            mine = self._scale(rs, mine, int((d.get("spec") or {}).get("replicas", 1)))
+            ready = sum(1 for p in mine if self._pod_status(p, d, faults))
+            self._status(d, rs, len(mine), ready)
+        self.rt.forget_pods()
+
+    def _replicaset(self, d: dict[str, Any], owned: list[dict[str, Any]]) -> dict[str, Any] | None:
+        spec = d.get("spec") or {}
+        template = spec.get("template") or {}
+        h = template_hash(template)
+        name = f"{d['metadata']['name']}-{h}"
+        rs_type = self.rt.type("ReplicaSet")
+        assert rs_type is not None
+        ns = d["metadata"]["namespace"]
+        for old in owned:
+            if old["metadata"]["name"] != name:
+                try:
+                    self.rt.api.delete(rs_type, ns, old["metadata"]["name"])
+                except ApiError:
+                    pass
+        current = next((r for r in owned if r["metadata"]["name"] == name), None)
+        if current is not None:
+            return current
+        labels = {**((template.get("metadata") or {}).get("labels") or {}), "pod-template-hash": h}
+        body = {"metadata": {"name": name, "labels": labels, "ownerReferences": [_owner(d)],
+                             "annotations": {"deployment.kubernetes.io/revision": "1"}},
+                "spec": {"replicas": int(spec.get("replicas", 1)),
+                         "selector": {"matchLabels": {**((spec.get("selector") or {}).get("matchLabels") or {}),
+                                                      "pod-template-hash": h}},
+                         "template": {**template, "metadata": {**(template.get("metadata") or {}), "labels": labels}}}}
+        try:
+            return self.rt.api.create(rs_type, ns, body, manager=MANAGER)
+        except ApiError:
+            return None
+
+    def _scale(self, rs: dict[str, Any], pods: list[dict[str, Any]], want: int) -> list[dict[str, Any]]:
+        pod_type = self.rt.type("Pod")
+        assert pod_type is not None
+        ns = rs["metadata"]["namespace"]
+        live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+        for extra in live[want:]:
+            try:
+                self.rt.api.delete(pod_type, ns, extra["metadata"]["name"])
+            except ApiError:
+                pass
+        live = live[:want]
+        template = (rs.get("spec") or {}).get("template") or {}
+        while len(live) < want:
+            suffix = "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
+            body = {"metadata": {"name": f"{rs['metadata']['name']}-{suffix}",
+                                 "labels": (template.get("metadata") or {}).get("labels") or {},
+                                 "annotations": (template.get("metadata") or {}).get("annotations") or {},
+                                 "ownerReferences": [_owner(rs)]},
+                    "spec": {**(template.get("spec") or {}), "nodeName": self.rt.api.node}}
+            try:
+                live.append(self.rt.api.create(pod_type, ns, body, manager=MANAGER))
+            except ApiError:
+                break
+        return live
+
+    def _pod_status(self, pod: dict[str, Any], d: dict[str, Any], faults: dict[str, Any] | set[str]) -> bool:
+        """Bring a pod's status forward; returns whether it is ready."""
+        meta = pod["metadata"]
+        uid = meta["uid"]
+        now = self.rt.now()
+        start = self.started.setdefault(uid, now)
+        old = pod.get("status") or {}
+        containers = (pod.get("spec") or {}).get("containers") or []
+        app = d["metadata"]["name"]
+        scenario = _fault_on(faults, app)
+        stamp = self.rt.stamp()
+        if now - start < self.rt.settings.pod_ready_after:
+            if old.get("phase") != "Pending" or old.get("containerStatuses"):
+                self.rt.patch_status(pod, {"phase": "Pending", "containerStatuses": None}, MANAGER)
+            return False
+        previous = {c.get("name"): c for c in old.get("containerStatuses") or []}
+        statuses, ready = [], True
+        for c in containers:
+            before = previous.get(c["name"], {})
+            restarts = int(before.get("restartCount", 0))
+            status: dict[str, Any] = {"name": c["name"], "image": c.get("image", ""),
+                                      "imageID": f"{c.get('image', '')}@sha256:" + hashlib.sha256(
+                                          str(c.get("image")).encode()).hexdigest(),
+                                      "containerID": "containerd://" + hashlib.sha256(uid.encode()).hexdigest()[:64],
+                                      "started": True, "ready": True, "restartCount": restarts,
+                                      "state": before.get("state") or {"running": {"startedAt": stamp}}}
+            if before.get("lastState"):
+                status["lastState"] = before["lastState"]
+            if scenario == "controller-crashloop" and c["name"] == "manager":
+                crashed = restarts == 0 or now - self.started.get(uid + "/crash", 0) > 20
+                if crashed:
+                    self.started[uid + "/crash"] = now
+                    restarts += 1
+                    status["lastState"] = {"terminated": {"exitCode": 1, "reason": "Error", "startedAt": stamp,
+                                                          "finishedAt": stamp}}
+                    self.rt.api.store.append_logs(meta["namespace"], meta["name"], "manager", [(time.time(), json.dumps(
+                        {"level": "error", "ts": stamp, "logger": "setup", "msg": "unable to start manager",
+                         "error": "failed to wait for caches to sync: timed out waiting for cache to be synced"}))])
+                status.update({"restartCount": restarts, "ready": False, "started": False,
+                               "state": {"waiting": {"reason": "CrashLoopBackOff",
+                                                     "message": f"back-off 5m0s restarting failed container=manager "
+                                                                f"pod={meta['name']}_{meta['namespace']}"}}})
+                ready = False
+            elif scenario == "controller-oomkilled" and c["name"] == "manager":
+                last_kill = self.started.get(uid + "/oom")
+                if last_kill is None or now - last_kill > OOM_EVERY:
+                    self.started[uid + "/oom"] = now
+                    status["restartCount"] = restarts + 1
+                    status["lastState"] = {"terminated": {"exitCode": 137, "reason": "OOMKilled", "startedAt": stamp,
+                                                          "finishedAt": stamp}}
+                    status["state"] = {"running": {"startedAt": stamp}}
+            statuses.append(status)
+        conds = [{"type": t, "status": "True" if ready or t in ("PodScheduled", "Initialized") else "False",
+                  "lastTransitionTime": stamp} for t in ("Initialized", "Ready", "ContainersReady", "PodScheduled")]
+        new = {"phase": "Running", "hostIP": "172.18.0.2", "podIP": f"10.244.0.{int(uid[:2], 16) % 250 + 2}",
+               "startTime": old.get("startTime") or stamp, "qosClass": "Burstable", "containerStatuses": statuses,
+               "conditions": conds}
+        if _changed(old, new):
+            self.rt.patch_status(pod, new, MANAGER)
+        return ready
+
+    def _status(self, d: dict[str, Any], rs: dict[str, Any], count: int, ready: int) -> None:
+        want = int((d.get("spec") or {}).get("replicas", 1))
+        stamp = self.rt.stamp()
+        available = ready >= want
+        new = {"observedGeneration": d["metadata"].get("generation", 1), "replicas": count, "updatedReplicas": count,
+               "readyReplicas": ready, "availableReplicas": ready, "unavailableReplicas": max(0, want - ready) or None,
+               "conditions": [
+                   {"type": "Available", "status": "True" if available else "False",
+                    "reason": "MinimumReplicasAvailable" if available else "MinimumReplicasUnavailable",
+                    "message": "Deployment has minimum availability." if available else
+                    "Deployment does not have minimum availability.", "lastUpdateTime": stamp,
+                    "lastTransitionTime": stamp},
+                   {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable",
+                    "message": f'ReplicaSet "{rs["metadata"]["name"]}" has successfully progressed.',
+                    "lastUpdateTime": stamp, "lastTransitionTime": stamp}]}
+        if _changed(d.get("status") or {}, new):
+            self.rt.patch_status(d, new, MANAGER)
+        rs_new = {"observedGeneration": rs["metadata"].get("generation", 1), "replicas": count,
+                  "fullyLabeledReplicas": count, "readyReplicas": ready, "availableReplicas": ready}
+        if _changed(rs.get("status") or {}, rs_new):
+            self.rt.patch_status(rs, rs_new, MANAGER)
+
+
+def _fault_on(faults: dict[str, Any] | set[str], app: str) -> str | None:
+    from fleetlib.sandbox.flux.faults import target_of
+
+    for scenario in ("controller-crashloop", "controller-oomkilled"):
+        if scenario in faults and target_of(faults, scenario) == app:
+            return scenario
+    return None
+
+
+def _changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether `new` differs from `old` in anything but timestamps."""
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if not k.endswith(("Time", "At", "Timestamp"))
+                    and k != "startTime" and v is not None}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    return strip({k: old.get(k) for k in new}) != strip(new)

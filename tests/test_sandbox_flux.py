@@ -1,0 +1,56 @@
+"""The mini-Flux on a sandbox cluster: sources fetched with real git, kustomizations built with the real
+kustomize and applied, pruned, with Flux's conditions, events and logs."""
+
+from __future__ import annotations
+
+import json
+
+from .conftest import SandboxCluster
+from .fluxenv import bootstrapped, wait_for
+
+
+def ready(obj: dict | None) -> dict | None:
+    if not obj:
+        return None
+    cond = next((c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == "Ready"), None)
+    return cond if cond and cond["status"] == "True" else None
+
+
+def test_bootstrapped_cluster_syncs_applies_and_prunes(cluster: SandboxCluster) -> None:
+    flux = bootstrapped(cluster)
+    head = flux.head()
+    revision = f"main@sha1:{head}"
+    repo = wait_for("GitRepository Ready", lambda: (r := flux.get("GitRepository", "flux-system")) and ready(r) and
+                    r["status"]["artifact"]["revision"] == revision and r)
+    assert ready(repo)["message"] == f"stored artifact for revision '{revision}'"
+    assert ready(repo)["reason"] == "Succeeded"
+    ks = wait_for("Kustomization Ready", lambda: (k := flux.get("Kustomization", "flux-system")) and ready(k) and k)
+    assert ks["status"]["lastAppliedRevision"] == revision == ks["status"]["lastAttemptedRevision"]
+    assert ready(ks)["message"] == f"Applied revision: {revision}" and ready(ks)["reason"] == "ReconciliationSucceeded"
+    ids = [e["id"] for e in ks["status"]["inventory"]["entries"]]
+    assert "flux-system_source-controller_apps_Deployment" in ids and "_flux-system__Namespace" in ids
+    for name in ("source-controller", "kustomize-controller", "helm-controller", "notification-controller"):
+        d = wait_for(f"{name} ready", lambda n=name: (x := flux.get("Deployment", n)) and
+                     (x.get("status") or {}).get("readyReplicas") == 1 and x)
+        assert d["metadata"]["labels"]["kustomize.toolkit.fluxcd.io/name"] == "flux-system"
+        assert any(m["manager"] == "kustomize-controller" for m in d["metadata"]["managedFields"])
+
+    app = f"{flux.path.removeprefix('./')}/apps/settings.yaml"
+    flux.commit({app: "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: default}\n"
+                      "data: {color: blue}\n"}, "Add settings")
+    flux.request_reconcile("GitRepository", "flux-system")
+    cm = wait_for("the new ConfigMap applied", lambda: flux.get("ConfigMap", "settings", "default"))
+    assert cm["data"] == {"color": "blue"}
+    assert cm["metadata"]["labels"]["kustomize.toolkit.fluxcd.io/namespace"] == "flux-system"
+    flux.commit({app: None}, "Remove settings")
+    flux.request_reconcile("GitRepository", "flux-system")
+    wait_for("the ConfigMap pruned", lambda: flux.get("ConfigMap", "settings", "default") is None)
+
+    events = cluster.kubectl("get", "events", "-n", "flux-system", "-o", "json")
+    reasons = {(e["involvedObject"]["kind"], e["reason"]) for e in json.loads(events)["items"]}
+    assert ("GitRepository", "NewArtifact") in reasons and ("Kustomization", "ReconciliationSucceeded") in reasons
+    logs = cluster.kubectl("logs", "-n", "flux-system", "-l", "app=kustomize-controller")
+    lines = [json.loads(line) for line in logs.splitlines()]
+    assert any(line["msg"].startswith("Reconciliation finished in") and line["controllerKind"] == "Kustomization"
+               for line in lines)
+    assert any("ConfigMap/default/settings" in (line.get("output") or {}) for line in lines)
