@@ -18,7 +18,9 @@ from fleetlib.locations import fleet_home, fleet_root
 from fleetlib.model import ClusterId
 from fleetlib.parameters import Catalog
 from fleetlib.sandbox import Sandbox, reset, status
-from fleetlib.sandbox.server import clear_serving_record, serving_record, write_serving_record
+from fleetlib.sandbox.flux import faults
+from fleetlib.sandbox.flux.faults import SCENARIOS
+from fleetlib.sandbox.server import clear_serving_record, offline, serving_record, write_serving_record
 
 
 def _selection(args: argparse.Namespace) -> list[ClusterId]:
@@ -96,6 +98,26 @@ def cmd_reset(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fault(args: argparse.Namespace) -> int:
+    if args.list:
+        print(render_table([{"scenario": k, "what": v} for k, v in SCENARIOS.items()], ["scenario", "what"]))
+        return 0
+    if not args.cluster:
+        raise InputError("--cluster is required", hint="fleet sandbox fault --stage S --cluster C SCENARIO")
+    cid = Catalog.load(fleet_root()).find(args.cluster, stage=args.stage)
+    api, hub = offline(fleet_home(), cid)
+    if args.clear:
+        cleared = faults.clear(api, hub, args.scenario)
+        print(f"cleared on {cid}: {', '.join(cleared)}" if cleared else f"no fault to clear on {cid}")
+        return 0
+    if not args.scenario:
+        raise InputError("name a scenario", hint="fleet sandbox fault --list shows them")
+    record = faults.inject(api, hub, args.scenario, target=args.target)
+    target = f" (target {record['target']})" if record.get("target") else ""
+    print(f"injected {args.scenario} on {cid}{target}; clear it with --clear {args.scenario}")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sandbox = sub.add_parser("sandbox", help="the embedded sandbox cluster and GitHub")
     verbs = sandbox.add_subparsers(dest="verb", required=True, metavar="VERB")
@@ -110,6 +132,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=cmd_kubeconfig)
     p = verbs.add_parser("status", help="sandbox clusters with state, and whether one is serving")
     p.set_defaults(func=cmd_status)
+    p = verbs.add_parser("fault", help="inject or clear a fault scenario on a sandbox cluster")
+    p.add_argument("scenario", nargs="?", help="a scenario name (see --list)")
+    p.add_argument("--stage")
+    p.add_argument("--cluster")
+    p.add_argument("--target", help="the controller or object the scenario acts on, where it has one")
+    p.add_argument("--clear", action="store_true", help="clear the scenario (or every fault, with no scenario)")
+    p.add_argument("--list", action="store_true", help="list the scenarios")
+    p.set_defaults(func=cmd_fault)
     p = verbs.add_parser("reset", help="forget a sandbox cluster's state (or everything, with no flags)")
     p.add_argument("--stage")
     p.add_argument("--cluster")

@@ -87,8 +87,12 @@ class BareRepo:
     def commit_file(self, branch: str, path: str, content: bytes, *, message: str, author: tuple[str, str],
                     parent: str | None = None) -> str:
         """Commit `content` at `path` on top of `parent` (default: the branch head) and move the branch."""
+        return self.commit_files(branch, {path: content}, message=message, author=author, parent=parent)
+
+    def commit_files(self, branch: str, files: dict[str, bytes | None], *, message: str, author: tuple[str, str],
+                     parent: str | None = None) -> str:
+        """One commit writing each path's content, or removing the path (a file or a folder) for None."""
         parent = parent or self.branch_sha(branch)
-        blob = self.git("hash-object", "-w", "--stdin", input=content).strip()
         fd, index = tempfile.mkstemp(prefix="index-", dir=self.path)
         os.close(fd)
         os.unlink(index)
@@ -96,7 +100,15 @@ class BareRepo:
             env = {"GIT_INDEX_FILE": index}
             if parent:
                 self.git("read-tree", parent, env=env)
-            self.git("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)
+            for path, content in files.items():
+                if content is None:  # no work tree for `git rm`: mode-0 index-info lines drop the entries
+                    listed = [n for n in self.git("ls-files", "-z", "--", path, env=env).split("\0") if n]
+                    if listed:
+                        info = "".join(f"0 {'0' * 40}\t{n}\n" for n in listed)
+                        self.git("update-index", "--index-info", env=env, input=info.encode())
+                else:
+                    blob = self.git("hash-object", "-w", "--stdin", input=content).strip()
+                    self.git("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)
             tree = self.git("write-tree", env=env).strip()
         finally:
             if os.path.exists(index):

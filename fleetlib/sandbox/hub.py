@@ -483,6 +483,11 @@ class HubHandler(BaseHTTPRequestHandler):
         authed = token is not None and hmac.compare_digest(token.encode(), hub.token.encode())
         rate = {"X-RateLimit-Limit": "5000", "X-RateLimit-Remaining": "4999", "X-RateLimit-Reset": str(int(time.time()) + 3600)}
         try:
+            if path.startswith("/api/v3") and (hub.root / "rate-limited.json").exists():
+                rate["X-RateLimit-Remaining"] = "0"
+                raise HubError(403, f"API rate limit exceeded for user ID {USER_ID}. If you reach out to GitHub Support "
+                               "for help, please include the request ID.",
+                               docs="https://docs.github.com/rest/overview/rate-limits-for-the-rest-api")
             for hook in hub.hooks:
                 err = hook(method, path)
                 if err is not None:

@@ -347,3 +347,32 @@ def _logs(api: ClusterApi, rt: ResourceType, namespace: str | None, name: str, q
                 return
 
     return Response(200, content_type="text/plain", stream=follow())
+
+
+class FlakyApi:
+    """The api-flaky fault: while active on a cluster, every 4th request answers 503, every 7th 500,
+    and every 9th answers only after two seconds (deterministic, so tests can count on it)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[int, int] = {}
+        self.cache: dict[int, tuple[float, bool]] = {}
+
+    def __call__(self, handler: KubeHandler, api: ClusterApi, path: str) -> Response | None:
+        key = id(api)
+        now = time.monotonic()
+        cached = self.cache.get(key)
+        if cached is None or now - cached[0] > 0.5:
+            cached = (now, "api-flaky" in json.loads(api.store.meta("faults") or "{}"))
+            self.cache[key] = cached
+        if not cached[1] or path in ("/version",):
+            return None
+        n = self.counts[key] = self.counts.get(key, 0) + 1
+        if n % 4 == 0:
+            return error_response(ApiError(503, "ServiceUnavailable", "the server is currently unable to handle the "
+                                           "request"))
+        if n % 7 == 0:
+            return error_response(ApiError(500, "InternalError", "Internal error occurred: etcdserver: request "
+                                           "timed out"))
+        if n % 9 == 0:
+            time.sleep(2.0)
+        return None

@@ -29,9 +29,9 @@ import yaml
 from fleetlib.files import write_atomic
 from fleetlib.model import ClusterId
 from fleetlib.sandbox.apiserver import ClusterApi
-from fleetlib.sandbox.flux import ControllerSet, FluxSettings
+from fleetlib.sandbox.flux import ControllerSet, FluxSettings, faults
 from fleetlib.sandbox.hub import Hub, HubServer
-from fleetlib.sandbox.kubehttp import KubeServer
+from fleetlib.sandbox.kubehttp import FlakyApi, KubeServer
 from fleetlib.sandbox.pki import Pki, file_lock
 from fleetlib.sandbox.release import release_asset
 from fleetlib.sandbox.store import Store
@@ -90,6 +90,7 @@ class Sandbox:
         root = sandbox_root(home)
         pki = Pki.ensure(root / "pki")
         kube = KubeServer(("127.0.0.1", 0), {}, token=pki.token(), tls=pki.server_context())
+        kube.hooks.append(FlakyApi())
         hub = Hub(root / "github", token=github_token(home), releases=release_asset)
         hub_server = HubServer(("127.0.0.1", 0), hub)
         threads = [threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.1}, name=f"sandbox-{n}",
@@ -136,6 +137,13 @@ class Sandbox:
         api = self.kube.clusters.pop((cid.stage, cid.cluster), None)
         if api is not None:
             api.store.close()
+
+    def inject_fault(self, cid: ClusterId, scenario: str, *, target: str | None = None) -> dict[str, Any]:
+        """Start a fault scenario on a cluster (see fleetlib.sandbox.flux.faults.SCENARIOS)."""
+        return faults.inject(self.add_cluster(cid), self.hub, scenario, target=target)
+
+    def clear_fault(self, cid: ClusterId, scenario: str | None = None) -> list[str]:
+        return faults.clear(self.add_cluster(cid), self.hub, scenario)
 
     @property
     def kube_port(self) -> int:
@@ -243,3 +251,10 @@ def clear_serving_record(home: Path) -> None:
             stable_kubeconfig(home).unlink(missing_ok=True)
     except (OSError, ValueError):
         pass
+
+
+def offline(home: Path, cid: ClusterId) -> tuple[ClusterApi, Hub]:
+    """A cluster's API semantics and the sandbox GitHub without serving them (for the CLI's one-shot
+    changes; the controllers of whichever process holds the cluster's lease act on them)."""
+    return (ClusterApi(Store(cluster_db(home, cid)), node=f"{cid.cluster}-control-plane"),
+            Hub(sandbox_root(home) / "github", token=github_token(home), releases=release_asset))

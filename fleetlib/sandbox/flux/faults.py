@@ -1,24 +1,258 @@
 """Named fault scenarios, injected per sandbox cluster to rehearse troubleshooting.
 
-A fault is a record in the cluster's state (`faults` in its meta table) plus, for some scenarios, a
-change made the way it would happen for real: a deploy key deleted on GitHub, a Kustomization
-suspended, a commit pushed that the cluster will not see. Clearing undoes exactly that.
+A fault is a record in the cluster's state (`faults` in its meta table) plus, for most scenarios, a
+change made the way the failure happens for real: a deploy key deleted on GitHub, a broken
+kustomization committed to Git, a Kustomization suspended, a controller that runs out of memory.
+Clearing undoes exactly that. The controllers (in whichever process holds the cluster's lease)
+pick the change up on their next pass.
 
-    inject(api, hub, "deploy-key-revoked"); clear(api, hub, "deploy-key-revoked")
+    inject(api, hub, "deploy-key-revoked")
+    clear(api, hub, "deploy-key-revoked")
 """
 
 from __future__ import annotations
 
+import json
+import re
+import time
+from dataclasses import dataclass
 from typing import Any
 
+import yaml
+
+from fleetlib.errors import InputError
+from fleetlib.sandbox.apiserver import ApiError, ClusterApi
+from fleetlib.sandbox.hub import Hub
+
+SCENARIOS: dict[str, str] = {
+    "deploy-key-revoked": "the repository's deploy keys are deleted on GitHub",
+    "known-hosts-mismatch": "github.com presents a host key the flux-system Secret's known_hosts does not hold",
+    "kustomize-build-error": "a Kustomization whose folder has a kustomization.yaml listing a missing file",
+    "missing-crd": "a Kustomization applying a custom resource whose CRD is not installed",
+    "dependency-not-ready": "a Kustomization that depends on one that does not exist",
+    "health-check-timeout": "a Kustomization waiting on a Deployment whose image cannot be pulled",
+    "helm-install-retries-exhausted": "a HelmRelease whose install keeps failing until retries are exhausted",
+    "controller-oomkilled": "a controller's pod is OOMKilled and restarted (target: kustomize-controller)",
+    "controller-crashloop": "a controller's pod crash-loops (target: helm-controller)",
+    "suspended-kustomization": "a Kustomization is suspended (target: flux-system)",
+    "stale-revision": "the repository has a commit the cluster never fetched",
+    "api-flaky": "a share of Kubernetes API requests fail with 500/503 or answer slowly",
+    "github-rate-limited": "the GitHub API answers 403 rate limit exceeded",
+}
 DEFAULT_TARGETS = {
     "controller-oomkilled": "kustomize-controller",
     "controller-crashloop": "helm-controller",
     "suspended-kustomization": "flux-system",
     "helm-install-retries-exhausted": "fault-release",
 }
+NAMESPACE = "flux-system"
+FAULT_DIR = "sandbox-faults"
+AUTHOR = ("Sandbox Faults", "faults@fleetlib.invalid")
+RATE_LIMIT_FILE = "rate-limited.json"
 
 
 def target_of(faults: dict[str, Any] | set[str], scenario: str) -> str | None:
     record = faults.get(scenario) if isinstance(faults, dict) else None
     return (record or {}).get("target") or DEFAULT_TARGETS.get(scenario)
+
+
+def active(api: ClusterApi) -> dict[str, Any]:
+    raw = api.store.meta("faults")
+    return dict(json.loads(raw)) if raw else {}
+
+
+def _save(api: ClusterApi, faults: dict[str, Any]) -> None:
+    with api.store.write() as tx:
+        tx.set_meta("faults", json.dumps(faults))
+
+
+@dataclass
+class _Cluster:
+    """What a scenario needs: the cluster's API, the sandbox GitHub, and the flux-system source repo."""
+
+    api: ClusterApi
+    hub: Hub
+
+    def type(self, kind: str) -> Any:
+        t = next((x for x in self.api.registry().types if x.kind == kind and (kind != "Event" or not x.group)), None)
+        if t is None:
+            raise InputError(f"the cluster has no {kind} kind", hint="bootstrap Flux on the cluster first")
+        return t
+
+    def get(self, kind: str, name: str, namespace: str = NAMESPACE) -> dict[str, Any] | None:
+        try:
+            return self.api.get(self.type(kind), namespace, name)
+        except ApiError:
+            return None
+
+    def source_repo(self) -> tuple[str, str, str]:
+        repo = self.get("GitRepository", "flux-system")
+        if repo is None:
+            raise InputError("the cluster has no flux-system GitRepository", hint="bootstrap the cluster first")
+        spec = repo.get("spec") or {}
+        m = re.search(r"github\.com[:/]([^/]+)/([^/]+?)(?:\.git)?/?$", str(spec.get("url")))
+        if not m:
+            raise InputError(f"flux-system GitRepository URL {spec.get('url')!r} is not a GitHub repository")
+        return m.group(1), m.group(2), str((spec.get("ref") or {}).get("branch") or "main")
+
+    def commit(self, files: dict[str, bytes | None], message: str) -> str:
+        owner, name, branch = self.source_repo()
+        return self.hub.bare(owner, name).commit_files(branch, files, message=message, author=AUTHOR)
+
+    def apply(self, obj: dict[str, Any]) -> None:
+        t = self.type(obj["kind"])
+        self.api.patch(t, obj["metadata"].get("namespace"), obj["metadata"]["name"], "application/apply-patch+yaml",
+                       json.dumps(obj).encode(), manager="sandbox-faults", force=True)
+
+    def delete(self, kind: str, name: str, namespace: str | None = NAMESPACE) -> None:
+        try:
+            self.api.delete(self.type(kind), namespace, name)
+        except ApiError:
+            pass
+
+    def patch(self, kind: str, name: str, body: dict[str, Any], namespace: str = NAMESPACE) -> None:
+        self.api.patch(self.type(kind), namespace, name, "application/merge-patch+json", json.dumps(body).encode(),
+                       manager="sandbox-faults")
+
+    def reconcile(self, kind: str, name: str, namespace: str = NAMESPACE) -> None:
+        """What `flux reconcile` does: the requestedAt annotation."""
+        if self.get(kind, name, namespace) is not None:
+            self.patch(kind, name, {"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": str(time.time())}}},
+                       namespace)
+
+    def restart_pods(self, app: str) -> None:
+        pods = json.loads(self.api.list_raw(self.type("Pod"), None, label_selector=f"app={app}"))["items"]
+        for pod in pods:
+            self.delete("Pod", pod["metadata"]["name"], pod["metadata"]["namespace"])
+
+
+def _kustomization(name: str, path: str, **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": {"name": name, "namespace": NAMESPACE},
+            "spec": {"interval": "10m0s", "path": path, "prune": True,
+                     "sourceRef": {"kind": "GitRepository", "name": "flux-system"}, **spec}}
+
+
+def _files(folder: str, docs: dict[str, Any]) -> dict[str, bytes | None]:
+    return {f"{FAULT_DIR}/{folder}/{name}": (text if isinstance(text, str) else yaml.safe_dump(text)).encode()
+            for name, text in docs.items()}
+
+
+def inject(api: ClusterApi, hub: Hub, scenario: str, *, target: str | None = None) -> dict[str, Any]:
+    """Start a scenario on the cluster; returns its record."""
+    if scenario not in SCENARIOS:
+        raise InputError(f"unknown fault scenario {scenario!r}", hint="scenarios: " + ", ".join(SCENARIOS))
+    faults = active(api)
+    if scenario in faults:
+        return dict(faults[scenario])
+    c = _Cluster(api, hub)
+    record: dict[str, Any] = {"target": target or DEFAULT_TARGETS.get(scenario), "since": time.time()}
+    if scenario == "deploy-key-revoked":
+        owner, name, _ = c.source_repo()
+        keys = hub.keys(owner, name)
+        record["keys"] = [{"title": k["title"], "key": k["key"], "read_only": k["read_only"]} for k in keys]
+        for k in keys:
+            hub.delete_key(owner, name, k["id"])
+    elif scenario == "kustomize-build-error":
+        c.commit(_files("build-error", {"kustomization.yaml": {
+            "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+            "resources": ["deployment.yaml"]}}), "Add apps overlay")
+        c.apply(_kustomization("fault-build-error", f"./{FAULT_DIR}/build-error"))
+    elif scenario == "missing-crd":
+        c.commit(_files("missing-crd", {"widget.yaml": {
+            "apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "gadget", "namespace": "default"},
+            "spec": {"size": 3}}}), "Add a widget")
+        c.apply(_kustomization("fault-missing-crd", f"./{FAULT_DIR}/missing-crd"))
+    elif scenario == "dependency-not-ready":
+        c.apply(_kustomization("fault-dependent", f"./{FAULT_DIR}/dependent",
+                               dependsOn=[{"name": "fault-infrastructure"}]))
+    elif scenario == "health-check-timeout":
+        c.commit(_files("health", {"deployment.yaml": {
+            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "fault-health", "namespace": "default"},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "fault-health"}},
+                     "template": {"metadata": {"labels": {"app": "fault-health"}},
+                                  "spec": {"containers": [{"name": "app",
+                                                           "image": "ghcr.io/example/does-not-exist:0.0.0"}]}}}}}),
+            "Add fault-health")
+        c.apply(_kustomization("fault-health-check", f"./{FAULT_DIR}/health", wait=True, timeout="1m0s"))
+    elif scenario == "helm-install-retries-exhausted":
+        c.apply({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+                 "metadata": {"name": "fault-charts", "namespace": NAMESPACE},
+                 "spec": {"interval": "1h0m0s", "url": "https://stefanprodan.github.io/podinfo"}})
+        c.apply({"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+                 "metadata": {"name": record["target"], "namespace": NAMESPACE},
+                 "spec": {"interval": "10m0s", "chart": {"spec": {"chart": "podinfo", "version": "6.5.0",
+                          "sourceRef": {"kind": "HelmRepository", "name": "fault-charts"}}},
+                          "install": {"remediation": {"retries": 2}}}})
+    elif scenario == "suspended-kustomization":
+        c.patch("Kustomization", record["target"], {"spec": {"suspend": True}})
+    elif scenario == "stale-revision":
+        repo = c.get("GitRepository", "flux-system")
+        record["pin"] = (((repo or {}).get("status") or {}).get("artifact") or {}).get("revision", "").rpartition(":")[2]
+        c.commit(_files("stale", {"NOTES.md": f"Pushed at {time.ctime()}; the cluster has not fetched it.\n"}),
+                 "Update release notes")
+    elif scenario == "github-rate-limited":
+        _rate_limit(hub, add=True)
+    faults[scenario] = record
+    _save(api, faults)
+    if scenario in ("deploy-key-revoked", "known-hosts-mismatch"):
+        c.reconcile("GitRepository", "flux-system")
+    return record
+
+
+def clear(api: ClusterApi, hub: Hub, scenario: str | None = None) -> list[str]:
+    """End one scenario (or all of them) and undo what it changed; returns the scenarios cleared."""
+    faults = active(api)
+    names = [scenario] if scenario else list(faults)
+    if scenario is not None and scenario not in SCENARIOS:
+        raise InputError(f"unknown fault scenario {scenario!r}", hint="scenarios: " + ", ".join(SCENARIOS))
+    c = _Cluster(api, hub)
+    done = []
+    for name in names:
+        record = faults.pop(name, None)
+        if record is None:
+            continue
+        _save(api, faults)
+        if name == "deploy-key-revoked":
+            owner, repo, _ = c.source_repo()
+            present = {k["key"] for k in hub.keys(owner, repo)}
+            for key in record.get("keys") or []:
+                if key["key"] not in present:
+                    hub.add_key(owner, repo, title=key["title"], key=key["key"], read_only=key["read_only"])
+            c.reconcile("GitRepository", "flux-system")
+        elif name == "known-hosts-mismatch":
+            c.reconcile("GitRepository", "flux-system")
+        elif name in ("kustomize-build-error", "missing-crd", "health-check-timeout", "dependency-not-ready"):
+            ks = {"kustomize-build-error": "fault-build-error", "missing-crd": "fault-missing-crd",
+                  "health-check-timeout": "fault-health-check", "dependency-not-ready": "fault-dependent"}[name]
+            c.delete("Kustomization", ks)
+            if name == "health-check-timeout":
+                c.delete("Deployment", "fault-health", "default")
+            folder = {"kustomize-build-error": "build-error", "missing-crd": "missing-crd",
+                      "health-check-timeout": "health"}.get(name)
+            if folder:
+                c.commit({f"{FAULT_DIR}/{folder}": None}, f"Remove {folder}")
+        elif name == "helm-install-retries-exhausted":
+            c.delete("HelmRelease", record.get("target") or "fault-release")
+            c.delete("HelmRepository", "fault-charts")
+        elif name in ("controller-oomkilled", "controller-crashloop"):
+            c.restart_pods(record.get("target") or DEFAULT_TARGETS[name])
+        elif name == "suspended-kustomization":
+            c.patch("Kustomization", record.get("target") or "flux-system", {"spec": {"suspend": False}})
+        elif name == "stale-revision":
+            c.reconcile("GitRepository", "flux-system")
+        elif name == "github-rate-limited":
+            _rate_limit(hub, add=False)
+        done.append(name)
+    return done
+
+
+def _rate_limit(hub: Hub, *, add: bool) -> None:
+    """The sandbox GitHub's rate limit is per account, like GitHub's: a flag file its server reads."""
+    path = hub.root / RATE_LIMIT_FILE
+    count = int(json.loads(path.read_text())["count"]) if path.exists() else 0
+    count = count + 1 if add else max(0, count - 1)
+    if count:
+        path.write_text(json.dumps({"count": count}))
+    else:
+        path.unlink(missing_ok=True)

@@ -81,7 +81,7 @@ class HelmController:
                 self.schedule.done(hr, failed=True, retry=3600.0)
                 return
             self.rt.patch_status(hr, new, COMPONENT)
-            self.schedule.done(hr, failed=True)
+            self.schedule.done(hr, failed=True, retry=5.0)  # remediation retries follow at once, not after interval
             return
         digest = hashlib.sha256(f"{chart}{version}{spec.get('values')}".encode()).hexdigest()
         first = not history

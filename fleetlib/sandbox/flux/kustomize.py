@@ -176,15 +176,15 @@ class KustomizeController:
             shutil.copytree(folder, work)
             if not any((work / f).exists() for f in KUSTOMIZATION_FILES):
                 _generate_kustomization(work)
-            overlay = Path(tmp) / "overlay"
-            overlay.mkdir()
-            flux_overlay: dict[str, Any] = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
-                                            "resources": ["../src"]}
-            for field in ("namePrefix", "patches", "images"):
-                if spec.get(field):
-                    flux_overlay[field] = spec[field]
-            (overlay / "kustomization.yaml").write_text(yaml.safe_dump(flux_overlay))
-            done = subprocess.run([self.rt.kubectl, "kustomize", str(overlay)], capture_output=True, text=True,
+            target = work
+            overlay_fields = {f: spec[f] for f in ("namePrefix", "patches", "images") if spec.get(f)}
+            if overlay_fields:  # what the controller adds on top of the source's own kustomization
+                target = Path(tmp) / "overlay"
+                target.mkdir()
+                (target / "kustomization.yaml").write_text(yaml.safe_dump(
+                    {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+                     "resources": ["../src"], **overlay_fields}))
+            done = subprocess.run([self.rt.kubectl, "kustomize", str(target)], capture_output=True, text=True,
                                   timeout=120, check=False)
         if done.returncode != 0:
             message = done.stderr.strip().removeprefix("error: ").replace(tmp + "/src", str(folder))

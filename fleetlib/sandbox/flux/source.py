@@ -127,6 +127,9 @@ class SourceController:
                                     f"'{spec.get('url')}': repository not found")
             self._authenticate(repo, owner, name, scheme)
             sha = bare.branch_sha(branch)
+            pinned = (self.rt.faults().get("stale-revision") or {}).get("pin")
+            if pinned and bare.resolve(pinned):
+                sha = pinned  # stale-revision: the fetch keeps answering the old head
             if sha is None:
                 raise SourceFailure("GitOperationFailed", f"failed to checkout and determine revision: unable to clone "
                                     f"'{spec.get('url')}': couldn't find remote ref \"refs/heads/{branch}\"")

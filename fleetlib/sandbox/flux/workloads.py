@@ -124,6 +124,19 @@ class Workloads:
         app = d["metadata"]["name"]
         scenario = _fault_on(faults, app)
         stamp = self.rt.stamp()
+        unpullable = [c for c in containers if "does-not-exist" in str(c.get("image", ""))]
+        if unpullable:
+            waiting = [{"name": c["name"], "image": c.get("image", ""), "imageID": "", "ready": False, "started": False,
+                        "restartCount": 0, "state": {"waiting": {
+                            "reason": "ImagePullBackOff",
+                            "message": f'Back-off pulling image "{c.get("image")}"'}}} for c in containers]
+            new = {"phase": "Pending", "containerStatuses": waiting, "startTime": old.get("startTime") or stamp,
+                   "conditions": [{"type": "PodScheduled", "status": "True", "lastTransitionTime": stamp},
+                                  {"type": "Ready", "status": "False", "reason": "ContainersNotReady",
+                                   "lastTransitionTime": stamp}]}
+            if _changed(old, new):
+                self.rt.patch_status(pod, new, MANAGER)
+            return False
         if now - start < self.rt.settings.pod_ready_after:
             if old.get("phase") != "Pending" or old.get("containerStatuses"):
                 self.rt.patch_status(pod, {"phase": "Pending", "containerStatuses": None}, MANAGER)
