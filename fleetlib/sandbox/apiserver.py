@@ -100,6 +100,8 @@ class ClusterApi:
         self.node = node
         self.clock = clock
         self._registry: tuple[str | None, Registry] | None = None
+        self.virtual: dict[str, Any] = {}
+        """Resource key -> callable(namespace) giving the objects of a computed resource (metrics.k8s.io)."""
         if store.meta("initialized") is None:
             self._initialize()
 
@@ -123,6 +125,11 @@ class ClusterApi:
         return json.dumps(obj, separators=(",", ":"))
 
     def get_raw(self, rt: ResourceType, namespace: str | None, name: str) -> str:
+        if rt.key in self.virtual:
+            found = [o for o in self.virtual[rt.key](namespace) if o["metadata"]["name"] == name]
+            if not found:
+                raise not_found(rt, name)
+            return json.dumps(found[0], separators=(",", ":"))
         row = self.store.get(rt.key, _ns_key(rt, namespace), name)
         if row is None:
             raise not_found(rt, name)
@@ -138,6 +145,12 @@ class ClusterApi:
             fields, equal = parse_fields(field_selector)
         except SelectorError as e:
             raise ApiError(400, "BadRequest", str(e)) from e
+        if rt.key in self.virtual:
+            items = [o for o in self.virtual[rt.key](namespace if rt.namespaced else None)
+                     if labels((o.get("metadata") or {}).get("labels") or {}) and fields(o)]
+            return json.dumps({"kind": f"{rt.kind}List", "apiVersion": rt.api_version,
+                               "metadata": {"resourceVersion": str(self.store.rv())}, "items": items},
+                              separators=(",", ":"))
         after = None
         list_rv: int | None = None
         if cont:

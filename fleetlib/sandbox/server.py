@@ -32,6 +32,7 @@ from fleetlib.sandbox.apiserver import ClusterApi
 from fleetlib.sandbox.flux import ControllerSet, FluxSettings, faults
 from fleetlib.sandbox.hub import Hub, HubServer
 from fleetlib.sandbox.kubehttp import FlakyApi, KubeServer
+from fleetlib.sandbox.metrics import ClusterMetrics, PromServer
 from fleetlib.sandbox.pki import Pki, file_lock
 from fleetlib.sandbox.release import release_asset
 from fleetlib.sandbox.store import Store
@@ -68,6 +69,7 @@ class Sandbox:
     kube: KubeServer
     hub: Hub
     hub_server: HubServer
+    prom: PromServer
     _threads: list[threading.Thread]
     settings: FluxSettings = field(default_factory=FluxSettings)
     controllers_enabled: bool = True
@@ -93,12 +95,13 @@ class Sandbox:
         kube.hooks.append(FlakyApi())
         hub = Hub(root / "github", token=github_token(home), releases=release_asset)
         hub_server = HubServer(("127.0.0.1", 0), hub)
+        prom = PromServer(("127.0.0.1", 0), {})
         threads = [threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.1}, name=f"sandbox-{n}",
                                     daemon=True)
-                   for n, s in (("kube", kube), ("github", hub_server))]
+                   for n, s in (("kube", kube), ("github", hub_server), ("prometheus", prom))]
         for t in threads:
             t.start()
-        sandbox = cls(home, pki, kube, hub, hub_server, threads, settings or FluxSettings.from_env(),
+        sandbox = cls(home, pki, kube, hub, hub_server, prom, threads, settings or FluxSettings.from_env(),
                       controllers)
         atexit.register(sandbox.stop)
         return sandbox
@@ -107,7 +110,7 @@ class Sandbox:
         for flux in list(self.flux.values()):
             flux.stop()
         self.flux.clear()
-        for server in (self.kube, self.hub_server):
+        for server in (self.kube, self.hub_server, self.prom):
             server.shutdown()
             server.server_close()
         with self._lock:
@@ -121,6 +124,10 @@ class Sandbox:
         with self._lock:
             if key not in self.kube.clusters:
                 api = ClusterApi(Store(cluster_db(self.home, cid)), node=f"{cid.cluster}-control-plane")
+                metrics = ClusterMetrics(api, str(cid))
+                api.virtual = {"metrics.k8s.io/pods": metrics.pod_metrics,
+                               "metrics.k8s.io/nodes": lambda _ns: metrics.node_metrics()}
+                self.prom.sources[key] = metrics
                 self.kube.clusters[key] = api
                 if self.controllers_enabled:
                     self.flux[key] = ControllerSet.start(api, self.hub, self.settings,
@@ -151,6 +158,10 @@ class Sandbox:
 
     def server_url(self, cid: ClusterId) -> str:
         return f"https://127.0.0.1:{self.kube_port}/clusters/{cid.stage}/{cid.cluster}"
+
+    def prometheus_url(self, cid: ClusterId) -> str:
+        """The cluster's Prometheus (no auth), e.g. http://127.0.0.1:PORT/clusters/dev/services-amer."""
+        return f"http://127.0.0.1:{self.prom.server_address[1]}/clusters/{cid.stage}/{cid.cluster}"
 
     @property
     def github_url(self) -> str:

@@ -189,6 +189,10 @@ class Store:
             db.execute("COMMIT")
         return rv, rows
 
+    def counts(self) -> dict[str, int]:
+        """Objects per resource key."""
+        return {k: int(n) for k, n in self._db().execute("SELECT resource, COUNT(*) FROM objects GROUP BY resource")}
+
     def oldest_change(self) -> int:
         r = self._db().execute("SELECT MIN(rv) FROM changes").fetchone()
         return int(r[0]) if r and r[0] is not None else self.rv()

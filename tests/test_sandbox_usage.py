@@ -1,0 +1,113 @@
+"""Controller usage on a sandbox cluster: metrics.k8s.io (kubectl top) and the Prometheus API,
+both from one deterministic model, checked against hand computations on the raw samples."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+import numpy as np
+import pytest
+
+from .conftest import SandboxCluster
+from .fluxenv import FluxCluster, bootstrapped, wait_for
+
+CONTROLLERS = ("source-controller", "kustomize-controller", "helm-controller", "notification-controller")
+
+
+@pytest.fixture()
+def flux(cluster: SandboxCluster) -> FluxCluster:
+    fc = bootstrapped(cluster)
+    for name in CONTROLLERS:
+        wait_for(f"{name} running", lambda n=name: ((fc.get("Deployment", n) or {}).get("status") or {})
+                 .get("readyReplicas") == 1)
+    return fc
+
+
+def prom(fc: FluxCluster, endpoint: str, **params: Any) -> dict[str, Any]:
+    url = f"{fc.c.sandbox.prometheus_url(fc.c.id)}/api/v1/{endpoint}?{urllib.parse.urlencode(params, doseq=True)}"
+    try:
+        return json.loads(urllib.request.urlopen(url).read())  # noqa: S310 - a local URL
+    except urllib.error.HTTPError as e:
+        return {"code": e.code, **json.loads(e.read())}
+
+
+def test_kubectl_top_pods(flux: FluxCluster) -> None:
+    out = flux.c.kubectl("top", "pods", "-n", "flux-system", "--no-headers")
+    rows = {line.split()[0].rsplit("-", 2)[0]: line.split()[1:] for line in out.splitlines()}
+    assert set(rows) == set(CONTROLLERS)
+    for cpu, memory in rows.values():
+        assert cpu.endswith("m") and memory.endswith("Mi") and int(memory[:-2]) > 10
+    nodes = flux.c.kubectl("top", "nodes", "--no-headers")
+    assert flux.c.id.cluster + "-control-plane" in nodes
+
+
+def test_series_and_labels(flux: FluxCluster) -> None:
+    found = prom(flux, "series", **{"match[]": 'container_memory_working_set_bytes{namespace="flux-system"}'})["data"]
+    pods = sorted(s["pod"].rsplit("-", 2)[0] for s in found)
+    assert pods == sorted(CONTROLLERS) and all(s["container"] == "manager" for s in found)
+    limits = prom(flux, "query", query='kube_pod_container_resource_requests{resource="cpu"}')["data"]["result"]
+    by_pod = {r["metric"]["pod"].rsplit("-", 2)[0]: float(r["value"][1]) for r in limits}
+    assert by_pod == {"source-controller": 0.05, "kustomize-controller": 0.1, "helm-controller": 0.1,
+                      "notification-controller": 0.1}
+
+
+def test_rate_matches_a_hand_computation_on_the_raw_counter(flux: FluxCluster) -> None:
+    t = float(np.floor(time.time() / 30) * 30) - 3600
+    sel = 'container_cpu_usage_seconds_total{pod=~"kustomize-controller-.*"}'
+    raw = prom(flux, "query_range", query=sel, start=t - 300, end=t, step=30)["data"]["result"][0]["values"]
+    samples = [float(v) for _, v in raw[1:]]  # the window (t-5m, t] holds the last ten samples
+    hand = (samples[-1] - samples[0]) / 270  # Prometheus extrapolates the 270 s sampled to the 300 s window
+    got = float(prom(flux, "query", query=f"rate({sel}[5m])", time=t)["data"]["result"][0]["value"][1])
+    assert got == pytest.approx(hand, rel=1e-9)
+    again = float(prom(flux, "query", query=f"rate({sel}[5m])", time=t)["data"]["result"][0]["value"][1])
+    assert again == got  # deterministic
+
+
+def test_krr_style_queries(flux: FluxCluster) -> None:
+    pods = "|".join(f"{c}-.*" for c in CONTROLLERS)
+    p95 = prom(flux, "query", query=f'quantile_over_time(0.95, max(rate(container_cpu_usage_seconds_total{{namespace='
+               f'"flux-system",pod=~"{pods}",container="manager"}}[5m])) by (container, pod, job)[14d:30s])')
+    assert len(p95["data"]["result"]) == 4
+    mem = prom(flux, "query", query='max_over_time(max(container_memory_working_set_bytes{namespace="flux-system"}) '
+               'by (container, pod, job)[14d:30s])')["data"]["result"]
+    count = prom(flux, "query", query='count_over_time(max(container_cpu_usage_seconds_total{namespace="flux-system"})'
+                 ' by (container, pod, job)[14d:30s])')["data"]["result"]
+    assert all(float(r["value"][1]) == 14 * 86400 / 30 for r in count)
+    assert all(20 * 2**20 < float(r["value"][1]) < 2**30 for r in mem)
+    for q in ('rate(gotk_reconcile_duration_seconds_sum{kind="Kustomization"}[5m]) / '
+              'rate(gotk_reconcile_duration_seconds_count{kind="Kustomization"}[5m])',
+              'max_over_time(workqueue_depth{name="kustomization"}[1h])'):
+        assert prom(flux, "query", query=q)["data"]["result"], q
+
+
+def test_fourteen_day_range_at_30s(flux: FluxCluster) -> None:
+    end = time.time()
+    doc = prom(flux, "query_range", query='rate(container_cpu_usage_seconds_total{namespace="flux-system"}[5m])',
+               start=end - 14 * 86400, end=end, step=30)
+    result = doc["data"]["result"]
+    assert len(result) == 4 and all(len(r["values"]) == 40321 for r in result)
+    values = np.array([float(v) for _, v in result[0]["values"]])
+    assert values.min() > 0 and values.max() > 1.5 * np.median(values)  # daily cycle and deploy bursts
+
+
+def test_oom_history(flux: FluxCluster) -> None:
+    flux.c.sandbox.inject_fault(flux.c.id, "controller-oomkilled")
+    time.sleep(5.5)  # the series are rebuilt every five seconds
+    result = prom(flux, "query", query='max_over_time(kube_pod_container_status_last_terminated_reason'
+                  '{reason="OOMKilled"}[14d])')["data"]["result"]
+    assert [r["metric"]["pod"].rsplit("-", 2)[0] for r in result] == ["kustomize-controller"]
+    peak = prom(flux, "query", query='max_over_time(container_memory_working_set_bytes{pod=~"kustomize-controller-.*"}'
+                '[1d])')["data"]["result"][0]["value"][1]
+    assert float(peak) == pytest.approx(2**30, rel=0.01)
+    flux.c.sandbox.clear_fault(flux.c.id, "controller-oomkilled")
+
+
+@pytest.mark.parametrize("query", ["rate(x[5m]", "foo{bar}", "max_over_time(x)", "nosuch(x[5m])"])
+def test_bad_queries_are_400(flux: FluxCluster, query: str) -> None:
+    doc = prom(flux, "query", query=query)
+    assert doc["code"] == 400 and doc["status"] == "error" and doc["errorType"] == "bad_data"
