@@ -54,3 +54,25 @@ def test_bootstrapped_cluster_syncs_applies_and_prunes(cluster: SandboxCluster) 
     assert any(line["msg"].startswith("Reconciliation finished in") and line["controllerKind"] == "Kustomization"
                for line in lines)
     assert any("ConfigMap/default/settings" in (line.get("output") or {}) for line in lines)
+
+
+def test_seeded_apps_become_ready(cluster: SandboxCluster) -> None:
+    from fleetlib.sandbox.flux.seed import seed
+
+    flux = bootstrapped(cluster)
+    wait_for("flux-system ready", lambda: ready(flux.get("Kustomization", "flux-system")))
+    added = seed(cluster.api, cluster.sandbox.hub, apps=6)
+    assert added == {"GitRepository": 18, "HelmRelease": 6, "HelmRepository": 1, "Kustomization": 6}
+    wait_for("every app Kustomization ready", lambda: all(ready(flux.get("Kustomization", f"app-{i:04d}"))
+                                                         for i in range(6)), timeout=60)
+    wait_for("every HelmRelease released", lambda: all(ready(flux.get("HelmRelease", f"app-{i:04d}"))
+                                                      for i in range(6)))
+    assert flux.get("ConfigMap", "app-0003-settings", "default")["data"]["app"] == "app-0003"
+    assert flux.get("Kustomization", "app-0001")["spec"]["dependsOn"] == [{"name": "app-0000"}]
+    hr = flux.get("HelmRelease", "app-0002")
+    assert ready(hr)["message"] == "Helm install succeeded for release default/app-0002.v1 with chart podinfo@6.5.0"
+    # the flux-system Kustomization owns the seeded objects through Git, as GitOps does
+    ks = wait_for("flux-system applied the seed", lambda: (k := flux.get("Kustomization", "flux-system")) and any(
+        e["id"] == "flux-system_app-0005_helm.toolkit.fluxcd.io_HelmRelease" for e in k["status"]["inventory"]["entries"])
+        and k)
+    assert ready(ks)

@@ -18,7 +18,7 @@ from fleetlib.locations import fleet_home, fleet_root
 from fleetlib.model import ClusterId
 from fleetlib.parameters import Catalog
 from fleetlib.sandbox import Sandbox, reset, status
-from fleetlib.sandbox.flux import faults
+from fleetlib.sandbox.flux import faults, seed
 from fleetlib.sandbox.flux.faults import SCENARIOS
 from fleetlib.sandbox.server import clear_serving_record, offline, serving_record, write_serving_record
 
@@ -118,6 +118,14 @@ def cmd_fault(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_seed(args: argparse.Namespace) -> int:
+    cid = Catalog.load(fleet_root()).find(args.cluster, stage=args.stage)
+    api, hub = offline(fleet_home(), cid)
+    added = seed.seed(api, hub, apps=args.apps)
+    print(f"seeded {cid}: {seed.describe(added)}; committed to the fleet repository and applied")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sandbox = sub.add_parser("sandbox", help="the embedded sandbox cluster and GitHub")
     verbs = sandbox.add_subparsers(dest="verb", required=True, metavar="VERB")
@@ -140,6 +148,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--clear", action="store_true", help="clear the scenario (or every fault, with no scenario)")
     p.add_argument("--list", action="store_true", help="list the scenarios")
     p.set_defaults(func=cmd_fault)
+    p = verbs.add_parser("seed", help="add N realistic applications to a bootstrapped sandbox cluster and its repo")
+    p.add_argument("--stage")
+    p.add_argument("--cluster", required=True)
+    p.add_argument("--apps", type=int, required=True, help="how many applications")
+    p.set_defaults(func=cmd_seed)
     p = verbs.add_parser("reset", help="forget a sandbox cluster's state (or everything, with no flags)")
     p.add_argument("--stage")
     p.add_argument("--cluster")

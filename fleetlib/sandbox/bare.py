@@ -100,15 +100,24 @@ class BareRepo:
             env = {"GIT_INDEX_FILE": index}
             if parent:
                 self.git("read-tree", parent, env=env)
-            for path, content in files.items():
-                if content is None:  # no work tree for `git rm`: mode-0 index-info lines drop the entries
-                    listed = [n for n in self.git("ls-files", "-z", "--", path, env=env).split("\0") if n]
-                    if listed:
-                        info = "".join(f"0 {'0' * 40}\t{n}\n" for n in listed)
-                        self.git("update-index", "--index-info", env=env, input=info.encode())
-                else:
-                    blob = self.git("hash-object", "-w", "--stdin", input=content).strip()
-                    self.git("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)
+            removed = [path for path, content in files.items() if content is None]
+            for path in removed:  # no work tree for `git rm`: mode-0 index-info lines drop the entries
+                listed = [n for n in self.git("ls-files", "-z", "--", path, env=env).split("\0") if n]
+                if listed:
+                    info = "".join(f"0 {'0' * 40}\t{n}\n" for n in listed)
+                    self.git("update-index", "--index-info", env=env, input=info.encode())
+            written = {path: content for path, content in files.items() if content is not None}
+            if written:  # two git calls for any number of files: write the blobs, then index them
+                with tempfile.TemporaryDirectory(dir=self.path) as tmp:
+                    blobs = []
+                    for i, content in enumerate(written.values()):
+                        blob = os.path.join(tmp, str(i))
+                        with open(blob, "wb") as fh:
+                            fh.write(content)
+                        blobs.append(blob)
+                    shas = self.git("hash-object", "-w", "--stdin-paths", input="\n".join(blobs).encode()).split()
+                info = "".join(f"100644 {sha}\t{path}\n" for path, sha in zip(written, shas, strict=True))
+                self.git("update-index", "--add", "--index-info", env=env, input=info.encode())
             tree = self.git("write-tree", env=env).strip()
         finally:
             if os.path.exists(index):

@@ -166,6 +166,19 @@ def _image(pod: dict[str, Any]) -> str:
     return str(containers[0].get("image", ""))
 
 
+class RawJson(str):
+    """A JSON document already rendered (range queries build theirs with numpy)."""
+
+
+def _points(ts: np.ndarray, values: np.ndarray) -> str:
+    """`[t,"v"],...` for a matrix: Python's float repr is the shortest round-trip form, as Go prints it."""
+    stamps = [repr(t) if t % 1 else str(int(t)) for t in np.round(ts, 3).tolist()]
+    text = list(map(repr, values.tolist()))
+    if not np.isfinite(values).all() or (values % 1 == 0).any():
+        text = [fmt(v) for v in values.tolist()]
+    return ",".join([f'[{t},"{v}"]' for t, v in zip(stamps, text, strict=True)])
+
+
 # --- the Prometheus HTTP API ---------------------------------------------------------------------
 
 
@@ -194,7 +207,7 @@ MAX_POINTS = 50_000
 30 s steps (40,320 points) so it can be measured, and clients should still chunk for live servers."""
 
 
-def answer(source: ClusterMetrics, path: str, query: Mapping[str, list[str]]) -> tuple[int, dict[str, Any]]:
+def answer(source: ClusterMetrics, path: str, query: Mapping[str, list[str]]) -> tuple[int, Any]:
     def one(name: str) -> str | None:
         values = query.get(name)
         return values[-1] if values else None
@@ -217,13 +230,12 @@ def answer(source: ClusterMetrics, path: str, query: Mapping[str, list[str]]) ->
                 raise PromQLError(f"exceeded maximum resolution of {MAX_POINTS:,} points per timeseries. Try decreasing the "
                                   "query resolution (?step=XX)")
             ts = np.arange(start, end + step / 2, step)
-            matrix = []
+            parts = []
             for r in evaluate(parse(one("query") or ""), source, ts):
                 keep = ~np.isnan(r.values)
                 if keep.any():
-                    matrix.append({"metric": r.labels, "values": [[float(t), fmt(float(v))]
-                                                                  for t, v in zip(ts[keep], r.values[keep], strict=True)]})
-            return 200, {"status": "success", "data": {"resultType": "matrix", "result": matrix}}
+                    parts.append(f'{{"metric":{json.dumps(r.labels)},"values":[{_points(ts[keep], r.values[keep])}]}}')
+            return 200, RawJson('{"status":"success","data":{"resultType":"matrix","result":[' + ",".join(parts) + "]}}")
         if path == "series":
             found: list[dict[str, str]] = []
             for text in query.get("match[]") or []:
@@ -277,7 +289,7 @@ class PromHandler(BaseHTTPRequestHandler):
             code, doc = 404, {"status": "error", "errorType": "not_found", "error": "no such cluster or endpoint"}
         else:
             code, doc = answer(source, "/".join(parts[5:]), query)
-        data = json.dumps(doc).encode()
+        data = (doc if isinstance(doc, RawJson) else json.dumps(doc)).encode()
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))

@@ -1,8 +1,8 @@
 """The mini-Flux: controllers that make a sandbox cluster behave like a Flux cluster.
 
 Workloads (Deployments, ReplicaSets, Pods), source-controller (real git), kustomize-controller (real
-kustomize, server-side apply), helm-controller (simulated releases) and notification-controller run
-in one daemon thread per cluster, in whichever process holds the cluster's lease. Each Flux controller
+kustomize, server-side apply), helm-controller (simulated releases) and notification-controller each
+run in a daemon thread of whichever process holds the cluster's lease. Each Flux controller
 acts only while its own Deployment has a ready pod, as the real ones do.
 
     flux = ControllerSet.start(api, hub, FluxSettings(speed=20), artifacts=path)
@@ -26,7 +26,7 @@ class ControllerSet:
         self.runtime = runtime
         self.controllers = [Workloads(runtime), SourceController(runtime), KustomizeController(runtime),
                             HelmController(runtime), NotificationController(runtime)]
-        self.loop = Loop(runtime, self.step)
+        self.loop = Loop(runtime, [c.step for c in self.controllers])
 
     @classmethod
     def start(cls, api: ClusterApi, hub: Hub, settings: FluxSettings, *, artifacts: Path) -> ControllerSet:

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,8 @@ from fleetlib.sandbox.flux.runtime import Runtime
 from fleetlib.sandbox.flux.schedule import Schedule, interval_of
 
 COMPONENT = "kustomize-controller"
+CONCURRENT = 4
+"""Parallel reconciles, as the controller's --concurrent flag (default 4)."""
 MANAGER = "kustomize-controller"
 NAME_LABEL = "kustomize.toolkit.fluxcd.io/name"
 NAMESPACE_LABEL = "kustomize.toolkit.fluxcd.io/namespace"
@@ -71,6 +74,7 @@ class KustomizeController:
         self.schedule = Schedule(rt)
         self.health: dict[str, dict[str, Any]] = {}
         self.builds: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self.workers = ThreadPoolExecutor(CONCURRENT, thread_name_prefix="kustomize-controller")
 
     def step(self) -> None:
         if self.rt.controller_pod(COMPONENT) is None:
@@ -82,6 +86,7 @@ class KustomizeController:
         revisions = {(s["kind"], s["metadata"]["namespace"], s["metadata"]["name"]):
                      ((s.get("status") or {}).get("artifact") or {}).get("revision")
                      for kind in ("GitRepository", "OCIRepository", "Bucket") for s in self.rt.list(kind)}
+        due = []
         for ks in items:
             uid = ks["metadata"]["uid"]
             pending = self.health.get(uid)
@@ -89,7 +94,8 @@ class KustomizeController:
                 self._check_health(ks, pending)
             elif self.schedule.due(ks) or self._new_artifact(ks, revisions):
                 self.health.pop(uid, None)
-                self.reconcile(ks, by_key)
+                due.append(ks)
+        list(self.workers.map(lambda ks: self.reconcile(ks, by_key), due))
 
     @staticmethod
     def _new_artifact(ks: dict[str, Any], revisions: dict[tuple[str, str, str], str | None]) -> bool:

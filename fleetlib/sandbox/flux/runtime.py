@@ -250,38 +250,62 @@ class Runtime:
 
 
 class Loop:
-    """Runs a controller set's passes in a daemon thread while this process holds the lease."""
+    """Runs each controller's passes in its own daemon thread, as the real controllers run side by side,
+    while a lease thread keeps (or waits for) the cluster's controller-set lease."""
 
-    def __init__(self, runtime: Runtime, step: Any) -> None:
+    def __init__(self, runtime: Runtime, steps: list[Any]) -> None:
         self.runtime = runtime
-        self.step = step
+        self.steps = steps
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="sandbox-flux", daemon=True)
-        self.leader = False
+        self._leader = threading.Event()
+        self._threads = [threading.Thread(target=self._lease, name="sandbox-flux-lease", daemon=True)]
+        self._threads += [threading.Thread(target=self._run, args=(step,), name=f"sandbox-flux-{i}", daemon=True)
+                          for i, step in enumerate(steps)]
         self.errors = 0
 
+    @property
+    def leader(self) -> bool:
+        return self._leader.is_set()
+
     def start(self) -> None:
-        self._thread.start()
+        for t in self._threads:
+            t.start()
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=10)
+        for t in self._threads:
+            t.join(timeout=10)
         if self.leader:
             self.runtime.release_lease()
 
-    def _run(self) -> None:
+    def _lease(self) -> None:
+        import logging
+
+        while not self._stop.is_set():
+            try:
+                if self.runtime.hold_lease():
+                    self._leader.set()
+                else:
+                    self._leader.clear()
+            except Exception:
+                logging.getLogger(__name__).exception("sandbox controllers: lease renewal failed")
+                self._leader.clear()
+            self._stop.wait(self.runtime.settings.lease_duration / 3 if self.leader else 1.0)
+
+    def _run(self, step: Any) -> None:
         import logging
 
         log = logging.getLogger(__name__)
-        last_lease = 0.0
         while not self._stop.is_set():
-            try:
-                if time.monotonic() - last_lease > self.runtime.settings.lease_duration / 3 or not self.leader:
-                    self.leader = self.runtime.hold_lease()
-                    last_lease = time.monotonic()
-                if self.leader:
-                    self.step()
-            except Exception:  # a controller bug must not kill the loop; it is logged and retried
-                self.errors += 1
-                log.exception("sandbox controllers: pass failed")
+            if self._leader.wait(timeout=0.5):
+                try:
+                    step()
+                except RuntimeError as e:
+                    if "after shutdown" in str(e):  # the interpreter is exiting and closed the worker pools
+                        return
+                    self.errors += 1
+                    log.exception("sandbox controllers: pass failed")
+                except Exception:  # a controller bug must not kill the loop; it is logged and retried
+                    self.errors += 1
+                    log.exception("sandbox controllers: pass failed")
             self._stop.wait(self.runtime.settings.tick)

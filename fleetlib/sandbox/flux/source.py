@@ -13,6 +13,8 @@ import hashlib
 import os
 import re
 import shutil
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +45,18 @@ class SourceController:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self.schedule = Schedule(rt)
+        self._digests: dict[str, tuple[int, str]] = {}
+        self._heads: dict[tuple[str, str], str | None] = {}
+        self._subjects: dict[str, str] = {}
+        self._clone_lock = threading.Lock()
+        self.workers = ThreadPoolExecutor(2, thread_name_prefix="source-controller")  # --concurrent=2
 
     def step(self) -> None:
         if self.rt.controller_pod(COMPONENT) is None:
             return
-        for repo in self.rt.list("GitRepository"):
-            if self.schedule.due(repo):
-                self.reconcile_git(repo)
+        due = [repo for repo in self.rt.list("GitRepository") if self.schedule.due(repo)]
+        self._heads.clear()  # one `git rev-parse` per repository and pass, however many GitRepositories
+        list(self.workers.map(self.reconcile_git, due))
         for repo in self.rt.list("HelmRepository"):
             if self.schedule.due(repo):
                 self.reconcile_helm(repo)
@@ -126,7 +133,10 @@ class SourceController:
                 raise SourceFailure("GitOperationFailed", f"failed to checkout and determine revision: unable to clone "
                                     f"'{spec.get('url')}': repository not found")
             self._authenticate(repo, owner, name, scheme)
-            sha = bare.branch_sha(branch)
+            key = (str(bare.path), branch)
+            if key not in self._heads:
+                self._heads[key] = bare.branch_sha(branch)
+            sha = self._heads[key]
             pinned = (self.rt.faults().get("stale-revision") or {}).get("pin")
             if pinned and bare.resolve(pinned):
                 sha = pinned  # stale-revision: the fetch keeps answering the old head
@@ -147,7 +157,9 @@ class SourceController:
         new = {"artifact": artifact, "conditions": conds, "observedGeneration": generation,
                "lastHandledReconcileAt": self.schedule.requested(repo)}
         if old_revision != revision:
-            subject = run_git(["log", "-1", "--format=%s", sha], cwd=self.rt.hub.bare(owner, name).path).strip()
+            subject = self._subjects.get(sha) or run_git(["log", "-1", "--format=%s", sha],
+                                                         cwd=self.rt.hub.bare(owner, name).path).strip()
+            self._subjects[sha] = subject
             self.rt.event(repo, "Normal", "NewArtifact", f"stored artifact for commit '{subject}'", COMPONENT,
                           annotations={"source.toolkit.fluxcd.io/revision": revision})
             self.rt.log(COMPONENT, "info", f"stored artifact for commit '{subject}'", repo, revision=revision)
@@ -158,28 +170,49 @@ class SourceController:
         self.schedule.done(repo)
 
     def _store(self, repo: dict[str, Any], bare_path: Path, branch: str, sha: str) -> dict[str, Any]:
-        """Clone the revision with real git into the cluster's artifact storage (once per revision)."""
+        """Clone the revision with real git into the cluster's artifact storage, once per repository commit;
+        each GitRepository's artifact path links to that content-addressed copy."""
         meta = repo["metadata"]
         rel = f"gitrepository/{meta['namespace']}/{meta['name']}/{sha}.tar.gz"
-        folder = self.rt.artifacts / rel.removesuffix(".tar.gz")
-        tarball = self.rt.artifacts / rel
-        if not tarball.exists():
-            tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
-            shutil.rmtree(tmp, ignore_errors=True)
+        shared = self.rt.artifacts / "git" / bare_path.parent.name / bare_path.name / sha
+        with self._clone_lock:  # the workers share one copy per commit; only the lease holder writes here
+            self._clone(shared, bare_path, branch, sha)
+        self._link(self.rt.artifacts / rel.removesuffix(".tar.gz"), shared)
+        size, digest = self._digests.get(str(shared)) or self._digest(shared.with_suffix(".tar.gz"))
+        return {"digest": digest, "lastUpdateTime": self.rt.stamp(), "path": rel, "revision": f"{branch}@sha1:{sha}",
+                "size": size, "url": f"http://source-controller.flux-system.svc.cluster.local./{rel}"}
+
+    def _clone(self, shared: Path, bare_path: Path, branch: str, sha: str) -> None:
+        if shared.with_suffix(".tar.gz").exists():
+            return
+        tmp = shared.with_name(f"{sha}.tmp-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shared.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            run_git(["clone", "--quiet", "--depth", "1", "--branch", branch, f"file://{bare_path}", str(tmp)])
+            run_git(["checkout", "--quiet", sha], cwd=tmp)
+        except GitError as e:
+            raise SourceFailure("GitOperationFailed", f"failed to checkout and determine revision: {e.message}") from e
+        code, data, _ = run_git_raw(["archive", "--format=tar.gz", sha], cwd=tmp)
+        shutil.rmtree(tmp / ".git", ignore_errors=True)
+        shutil.rmtree(shared, ignore_errors=True)
+        tmp.rename(shared)
+        write_bytes_atomic(shared.with_suffix(".tar.gz"), data if code == 0 else b"")
+
+    @staticmethod
+    def _link(folder: Path, shared: Path) -> None:
+        if not folder.exists():
             folder.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                run_git(["clone", "--quiet", "--depth", "1", "--branch", branch, f"file://{bare_path}", str(tmp)])
-            except GitError as e:
-                raise SourceFailure("GitOperationFailed", f"failed to checkout and determine revision: {e.message}") from e
-            code, data, _ = run_git_raw(["archive", "--format=tar.gz", sha], cwd=tmp)
-            shutil.rmtree(tmp / ".git", ignore_errors=True)
-            shutil.rmtree(folder, ignore_errors=True)
-            tmp.rename(folder)
-            write_bytes_atomic(tarball, data if code == 0 else b"")
+            for link, dest in ((folder, shared), (folder.with_suffix(".tar.gz"), shared.with_suffix(".tar.gz"))):
+                tmp_link = link.with_name(f".{link.name}.{os.getpid()}")
+                tmp_link.unlink(missing_ok=True)
+                tmp_link.symlink_to(dest)
+                os.replace(tmp_link, link)
+
+    def _digest(self, tarball: Path) -> tuple[int, str]:
         data = tarball.read_bytes()
-        return {"digest": "sha256:" + hashlib.sha256(data).hexdigest(), "lastUpdateTime": self.rt.stamp(),
-                "path": rel, "revision": f"{branch}@sha1:{sha}", "size": len(data),
-                "url": f"http://source-controller.flux-system.svc.cluster.local./{rel}"}
+        self._digests[str(tarball.with_suffix(""))] = (len(data), "sha256:" + hashlib.sha256(data).hexdigest())
+        return self._digests[str(tarball.with_suffix(""))]
 
     def _fail(self, repo: dict[str, Any], status: dict[str, Any], failure: SourceFailure, stamp: str,
               generation: int) -> None:
