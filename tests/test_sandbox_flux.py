@@ -76,3 +76,36 @@ def test_seeded_apps_become_ready(cluster: SandboxCluster) -> None:
         e["id"] == "flux-system_app-0005_helm.toolkit.fluxcd.io_HelmRelease" for e in k["status"]["inventory"]["entries"])
         and k)
     assert ready(ks)
+
+
+def test_one_controller_set_per_cluster_holds_the_lease(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from fleetlib.sandbox.apiserver import ClusterApi
+    from fleetlib.sandbox.flux.runtime import FluxSettings, Runtime
+    from fleetlib.sandbox.hub import Hub
+    from fleetlib.sandbox.store import Store
+
+    api = ClusterApi(Store(tmp_path / "state.db"))
+    hub = Hub(tmp_path / "github", token="t")
+    first, second = (Runtime(api, hub, FluxSettings(), tmp_path / "a") for _ in range(2))
+    assert first.hold_lease() and not second.hold_lease()
+    assert first.hold_lease()  # renewal by the holder
+    first.release_lease()
+    assert second.hold_lease() and not first.hold_lease()
+
+
+def test_reconcile_request_is_answered(cluster: SandboxCluster) -> None:
+    flux = bootstrapped(cluster)
+    wait_for("flux-system ready", lambda: ready(flux.get("Kustomization", "flux-system")))
+    flux.request_reconcile("Kustomization", "flux-system")
+    asked = flux.get("Kustomization", "flux-system")["metadata"]["annotations"]["reconcile.fluxcd.io/requestedAt"]
+    wait_for("lastHandledReconcileAt", lambda: flux.get("Kustomization", "flux-system")["status"]
+             .get("lastHandledReconcileAt") == asked)
+    t = next(x for x in cluster.api.registry().types if x.kind == "Kustomization")
+    cluster.api.patch(t, "flux-system", "flux-system", "application/merge-patch+json",
+                      b'{"spec": {"suspend": true}}', manager="flux")
+    flux.request_reconcile("Kustomization", "flux-system")
+    import time
+
+    time.sleep(1.0)
+    ks = flux.get("Kustomization", "flux-system")
+    assert ks["status"]["lastHandledReconcileAt"] == asked  # a suspended object is not reconciled

@@ -50,6 +50,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"kubeconfig: {path}")
     print(f"  contexts: {', '.join(f'sandbox-{c.stage}-{c.cluster}' for c in clusters)}")
     print(f"github api: {sandbox.github_api_url} (token in {home / 'sandbox' / 'github' / 'token'})")
+    for cid in clusters:
+        print(f"prometheus: {sandbox.prometheus_url(cid)}")
     print("press Ctrl-C to stop", flush=True)
     try:
         stop.wait()

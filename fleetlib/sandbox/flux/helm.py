@@ -137,5 +137,8 @@ class NotificationController:
                     f"Receiver initialized for path: /hook/{hashlib.sha256(meta['uid'].encode()).hexdigest()}"
                 conds = set_condition((obj.get("status") or {}).get("conditions"), READY, "True", "Succeeded", message,
                                       now=stamp, generation=generation)
-                self.rt.patch_status(obj, {"conditions": conds, "observedGeneration": generation}, self.COMPONENT)
+                new: dict[str, Any] = {"conditions": conds, "observedGeneration": generation}
+                if self.schedule.requested(obj):
+                    new["lastHandledReconcileAt"] = self.schedule.requested(obj)
+                self.rt.patch_status(obj, new, self.COMPONENT)
                 self.schedule.done(obj, retry=3600.0)

@@ -281,10 +281,14 @@ class Loop:
     def _lease(self) -> None:
         import logging
 
+        trimmed = time.monotonic()
         while not self._stop.is_set():
             try:
                 if self.runtime.hold_lease():
                     self._leader.set()
+                    if time.monotonic() - trimmed > 30:  # keep the watch history bounded (CHANGES_KEPT)
+                        self.runtime.api.store.trim_changes()
+                        trimmed = time.monotonic()
                 else:
                     self._leader.clear()
             except Exception:
