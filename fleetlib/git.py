@@ -60,3 +60,66 @@ def run_git_raw(args: Sequence[str], *, cwd: Path | None = None, env: Mapping[st
     done = subprocess.run(["git", *args], cwd=cwd, env=full_env, input=input, capture_output=True, timeout=timeout,
                           check=False)
     return done.returncode, done.stdout, done.stderr
+
+
+class NonFastForward(GitError):
+    """The remote branch moved while we worked; start again from a fresh clone."""
+
+
+class Checkout:
+    """A working copy of one branch, cloned over HTTP(S) with credentials in the environment."""
+
+    def __init__(self, path: Path, *, url: str, branch: str, env: Mapping[str, str]) -> None:
+        self.path, self.url, self.branch, self.env = path, url, branch, dict(env)
+
+    @classmethod
+    def clone(cls, url: str, branch: str, dest: Path, *, env: Mapping[str, str]) -> Checkout:
+        """Clone `branch`; an empty repository, or one without that branch, gives a fresh branch."""
+        try:
+            run_git(["clone", "--quiet", "--single-branch", "--branch", branch, url, str(dest)], env=env)
+        except GitError as e:
+            if "not found in upstream" not in e.message and "empty repository" not in e.message:
+                raise
+            run_git(["clone", "--quiet", url, str(dest)], env=env)
+            run_git(["checkout", "--quiet", "--orphan", branch], cwd=dest)
+            run_git(["rm", "-rq", "--cached", "--ignore-unmatch", "."], cwd=dest)
+        return cls(dest, url=url, branch=branch, env=env)
+
+    def read(self, rel: str) -> str | None:
+        path = self.path / rel
+        return path.read_text(encoding="utf-8") if path.is_file() else None
+
+    def write(self, rel: str, text: str) -> bool:
+        """Write a file; False when it already held exactly that text."""
+        if self.read(rel) == text:
+            return False
+        path = self.path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return True
+
+    def commit(self, message: str, *, author: tuple[str, str], paths: list[str]) -> str | None:
+        """Commit the given paths if they changed; returns the new commit, or None when nothing changed."""
+        run_git(["add", "--", *paths], cwd=self.path)
+        changed = run_git(["diff", "--cached", "--name-only"], cwd=self.path).strip()
+        if not changed:
+            return None
+        name, email = author
+        run_git(["-c", f"user.name={name}", "-c", f"user.email={email}", "commit", "--quiet", "-m", message],
+                cwd=self.path)
+        return self.head()
+
+    def head(self) -> str:
+        return run_git(["rev-parse", "HEAD"], cwd=self.path).strip()
+
+    def remote_head(self) -> str | None:
+        out = run_git(["ls-remote", self.url, f"refs/heads/{self.branch}"], env=self.env).split()
+        return out[0] if out else None
+
+    def push(self) -> None:
+        try:
+            run_git(["push", "--quiet", "origin", f"HEAD:refs/heads/{self.branch}"], cwd=self.path, env=self.env)
+        except GitError as e:
+            if "non-fast-forward" in e.message or "rejected" in e.message or "fetch first" in e.message:
+                raise NonFastForward(e.message) from e
+            raise

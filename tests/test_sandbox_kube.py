@@ -475,3 +475,12 @@ data: {a: "1"}
     assert 'configmap "settings" deleted' in cluster.kubectl("delete", "cm", "settings", "-n", "apps")
     with pytest.raises(AssertionError, match="NotFound"):
         cluster.kubectl("get", "cm", "settings", "-n", "apps")
+
+
+def test_secret_string_data_is_folded_into_data(cluster: SandboxCluster) -> None:
+    v1 = k8s.CoreV1Api(cluster.client)
+    v1.create_namespaced_secret("default", {"metadata": {"name": "s"}, "stringData": {"a": "one"}, "data": {"b": "dHdv"}})
+    got = v1.read_namespaced_secret("s", "default")
+    assert got.data == {"a": "b25l", "b": "dHdv"} and got.string_data is None
+    v1.patch_namespaced_secret("s", "default", {"stringData": {"a": "uno"}})
+    assert v1.read_namespaced_secret("s", "default").data["a"] == "dW5v"

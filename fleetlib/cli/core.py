@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -93,6 +94,16 @@ def cmd_repo(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def cmd_results(args: argparse.Namespace) -> int:
+    from fleetlib.record import read_records
+
+    path = Path(args.notebook)
+    if not path.is_file():
+        raise InputError(f"{args.notebook}: no such file", hint="pass an executed notebook (papermill's output)")
+    print(json.dumps(read_records(path), indent=2, sort_keys=True))
+    return 0
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("clusters", help="list the fleet's clusters")
     p.add_argument("--stage", help="only this stage")
@@ -112,6 +123,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--like", metavar="STAGE/CLUSTER", help="copy the settings of this cluster")
     p.add_argument("--dry-run", action="store_true", help="show the plan, write nothing")
     p.set_defaults(func=cmd_scaffold)
+
+    p = sub.add_parser("results", help="print every value a runbook recorded in an executed notebook, as JSON")
+    p.add_argument("notebook")
+    p.set_defaults(func=cmd_results)
 
     p = sub.add_parser("repo", help="check a fleet-infra checkout against the parameters")
     p.add_argument("checkout", help="path of a fleet-infra checkout")

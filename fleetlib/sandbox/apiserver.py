@@ -88,6 +88,28 @@ def _ns_key(rt: ResourceType, namespace: str | None) -> str:
     return (namespace or "") if rt.namespaced else ""
 
 
+def _fold_string_data(rt: ResourceType, obj: dict[str, Any]) -> None:
+    """Secrets: `stringData` is write-only; the server merges it into base64 `data`, as the real one does."""
+    if rt.key == "/secrets" and "stringData" in obj:
+        data = dict(obj.get("data") or {})
+        for key, value in (obj.pop("stringData") or {}).items():
+            data[key] = base64.b64encode(str(value).encode()).decode()
+        obj["data"] = data
+
+
+def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Equal objects, ignoring the `time` of managedFields entries."""
+    if a == b:
+        return True
+
+    def strip(obj: dict[str, Any]) -> dict[str, Any]:
+        meta = dict(obj.get("metadata") or {})
+        meta["managedFields"] = [{k: v for k, v in e.items() if k != "time"} for e in meta.get("managedFields") or []]
+        return {**obj, "metadata": meta}
+
+    return strip(a) == strip(b)
+
+
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -261,6 +283,7 @@ class ClusterApi:
             meta["generation"] = 1
         if rt.has_status:
             obj.pop("status", None)
+        _fold_string_data(rt, obj)
         self._defaults(rt, obj)
         return obj
 
@@ -347,6 +370,7 @@ class ClusterApi:
         if rt.namespaced:
             meta["namespace"] = old_meta.get("namespace")
         new["apiVersion"], new["kind"] = rt.api_version, rt.kind
+        _fold_string_data(rt, new)
         if subresource == "status":
             new = {**old, "status": new.get("status"), "metadata": {**old_meta, "managedFields": meta.get("managedFields",
                                                                                                          old_meta.get("managedFields"))}}
@@ -362,8 +386,8 @@ class ClusterApi:
         if record and manager:
             record_update(old, new, manager=manager, now=now_rfc3339(self.clock()), api_version=rt.api_version,
                           subresource=subresource, with_status=subresource == "status" or not rt.has_status)
-        if new == old:
-            return old  # a no-op write keeps its resourceVersion, as the real server does
+        if _same(new, old):
+            return old  # a no-op write (managedFields timestamps aside) keeps its resourceVersion, as the real server does
         rv = tx.next_rv()
         new["metadata"]["resourceVersion"] = str(rv)
         if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):

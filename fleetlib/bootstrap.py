@@ -1,0 +1,554 @@
+"""Bootstrap: what `flux bootstrap github` does, step by step, re-runnable and auditable.
+
+Steps, in Flux's order: preflight; repository (ensure it exists, clone the branch); components
+(`gotk-components.yaml`, committed only if changed); install (only when the flux-system Kustomization
+never applied a revision; CRDs and Namespaces first); source secret (left alone when it exists, unless
+`rotate_key`); sync (`gotk-sync.yaml`, `kustomization.yaml` only if absent, then applied); verify
+(GitRepository and Kustomization Ready at HEAD, every controller ready, failing fast). Each step prints a
+✔/✗ line and adds a row to `table()`; with `dry_run` every change is shown and none is made.
+
+    boot = Bootstrap(run)
+    boot.preflight(); boot.repository(); ...; boot.verify()
+"""
+
+from __future__ import annotations
+
+import base64
+import difflib
+import hashlib
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from fleetlib.errors import ClusterError, FleetError, GitError, clip
+from fleetlib.fleetrepo import COMPONENTS_FILE, FLUX_SYSTEM_DIR, KUSTOMIZATION_FILE, SYNC_FILE, normalise_path
+from fleetlib.git import Checkout, NonFastForward, auth_env
+from fleetlib.github import GitHub, github_error
+from fleetlib.github import connect as github_connect
+from fleetlib.kube import Kube, api_error
+from fleetlib.locations import fleet_home
+from fleetlib.manifests import components_yaml, kustomization_yaml, parse_release, sync_yaml
+from fleetlib.model import Duration
+from fleetlib.parameters import ClusterParams
+from fleetlib.sshkeys import KeyPair, fingerprint, generate
+
+MIN_KUBERNETES = {"v2.4": (1, 28, 0), "v2.5": (1, 30, 0), "v2.6": (1, 31, 0)}
+FLUX_API = {"GitRepository": "source.toolkit.fluxcd.io/v1", "Kustomization": "kustomize.toolkit.fluxcd.io/v1"}
+TROUBLESHOOT = "run runbooks/troubleshoot.ipynb for this cluster, or `kubectl -n {ns} describe {kind} {name}`"
+
+
+@dataclass
+class Step:
+    step: str
+    status: str  # done, up to date, skipped, would change, failed
+    detail: str
+    seconds: float = 0.0
+
+
+class Bootstrap:
+    def __init__(self, params: ClusterParams, kube: Kube, hub: GitHub, *, dry_run: bool = False,
+                 force: bool = False, rotate_key: bool = False, timeout: str = "5m", home: Path | None = None,
+                 echo: bool = True) -> None:
+        self.params, self.kube, self.hub = params, kube, hub
+        self.dry_run, self.force, self.rotate_key = dry_run, force, rotate_key
+        self.timeout = Duration.parse(timeout).seconds
+        self.home = home or fleet_home()
+        self.echo = echo
+        self.steps: list[Step] = []
+        self.commits: list[str] = []
+        self.checkout: Checkout | None = None
+        self.key_fingerprint: str | None = None
+        self.revision: str | None = None
+        self._work = Path(tempfile.mkdtemp(prefix="fleet-bootstrap-"))
+        base = normalise_path(params.path)
+        self.files = {name: f"{base}/{FLUX_SYSTEM_DIR}/{name}" for name in (COMPONENTS_FILE, SYNC_FILE,
+                                                                           KUSTOMIZATION_FILE)}
+
+    @classmethod
+    def from_run(cls, run: Any) -> Bootstrap:
+        """From a runbook run (fleetlib.runbook.start): its parameters, options and connections."""
+        opts = run.options
+        return cls(run.params, run.kube, github_connect(run.params, home=fleet_home()), dry_run=bool(opts["dry_run"]),
+                   force=bool(opts["force"]), rotate_key=bool(opts["rotate_key"]), timeout=str(opts["timeout"]))
+
+    # --- reporting ------------------------------------------------------------------------------
+
+    def say(self, mark: str, text: str) -> None:
+        if self.echo:
+            print(f"{mark} {text}", flush=True)
+
+    @contextmanager
+    def _step(self, name: str) -> Iterator[list[str]]:
+        notes: list[str] = []
+        start = time.monotonic()
+        try:
+            yield notes
+        except FleetError as e:
+            self.steps.append(Step(name, "failed", e.message, time.monotonic() - start))
+            self.say("✗", str(e))
+            raise
+        status, detail = (notes + ["done", ""])[:2] if notes else ("done", "")
+        self.steps.append(Step(name, status, detail, round(time.monotonic() - start, 2)))
+
+    def table(self) -> pd.DataFrame:
+        return pd.DataFrame([vars(s) for s in self.steps], columns=["step", "status", "detail", "seconds"])
+
+    def plan(self) -> pd.DataFrame:
+        p = self.params
+        rows = [("cluster", f"{p.id} (target {p.target}, context {self.kube.context})"),
+                ("repository", f"{p.repo_slug} on {p.hostname} ({'personal' if p.personal else 'organisation'}, "
+                               f"{'private' if p.private else 'public'}), branch {p.branch}"),
+                ("path", p.path), ("flux", f"{p.version}: {', '.join(p.all_components)}"),
+                ("namespace", p.namespace), ("registry", p.registry),
+                ("sync", f"GitRepository every {Duration.parse(p.interval).go()}, Kustomization every "
+                         f"{Duration.parse(p.kustomization_interval).go()}, prune {str(p.prune).lower()}"),
+                ("deploy key", f"{'read-write' if p.read_write_key else 'read-only'} {p.ssh_key_algorithm}"
+                               f"{'-' + p.ssh_ecdsa_curve if p.ssh_key_algorithm == 'ecdsa' else ''}, "
+                               f"secret {p.namespace}/{p.secret_name}"),
+                ("files", ", ".join(self.files.values())),
+                ("mode", "dry run: nothing will change" if self.dry_run else "apply")]
+        return pd.DataFrame(rows, columns=["what", "value"])
+
+    # --- 2. preflight ---------------------------------------------------------------------------
+
+    def preflight(self) -> None:
+        with self._step("preflight") as notes:
+            p = self.params
+            version = self.kube.version()
+            need = MIN_KUBERNETES.get(".".join(p.version.split(".")[:2]), (1, 30, 0))
+            have = tuple(int(x) for x in version.lstrip("v").split("-")[0].split("+")[0].split(".")[:3])
+            wanted = ".".join(map(str, need))
+            if have < need:
+                raise ClusterError(f"Kubernetes version {version} does not match >={wanted}-0",
+                                   hint=f"Flux {p.version} needs Kubernetes {wanted} or newer")
+            self.say("✔", f"Kubernetes {version.lstrip('v')} >={wanted}-0")
+            for verb, group, resource in (("create", "apiextensions.k8s.io", "customresourcedefinitions"),
+                                          ("create", "", "namespaces"), ("create", "", "secrets"),
+                                          ("create", "rbac.authorization.k8s.io", "clusterrolebindings")):
+                if not self.kube.can_i(verb, group, resource):
+                    raise ClusterError(f"the kube context {self.kube.context!r} may not {verb} {resource}",
+                                       hint="bootstrap needs cluster-admin; use an admin context")
+            try:
+                login = self.hub.client.get_user().login
+            except Exception as e:  # PyGithub raises several types; all end here as one clear error
+                raise _github(e, f"checking the GitHub token of {p.token_env if p.target == 'live' else 'the sandbox'}")
+            self.say("✔", f"GitHub token valid (user {login})")
+            self._refuse_foreign_install()
+            notes += ["done", f"Kubernetes {version}, RBAC ok, GitHub user {login}"]
+
+    def _refuse_foreign_install(self) -> None:
+        p = self.params
+        crd = self.kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", None,
+                            "gitrepositories.source.toolkit.fluxcd.io")
+        manager = ((crd or {}).get("metadata", {}).get("labels") or {}).get("app.kubernetes.io/managed-by", "")
+        if manager not in ("", "flux") and not self.force:
+            raise ClusterError(f"Flux on this cluster is managed by {manager!r}, not by flux bootstrap",
+                               hint="pass force=True to take it over")
+        ks = self._flux_object("Kustomization")
+        current = ((ks or {}).get("spec") or {}).get("path")
+        if current is not None and normalise_path(current) != normalise_path(p.path) and not self.force:
+            raise ClusterError(f'sync path configuration ("{p.path}") would overwrite path ("{current}") of existing '
+                               "Kustomization", hint="keep the existing path, or uninstall Flux first (force=True "
+                               "overrides)")
+
+    # --- 3. repository --------------------------------------------------------------------------
+
+    def repository(self) -> None:
+        with self._step("repository") as notes:
+            p = self.params
+            self.say("►", f"connecting to {p.hostname}")
+            try:
+                self.hub.client.get_repo(p.repo_slug)
+                created = False
+            except Exception as e:
+                if getattr(e, "status", None) != 404:
+                    raise _github(e, f"reading repository {p.repo_slug}") from e
+                created = True
+                if not self.dry_run:
+                    try:
+                        owner = self.hub.client.get_user() if p.personal else self.hub.client.get_organization(p.owner)
+                        owner.create_repo(p.repository, private=p.private, auto_init=False)
+                    except Exception as e2:
+                        raise _github(e2, f"creating repository {p.repo_slug}") from e2
+            verb = "would be created" if self.dry_run else "created"
+            if created:
+                self.say("✔", f'repository "{self.hub.web_url}/{p.repo_slug}" {verb}')
+            self.say("►", f"cloning branch \"{p.branch}\" from Git repository \"{self.hub.clone_url()}\"")
+            if not (created and self.dry_run):
+                self._clone()
+            self.say("✔", "cloned repository")
+            notes += ["would change" if created and self.dry_run else "done",
+                      f"{p.repo_slug} {'created' if created else 'exists'}; branch {p.branch} cloned"]
+
+    def _clone(self) -> None:
+        dest = self._work / f"repo-{time.monotonic_ns()}"
+        try:
+            self.checkout = Checkout.clone(self.hub.clone_url(), self.params.branch, dest, env=auth_env(self.hub.token()))
+        except GitError as e:
+            raise GitError(f"cloning {self.params.repo_slug}: {e.message}",
+                           hint="check the token's access to the repository") from e
+
+    # --- 4. components --------------------------------------------------------------------------
+
+    def components(self) -> None:
+        with self._step("components") as notes:
+            text = components_yaml(self._release(), self.params)
+            changed = self._write_and_commit({self.files[COMPONENTS_FILE]: text},
+                                             f"Add Flux {self.params.version} component manifests")
+            self.say("✔", "component manifests are up to date" if not changed else
+                     ("component manifests would be committed" if self.dry_run else "committed component manifests"))
+            notes += ["up to date" if not changed else ("would change" if self.dry_run else "done"),
+                      f"{self.files[COMPONENTS_FILE]}: {'unchanged' if not changed else 'changed'}"]
+
+    def _release(self) -> str:
+        """install.yaml of the Flux release: from GitHub (cached with a checksum) or from the sandbox."""
+        v = self.params.version
+        web = self.hub.web_url if self.params.target == "sandbox" else "https://github.com"
+        url = f"{web}/fluxcd/flux2/releases/download/{v}/install.yaml"
+        cache = self.home / "cache" / "flux" / v / "install.yaml"
+        if self.params.target == "live" and cache.exists():
+            digest = (cache.with_suffix(".yaml.sha256")).read_text().split()[0] if cache.with_suffix(
+                ".yaml.sha256").exists() else ""
+            data = cache.read_bytes()
+            if hashlib.sha256(data).hexdigest() == digest:
+                return data.decode()
+        self.say("►", f"downloading Flux {v} manifests from {url}")
+        try:
+            data = urllib.request.urlopen(url, timeout=60).read()  # noqa: S310 - an https or local URL
+        except (urllib.error.URLError, TimeoutError) as e:
+            raise GitError(f"downloading the Flux {v} release manifests from {url}: {clip(str(e), 200)}",
+                           hint="check the version and network access to github.com") from e
+        if self.params.target == "live":
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            cache.write_bytes(data)
+            cache.with_suffix(".yaml.sha256").write_text(f"{hashlib.sha256(data).hexdigest()}  install.yaml\n")
+        return data.decode()
+
+    def _write_and_commit(self, files: dict[str, str], message: str, *, only_if_absent: tuple[str, ...] = ()) -> bool:
+        """Write files, commit and push if anything changed, retrying once from a fresh clone when the branch moved."""
+        for attempt in (1, 2):
+            assert self.checkout is not None or self.dry_run
+            if self.checkout is None:
+                return True
+            todo = {k: v for k, v in files.items() if not (k in only_if_absent and self.checkout.read(k) is not None)}
+            if self.dry_run:
+                changed = [k for k, v in todo.items() if self.checkout.read(k) != v]
+                for k in changed:
+                    diff = list(difflib.unified_diff((self.checkout.read(k) or "").splitlines(), todo[k].splitlines(),
+                                                     f"a/{k}", f"b/{k}", lineterm="", n=1))
+                    self.say("~", f"would write {k} ({len(diff)} diff lines)")
+                return bool(changed)
+            for k, v in todo.items():
+                self.checkout.write(k, v)
+            sha = self.checkout.commit(message, author=(self.params.author_name, self.params.author_email or
+                                                        f"{self.params.author_name.lower()}@users.noreply.github.com"),
+                                       paths=list(todo))
+            if sha is None:
+                return False
+            try:
+                self.checkout.push()
+            except NonFastForward:
+                if attempt == 2:
+                    raise
+                self.say("►", "git conflict detected, retrying with a fresh clone")
+                self._clone()
+                continue
+            self.commits.append(sha)
+            self.say("✔", f"committed and pushed {sha[:8]}: {message}")
+            return True
+        return False
+
+    # --- 5. install -----------------------------------------------------------------------------
+
+    def _flux_object(self, kind: str) -> dict[str, Any] | None:
+        ns = self.params.namespace
+        try:
+            return self.kube.get(FLUX_API[kind], kind, ns, ns)
+        except ClusterError:
+            return None  # the CRD is not installed yet
+
+    def install(self) -> None:
+        with self._step("install") as notes:
+            ks = self._flux_object("Kustomization")
+            if ks is not None and ((ks.get("status") or {}).get("lastAppliedRevision") or ""):
+                self.say("✔", "components are installed; upgrades arrive through Git")
+                notes += ["up to date", "the flux-system Kustomization has applied a revision"]
+                return
+            objects = self._build()
+            first = [o for o in objects if o["kind"] in ("CustomResourceDefinition", "Namespace")]
+            rest = [o for o in objects if o not in first]
+            if self.dry_run:
+                self.say("~", f"would apply {len(objects)} objects with field manager flux")
+                notes += ["would change", f"{len(objects)} objects"]
+                return
+            self.say("►", "installing components in \"%s\" namespace" % self.params.namespace)
+            changes = self.kube.apply(first, manager="flux")
+            self._wait_established([o["metadata"]["name"] for o in first if o["kind"] == "CustomResourceDefinition"])
+            changes += self.kube.apply(rest, manager="flux")
+            self.say("✔", "installed components")
+            notes += ["done", f"{sum(a != 'unchanged' for _, a in changes)} of {len(changes)} objects changed"]
+
+    def _build(self) -> list[dict[str, Any]]:
+        """The flux-system folder as kustomize builds it (so user patches apply), or the components file."""
+        if self.checkout is None:
+            return parse_release(components_yaml(self._release(), self.params))
+        folder = self.checkout.path / normalise_path(self.params.path) / FLUX_SYSTEM_DIR
+        if not (folder / KUSTOMIZATION_FILE).exists():
+            return parse_release(self.checkout.read(self.files[COMPONENTS_FILE]) or "")
+        return parse_release(self.kube.kustomize(folder))
+
+    def _wait_established(self, names: list[str]) -> None:
+        deadline = time.monotonic() + 60
+        for name in names:
+            while True:
+                crd = self.kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", None, name) or {}
+                if any(c.get("type") == "Established" and c.get("status") == "True"
+                       for c in (crd.get("status") or {}).get("conditions") or []):
+                    break
+                if time.monotonic() > deadline:
+                    raise ClusterError(f"CustomResourceDefinition {name} was not established within 1m0s")
+                time.sleep(0.2)
+
+    # --- 6. source secret -----------------------------------------------------------------------
+
+    def source_secret(self) -> None:
+        with self._step("source secret") as notes:
+            p = self.params
+            self.say("►", f'determining if source secret "{p.namespace}/{p.secret_name}" exists')
+            secret = self._secret()
+            if secret is not None and not self.rotate_key:
+                pub = (secret.get("data") or {}).get("identity.pub")
+                if pub:
+                    self.key_fingerprint = fingerprint(base64.b64decode(pub).decode())
+                self.say("✔", "source secret up to date")
+                notes += ["up to date", f"secret {p.namespace}/{p.secret_name} exists"]
+                return
+            if self.dry_run:
+                self.say("~", f"would generate a {p.ssh_key_algorithm} key, register a "
+                              f"{'read-write' if p.read_write_key else 'read-only'} deploy key and create the secret")
+                notes += ["would change", "new key pair and deploy key"]
+                return
+            self.say("✚", "generating source secret")
+            pair = generate(algorithm=p.ssh_key_algorithm, curve=p.ssh_ecdsa_curve, bits=p.ssh_rsa_bits)
+            self.say("✔", f"public key: {pair.public}")
+            known_hosts = self._known_hosts()
+            old = self._register_deploy_key(pair, keep_others=secret is not None)
+            self._write_secret(pair, known_hosts, replace=secret is not None)
+            if secret is not None:  # rotation: the new key works before the old one goes
+                self._request_reconcile("GitRepository")
+                self._wait_source_ready()
+                self._delete_keys(old)
+            self.key_fingerprint = pair.fingerprint
+            self.say("✔", "configured deploy key \"%s\" for \"%s\"" % (self.key_title, f"{self.hub.web_url}/{p.repo_slug}"))
+            notes += ["done", f"deploy key {pair.fingerprint}{' rotated' if secret is not None else ''}"]
+
+    @property
+    def key_title(self) -> str:
+        p = self.params
+        return "-".join(x for x in (p.namespace, p.branch, p.secret_name, p.path) if x)
+
+    def _secret(self) -> dict[str, Any] | None:
+        return self.kube.get("v1", "Secret", self.params.namespace, self.params.secret_name)
+
+    def _known_hosts(self) -> str:
+        """The Git host's key as GitHub publishes it in /meta (where flux trusts the first key a scan returns)."""
+        try:
+            _, meta = self.hub.client.requester.requestJsonAndCheck("GET", "/meta")
+        except Exception as e:
+            raise _github(e, "reading GitHub's SSH host keys (/meta)") from e
+        keys = meta.get("ssh_keys") or []
+        if not keys:
+            raise GitError(f"{self.params.hostname} publishes no SSH host keys in /meta",
+                           hint="a GitHub Enterprise host without them needs a scanned known_hosts")
+        return f"{self.params.hostname} {keys[0]}\n"
+
+    def _register_deploy_key(self, pair: KeyPair, *, keep_others: bool) -> list[Any]:
+        """Add the key titled as flux titles it; same-titled keys with other content are replaced (now, or
+        after a rotation has proven the new key). Returns the keys still to delete."""
+        try:
+            repo = self.hub.client.get_repo(self.params.repo_slug)
+            existing = [k for k in repo.get_keys() if k.title == self.key_title]
+            stale = [k for k in existing if " ".join(k.key.split()[:2]) != " ".join(pair.public.split()[:2])]
+            if not keep_others:
+                self._delete_keys(stale)
+                stale = []
+            if len(stale) == len(existing):
+                repo.create_key(self.key_title, pair.public, read_only=not self.params.read_write_key)
+            return stale
+        except Exception as e:
+            raise _github(e, f"registering the deploy key on {self.params.repo_slug}") from e
+
+    def _delete_keys(self, keys: list[Any]) -> None:
+        for key in keys:
+            try:
+                key.delete()
+            except Exception as e:
+                raise _github(e, f"deleting the old deploy key {key.id}") from e
+
+    def _write_secret(self, pair: KeyPair, known_hosts: str, *, replace: bool) -> None:
+        body = {"apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": self.params.secret_name, "namespace": self.params.namespace},
+                "stringData": {"identity": pair.private, "identity.pub": pair.public, "known_hosts": known_hosts}}
+        core = self.kube.core()
+        from kubernetes.client.rest import ApiException
+
+        try:
+            if replace:
+                core.replace_namespaced_secret(self.params.secret_name, self.params.namespace, body)
+            else:
+                core.create_namespaced_secret(self.params.namespace, body)
+        except ApiException as e:
+            raise api_error(e, f"writing secret {self.params.namespace}/{self.params.secret_name}") from None
+
+    # --- 7. sync --------------------------------------------------------------------------------
+
+    def sync(self) -> None:
+        with self._step("sync") as notes:
+            p = self.params
+            ks = self._flux_object("Kustomization")
+            current = ((ks or {}).get("spec") or {}).get("path")
+            if current is not None and normalise_path(current) != normalise_path(p.path) and not self.force:
+                raise ClusterError(f'sync path configuration ("{p.path}") would overwrite path ("{current}") of '
+                                   "existing Kustomization")
+            self.say("►", "generating sync manifests")
+            changed = self._write_and_commit({self.files[SYNC_FILE]: sync_yaml(p),
+                                              self.files[KUSTOMIZATION_FILE]: kustomization_yaml()},
+                                             "Add Flux sync manifests", only_if_absent=(self.files[KUSTOMIZATION_FILE],))
+            self.say("✔", "sync manifests are up to date" if not changed else
+                     ("sync manifests would be committed" if self.dry_run else "committed sync manifests"))
+            if self.dry_run:
+                notes += ["would change" if changed else "up to date", "gotk-sync.yaml and kustomization.yaml"]
+                return
+            self.say("►", "applying sync manifests")
+            changes = self.kube.apply(self._build(), manager="flux")
+            self.say("✔", "reconciled sync configuration")
+            notes += ["done" if changed else "up to date",
+                      f"{'committed' if changed else 'no commit'}; applied {len(changes)} objects, "
+                      f"{sum(a != 'unchanged' for _, a in changes)} changed"]
+
+    # --- 8. verify ------------------------------------------------------------------------------
+
+    def _request_reconcile(self, kind: str) -> None:
+        ns = self.params.namespace
+        body = {"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ")}}}
+        try:
+            self.kube.custom().patch_namespaced_custom_object(*FLUX_API[kind].split("/"), ns,
+                                                              kind.lower() + ("ies" if kind.endswith("y") else "s"),
+                                                              ns, body)
+        except Exception:  # best effort, as flux reconcile's annotation
+            pass
+
+    def _wait_source_ready(self) -> None:
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            repo = self._flux_object("GitRepository") or {}
+            ready = _condition(repo, "Ready")
+            if ready.get("status") == "True" and (repo.get("status") or {}).get("lastHandledReconcileAt"):
+                return
+            time.sleep(0.5)
+        raise ClusterError("the new deploy key was not accepted in time; the old key is kept",
+                           hint=TROUBLESHOOT.format(ns=self.params.namespace, kind="gitrepository",
+                                                    name=self.params.namespace))
+
+    def verify(self) -> None:
+        with self._step("verify") as notes:
+            if self.dry_run:
+                notes += ["skipped", "dry run"]
+                return
+            p = self.params
+            assert self.checkout is not None
+            head = self.checkout.remote_head() or self.checkout.head()
+            self.revision = f"{p.branch}@sha1:{head}"
+            self._request_reconcile("GitRepository")
+            self.say("◎", f"waiting for GitRepository \"{p.namespace}/{p.namespace}\" to be reconciled")
+            self._wait_for("GitRepository", lambda o: (o.get("status") or {}).get("artifact", {}).get("revision"))
+            self.say("✔", "GitRepository reconciled successfully")
+            self.say("◎", f"waiting for Kustomization \"{p.namespace}/{p.namespace}\" to be reconciled")
+            self._wait_for("Kustomization", lambda o: (o.get("status") or {}).get("lastAttemptedRevision"))
+            self.say("✔", "Kustomization reconciled successfully")
+            self.say("►", "confirming components are healthy")
+            self._wait_components()
+            self.say("✔", "all components are healthy")
+            notes += ["done", f"Ready at {self.revision}"]
+
+    def _wait_for(self, kind: str, revision_of: Any) -> None:
+        ns = self.params.namespace
+        deadline = time.monotonic() + self.timeout
+        while True:
+            obj = self._flux_object(kind) or {}
+            ready, stalled = _condition(obj, "Ready"), _condition(obj, "Stalled")
+            current = obj and (obj.get("status") or {}).get("observedGeneration") == obj["metadata"].get("generation")
+            if (obj.get("spec") or {}).get("suspend"):
+                raise ClusterError(f"{kind} {ns}/{ns} is suspended", hint=f"resume it: flux resume {kind.lower()} {ns}")
+            if ready.get("status") == "True" and current and revision_of(obj) == self.revision:
+                return
+            failing = ready.get("status") == "False" and (revision_of(obj) == self.revision or kind == "GitRepository")
+            if failing or stalled.get("status") == "True":
+                message = ready.get("message") or stalled.get("message")
+                raise ClusterError(f"{kind} {ns}/{ns} is not ready: {clip(message or '', 400)}",
+                                   hint=TROUBLESHOOT.format(ns=ns, kind=kind.lower(), name=ns))
+            if time.monotonic() > deadline:
+                raise ClusterError(f"bootstrap failed with 1 health check failure(s): {kind} {ns}/{ns} did not reach "
+                                   f"{self.revision} within {Duration(self.timeout).go()}",
+                                   hint=TROUBLESHOOT.format(ns=ns, kind=kind.lower(), name=ns))
+            time.sleep(0.5)
+
+    def _wait_components(self) -> None:
+        deadline = time.monotonic() + self.timeout
+        pending = list(self.params.all_components)
+        while pending:
+            for name in list(pending):
+                d = self.kube.get("apps/v1", "Deployment", self.params.namespace, name) or {}
+                status = d.get("status") or {}
+                if status.get("readyReplicas") and status.get("readyReplicas") == (d.get("spec") or {}).get("replicas"):
+                    self.say("✔", f"{name}: deployment ready")
+                    pending.remove(name)
+            if pending and time.monotonic() > deadline:
+                raise ClusterError(f"bootstrap failed with {len(pending)} health check failure(s): "
+                                   + ", ".join(f"{n}: deployment not ready" for n in pending),
+                                   hint=f"kubectl -n {self.params.namespace} get pods; run runbooks/troubleshoot.ipynb")
+            if pending:
+                time.sleep(0.5)
+
+    # --- the whole run and its record -----------------------------------------------------------
+
+    def run(self) -> pd.DataFrame:
+        for step in (self.preflight, self.repository, self.components, self.install, self.source_secret, self.sync,
+                     self.verify):
+            step()
+        return self.table()
+
+    def result(self) -> dict[str, Any]:
+        """What the fleet report keeps of this run (never a key or a token)."""
+        p = self.params
+        return {"cluster": p.cluster, "stage": p.stage, "target": p.target, "flux_version": p.version,
+                "components": p.all_components, "commits": self.commits, "revision": self.revision,
+                "deploy_key_fingerprint": self.key_fingerprint, "dry_run": self.dry_run,
+                "steps": [vars(s) for s in self.steps],
+                "status": "failed" if any(s.status == "failed" for s in self.steps) else
+                ("up to date" if all(s.status in ("up to date", "skipped") or s.step in ("preflight", "repository",
+                                                                                        "verify")
+                                     for s in self.steps) and not self.commits else "changed")}
+
+
+def _condition(obj: dict[str, Any], kind: str) -> dict[str, Any]:
+    return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c.get("type") == kind), {})
+
+
+def _github(e: Exception, what: str) -> FleetError:
+    from github import GithubException
+
+    if isinstance(e, FleetError):
+        return e
+    if isinstance(e, GithubException):
+        return github_error(e, what)
+    return GitError(f"{what}: {clip(str(e), 200)}")
+
