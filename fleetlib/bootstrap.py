@@ -31,9 +31,9 @@ import pandas as pd
 from fleetlib.errors import ClusterError, FleetError, GitError, clip
 from fleetlib.fleetrepo import COMPONENTS_FILE, FLUX_SYSTEM_DIR, KUSTOMIZATION_FILE, SYNC_FILE, normalise_path
 from fleetlib.git import Checkout, NonFastForward, auth_env
-from fleetlib.github import GitHub, github_error
+from fleetlib.github import GitHub, as_fleet_error
 from fleetlib.github import connect as github_connect
-from fleetlib.kube import Kube, api_error
+from fleetlib.kube import Kube
 from fleetlib.locations import fleet_home
 from fleetlib.manifests import components_yaml, kustomization_yaml, parse_release, sync_yaml
 from fleetlib.model import Duration
@@ -139,7 +139,7 @@ class Bootstrap:
             try:
                 login = self.hub.client.get_user().login
             except Exception as e:  # PyGithub raises several types; all end here as one clear error
-                raise _github(e, f"checking the GitHub token of {p.token_env if p.target == 'live' else 'the sandbox'}")
+                raise as_fleet_error(e, f"checking the GitHub token of {p.token_env if p.target == 'live' else 'the sandbox'}")
             self.say("✔", f"GitHub token valid (user {login})")
             self._refuse_foreign_install()
             notes += ["done", f"Kubernetes {version}, RBAC ok, GitHub user {login}"]
@@ -170,14 +170,14 @@ class Bootstrap:
                 created = False
             except Exception as e:
                 if getattr(e, "status", None) != 404:
-                    raise _github(e, f"reading repository {p.repo_slug}") from e
+                    raise as_fleet_error(e, f"reading repository {p.repo_slug}") from e
                 created = True
                 if not self.dry_run:
                     try:
                         owner = self.hub.client.get_user() if p.personal else self.hub.client.get_organization(p.owner)
                         owner.create_repo(p.repository, private=p.private, auto_init=False)
                     except Exception as e2:
-                        raise _github(e2, f"creating repository {p.repo_slug}") from e2
+                        raise as_fleet_error(e2, f"creating repository {p.repo_slug}") from e2
             verb = "would be created" if self.dry_run else "created"
             if created:
                 self.say("✔", f'repository "{self.hub.web_url}/{p.repo_slug}" {verb}')
@@ -363,7 +363,7 @@ class Bootstrap:
         try:
             _, meta = self.hub.client.requester.requestJsonAndCheck("GET", "/meta")
         except Exception as e:
-            raise _github(e, "reading GitHub's SSH host keys (/meta)") from e
+            raise as_fleet_error(e, "reading GitHub's SSH host keys (/meta)") from e
         keys = meta.get("ssh_keys") or []
         if not keys:
             raise GitError(f"{self.params.hostname} publishes no SSH host keys in /meta",
@@ -384,29 +384,19 @@ class Bootstrap:
                 repo.create_key(self.key_title, pair.public, read_only=not self.params.read_write_key)
             return stale
         except Exception as e:
-            raise _github(e, f"registering the deploy key on {self.params.repo_slug}") from e
+            raise as_fleet_error(e, f"registering the deploy key on {self.params.repo_slug}") from e
 
     def _delete_keys(self, keys: list[Any]) -> None:
         for key in keys:
             try:
                 key.delete()
             except Exception as e:
-                raise _github(e, f"deleting the old deploy key {key.id}") from e
+                raise as_fleet_error(e, f"deleting the old deploy key {key.id}") from e
 
     def _write_secret(self, pair: KeyPair, known_hosts: str, *, replace: bool) -> None:
-        body = {"apiVersion": "v1", "kind": "Secret",
-                "metadata": {"name": self.params.secret_name, "namespace": self.params.namespace},
-                "stringData": {"identity": pair.private, "identity.pub": pair.public, "known_hosts": known_hosts}}
-        core = self.kube.core()
-        from kubernetes.client.rest import ApiException
-
-        try:
-            if replace:
-                core.replace_namespaced_secret(self.params.secret_name, self.params.namespace, body)
-            else:
-                core.create_namespaced_secret(self.params.namespace, body)
-        except ApiException as e:
-            raise api_error(e, f"writing secret {self.params.namespace}/{self.params.secret_name}") from None
+        self.kube.write_secret(self.params.namespace, self.params.secret_name,
+                               {"identity": pair.private, "identity.pub": pair.public, "known_hosts": known_hosts},
+                               replace=replace)
 
     # --- 7. sync --------------------------------------------------------------------------------
 
@@ -541,14 +531,4 @@ class Bootstrap:
 
 def _condition(obj: dict[str, Any], kind: str) -> dict[str, Any]:
     return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c.get("type") == kind), {})
-
-
-def _github(e: Exception, what: str) -> FleetError:
-    from github import GithubException
-
-    if isinstance(e, FleetError):
-        return e
-    if isinstance(e, GithubException):
-        return github_error(e, what)
-    return GitError(f"{what}: {clip(str(e), 200)}")
 

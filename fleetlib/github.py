@@ -17,7 +17,7 @@ from pathlib import Path
 
 from github import Auth, Github, GithubException
 
-from fleetlib.errors import GitError, InputError, clip
+from fleetlib.errors import FleetError, GitError, InputError, clip
 from fleetlib.parameters import ClusterParams
 from fleetlib.sandbox import Sandbox
 from fleetlib.sandbox.server import github_token
@@ -28,6 +28,15 @@ def github_error(e: GithubException, what: str) -> GitError:
     detail = data.get("message") or str(e)
     errors = "; ".join(str(x.get("message", x)) for x in data.get("errors") or [] if isinstance(x, dict))
     return GitError(f"{what}: GitHub answered {e.status} {clip(detail, 200)}{' (' + clip(errors, 200) + ')' if errors else ''}")
+
+
+def as_fleet_error(e: Exception, what: str) -> FleetError:
+    """Any failure of a PyGithub call, as the GitError a runbook shows (FleetErrors pass through)."""
+    if isinstance(e, FleetError):
+        return e
+    if isinstance(e, GithubException):
+        return github_error(e, what)
+    return GitError(f"{what}: {clip(str(e), 200)}")
 
 
 @dataclass

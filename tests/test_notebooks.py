@@ -43,7 +43,8 @@ def test_notebook_contract(path: Path) -> None:
         defs = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
         assert not defs, f"no def/class in notebooks, found {[d.name for d in defs]}"
         assert not [n for n in ast.walk(tree) if isinstance(n, (ast.For, ast.While))], "no loops in notebooks"
-        assert len(cell.source.splitlines()) <= MAX_CELL_LINES, f"cell too long:\n{cell.source}"
+        if cell is not code[0]:  # the parameters cell is literals only, one per runbook option
+            assert len(cell.source.splitlines()) <= MAX_CELL_LINES, f"cell too long:\n{cell.source}"
     for stmt in ast.parse(code[0].source).body:
         assert isinstance(stmt, ast.AnnAssign), "the parameters cell holds annotated assignments only"
         assert isinstance(stmt.value, ast.Constant), f"parameter {ast.unparse(stmt.target)} must be a literal"
