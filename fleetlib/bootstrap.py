@@ -18,6 +18,7 @@ import difflib
 import hashlib
 import tempfile
 import time
+from datetime import UTC, datetime
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -343,8 +344,7 @@ class Bootstrap:
             old = self._register_deploy_key(pair, keep_others=secret is not None)
             self._write_secret(pair, known_hosts, replace=secret is not None)
             if secret is not None:  # rotation: the new key works before the old one goes
-                self._request_reconcile("GitRepository")
-                self._wait_source_ready()
+                self._wait_source_ready(self._request_reconcile("GitRepository"))
                 self._delete_keys(old)
             self.key_fingerprint = pair.fingerprint
             self.say("✔", "configured deploy key \"%s\" for \"%s\"" % (self.key_title, f"{self.hub.web_url}/{p.repo_slug}"))
@@ -375,12 +375,13 @@ class Bootstrap:
         after a rotation has proven the new key). Returns the keys still to delete."""
         try:
             repo = self.hub.client.get_repo(self.params.repo_slug)
+            wanted = " ".join(pair.public.split()[:2])
             existing = [k for k in repo.get_keys() if k.title == self.key_title]
-            stale = [k for k in existing if " ".join(k.key.split()[:2]) != " ".join(pair.public.split()[:2])]
+            stale = [k for k in existing if " ".join(k.key.split()[:2]) != wanted]
             if not keep_others:
                 self._delete_keys(stale)
                 stale = []
-            if len(stale) == len(existing):
+            if not any(" ".join(k.key.split()[:2]) == wanted for k in existing):
                 repo.create_key(self.key_title, pair.public, read_only=not self.params.read_write_key)
             return stale
         except Exception as e:
@@ -426,23 +427,24 @@ class Bootstrap:
 
     # --- 8. verify ------------------------------------------------------------------------------
 
-    def _request_reconcile(self, kind: str) -> None:
+    def _request_reconcile(self, kind: str) -> str:
+        """What `flux reconcile` does: annotate requestedAt (RFC 3339 with nanoseconds); returns the value."""
         ns = self.params.namespace
-        body = {"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ")}}}
-        try:
-            self.kube.custom().patch_namespaced_custom_object(*FLUX_API[kind].split("/"), ns,
-                                                              kind.lower() + ("ies" if kind.endswith("y") else "s"),
-                                                              ns, body)
-        except Exception:  # best effort, as flux reconcile's annotation
-            pass
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
+        plural = kind.lower()[:-1] + "ies" if kind.endswith("y") else kind.lower() + "s"
+        body = {"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": stamp}}}
+        self.kube.patch_custom(FLUX_API[kind], plural, ns, ns, body)
+        return stamp
 
-    def _wait_source_ready(self) -> None:
+    def _wait_source_ready(self, requested: str) -> None:
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
             repo = self._flux_object("GitRepository") or {}
-            ready = _condition(repo, "Ready")
-            if ready.get("status") == "True" and (repo.get("status") or {}).get("lastHandledReconcileAt"):
-                return
+            status = repo.get("status") or {}
+            if status.get("lastHandledReconcileAt") == requested:
+                if _condition(repo, "Ready").get("status") == "True":
+                    return
+                break
             time.sleep(0.5)
         raise ClusterError("the new deploy key was not accepted in time; the old key is kept",
                            hint=TROUBLESHOOT.format(ns=self.params.namespace, kind="gitrepository",

@@ -117,12 +117,22 @@ class Kube:
                         "unchanged" if old_rv == after["metadata"]["resourceVersion"] else "configured"))
         return out
 
+    def patch_custom(self, api_version: str, plural: str, namespace: str, name: str, body: dict[str, Any]) -> None:
+        """Merge-patch a custom object (as `flux reconcile` annotates one)."""
+        group, version = api_version.split("/")
+        try:
+            self.custom().patch_namespaced_custom_object(group, version, namespace, plural, name, body)
+        except ApiException as e:
+            raise api_error(e, f"patching {plural}/{namespace}/{name}") from e
+
     def write_secret(self, namespace: str, name: str, string_data: dict[str, str], *, replace: bool) -> None:
         """Create (or replace) an Opaque Secret from string values; the values never reach an error message."""
         body = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace},
                 "stringData": string_data}
         try:
             if replace:
+                current = self.core().read_namespaced_secret(name, namespace)
+                body["metadata"]["resourceVersion"] = current.metadata.resource_version
                 self.core().replace_namespaced_secret(name, namespace, body)
             else:
                 self.core().create_namespaced_secret(namespace, body)
