@@ -68,6 +68,18 @@ def sandbox() -> Sandbox:
     return Sandbox.running(Path(_SESSION_HOME))
 
 
+@pytest.fixture(autouse=True)
+def _stop_clusters_a_test_added(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Each sandbox cluster runs controller threads; stop the ones a test added, or they pile up."""
+    home = Path(_SESSION_HOME).resolve()
+    before = set(Sandbox._running[home].kube.clusters) if home in Sandbox._running else set()
+    yield
+    if request.node.get_closest_marker("keep_clusters") is None and home in Sandbox._running:
+        running = Sandbox._running[home]
+        for key in set(running.kube.clusters) - before:
+            running.forget_cluster(ClusterId(*key))
+
+
 @dataclass
 class SandboxCluster:
     id: ClusterId

@@ -43,9 +43,10 @@ class Workloads:
 
     def step(self) -> None:
         deployments = self.rt.list("Deployment")
+        replicasets, pods = self.rt.list("ReplicaSet"), self.rt.list("Pod")
+        self._collect_orphans(deployments + replicasets, replicasets + pods)
         if not deployments:
             return
-        replicasets, pods = self.rt.list("ReplicaSet"), self.rt.list("Pod")
         faults = self.rt.faults()
         for d in deployments:
             if d["metadata"].get("deletionTimestamp"):
@@ -58,6 +59,19 @@ class Workloads:
             ready = sum(1 for p in mine if self._pod_status(p, d, faults))
             self._status(d, rs, len(mine), ready)
         self.rt.forget_pods()
+
+    def _collect_orphans(self, owners: list[dict[str, Any]], owned: list[dict[str, Any]]) -> None:
+        """The garbage collector: a ReplicaSet or Pod whose controller owner is gone goes too."""
+        alive = {o["metadata"]["uid"] for o in owners}
+        for obj in owned:
+            refs = [r for r in obj["metadata"].get("ownerReferences") or [] if r.get("controller")]
+            if refs and refs[0]["kind"] in ("Deployment", "ReplicaSet") and refs[0]["uid"] not in alive:
+                t = self.rt.type(obj["kind"])
+                if t is not None:
+                    try:
+                        self.rt.api.delete(t, obj["metadata"]["namespace"], obj["metadata"]["name"])
+                    except ApiError:
+                        pass
 
     def _replicaset(self, d: dict[str, Any], owned: list[dict[str, Any]]) -> dict[str, Any] | None:
         spec = d.get("spec") or {}
