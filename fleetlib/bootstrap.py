@@ -43,7 +43,9 @@ from fleetlib.sshkeys import KeyPair, fingerprint, generate
 
 MIN_KUBERNETES = {"v2.4": (1, 28, 0), "v2.5": (1, 30, 0), "v2.6": (1, 31, 0)}
 FLUX_API = {"GitRepository": "source.toolkit.fluxcd.io/v1", "Kustomization": "kustomize.toolkit.fluxcd.io/v1"}
-TROUBLESHOOT = "run runbooks/troubleshoot.ipynb for this cluster, or `kubectl -n {ns} describe {kind} {name}`"
+TROUBLESHOOT = ("inspect it with `kubectl -n {ns} describe {kind} {name}` and the controller logs "
+                "(`kubectl -n {ns} logs -l app=source-controller`, `-l app=kustomize-controller`)")
+DRY_RUN_DIFF_LINES = 40
 
 
 @dataclass
@@ -180,6 +182,9 @@ class Bootstrap:
                     except Exception as e2:
                         raise as_fleet_error(e2, f"creating repository {p.repo_slug}") from e2
             verb = "would be created" if self.dry_run else "created"
+            if created and self.dry_run:
+                self.say("~", f"would POST {'/user/repos' if p.personal else f'/orgs/{p.owner}/repos'} "
+                              f"(name {p.repository}, private {str(p.private).lower()})")
             if created:
                 self.say("✔", f'repository "{self.hub.web_url}/{p.repo_slug}" {verb}')
             self.say("►", f"cloning branch \"{p.branch}\" from Git repository \"{self.hub.clone_url()}\"")
@@ -245,7 +250,11 @@ class Bootstrap:
                 for k in changed:
                     diff = list(difflib.unified_diff((self.checkout.read(k) or "").splitlines(), todo[k].splitlines(),
                                                      f"a/{k}", f"b/{k}", lineterm="", n=1))
-                    self.say("~", f"would write {k} ({len(diff)} diff lines)")
+                    self.say("~", f"would write {k} and commit {message!r}:")
+                    if self.echo:
+                        print("\n".join(diff[:DRY_RUN_DIFF_LINES]))
+                        if len(diff) > DRY_RUN_DIFF_LINES:
+                            print(f"... {len(diff) - DRY_RUN_DIFF_LINES} more diff lines")
                 return bool(changed)
             for k, v in todo.items():
                 self.checkout.write(k, v)
@@ -287,7 +296,9 @@ class Bootstrap:
             first = [o for o in objects if o["kind"] in ("CustomResourceDefinition", "Namespace")]
             rest = [o for o in objects if o not in first]
             if self.dry_run:
-                self.say("~", f"would apply {len(objects)} objects with field manager flux")
+                self.say("~", f"would server-side apply {len(objects)} objects with field manager flux: "
+                              + ", ".join("/".join(x for x in (o["kind"], o["metadata"].get("namespace"),
+                                                               o["metadata"]["name"]) if x) for o in objects))
                 notes += ["would change", f"{len(objects)} objects"]
                 return
             self.say("►", "installing components in \"%s\" namespace" % self.params.namespace)
@@ -333,8 +344,9 @@ class Bootstrap:
                 notes += ["up to date", f"secret {p.namespace}/{p.secret_name} exists"]
                 return
             if self.dry_run:
-                self.say("~", f"would generate a {p.ssh_key_algorithm} key, register a "
-                              f"{'read-write' if p.read_write_key else 'read-only'} deploy key and create the secret")
+                self.say("~", f"would generate a {p.ssh_key_algorithm} key; GET /meta; POST /repos/{p.repo_slug}/keys "
+                              f"(title {self.key_title!r}, read_only {str(not p.read_write_key).lower()}); create "
+                              f"Secret {p.namespace}/{p.secret_name}")
                 notes += ["would change", "new key pair and deploy key"]
                 return
             self.say("✚", "generating source secret")
@@ -416,6 +428,8 @@ class Bootstrap:
             self.say("✔", "sync manifests are up to date" if not changed else
                      ("sync manifests would be committed" if self.dry_run else "committed sync manifests"))
             if self.dry_run:
+                self.say("~", "would server-side apply the sync manifests (GitRepository and Kustomization "
+                              f"{p.namespace}/{p.namespace}) with field manager flux")
                 notes += ["would change" if changed else "up to date", "gotk-sync.yaml and kustomization.yaml"]
                 return
             self.say("►", "applying sync manifests")

@@ -155,7 +155,7 @@ def test_source_faults_end_in_clear_errors(sandbox: Sandbox, name: str, scenario
             make(sandbox, p).run()
         text = str(info.value)
         assert "GitRepository flux-system/flux-system is not ready" in text and message in text
-        assert "troubleshoot" in text
+        assert "kubectl -n flux-system describe gitrepository flux-system" in text
     finally:
         sandbox.clear_fault(p.id, scenario)
 
@@ -212,3 +212,36 @@ def test_no_private_key_or_token_reaches_the_executed_notebook(tmp_path: Path) -
     finally:
         os.environ.clear()
         os.environ.update(env_before)
+
+
+def test_a_branch_that_moved_is_retried_once_from_a_fresh_clone(sandbox: Sandbox, name: str) -> None:
+    p = params_for(name)
+    boot = make(sandbox, p)
+    boot.preflight()
+    boot.repository()
+    # someone pushes to the branch between our clone and our push
+    sandbox.hub.bare(p.owner, p.repository).commit_file("main", "README.md", b"hello\n", message="Add README",
+                                                         author=("someone", "s@x"))
+    boot.echo = True
+    boot.components()
+    bare = sandbox.hub.bare(p.owner, p.repository)
+    log = bare.git("log", "--format=%s", "main").splitlines()
+    assert log[:2] == ["Add Flux v2.5.1 component manifests", "Add README"]
+
+
+def test_dry_run_shows_diffs_objects_and_github_calls(sandbox: Sandbox, name: str,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    p = params_for(name)
+    make(sandbox, p).run()
+    moved = params_for(name, interval="5m")
+    boot = make(sandbox, moved, dry_run=True)
+    boot.echo = True
+    boot.run()
+    out = capsys.readouterr().out
+    assert "would write clusters/stages/boot/clusters/" in out and "-  interval: 1m0s" in out and "+  interval: 5m0s" in out
+    fresh = make(sandbox, params_for(name + "x"), dry_run=True)
+    fresh.echo = True
+    fresh.run()
+    out = capsys.readouterr().out
+    assert "would POST /user/repos" in out and "would server-side apply 31 objects" in out
+    assert f"POST /repos/JiwooL0920/fleet-{name}x/keys" in out
