@@ -70,14 +70,8 @@ class FluxCluster:
     def commit(self, files: dict[str, str | None], message: str) -> str:
         """Commit files (None deletes) to main through the sandbox GitHub's bare repository."""
         bare = self.c.sandbox.hub.bare(self.owner, self.repo)
-        sha = None
-        for path, text in files.items():
-            if text is None:
-                sha = _delete(bare, path, message)
-            else:
-                sha = bare.commit_file("main", path, text.encode(), message=message, author=("t", "t@x"))
-        assert sha
-        return sha
+        return bare.commit_files("main", {k: None if v is None else v.encode() for k, v in files.items()},
+                                 message=message, author=("t", "t@x"))
 
     def head(self) -> str:
         sha = self.c.sandbox.hub.bare(self.owner, self.repo).branch_sha("main")
@@ -95,27 +89,6 @@ class FluxCluster:
         t = next(x for x in self.c.api.registry().types if x.kind == kind)
         body = {"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": str(time.time())}}}
         self.c.api.patch(t, namespace, name, "application/merge-patch+json", json.dumps(body).encode(), manager="flux")
-
-
-def _delete(bare: Any, path: str, message: str) -> str:
-    import os
-    import tempfile
-
-    from fleetlib.git import run_git
-
-    parent = bare.branch_sha("main")
-    fd, index = tempfile.mkstemp(dir=bare.path)
-    os.close(fd)
-    os.unlink(index)
-    env = {"GIT_INDEX_FILE": index, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@x"}
-    run_git(["read-tree", parent], cwd=bare.path, env=env)
-    run_git(["rm", "--cached", "-q", path], cwd=bare.path, env=env)
-    tree = run_git(["write-tree"], cwd=bare.path, env=env).strip()
-    os.unlink(index)
-    commit = run_git(["commit-tree", tree, "-p", parent, "-m", message], cwd=bare.path, env=env).strip()
-    bare.move_branch("main", commit, parent)
-    return commit
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 30.0) -> Any:

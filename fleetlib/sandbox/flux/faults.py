@@ -67,7 +67,7 @@ def _save(api: ClusterApi, faults: dict[str, Any]) -> None:
 
 
 @dataclass
-class _Cluster:
+class ClusterOps:
     """What a scenario needs: the cluster's API, the sandbox GitHub, and the flux-system source repo."""
 
     api: ClusterApi
@@ -145,7 +145,7 @@ def inject(api: ClusterApi, hub: Hub, scenario: str, *, target: str | None = Non
     faults = active(api)
     if scenario in faults:
         return dict(faults[scenario])
-    c = _Cluster(api, hub)
+    c = ClusterOps(api, hub)
     record: dict[str, Any] = {"target": target or DEFAULT_TARGETS.get(scenario), "since": time.time()}
     if scenario == "deploy-key-revoked":
         owner, name, _ = c.source_repo()
@@ -206,7 +206,7 @@ def clear(api: ClusterApi, hub: Hub, scenario: str | None = None) -> list[str]:
     names = [scenario] if scenario else list(faults)
     if scenario is not None and scenario not in SCENARIOS:
         raise InputError(f"unknown fault scenario {scenario!r}", hint="scenarios: " + ", ".join(SCENARIOS))
-    c = _Cluster(api, hub)
+    c = ClusterOps(api, hub)
     done = []
     for name in names:
         record = faults.pop(name, None)

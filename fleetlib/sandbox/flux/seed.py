@@ -17,7 +17,7 @@ import yaml
 
 from fleetlib.errors import InputError
 from fleetlib.sandbox.apiserver import ClusterApi
-from fleetlib.sandbox.flux.faults import AUTHOR, NAMESPACE, _Cluster
+from fleetlib.sandbox.flux.faults import AUTHOR, NAMESPACE, ClusterOps
 from fleetlib.sandbox.hub import Hub
 
 GROUP = 5
@@ -49,7 +49,7 @@ def seed(api: ClusterApi, hub: Hub, *, apps: int) -> dict[str, int]:
     """Add `apps` applications after the ones already seeded; returns what was added per kind."""
     if apps < 1 or apps > 20_000:
         raise InputError(f"--apps {apps} is out of range", hint="seed between 1 and 20000 applications")
-    c = _Cluster(api, hub)
+    c = ClusterOps(api, hub)
     owner, name, _ = c.source_repo()
     sync = c.get("Kustomization", "flux-system")
     if sync is None:
