@@ -99,6 +99,24 @@ class Kube:
                 return None
             raise api_error(e, f"reading {kind}/{namespace or ''}/{name}") from e
 
+    def list(self, api_version: str, kind: str, namespace: str | None = None, *,
+             label_selector: str | None = None) -> list[dict[str, Any]]:
+        """Every object of a kind (one request); [] when the kind is not served (its CRD is absent)."""
+        try:
+            resource = self._resource(api_version, kind)
+        except ClusterError:
+            return []
+        try:
+            return list(resource.get(namespace=namespace, label_selector=label_selector).to_dict()["items"])
+        except ApiException as e:
+            raise api_error(e, f"listing {kind}") from e
+
+    def pod_log(self, namespace: str, pod: str, container: str, *, tail: int | None = None) -> str:
+        try:
+            return str(self.core().read_namespaced_pod_log(pod, namespace, container=container, tail_lines=tail))
+        except ApiException as e:
+            raise api_error(e, f"reading the logs of {namespace}/{pod}") from e
+
     def apply(self, objects: list[dict[str, Any]], *, manager: str) -> list[tuple[str, str]]:
         """Server-side apply each object (forcing ownership, as flux does); returns (Kind/ns/name, action)."""
         out = []

@@ -1,0 +1,245 @@
+"""Diagnosis: rules over a cluster's facts that return findings, ranked root causes first.
+
+Each rule is a pure function registered by name with `@rule`; it reads `ClusterFacts` (conditions,
+events, logs, pod states, repository heads) and returns findings with the exact evidence, the probable
+cause and a concrete remediation. A finding whose object waits on another object's finding is marked
+a symptom of it and ranked after it.
+
+    findings = diagnose(gather(kube, heads=heads))
+    findings[0].id       # e.g. "source-auth-failed"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from fleetlib.facts import ClusterFacts
+
+SEVERITY = {"info": 0, "warning": 1, "error": 2, "critical": 3}
+
+
+@dataclass(frozen=True)
+class Finding:
+    id: str
+    severity: str
+    object: str
+    evidence: str
+    cause: str
+    remediation: str
+    symptom_of: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+Rule = Callable[[ClusterFacts], list[Finding]]
+RULES: dict[str, Rule] = {}
+
+
+def rule(name: str) -> Callable[[Rule], Rule]:
+    def register(fn: Rule) -> Rule:
+        RULES[name] = fn
+        return fn
+
+    return register
+
+
+def ref(obj: dict[str, Any]) -> str:
+    meta = obj["metadata"]
+    return f"{obj['kind']}/{meta.get('namespace')}/{meta['name']}" if meta.get("namespace") else f"{obj['kind']}/{meta['name']}"
+
+
+def condition(obj: dict[str, Any], kind: str = "Ready") -> dict[str, Any]:
+    return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c.get("type") == kind), {})
+
+
+def _failing(facts: ClusterFacts, kinds: tuple[str, ...], test: Callable[[dict[str, Any], dict[str, Any]], bool]
+             ) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    out = []
+    for kind in kinds:
+        for obj in facts.objects.get(kind, []):
+            ready = condition(obj)
+            if ready.get("status") == "False" and test(obj, ready):
+                out.append((obj, ready))
+    return out
+
+
+def _flux_cmd(obj: dict[str, Any]) -> str:
+    kind = {"GitRepository": "source git", "HelmRepository": "source helm", "Kustomization": "kustomization",
+            "HelmRelease": "helmrelease"}.get(obj["kind"], obj["kind"].lower())
+    return f"{kind} {obj['metadata']['name']} -n {obj['metadata']['namespace']}"
+
+
+@rule("api-unreachable")
+def api_unreachable(facts: ClusterFacts) -> list[Finding]:
+    if not facts.unreachable:
+        return []
+    return [Finding("api-unreachable", "critical", f"cluster {facts.cluster}", facts.unreachable,
+                    "the Kubernetes API server did not answer, or answered with errors",
+                    "check the kube context and the API server: `kubectl get --raw /readyz`; retry when it is healthy")]
+
+
+@rule("controller-crashloop")
+def controller_crashloop(facts: ClusterFacts) -> list[Finding]:
+    out = []
+    for pod in facts.pods:
+        app = (pod["metadata"].get("labels") or {}).get("app", "")
+        for s in (pod.get("status") or {}).get("containerStatuses") or []:
+            waiting = (s.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason") == "CrashLoopBackOff":
+                last = ((s.get("lastState") or {}).get("terminated") or {})
+                out.append(Finding(
+                    "controller-crashloop", "critical", f"Deployment/{facts.namespace}/{app}",
+                    f"{waiting.get('message', 'CrashLoopBackOff')}; last exit {last.get('reason')} "
+                    f"({last.get('exitCode')}), {s.get('restartCount')} restarts",
+                    f"{app} keeps crashing, so the objects it reconciles are not updated",
+                    f"`kubectl -n {facts.namespace} logs deploy/{app} --previous`; fix its arguments or resources in "
+                    "flux-system/kustomization.yaml"))
+    return out
+
+
+@rule("controller-oomkilled")
+def controller_oomkilled(facts: ClusterFacts) -> list[Finding]:
+    out = []
+    for pod in facts.pods:
+        app = (pod["metadata"].get("labels") or {}).get("app", "")
+        for s in (pod.get("status") or {}).get("containerStatuses") or []:
+            last = ((s.get("lastState") or {}).get("terminated") or {})
+            if last.get("reason") == "OOMKilled":
+                limits = next((c.get("resources", {}).get("limits", {}) for c in (pod.get("spec") or {}).get(
+                    "containers") or [] if c["name"] == s["name"]), {})
+                out.append(Finding(
+                    "controller-oomkilled", "error", f"Deployment/{facts.namespace}/{app}",
+                    f"container {s['name']} OOMKilled (exit 137), {s.get('restartCount')} restarts, memory limit "
+                    f"{limits.get('memory', 'unset')}",
+                    f"{app} needs more memory than its limit",
+                    "raise its memory limit with a patch in flux-system/kustomization.yaml (the resource-tuning "
+                    "runbook writes it)"))
+    return out
+
+
+@rule("source-auth-failed")
+def source_auth_failed(facts: ClusterFacts) -> list[Finding]:
+    return [Finding("source-auth-failed", "error", ref(obj), ready["message"],
+                    "the deploy key was removed or revoked on GitHub (or the token that made it was)",
+                    "rotate the key: `papermill runbooks/bootstrap.ipynb out.ipynb -p cluster <cluster> -p rotate_key "
+                    "True` (or delete the Secret and re-run bootstrap)")
+            for obj, ready in _failing(facts, ("GitRepository",), lambda o, r: "unable to authenticate" in r.get(
+                "message", ""))]
+
+
+@rule("known-hosts-mismatch")
+def known_hosts_mismatch(facts: ClusterFacts) -> list[Finding]:
+    return [Finding("known-hosts-mismatch", "error", ref(obj), ready["message"],
+                    "the Git host presents a key the Secret's known_hosts does not hold (rotated host key or proxy)",
+                    "refresh known_hosts: delete the Secret and re-run bootstrap, or `flux create secret git "
+                    f"{obj['metadata']['name']} --url=<ssh url>`")
+            for obj, ready in _failing(facts, ("GitRepository",), lambda o, r: "knownhosts: key mismatch" in r.get(
+                "message", ""))]
+
+
+@rule("kustomize-build-failed")
+def kustomize_build_failed(facts: ClusterFacts) -> list[Finding]:
+    return [Finding("kustomize-build-failed", "error", ref(obj), ready["message"],
+                    "the Kustomization's path does not build: a missing file, bad YAML or a broken overlay",
+                    f"build it locally: `kubectl kustomize {(obj.get('spec') or {}).get('path')}` in a checkout, fix, "
+                    "commit")
+            for obj, ready in _failing(facts, ("Kustomization",), lambda o, r: r.get("reason") == "BuildFailed")]
+
+
+@rule("crd-missing")
+def crd_missing(facts: ClusterFacts) -> list[Finding]:
+    return [Finding("crd-missing", "error", ref(obj), ready["message"],
+                    "a custom resource is applied before (or without) its CustomResourceDefinition",
+                    "install the CRD first: move it to its own Kustomization and add `dependsOn` to this one")
+            for obj, ready in _failing(facts, ("Kustomization",), lambda o, r: "no matches for kind" in r.get(
+                "message", ""))]
+
+
+@rule("health-check-failed")
+def health_check_failed(facts: ClusterFacts) -> list[Finding]:
+    return [Finding("health-check-failed", "error", ref(obj), ready["message"],
+                    "applied workloads did not become ready within the timeout",
+                    "inspect the workloads named in the evidence (`kubectl describe`, pod events), or raise spec.timeout")
+            for obj, ready in _failing(facts, ("Kustomization",), lambda o, r: r.get("reason") == "HealthCheckFailed")]
+
+
+@rule("helm-retries-exhausted")
+def helm_retries_exhausted(facts: ClusterFacts) -> list[Finding]:
+    out = []
+    for obj in facts.objects.get("HelmRelease", []):
+        stalled = condition(obj, "Stalled")
+        if stalled.get("status") == "True" and stalled.get("reason") == "RetriesExceeded":
+            out.append(Finding("helm-retries-exhausted", "error", ref(obj),
+                               f"{stalled.get('message')}; {condition(obj).get('message', '')}",
+                               "the Helm install or upgrade failed as many times as remediation allows",
+                               f"`kubectl describe helmrelease {obj['metadata']['name']} -n {obj['metadata']['namespace']}`;"
+                               f" fix the chart or values, then `flux reconcile {_flux_cmd(obj)} --force`"))
+    return out
+
+
+@rule("dependency-not-ready")
+def dependency_not_ready(facts: ClusterFacts) -> list[Finding]:
+    return [Finding("dependency-not-ready", "warning", ref(obj), ready["message"],
+                    "it waits on a Kustomization that is missing or not ready",
+                    "fix the dependency named in the evidence, or correct spec.dependsOn")
+            for obj, ready in _failing(facts, ("Kustomization", "HelmRelease"),
+                                       lambda o, r: r.get("reason") == "DependencyNotReady")]
+
+
+@rule("suspended")
+def suspended(facts: ClusterFacts) -> list[Finding]:
+    return [Finding("suspended", "warning", ref(obj), "spec.suspend: true", "reconciliation is suspended",
+                    f"resume it when intended: `flux resume {_flux_cmd(obj)}`")
+            for obj in facts.all_objects() if (obj.get("spec") or {}).get("suspend")]
+
+
+@rule("stale-revision")
+def stale_revision(facts: ClusterFacts) -> list[Finding]:
+    out = []
+    for obj in facts.objects.get("GitRepository", []):
+        key = f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
+        head = facts.heads.get(key)
+        revision = ((obj.get("status") or {}).get("artifact") or {}).get("revision", "")
+        if head and revision and condition(obj).get("status") == "True" and not revision.endswith(head):
+            out.append(Finding("stale-revision", "warning", ref(obj),
+                               f"cluster has {revision}, the repository branch is at {head[:12]}",
+                               "the source has not fetched the latest commit yet",
+                               f"`flux reconcile {_flux_cmd(obj)}`; if it stays behind, check the source-controller"))
+    return out
+
+
+@rule("reconcile-failed")
+def reconcile_failed(facts: ClusterFacts) -> list[Finding]:
+    """Any other Flux object not ready, with its own message."""
+    known = ("unable to authenticate", "knownhosts", "no matches for kind")
+    return [Finding("reconcile-failed", "error", ref(obj), ready.get("message", ""),
+                    f"{obj['kind']} failed with {ready.get('reason')}",
+                    f"`kubectl describe` it and read the controller logs; then `flux reconcile {_flux_cmd(obj)}`")
+            for obj, ready in _failing(facts, tuple(facts.objects), lambda o, r: r.get("reason") not in (
+                "BuildFailed", "HealthCheckFailed", "DependencyNotReady", "InstallFailed") and not any(
+                k in r.get("message", "") for k in known))]
+
+
+def diagnose(facts: ClusterFacts) -> list[Finding]:
+    """Every rule's findings, symptoms linked to their causes, ranked: roots first, then by severity."""
+    findings = [f for fn in RULES.values() for f in fn(facts)]
+    by_object = {f.object: f for f in findings if f.id != "dependency-not-ready"}
+    linked = []
+    for f in findings:
+        if f.id == "dependency-not-ready":
+            cause = next((o for o in by_object if o.split("/")[-1] in f.evidence), None)
+            if cause:
+                f = Finding(**{**f.as_dict(), "symptom_of": cause})
+        linked.append(f)
+    order = list(RULES)
+    return sorted(linked, key=lambda f: (f.symptom_of is not None, -SEVERITY[f.severity], order.index(f.id), f.object))
+
+
+def summary(findings: list[Finding]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for f in findings:
+        out[f.severity] = out.get(f.severity, 0) + 1
+    return out

@@ -1,0 +1,90 @@
+"""Everything troubleshooting reasons over, gathered from one cluster in a few requests: one list per
+Flux kind (kinds whose CRD is absent are skipped), the controllers' Deployments, Pods and JSON logs,
+core Events of Flux objects, the Flux CRDs, and the fleet repository's branch heads.
+
+    facts = gather(run.kube, hub=github_connect(params, home=fleet_home()), namespace="flux-system")
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from fleetlib.errors import FleetError
+from fleetlib.kube import Kube
+
+FLUX_KINDS: dict[str, str] = {
+    "GitRepository": "source.toolkit.fluxcd.io/v1", "OCIRepository": "source.toolkit.fluxcd.io/v1beta2",
+    "Bucket": "source.toolkit.fluxcd.io/v1", "HelmRepository": "source.toolkit.fluxcd.io/v1",
+    "HelmChart": "source.toolkit.fluxcd.io/v1", "Kustomization": "kustomize.toolkit.fluxcd.io/v1",
+    "HelmRelease": "helm.toolkit.fluxcd.io/v2", "Provider": "notification.toolkit.fluxcd.io/v1beta3",
+    "Alert": "notification.toolkit.fluxcd.io/v1beta3", "Receiver": "notification.toolkit.fluxcd.io/v1",
+}
+"""`flux get all` order: sources, then HelmRelease, Kustomization, then notification kinds."""
+CONTROLLER_LOG_TAIL = 2000
+
+
+@dataclass
+class ClusterFacts:
+    cluster: str
+    namespace: str
+    kubernetes: str | None = None
+    unreachable: str | None = None
+    objects: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    crds: list[dict[str, Any]] = field(default_factory=list)
+    deployments: list[dict[str, Any]] = field(default_factory=list)
+    pods: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    logs: list[dict[str, Any]] = field(default_factory=list)
+    heads: dict[str, str] = field(default_factory=dict)
+    """GitRepository `namespace/name` -> the sha its branch points at in the repository."""
+    requests: int = 0
+
+    def all_objects(self) -> list[dict[str, Any]]:
+        return [o for items in self.objects.values() for o in items]
+
+
+def _parse_log(controller: str, pod: str, text: str) -> list[dict[str, Any]]:
+    out = []
+    for line in text.splitlines():
+        if not line.startswith("{"):
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        entry["controller_pod"] = pod
+        entry.setdefault("component", controller)
+        out.append(entry)
+    return out
+
+
+def gather(kube: Kube, *, namespace: str = "flux-system", heads: dict[str, str] | None = None) -> ClusterFacts:
+    """Read the cluster; an unreachable API server is a fact too (`unreachable`), not an exception."""
+    facts = ClusterFacts(cluster=str(kube.params.id), namespace=namespace)
+    try:
+        facts.kubernetes = kube.version()
+        facts.requests += 1
+        for kind, api_version in FLUX_KINDS.items():
+            items = kube.list(api_version, kind)
+            facts.requests += 1
+            if items:
+                facts.objects[kind] = items
+        facts.crds = kube.list("apiextensions.k8s.io/v1", "CustomResourceDefinition",
+                               label_selector="app.kubernetes.io/part-of=flux")
+        facts.deployments = kube.list("apps/v1", "Deployment", namespace, label_selector="app.kubernetes.io/part-of=flux")
+        facts.pods = kube.list("v1", "Pod", namespace)
+        facts.events = [e for e in kube.list("v1", "Event") if (e.get("involvedObject") or {}).get("kind") in FLUX_KINDS]
+        facts.requests += 4
+        for pod in facts.pods:
+            app = ((pod["metadata"].get("labels") or {}).get("app")) or ""
+            statuses = (pod.get("status") or {}).get("containerStatuses") or []
+            if app.endswith("-controller") and statuses:
+                text = kube.pod_log(namespace, pod["metadata"]["name"], "manager", tail=CONTROLLER_LOG_TAIL)
+                facts.logs += _parse_log(app, pod["metadata"]["name"], text)
+                facts.requests += 1
+    except FleetError as e:
+        facts.unreachable = e.message
+    facts.heads = dict(heads or {})
+    return facts

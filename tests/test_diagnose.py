@@ -1,0 +1,93 @@
+"""Diagnosis on a bootstrapped sandbox cluster: for each fault scenario the first finding has the
+matching id and names the right object; with the fault cleared, no finding above info remains."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kubernetes import config as k8s_config
+
+from fleetlib import kube as kube_adapter
+from fleetlib.diagnose import SEVERITY, diagnose
+from fleetlib.facts import gather
+from fleetlib.model import ClusterId
+from fleetlib.parameters import Catalog, Layer, merge_and_validate
+from fleetlib.sandbox import Sandbox
+
+from .conftest import REPO, SandboxCluster, _counter
+from .fluxenv import FluxCluster, bootstrapped, wait_for
+
+CASES = [
+    ("deploy-key-revoked", "source-auth-failed", "GitRepository/flux-system/flux-system"),
+    ("known-hosts-mismatch", "known-hosts-mismatch", "GitRepository/flux-system/flux-system"),
+    ("kustomize-build-error", "kustomize-build-failed", "Kustomization/flux-system/fault-build-error"),
+    ("missing-crd", "crd-missing", "Kustomization/flux-system/fault-missing-crd"),
+    ("dependency-not-ready", "dependency-not-ready", "Kustomization/flux-system/fault-dependent"),
+    ("health-check-timeout", "health-check-failed", "Kustomization/flux-system/fault-health-check"),
+    ("helm-install-retries-exhausted", "helm-retries-exhausted", "HelmRelease/flux-system/fault-release"),
+    ("controller-oomkilled", "controller-oomkilled", "Deployment/flux-system/kustomize-controller"),
+    ("controller-crashloop", "controller-crashloop", "Deployment/flux-system/helm-controller"),
+    ("suspended-kustomization", "suspended", "Kustomization/flux-system/flux-system"),
+    ("stale-revision", "stale-revision", "GitRepository/flux-system/flux-system"),
+    ("api-flaky", "api-unreachable", None),
+]
+
+
+@pytest.fixture(scope="module")
+def env(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FluxCluster, Any]]:
+    cid = ClusterId("diag", f"c{os.getpid()}-{next(_counter)}")
+    api = sandbox.add_cluster(cid)
+    path = tmp_path_factory.mktemp("diag") / "kubeconfig"
+    sandbox.write_kubeconfig(path, current=cid)
+    client = k8s_config.new_client_from_config(str(path), context=f"sandbox-{cid.stage}-{cid.cluster}")
+    fc = bootstrapped(SandboxCluster(cid, api, path, client, sandbox))
+    params = merge_and_validate(cid, [*Catalog.load(REPO).base_layers("dev"),
+                                      Layer("test", {"target": "sandbox", "path": fc.path})])
+    kube = kube_adapter.connect(params, home=sandbox.home)
+    wait_for("controllers ready", lambda: all(((fc.get("Deployment", n) or {}).get("status") or {}).get("readyReplicas")
+                                              for n in ("source-controller", "kustomize-controller", "helm-controller",
+                                                        "notification-controller")))
+    yield fc, kube
+    sandbox.forget_cluster(cid)
+
+
+def findings(fc: FluxCluster, kube: Any) -> list[Any]:
+    heads = {"flux-system/flux-system": fc.head()}
+    return diagnose(gather(kube, heads=heads))
+
+
+def above_info(found: list[Any]) -> list[Any]:
+    return [f for f in found if SEVERITY[f.severity] > 0]
+
+
+def test_a_healthy_cluster_has_no_finding_above_info(env: tuple[FluxCluster, Any]) -> None:
+    fc, kube = env
+    fc.request_reconcile("GitRepository", "flux-system")
+    wait_for("no finding", lambda: not above_info(findings(fc, kube)), timeout=30)
+
+
+@pytest.mark.parametrize(("scenario", "finding", "obj"), CASES, ids=[c[0] for c in CASES])
+def test_each_fault_is_the_first_finding(env: tuple[FluxCluster, Any], scenario: str, finding: str,
+                                        obj: str | None) -> None:
+    fc, kube = env
+    fc.c.sandbox.inject_fault(fc.c.id, scenario)
+    try:
+        if scenario in ("kustomize-build-error", "missing-crd", "health-check-timeout", "stale-revision"):
+            fc.request_reconcile("GitRepository", "flux-system")
+        if scenario == "api-flaky":
+            time.sleep(0.6)
+        first = wait_for(f"{finding} first", lambda: (f := findings(fc, kube)) and f[0].id == finding and f[0],
+                         timeout=60)
+        if obj is not None:
+            assert first.object == obj
+        assert first.evidence and first.remediation
+    finally:
+        fc.c.sandbox.clear_fault(fc.c.id, scenario)
+    if scenario == "api-flaky":
+        time.sleep(0.6)
+    fc.request_reconcile("GitRepository", "flux-system")
+    wait_for("recovered: no finding above info", lambda: not above_info(findings(fc, kube)), timeout=60)
