@@ -26,6 +26,7 @@ def default_components() -> list[dict[str, Any]]:
     for obj in install_objects("v2.5.1"):
         component = obj["metadata"].get("labels", {}).get("app.kubernetes.io/component")
         if component is None or component in DEFAULT:
+            obj["metadata"].setdefault("labels", {})["app.kubernetes.io/version"] = "v2.5.1"  # as bootstrap writes
             out.append(obj)
     return out
 

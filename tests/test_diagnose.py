@@ -91,3 +91,29 @@ def test_each_fault_is_the_first_finding(env: tuple[FluxCluster, Any], scenario:
         time.sleep(0.6)
     fc.request_reconcile("GitRepository", "flux-system")
     wait_for("recovered: no finding above info", lambda: not above_info(findings(fc, kube)), timeout=60)
+
+
+def test_flux_views(env: tuple[FluxCluster, Any]) -> None:
+    from fleetlib import fluxview
+
+    fc, kube = env
+    facts = wait_for("every object ready", lambda: (f := gather(kube, heads={"flux-system/flux-system": fc.head()}))
+                     and f.objects and fluxview.get(f, ready=False).empty and f)
+    table = fluxview.get(facts)
+    row = table.set_index(["kind", "name"]).loc[("GitRepository", "flux-system")]
+    assert row["ready"] == "True" and row["revision"] == f"main@sha1:{fc.head()[:8]}"
+    assert row["message"] == f"stored artifact for revision 'main@sha1:{fc.head()[:8]}'"
+    checks = fluxview.check(facts, flux_version="v2.5.1").set_index("check")
+    assert checks.loc["kubernetes", "ok"] and checks.loc["distribution", "detail"] == "flux-v2.5.1"
+    assert checks.loc["bootstrapped", "detail"] == "true"  # the flux-system Kustomization applied the CRDs
+    assert checks.loc["controller source-controller", "detail"].startswith("deployment ready; ghcr.io/fluxcd/")
+    assert checks.loc["crd gitrepositories.source.toolkit.fluxcd.io", "detail"] == "v1"
+    stats = fluxview.stats(facts).set_index("reconcilers")
+    assert stats.loc["GitRepository", "running"] == 1 and stats.loc["GitRepository", "storage"] != "-"
+    ev = fluxview.events(facts, for_object=("Kustomization", "flux-system", "flux-system"))
+    assert set(ev["object"]) <= {"Kustomization/flux-system", "GitRepository/flux-system"} and len(ev) > 0
+    assert list(ev["last_seen"]) == sorted(ev["last_seen"])
+    lines = fluxview.logs(facts, kind="Kustomization", name="flux-system")
+    assert len(lines) > 0 and set(lines["controller"]) == {"kustomize-controller"}
+    assert fluxview.truncate_hex("main@sha1:" + "a" * 40) == "main@sha1:aaaaaaaa"
+    assert facts.requests <= 20  # lists per kind, never a request per object
