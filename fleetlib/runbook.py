@@ -58,6 +58,8 @@ SPECS: dict[str, RunbookSpec] = {
     "inspect": RunbookSpec("inspect", overrides=("target", "context", "branch", "path")),
     "bootstrap": RunbookSpec("bootstrap", overrides=BOOTSTRAP_OVERRIDES,
                              options={"dry_run": False, "force": False, "rotate_key": False, "timeout": "5m"}),
+    "troubleshoot": RunbookSpec("troubleshoot", overrides=("target", "context"),
+                                options={"reconcile_failed": False, "resume_suspended": False}),
 }
 
 

@@ -131,7 +131,10 @@ class Workloads:
         """Bring a pod's status forward; returns whether it is ready."""
         meta = pod["metadata"]
         uid = meta["uid"]
+        old = pod.get("status") or {}
         now = self.rt.now()
+        if uid not in self.started and old.get("phase") == "Running":
+            self.started[uid] = now - self.rt.settings.pod_ready_after  # running before this controller started
         start = self.started.setdefault(uid, now)
         old = pod.get("status") or {}
         containers = (pod.get("spec") or {}).get("containers") or []

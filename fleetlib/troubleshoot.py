@@ -1,0 +1,85 @@
+"""The troubleshooting runbook's steps that reach outside: gather a cluster's facts (with the fleet
+repository's branch heads, for stale revisions) and apply the remediations a run allows.
+
+    facts = gather_for(run)
+    actions = remediate(run, findings, reconcile_failed=True, resume_suspended=False)
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+
+from fleetlib.diagnose import Finding
+from fleetlib.errors import FleetError
+from fleetlib.facts import FLUX_KINDS, ClusterFacts, gather
+from fleetlib.github import as_fleet_error
+from fleetlib.github import connect as github_connect
+from fleetlib.locations import fleet_home
+
+_GITHUB_URL = re.compile(r"github\.com[:/]([^/]+)/([^/]+?)(?:\.git)?/?$")
+
+
+def gather_for(run: Any) -> ClusterFacts:
+    """Facts of the run's cluster, with the repository head of each GitRepository on GitHub."""
+    facts = gather(run.kube, namespace=run.params.namespace)
+    heads: dict[str, str] = {}
+    repos = facts.objects.get("GitRepository", [])
+    if repos:
+        try:
+            hub = github_connect(run.params, home=fleet_home())
+            for repo in repos:
+                spec = repo.get("spec") or {}
+                m = _GITHUB_URL.search(str(spec.get("url", "")))
+                branch = (spec.get("ref") or {}).get("branch")
+                if m and branch:
+                    sha = hub.client.get_repo(f"{m.group(1)}/{m.group(2)}").get_branch(branch).commit.sha
+                    heads[f"{repo['metadata']['namespace']}/{repo['metadata']['name']}"] = sha
+        except FleetError:
+            pass  # no token for live: stale revisions cannot be judged, everything else can
+        except Exception as e:  # noqa: BLE001 - a GitHub failure must not hide the cluster's own findings
+            print(f"⚠️ repository heads unavailable: {as_fleet_error(e, 'reading branch heads').message}")
+    facts.heads = heads
+    return facts
+
+
+def findings_table(findings: list[Finding]) -> pd.DataFrame:
+    columns = ["id", "severity", "object", "evidence", "cause", "remediation", "symptom_of"]
+    return pd.DataFrame([f.as_dict() for f in findings], columns=columns)
+
+
+def summary(facts: ClusterFacts, findings: list[Finding]) -> dict[str, Any]:
+    """Counts per kind (objects and not ready) and per severity, for the fleet report."""
+    kinds = {kind: {"objects": len(items), "not_ready": sum(
+        1 for o in items if not any(c.get("type") == "Ready" and c.get("status") == "True"
+                                    for c in (o.get("status") or {}).get("conditions") or []))}
+        for kind, items in facts.objects.items()}
+    severities: dict[str, int] = {}
+    for f in findings:
+        severities[f.severity] = severities.get(f.severity, 0) + 1
+    return {"cluster": facts.cluster, "kinds": kinds, "severities": severities}
+
+
+def remediate(run: Any, findings: list[Finding], *, reconcile_failed: bool, resume_suspended: bool) -> pd.DataFrame:
+    """Request a reconcile of failing Flux objects and/or resume suspended ones, as the run's options allow."""
+    rows = []
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
+    for f in findings:
+        kind, _, rest = f.object.partition("/")
+        if kind not in FLUX_KINDS or "/" not in rest:
+            continue
+        namespace, name = rest.split("/", 1)
+        plural = kind.lower()[:-1] + "ies" if kind.endswith("y") else kind.lower() + "s"
+        if f.id == "suspended" and resume_suspended:
+            run.kube.patch_custom(FLUX_KINDS[kind], plural, namespace, name, {"spec": {"suspend": False}})
+            rows.append({"object": f.object, "action": "resumed"})
+        elif f.id != "suspended" and reconcile_failed and f.severity in ("error", "warning"):
+            run.kube.patch_custom(FLUX_KINDS[kind], plural, namespace, name,
+                                  {"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": stamp}}})
+            rows.append({"object": f.object, "action": "reconcile requested"})
+    if not reconcile_failed and not resume_suspended:
+        rows.append({"object": "-", "action": "none (set reconcile_failed or resume_suspended to act)"})
+    return pd.DataFrame(rows, columns=["object", "action"])
