@@ -117,3 +117,31 @@ def test_flux_views(env: tuple[FluxCluster, Any]) -> None:
     assert len(lines) > 0 and set(lines["controller"]) == {"kustomize-controller"}
     assert fluxview.truncate_hex("main@sha1:" + "a" * 40) == "main@sha1:aaaaaaaa"
     assert facts.requests <= 20  # lists per kind, never a request per object
+
+
+def test_reconcile_suspend_resume_tree_and_trace(env: tuple[FluxCluster, Any]) -> None:
+    from fleetlib import operate
+    from fleetlib.errors import ClusterError
+
+    fc, kube = env
+    out = operate.reconcile(kube, "Kustomization", "flux-system", "flux-system", with_source=True, timeout=30)
+    assert out == f"✔ applied revision main@sha1:{fc.head()}"
+    assert operate.suspend(kube, "Kustomization", "flux-system", "flux-system").endswith("suspended")
+    with pytest.raises(ClusterError, match="resource is suspended"):
+        operate.reconcile(kube, "Kustomization", "flux-system", "flux-system", timeout=5)
+    assert operate.resume(kube, "Kustomization", "flux-system", "flux-system", timeout=30).endswith("resumed")
+    facts = gather(kube)
+    lines = operate.tree(facts, "flux-system", "flux-system")
+    assert lines[0] == "Kustomization/flux-system/flux-system"
+    assert any(line.endswith("Deployment/flux-system/source-controller") for line in lines)
+    assert lines[-1].startswith("└── ")
+    report = operate.trace(kube, "apps/v1", "Deployment", "source-controller", "flux-system")
+    assert report["kustomization"] == "flux-system/flux-system"
+    assert report["source"] == "GitRepository/flux-system/flux-system" and report["source_ready"] == "True"
+    fc.c.sandbox.inject_fault(fc.c.id, "deploy-key-revoked")
+    try:
+        with pytest.raises(ClusterError, match="GitRepository reconciliation failed: '.*unable to authenticate"):
+            operate.reconcile(kube, "GitRepository", "flux-system", "flux-system", timeout=30)
+    finally:
+        fc.c.sandbox.clear_fault(fc.c.id, "deploy-key-revoked")
+    wait_for("recovered", lambda: not above_info(findings(fc, kube)), timeout=60)
