@@ -46,6 +46,17 @@ def gather_for(run: Any) -> ClusterFacts:
     return facts
 
 
+def tree_text(facts: ClusterFacts, namespace: str) -> str:
+    """The flux-system Kustomization's tree, or why there is none."""
+    from fleetlib.errors import InputError
+    from fleetlib.operate import tree
+
+    try:
+        return "\n".join(tree(facts, namespace, namespace))
+    except InputError as e:
+        return f"no tree: {e.message} (is the cluster bootstrapped?)"
+
+
 def findings_table(findings: list[Finding]) -> pd.DataFrame:
     columns = ["id", "severity", "object", "evidence", "cause", "remediation", "symptom_of"]
     return pd.DataFrame([f.as_dict() for f in findings], columns=columns)

@@ -245,3 +245,38 @@ def test_dry_run_shows_diffs_objects_and_github_calls(sandbox: Sandbox, name: st
     out = capsys.readouterr().out
     assert "would POST /user/repos" in out and "would server-side apply 31 objects" in out
     assert f"POST /repos/JiwooL0920/fleet-{name}x/keys" in out
+
+
+def test_troubleshoot_runbook_records_the_root_cause(tmp_path: Path) -> None:
+    from fleetlib.record import read_records
+
+    home = tmp_path / "home"
+    sandbox = Sandbox.running(home)
+    p = Catalog.load(REPO).resolve("services-amer", stage="dev")
+    make(sandbox, p).run()
+    sandbox.inject_fault(p.id, "known-hosts-mismatch")
+    env_before = dict(os.environ)
+    os.environ["FLEET_HOME"] = str(home)
+    try:
+        import time
+
+        deadline = time.time() + 30
+        while time.time() < deadline:  # let the source-controller meet the new host key
+            repo = sandbox.add_cluster(p.id)
+            obj = repo.get(repo.registry().by_kind("source.toolkit.fluxcd.io/v1", "GitRepository"), "flux-system",
+                           "flux-system")
+            if any(c["type"] == "Ready" and c["status"] == "False" for c in obj["status"].get("conditions", [])):
+                break
+            time.sleep(0.2)
+        out = tmp_path / "troubleshoot.ipynb"
+        papermill.execute_notebook(str(REPO / "runbooks" / "troubleshoot.ipynb"), str(out),
+                                   parameters={"cluster": "services-amer"}, progress_bar=False, cwd=str(REPO))
+        records = read_records(out)
+        first = records["findings"][0]
+        assert first["id"] == "known-hosts-mismatch" and first["object"] == "GitRepository/flux-system/flux-system"
+        assert records["summary"]["severities"]["error"] >= 1
+    finally:
+        os.environ.clear()
+        os.environ.update(env_before)
+        sandbox.clear_fault(p.id, "known-hosts-mismatch")
+        sandbox.stop()

@@ -145,3 +145,15 @@ def test_reconcile_suspend_resume_tree_and_trace(env: tuple[FluxCluster, Any]) -
     finally:
         fc.c.sandbox.clear_fault(fc.c.id, "deploy-key-revoked")
     wait_for("recovered", lambda: not above_info(findings(fc, kube)), timeout=60)
+
+
+def test_charts_render(env: tuple[FluxCluster, Any], tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from fleetlib import charts, fluxview
+
+    fc, kube = env
+    facts = gather(kube)
+    for fig in (charts.reconcile_timeline(fluxview.events(facts)), charts.readiness_summary(fluxview.get(facts)),
+                charts.reconcile_timeline(fluxview.events(facts).iloc[0:0])):
+        out = tmp_path / "chart.png"
+        fig.savefig(out)
+        assert out.stat().st_size > 1000
