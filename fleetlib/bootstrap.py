@@ -43,8 +43,8 @@ from fleetlib.sshkeys import KeyPair, fingerprint, generate
 
 MIN_KUBERNETES = {"v2.4": (1, 28, 0), "v2.5": (1, 30, 0), "v2.6": (1, 31, 0)}
 FLUX_API = {"GitRepository": "source.toolkit.fluxcd.io/v1", "Kustomization": "kustomize.toolkit.fluxcd.io/v1"}
-TROUBLESHOOT = ("inspect it with `kubectl -n {ns} describe {kind} {name}` and the controller logs "
-                "(`kubectl -n {ns} logs -l app=source-controller`, `-l app=kustomize-controller`)")
+TROUBLESHOOT = ("run the troubleshooting runbook (`papermill runbooks/troubleshoot.ipynb out.ipynb -p cluster "
+                "<cluster>`), or inspect it with `kubectl -n {ns} describe {kind} {name}` and the controller logs")
 DRY_RUN_DIFF_LINES = 40
 
 

@@ -155,7 +155,7 @@ def test_source_faults_end_in_clear_errors(sandbox: Sandbox, name: str, scenario
             make(sandbox, p).run()
         text = str(info.value)
         assert "GitRepository flux-system/flux-system is not ready" in text and message in text
-        assert "kubectl -n flux-system describe gitrepository flux-system" in text
+        assert "kubectl -n flux-system describe gitrepository flux-system" in text and "troubleshoot.ipynb" in text
     finally:
         sandbox.clear_fault(p.id, scenario)
 
