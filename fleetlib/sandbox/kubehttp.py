@@ -19,11 +19,11 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from fleetlib.sandbox.apiserver import KUBERNETES_VERSION, ApiError, ClusterApi
+from fleetlib.sandbox.httpbase import LocalServer, VerbHandler
 from fleetlib.sandbox.openapi import openapi_v2, openapi_v3_group, openapi_v3_index
 from fleetlib.sandbox.registry import ResourceType
 
@@ -62,11 +62,7 @@ RequestHook = Callable[["KubeHandler", ClusterApi, str], "Response | None"]
 """Called before each request for a cluster (the fault layer uses it); a Response short-circuits."""
 
 
-class KubeServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
+class KubeServer(LocalServer):
     def __init__(self, address: tuple[str, int], clusters: Mapping[tuple[str, str], ClusterApi], *, token: str,
                  tls: ssl.SSLContext | None) -> None:
         super().__init__(address, KubeHandler)
@@ -79,8 +75,6 @@ class KubeServer(ThreadingHTTPServer):
 
     def get_request(self) -> tuple[socket.socket, Any]:
         sock, addr = super().get_request()
-        # headers and body go out in separate writes; without NODELAY, Nagle plus delayed ACKs costs 40 ms each
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.tls is not None:
             sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
         return sock, addr
@@ -90,14 +84,9 @@ class KubeServer(ThreadingHTTPServer):
             self.requests += 1
 
 
-class KubeHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class KubeHandler(VerbHandler):
     server: KubeServer
     server_version = "fleetlib-sandbox"
-    sys_version = ""
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature from the base class
-        log.debug("%s " + format, self.address_string(), *args)
 
     def handle(self) -> None:
         try:
@@ -106,22 +95,6 @@ class KubeHandler(BaseHTTPRequestHandler):
             super().handle()
         except (ssl.SSLError, ConnectionError, TimeoutError, OSError) as e:
             log.debug("connection closed: %s", e)
-
-    # one entry point for every verb
-    def do_GET(self) -> None:
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:
-        self._dispatch("POST")
-
-    def do_PUT(self) -> None:
-        self._dispatch("PUT")
-
-    def do_PATCH(self) -> None:
-        self._dispatch("PATCH")
-
-    def do_DELETE(self) -> None:
-        self._dispatch("DELETE")
 
     def _body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)

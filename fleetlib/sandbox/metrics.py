@@ -18,7 +18,6 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -26,6 +25,7 @@ import numpy as np
 
 from fleetlib.quantity import parse_quantity
 from fleetlib.sandbox.apiserver import ClusterApi
+from fleetlib.sandbox.httpbase import LocalServer, VerbHandler
 from fleetlib.sandbox.promql import Matcher, PromQLError, Series, evaluate, fmt, parse
 from fleetlib.sandbox.usage import CONTROLLER_KINDS, SCRAPE, UsageModel
 
@@ -255,29 +255,17 @@ def answer(source: ClusterMetrics, path: str, query: Mapping[str, list[str]]) ->
     return 404, {"status": "error", "errorType": "not_found", "error": f"unknown API endpoint {path}"}
 
 
-class PromServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class PromServer(LocalServer):
     def __init__(self, address: tuple[str, int], sources: Mapping[tuple[str, str], ClusterMetrics]) -> None:
         super().__init__(address, PromHandler)
         self.sources = sources
 
 
-class PromHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class PromHandler(VerbHandler):
     server: PromServer
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        log.debug("%s " + format, self.address_string(), *args)
-
-    def do_GET(self) -> None:
-        self._serve(b"")
-
-    def do_POST(self) -> None:
-        self._serve(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-
-    def _serve(self, body: bytes) -> None:
+    def _dispatch(self, method: str) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0)) if method == "POST" else b""
         url = urlsplit(self.path)
         parts = [p for p in url.path.split("/") if p]
         query = parse_qs(url.query)
