@@ -1,0 +1,55 @@
+"""The recommendation math against hand computations (tables, seeded data)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fleetlib.tuning import MiB, STRATEGIES, Settings, Usage, round_cpu, round_memory, severity
+
+RNG = np.random.default_rng(7)
+CPU = [RNG.uniform(0.01, 0.2, 500), RNG.uniform(0.02, 0.3, 500)]
+MEM = [RNG.uniform(40, 90, 500) * MiB, RNG.uniform(50, 120, 500) * MiB]
+
+
+def test_krr_simple_is_p95_per_pod_and_peak_plus_15_percent() -> None:
+    rec = STRATEGIES["krr-simple"](Usage(CPU, MEM), Settings())
+    hand_cpu = max(np.percentile(CPU[0], 95), np.percentile(CPU[1], 95))
+    hand_mem = max(MEM[0].max(), MEM[1].max()) * 1.15
+    assert rec.cpu_request == round_cpu(hand_cpu) and rec.cpu_limit is None
+    assert rec.memory_request == rec.memory_limit == max(round_memory(hand_mem), 100 * MiB)
+
+
+def test_vpa_target_and_bounds() -> None:
+    usage = Usage(CPU, MEM, days=14)
+    rec = STRATEGIES["vpa"](usage, Settings())
+    samples = np.concatenate(CPU)
+    confidence = min(14, samples.size / 1440)
+    assert rec.cpu_request == round_cpu(max(np.percentile(samples, 90) * 1.15, 0.025))
+    assert rec.cpu_limit == round_cpu(max(np.percentile(samples, 95) * 1.15 * (1 + 1 / confidence),
+                                          np.percentile(samples, 90) * 1.15))
+
+
+def test_flux_keeps_memory_above_an_oom_kill() -> None:
+    rec = STRATEGIES["flux"](Usage(CPU, MEM, oom_limits=[256 * MiB]), Settings())
+    assert rec.memory_request == round_memory(256 * MiB * 1.25) and "OOMKill detected" in rec.info[0]
+
+
+def test_floors_apply() -> None:
+    rec = STRATEGIES["flux"](Usage([np.full(200, 0.001)], [np.full(200, 10 * MiB)]), Settings())
+    assert rec.cpu_request == 0.010 and rec.memory_request == 100 * MiB
+
+
+@pytest.mark.parametrize("name", ["krr-simple", "vpa", "flux"])
+def test_not_enough_data(name: str) -> None:
+    rec = STRATEGIES[name](Usage([np.full(20, 0.1)], [np.full(20, 50 * MiB)]), Settings())
+    assert not rec.enough_data and rec.cpu_request is None
+
+
+@pytest.mark.parametrize(("resource", "current", "recommended", "expected"), [
+    ("cpu", 1.0, 0.4, "CRITICAL"), ("cpu", 0.5, 0.2, "WARNING"), ("cpu", 0.2, 0.05, "OK"), ("cpu", 0.1, 0.05, "GOOD"),
+    ("memory", 1024 * MiB, 100 * MiB, "CRITICAL"), ("memory", 400 * MiB, 100 * MiB, "WARNING"),
+    ("memory", 64 * MiB, 200 * MiB, "OK"), ("memory", None, 100 * MiB, "WARNING"), ("cpu", None, None, "GOOD")])
+def test_severity_uses_krr_thresholds(resource: str, current: float | None, recommended: float | None,
+                                      expected: str) -> None:
+    assert severity(resource, current, recommended) == expected
