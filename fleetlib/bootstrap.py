@@ -18,7 +18,6 @@ import difflib
 import hashlib
 import tempfile
 import time
-from datetime import UTC, datetime
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -30,6 +29,8 @@ from typing import Any
 import pandas as pd
 
 from fleetlib.errors import ClusterError, FleetError, GitError, clip
+from fleetlib.diagnose import condition
+from fleetlib.facts import FLUX_KINDS
 from fleetlib.fleetrepo import COMPONENTS_FILE, FLUX_SYSTEM_DIR, KUSTOMIZATION_FILE, SYNC_FILE, normalise_path
 from fleetlib.git import Checkout, NonFastForward, auth_env
 from fleetlib.github import GitHub, as_fleet_error
@@ -38,11 +39,11 @@ from fleetlib.kube import Kube
 from fleetlib.locations import fleet_home
 from fleetlib.manifests import components_yaml, kustomization_yaml, parse_release, sync_yaml
 from fleetlib.model import Duration
+from fleetlib.operate import request_reconcile
 from fleetlib.parameters import ClusterParams
 from fleetlib.sshkeys import KeyPair, fingerprint, generate
 
 MIN_KUBERNETES = {"v2.4": (1, 28, 0), "v2.5": (1, 30, 0), "v2.6": (1, 31, 0)}
-FLUX_API = {"GitRepository": "source.toolkit.fluxcd.io/v1", "Kustomization": "kustomize.toolkit.fluxcd.io/v1"}
 TROUBLESHOOT = ("run the troubleshooting runbook (`papermill runbooks/troubleshoot.ipynb out.ipynb -p cluster "
                 "<cluster>`), or inspect it with `kubectl -n {ns} describe {kind} {name}` and the controller logs")
 DRY_RUN_DIFF_LINES = 40
@@ -281,7 +282,7 @@ class Bootstrap:
     def _flux_object(self, kind: str) -> dict[str, Any] | None:
         ns = self.params.namespace
         try:
-            return self.kube.get(FLUX_API[kind], kind, ns, ns)
+            return self.kube.get(FLUX_KINDS[kind], kind, ns, ns)
         except ClusterError:
             return None  # the CRD is not installed yet
 
@@ -442,13 +443,8 @@ class Bootstrap:
     # --- 8. verify ------------------------------------------------------------------------------
 
     def _request_reconcile(self, kind: str) -> str:
-        """What `flux reconcile` does: annotate requestedAt (RFC 3339 with nanoseconds); returns the value."""
         ns = self.params.namespace
-        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
-        plural = kind.lower()[:-1] + "ies" if kind.endswith("y") else kind.lower() + "s"
-        body = {"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": stamp}}}
-        self.kube.patch_custom(FLUX_API[kind], plural, ns, ns, body)
-        return stamp
+        return request_reconcile(self.kube, kind, ns, ns)
 
     def _wait_source_ready(self, requested: str) -> None:
         deadline = time.monotonic() + self.timeout
@@ -456,7 +452,7 @@ class Bootstrap:
             repo = self._flux_object("GitRepository") or {}
             status = repo.get("status") or {}
             if status.get("lastHandledReconcileAt") == requested:
-                if _condition(repo, "Ready").get("status") == "True":
+                if condition(repo, "Ready").get("status") == "True":
                     return
                 break
             time.sleep(0.5)
@@ -490,7 +486,7 @@ class Bootstrap:
         deadline = time.monotonic() + self.timeout
         while True:
             obj = self._flux_object(kind) or {}
-            ready, stalled = _condition(obj, "Ready"), _condition(obj, "Stalled")
+            ready, stalled = condition(obj, "Ready"), condition(obj, "Stalled")
             current = obj and (obj.get("status") or {}).get("observedGeneration") == obj["metadata"].get("generation")
             if (obj.get("spec") or {}).get("suspend"):
                 raise ClusterError(f"{kind} {ns}/{ns} is suspended", hint=f"resume it: flux resume {kind.lower()} {ns}")
@@ -543,8 +539,4 @@ class Bootstrap:
                 ("up to date" if all(s.status in ("up to date", "skipped") or s.step in ("preflight", "repository",
                                                                                         "verify")
                                      for s in self.steps) and not self.commits else "changed")}
-
-
-def _condition(obj: dict[str, Any], kind: str) -> dict[str, Any]:
-    return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c.get("type") == kind), {})
 

@@ -21,8 +21,17 @@ from fleetlib.kube import Kube
 SOURCE_KINDS = ("GitRepository", "OCIRepository", "Bucket", "HelmRepository", "HelmChart")
 
 
-def _plural(kind: str) -> str:
+def plural(kind: str) -> str:
+    """The resource name of a Flux kind: GitRepository -> gitrepositories."""
     return kind.lower()[:-1] + "ies" if kind.endswith("y") else kind.lower() + "s"
+
+
+def request_reconcile(kube: Kube, kind: str, name: str, namespace: str) -> str:
+    """What `flux reconcile` does: annotate requestedAt (RFC 3339, nanoseconds); returns the value."""
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
+    kube.patch_custom(FLUX_KINDS[kind], plural(kind), namespace, name,
+                      {"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": stamp}}})
+    return stamp
 
 
 def _get(kube: Kube, kind: str, name: str, namespace: str) -> dict[str, Any]:
@@ -30,7 +39,7 @@ def _get(kube: Kube, kind: str, name: str, namespace: str) -> dict[str, Any]:
         raise InputError(f"{kind} is not a Flux kind", hint="one of: " + ", ".join(FLUX_KINDS))
     obj = kube.get(FLUX_KINDS[kind], kind, namespace, name)
     if obj is None:
-        raise InputError(f"{kind} {namespace}/{name} not found", hint=f"list them: flux get {_plural(kind)} -A")
+        raise InputError(f"{kind} {namespace}/{name} not found", hint=f"list them: flux get {plural(kind)} -A")
     return obj
 
 
@@ -61,16 +70,14 @@ def reconcile(kube: Kube, kind: str, name: str, namespace: str, *, with_source: 
     """Request a reconcile and wait for it; returns flux's success line."""
     obj = _get(kube, kind, name, namespace)
     if (obj.get("spec") or {}).get("suspend"):
-        raise ClusterError(f"{kind} {namespace}/{name}: resource is suspended", hint=f"flux resume {_plural(kind)[:-1]}")
+        raise ClusterError(f"{kind} {namespace}/{name}: resource is suspended", hint=f"flux resume {plural(kind)[:-1]}")
     if with_source and kind in ("Kustomization", "HelmRelease"):
         spec = obj.get("spec") or {}
         src = spec.get("sourceRef") or ((spec.get("chart") or {}).get("spec") or {}).get("sourceRef") or {}
         if src.get("name"):
             reconcile(kube, src.get("kind", "GitRepository"), src["name"], src.get("namespace") or namespace,
                       timeout=timeout, poll=poll)
-    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
-    kube.patch_custom(FLUX_KINDS[kind], _plural(kind), namespace, name,
-                      {"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": stamp}}})
+    stamp = request_reconcile(kube, kind, name, namespace)
     done = _wait(kube, kind, name, namespace, requested=stamp, timeout=timeout, poll=poll)
     status = done.get("status") or {}
     if kind in SOURCE_KINDS:
@@ -80,14 +87,14 @@ def reconcile(kube: Kube, kind: str, name: str, namespace: str, *, with_source: 
 
 def suspend(kube: Kube, kind: str, name: str, namespace: str) -> str:
     _get(kube, kind, name, namespace)
-    kube.patch_custom(FLUX_KINDS[kind], _plural(kind), namespace, name, {"spec": {"suspend": True}})
+    kube.patch_custom(FLUX_KINDS[kind], plural(kind), namespace, name, {"spec": {"suspend": True}})
     return f"✔ {kind} {namespace}/{name} suspended"
 
 
 def resume(kube: Kube, kind: str, name: str, namespace: str, *, wait: bool = True, timeout: float = 300.0,
            poll: float = 0.5) -> str:
     _get(kube, kind, name, namespace)
-    kube.patch_custom(FLUX_KINDS[kind], _plural(kind), namespace, name, {"spec": {"suspend": False}})
+    kube.patch_custom(FLUX_KINDS[kind], plural(kind), namespace, name, {"spec": {"suspend": False}})
     if wait:
         _wait(kube, kind, name, namespace, requested=None, timeout=timeout, poll=poll)
     return f"✔ {kind} {namespace}/{name} resumed"

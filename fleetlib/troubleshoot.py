@@ -8,7 +8,6 @@ repository's branch heads, for stale revisions) and apply the remediations a run
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -19,6 +18,7 @@ from fleetlib.facts import FLUX_KINDS, ClusterFacts, gather
 from fleetlib.github import as_fleet_error
 from fleetlib.github import connect as github_connect
 from fleetlib.locations import fleet_home
+from fleetlib.operate import plural, request_reconcile
 
 _GITHUB_URL = re.compile(r"github\.com[:/]([^/]+)/([^/]+?)(?:\.git)?/?$")
 
@@ -77,19 +77,16 @@ def summary(facts: ClusterFacts, findings: list[Finding]) -> dict[str, Any]:
 def remediate(run: Any, findings: list[Finding], *, reconcile_failed: bool, resume_suspended: bool) -> pd.DataFrame:
     """Request a reconcile of failing Flux objects and/or resume suspended ones, as the run's options allow."""
     rows = []
-    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
     for f in findings:
         kind, _, rest = f.object.partition("/")
         if kind not in FLUX_KINDS or "/" not in rest:
             continue
         namespace, name = rest.split("/", 1)
-        plural = kind.lower()[:-1] + "ies" if kind.endswith("y") else kind.lower() + "s"
         if f.id == "suspended" and resume_suspended:
-            run.kube.patch_custom(FLUX_KINDS[kind], plural, namespace, name, {"spec": {"suspend": False}})
+            run.kube.patch_custom(FLUX_KINDS[kind], plural(kind), namespace, name, {"spec": {"suspend": False}})
             rows.append({"object": f.object, "action": "resumed"})
         elif f.id != "suspended" and reconcile_failed and f.severity in ("error", "warning"):
-            run.kube.patch_custom(FLUX_KINDS[kind], plural, namespace, name,
-                                  {"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": stamp}}})
+            request_reconcile(run.kube, kind, name, namespace)
             rows.append({"object": f.object, "action": "reconcile requested"})
     if not reconcile_failed and not resume_suspended:
         rows.append({"object": "-", "action": "none (set reconcile_failed or resume_suspended to act)"})
