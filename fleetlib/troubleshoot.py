@@ -31,13 +31,16 @@ def gather_for(run: Any) -> ClusterFacts:
     if repos:
         try:
             hub = github_connect(run.params, home=fleet_home())
+            branch_heads: dict[tuple[str, str], str] = {}  # many GitRepositories share one repository branch
             for repo in repos:
                 spec = repo.get("spec") or {}
                 m = _GITHUB_URL.search(str(spec.get("url", "")))
                 branch = (spec.get("ref") or {}).get("branch")
                 if m and branch:
-                    sha = hub.client.get_repo(f"{m.group(1)}/{m.group(2)}").get_branch(branch).commit.sha
-                    heads[f"{repo['metadata']['namespace']}/{repo['metadata']['name']}"] = sha
+                    key = (f"{m.group(1)}/{m.group(2)}", branch)
+                    if key not in branch_heads:
+                        branch_heads[key] = hub.client.get_repo(key[0]).get_branch(branch).commit.sha
+                    heads[f"{repo['metadata']['namespace']}/{repo['metadata']['name']}"] = branch_heads[key]
         except FleetError:
             pass  # no token for live: stale revisions cannot be judged, everything else can
         except Exception as e:  # noqa: BLE001 - a GitHub failure must not hide the cluster's own findings

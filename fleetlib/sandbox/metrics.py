@@ -95,7 +95,7 @@ class ClusterMetrics:
                 series.append(Series({"__name__": "workqueue_depth", "name": kind.lower(), "controller": kind.lower(),
                                       "namespace": meta["namespace"], "pod": meta["name"], "job": app},
                                      lambda ts, a=app: self.model.queue_depth(a, ts)))
-            series.extend(self._reconcile_series(app, meta))
+            series.extend(self._reconcile_series(app, meta, counts))
         self._series, self._pods, self._built = series, pods, time.monotonic()
 
     def _key(self, kind: str) -> str:
@@ -104,17 +104,17 @@ class ClusterMetrics:
                 return t.key
         return ""
 
-    def _reconcile_series(self, app: str, meta: dict[str, Any]) -> list[Series]:
+    def _reconcile_series(self, app: str, meta: dict[str, Any], counts: dict[str, int]) -> list[Series]:
         """gotk_reconcile_duration_seconds_{sum,count}, summed over the controller's objects per kind."""
         out = []
+        day = np.arange(time.time() - 86400, time.time(), SCRAPE)
+        mean = float(np.mean(self.model.reconcile_seconds(app, day)))
         for kind in CONTROLLER_KINDS.get(app, ()):
-            n = self.api.store.counts().get(self._key(kind), 0)
+            n = counts.get(self._key(kind), 0)
             if not n:
                 continue
             labels = {"kind": kind, "namespace": meta["namespace"], "pod": meta["name"], "job": app}
             per_second = n / 600.0  # each object about once per 10m interval
-            day = np.arange(time.time() - 86400, time.time(), SCRAPE)
-            mean = float(np.mean(self.model.reconcile_seconds(app, day)))
             out.append(Series({"__name__": "gotk_reconcile_duration_seconds_count", **labels},
                               lambda ts, r=per_second: ts * r))
             out.append(Series({"__name__": "gotk_reconcile_duration_seconds_sum", **labels},
