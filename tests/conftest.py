@@ -103,12 +103,17 @@ def _kubectl() -> str:
     return str(local) if local.exists() else "kubectl"
 
 
-@pytest.fixture()
-def cluster(sandbox: Sandbox, tmp_path: Path) -> SandboxCluster:
-    """A fresh sandbox cluster of its own for one test, with a kubeconfig and an official client."""
-    cid = ClusterId("test", f"c{os.getpid()}-{next(_counter)}")
+def new_cluster(sandbox: Sandbox, stage: str, folder: Path) -> SandboxCluster:
+    """A fresh sandbox cluster with a kubeconfig (in `folder`) and an official client."""
+    cid = ClusterId(stage, f"c{os.getpid()}-{next(_counter)}")
     api = sandbox.add_cluster(cid)
-    path = tmp_path / "kubeconfig"
+    path = folder / "kubeconfig"
     sandbox.write_kubeconfig(path, current=cid)
     api_client = k8s_config.new_client_from_config(str(path), context=f"sandbox-{cid.stage}-{cid.cluster}")
     return SandboxCluster(cid, api, path, api_client, sandbox)
+
+
+@pytest.fixture()
+def cluster(sandbox: Sandbox, tmp_path: Path) -> SandboxCluster:
+    """A sandbox cluster of its own for one test."""
+    return new_cluster(sandbox, "test", tmp_path)

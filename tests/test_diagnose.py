@@ -3,22 +3,19 @@ matching id and names the right object; with the fault cleared, no finding above
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from kubernetes import config as k8s_config
 
 from fleetlib import kube as kube_adapter
 from fleetlib.diagnose import SEVERITY, diagnose
 from fleetlib.facts import gather
-from fleetlib.model import ClusterId
 from fleetlib.parameters import Catalog, Layer, merge_and_validate
 from fleetlib.sandbox import Sandbox
 
-from .conftest import REPO, SandboxCluster, _counter
+from .conftest import REPO, new_cluster
 from .fluxenv import FluxCluster, bootstrapped, wait_for
 
 CASES = [
@@ -39,12 +36,8 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def env(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FluxCluster, Any]]:
-    cid = ClusterId("diag", f"c{os.getpid()}-{next(_counter)}")
-    api = sandbox.add_cluster(cid)
-    path = tmp_path_factory.mktemp("diag") / "kubeconfig"
-    sandbox.write_kubeconfig(path, current=cid)
-    client = k8s_config.new_client_from_config(str(path), context=f"sandbox-{cid.stage}-{cid.cluster}")
-    fc = bootstrapped(SandboxCluster(cid, api, path, client, sandbox))
+    fc = bootstrapped(new_cluster(sandbox, "diag", tmp_path_factory.mktemp("diag")))
+    cid = fc.c.id
     params = merge_and_validate(cid, [*Catalog.load(REPO).base_layers("dev"),
                                       Layer("test", {"target": "sandbox", "path": fc.path})])
     kube = kube_adapter.connect(params, home=sandbox.home)

@@ -15,26 +15,19 @@ from typing import Any
 import pytest
 from github import Auth, Github, GithubException
 from kubernetes import client as k8s
-from kubernetes import config as k8s_config
 from kubernetes.client.rest import ApiException
 
-from fleetlib.model import ClusterId
 from fleetlib.sandbox import Sandbox
 from fleetlib.sandbox.flux.faults import SCENARIOS
 from fleetlib.sandbox.server import github_token
 
-from .conftest import REPO, SandboxCluster, _counter
+from .conftest import REPO, new_cluster
 from .fluxenv import FluxCluster, bootstrapped, wait_for
 
 
 @pytest.fixture(scope="module")
 def flux(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FluxCluster]:
-    cid = ClusterId("faults", f"c{os.getpid()}-{next(_counter)}")
-    api = sandbox.add_cluster(cid)
-    path = tmp_path_factory.mktemp("faults") / "kubeconfig"
-    sandbox.write_kubeconfig(path, current=cid)
-    client = k8s_config.new_client_from_config(str(path), context=f"sandbox-{cid.stage}-{cid.cluster}")
-    fc = bootstrapped(SandboxCluster(cid, api, path, client, sandbox))
+    fc = bootstrapped(new_cluster(sandbox, "faults", tmp_path_factory.mktemp("faults")))
     healthy(fc)
     yield fc
 
