@@ -2,15 +2,24 @@
 
     fig = reconcile_timeline(fluxview.events(facts))
     fig = readiness_summary(fluxview.get(facts))
+    fig = usage_over_time(usage, lines={"request": 0.05, "recommended request": 0.012}, resource="cpu")
+    fig = fleet_view(rows, resource="memory", kind="request")
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
+
+from fleetlib.metrics import PodSeries
 
 COLOURS = {"Normal": "#2e7d32", "Warning": "#c62828"}
 
@@ -53,6 +62,107 @@ def readiness_summary(objects: pd.DataFrame, *, title: str = "Readiness per kind
                                                              color=["#2e7d32", "#c62828", "#9e9e9e"])
         ax.set_xlabel("objects")
     ax.set_title(title)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+# --- resource tuning ---------------------------------------------------------------------------------
+
+UNITS = {"cpu": (1000.0, "millicores"), "memory": (2.0**-20, "MiB")}
+LINE_STYLES = {"request": ("#1565c0", "-"), "limit": ("#c62828", "--"), "recommended request": ("#2e7d32", "-"),
+               "recommended limit": ("#2e7d32", "--")}
+MAX_PLOTTED = 2000
+
+
+def _thin(ts: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """At most MAX_PLOTTED points: the maximum of each bucket, so peaks stay visible."""
+    if ts.size <= MAX_PLOTTED:
+        return ts, values
+    edges = np.linspace(0, ts.size, MAX_PLOTTED + 1).astype(int)
+    return ts[edges[:-1]], np.maximum.reduceat(np.nan_to_num(values, nan=0.0), edges[:-1])
+
+
+def _axes(ax: Axes | None, size: tuple[float, float]) -> tuple[Figure, Axes]:
+    if ax is not None:
+        return ax.get_figure(), ax  # type: ignore[return-value]
+    return plt.subplots(figsize=size)
+
+
+def usage_over_time(series: Sequence[PodSeries], *, resource: str, lines: Mapping[str, float | None],
+                    title: str = "", ax: Axes | None = None) -> Figure:
+    """Usage per pod over the window, with the current request and limit and the recommendation as lines."""
+    scale, unit = UNITS[resource]
+    fig, ax = _axes(ax, (10, 3))
+    if not any(len(s.values) for s in series):
+        ax.text(0.5, 0.5, "no samples", ha="center", va="center", transform=ax.transAxes)
+    for s in series:
+        ts, values = _thin(s.timestamps, s.values)
+        ax.plot([datetime.fromtimestamp(t, UTC) for t in ts], values * scale, lw=0.7, color="#616161", label=s.pod)
+    peak = max([float(np.nanmax(s.values)) for s in series if len(s.values)] or [0.0])
+    shown = [v for k, v in lines.items() if v is not None and k != "limit"]
+    top = max([peak, *shown]) * 1.3 or 1.0
+    for name, value in lines.items():
+        if value is not None:
+            colour, style = LINE_STYLES.get(name, ("#6a1b9a", ":"))
+            above = value > top
+            ax.axhline(min(value, top) * scale, color=colour, ls=style, lw=1.4, alpha=0.4 if above else 1.0,
+                       label=f"{name} {value * scale:.0f} {unit}{' (off the scale)' if above else ''}")
+    ax.set_ylim(0, top * scale)
+    ax.set_ylabel(unit)
+    ax.set_title(title or f"{resource} usage", fontsize=9)
+    ax.legend(loc="upper left", fontsize=6, ncol=3)
+    ax.tick_params(axis="x", labelsize=7, rotation=20)
+    plt.close(fig)
+    return fig
+
+
+def usage_distribution(series: Sequence[PodSeries], *, resource: str, percentile: float,
+                       recommended: float | None = None, title: str = "", ax: Axes | None = None) -> Figure:
+    """Histogram of all samples with the chosen percentile (CPU) or the peak (memory) marked."""
+    scale, unit = UNITS[resource]
+    values = np.concatenate([s.values[np.isfinite(s.values)] for s in series]) if series else np.array([])
+    fig, ax = _axes(ax, (6, 3))
+    if values.size == 0:
+        ax.text(0.5, 0.5, "no samples", ha="center", va="center", transform=ax.transAxes)
+    else:
+        ax.hist(values * scale, bins=60, color="#90a4ae")
+        mark, label = ((np.percentile(values, percentile), f"p{percentile:g}") if resource == "cpu"
+                       else (values.max(), "peak"))
+        ax.axvline(mark * scale, color="#1565c0", lw=1.5, label=f"{label} {mark * scale:.1f} {unit}")
+        if recommended is not None:
+            ax.axvline(recommended * scale, color="#2e7d32", ls="--", lw=1.5,
+                       label=f"recommended {recommended * scale:.0f} {unit}")
+        ax.legend(fontsize=7)
+    ax.set_xlabel(unit)
+    ax.set_ylabel("samples")
+    ax.set_title(title or f"{resource} distribution", fontsize=9)
+    plt.close(fig)
+    return fig
+
+
+def fleet_view(rows: Sequence[Mapping[str, Any]] | pd.DataFrame, *, resource: str = "memory", kind: str = "request",
+               title: str = "") -> Figure:
+    """Clusters x controllers, coloured by recommended / current (log scale: blue shrinks, red grows)."""
+    frame = pd.DataFrame(rows)
+    fig, ax = plt.subplots(figsize=(8, 0.5 * max(3, frame["cluster"].nunique() if len(frame) else 3) + 1.5))
+    mine = frame[(frame["resource"] == resource) & (frame["kind"] == kind)] if len(frame) else frame
+    mine = mine.dropna(subset=["current_value", "recommended_value"]) if len(mine) else mine
+    if mine.empty:
+        ax.text(0.5, 0.5, "no recommendations", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+    else:
+        ratio = (mine["recommended_value"] / mine["current_value"]).astype(float)
+        table = mine.assign(ratio=np.log2(ratio)).pivot_table(index="cluster", columns="controller", values="ratio")
+        limit = max(1.0, float(np.nanmax(np.abs(table.to_numpy()))))
+        image = ax.imshow(table.to_numpy(), cmap="coolwarm", norm=TwoSlopeNorm(0.0, -limit, limit), aspect="auto")
+        ax.set_xticks(range(table.shape[1]), [c.removesuffix("-controller") for c in table.columns])
+        ax.set_yticks(range(table.shape[0]), list(table.index))
+        for (i, j), value in np.ndenumerate(table.to_numpy()):
+            if np.isfinite(value):
+                ax.text(j, i, f"x{2 ** value:.2f}", ha="center", va="center", fontsize=8)
+        fig.colorbar(image, ax=ax, label="log2(recommended / current)")
+    ax.set_title(title or f"{resource} {kind}: recommended / current")
     fig.tight_layout()
     plt.close(fig)
     return fig

@@ -116,9 +116,25 @@ class Checkout:
         out = run_git(["ls-remote", self.url, f"refs/heads/{self.branch}"], env=self.env).split()
         return out[0] if out else None
 
-    def push(self) -> None:
+    def remote_text(self, branch: str, rel: str) -> str | None:
+        """A file as it is on a remote branch now; None when the branch or the file is absent."""
+        code, _, _ = run_git_raw(["fetch", "--quiet", "origin", f"+refs/heads/{branch}:refs/fleetlib/peek"],
+                                 cwd=self.path, env=self.env)
+        if code != 0:
+            return None
+        code, out, _ = run_git_raw(["show", f"refs/fleetlib/peek:{rel}"], cwd=self.path)
+        return out.decode("utf-8", errors="replace") if code == 0 else None
+
+    def reset_to_remote(self) -> None:
+        """Drop local commits that were not pushed (the working copy matches the remote branch again)."""
+        run_git(["reset", "--quiet", "--hard", f"origin/{self.branch}"], cwd=self.path)
+
+    def push(self, *, branch: str | None = None, force: bool = False) -> None:
+        """Push HEAD to `branch` (default: the cloned branch); `force` for a branch fleetlib owns."""
+        target = branch or self.branch
         try:
-            run_git(["push", "--quiet", "origin", f"HEAD:refs/heads/{self.branch}"], cwd=self.path, env=self.env)
+            run_git(["push", "--quiet", *(["--force"] if force else []), "origin", f"HEAD:refs/heads/{target}"],
+                    cwd=self.path, env=self.env)
         except GitError as e:
             if "non-fast-forward" in e.message or "rejected" in e.message or "fetch first" in e.message:
                 raise NonFastForward(e.message) from e

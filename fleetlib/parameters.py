@@ -98,6 +98,12 @@ def _env_name(value: str) -> str:
     return value
 
 
+def _http_url(value: str) -> str:
+    if not re.match(r"^https?://[^\s/]+", value):
+        raise ValueError("must be an http(s) URL such as http://prometheus.monitoring:9090")
+    return value
+
+
 def _version(value: str) -> str:
     if not _VERSION.match(value):
         raise ValueError("must be a Flux release such as v2.5.1")
@@ -187,6 +193,13 @@ class ClusterParams(_Strict):
     # commits (--author-name --author-email)
     author_name: Annotated[str, AfterValidator(_not_blank)] = "Flux"
     author_email: str = ""
+    # usage for the tune-resources runbook: Prometheus (the sandbox has its own) or metrics.k8s.io
+    prometheus_url: Annotated[str, AfterValidator(_http_url)] | None = Field(
+        None, description="Prometheus base URL for live clusters; unset: sample metrics.k8s.io"
+    )
+    prometheus_token_env: Annotated[str, AfterValidator(_env_name)] = Field(
+        "PROMETHEUS_TOKEN", description="environment variable holding a Prometheus bearer token, if it needs one"
+    )
     resources: dict[Component, ControllerResources] = Field(
         default_factory=dict, description="controller requests and limits as the manifests set them"
     )

@@ -7,12 +7,13 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)([a-zA-Z]*)$")
 _SUFFIX = {
-    "": 1.0, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
-    "Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40,
+    "n": 1e-9, "u": 1e-6, "m": 1e-3, "": 1.0, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
+    "Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40, "Pi": 2.0**50, "Ei": 2.0**60,
 }
 
 
@@ -37,8 +38,8 @@ def memory_bytes(text: str | int | float) -> float:
 
 
 def format_cpu(cores: float) -> str:
-    """Millicores, as the Flux manifests write CPU (`50m`, `1000m`)."""
-    return f"{round(cores * 1000)}m"
+    """Millicores, as the Flux manifests write CPU (`50m`, `1000m`); whole millicores, rounded up."""
+    return f"{math.ceil(round(cores * 1000, 6))}m"
 
 
 def format_memory(value: float) -> str:

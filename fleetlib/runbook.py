@@ -60,6 +60,11 @@ SPECS: dict[str, RunbookSpec] = {
                              options={"dry_run": False, "force": False, "rotate_key": False, "timeout": "5m"}),
     "troubleshoot": RunbookSpec("troubleshoot", overrides=("target", "context"),
                                 options={"reconcile_failed": False, "resume_suspended": False}),
+    "tune-resources": RunbookSpec("tune-resources", overrides=("target", "context", "branch", "prometheus_url"),
+                                  options={"strategy": "flux", "base": "krr-simple", "cpu_percentile": 95.0,
+                                           "memory_buffer": 0.15, "history": "14d", "step": "30s",
+                                           "usage_source": "auto", "sample_window": "30m", "sample_interval": "15s",
+                                           "min_change": 0.1, "until": None, "apply": "none", "out_dir": None}),
 }
 
 

@@ -6,20 +6,32 @@ memory working sets in bytes, optional OOM-kill limits) plus `Settings`, returni
   memory request = limit = max over pods of the peak x 1.15;
 - `vpa` (the Kubernetes VPA recommender): target = p90 + 15% margin, lower/upper bounds (p50/p95) widened
   by the confidence multiplier, with the per-pod minimums;
-- `flux` (the default): krr-simple, never below the observed OOM-kill limit x 1.25, floors of 10m CPU
-  and 100Mi memory, rounded up, with krr's severity per change and "not enough data" when history is
-  short.
+- `flux` (the default): starts from `Settings.base` (krr-simple or vpa), never below the observed
+  OOM-kill limit x 1.25, floors of 10m CPU and 100Mi memory, rounded up, "not enough data" when
+  history is short.
+
+Around the math, also pure: the controllers' current state read from Deployment objects (live or as
+the fleet repository builds them) and the drift between the two; the table rows of a recommendation
+with krr's severity; and `--concurrent` / `--requeue-dependency` suggestions from the controllers'
+load, following Flux's vertical-scaling guide (Little's law: busy workers = reconciles/s x seconds
+per reconcile, doubled for peaks, at least the p95 queue depth, at most 20; the dependency requeue
+drops from 30s to 5s when a busy controller reconciles in under 5 s).
 
     rec = STRATEGIES["flux"](usage, Settings())
+    rows = recommendation_rows(cid, state, rec, Settings())
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
+
+from fleetlib.quantity import format_cpu, format_memory, parse_quantity
 
 MiB = float(2**20)
 
@@ -36,6 +48,10 @@ class Settings:
     """Fewer samples than this, summed over pods: not enough data."""
     cpu_min: float = 0.010
     memory_min: float = 100 * MiB
+    base: str = "krr-simple"
+    """The strategy `flux` starts from."""
+    min_change: float = 0.10
+    """A value is proposed only when it moves by more than this fraction (or is set or unset)."""
 
 
 @dataclass(frozen=True)
@@ -122,18 +138,23 @@ def vpa(usage: Usage, settings: Settings) -> Recommendation:
 
 @strategy("flux")
 def flux(usage: Usage, settings: Settings) -> Recommendation:
-    base = krr_simple(usage, settings)
+    if settings.base == "flux" or settings.base not in STRATEGIES:
+        raise ValueError(f"base strategy {settings.base!r} is not one of {', '.join(n for n in STRATEGIES if n != 'flux')}")
+    base = STRATEGIES[settings.base](usage, settings)
     if not base.enough_data:
         return base
-    assert base.memory_request is not None
-    memory = base.memory_request
-    info: list[str] = []
+    assert base.memory_request is not None and base.cpu_request is not None
+    memory_request = max(base.memory_request, settings.memory_min)
+    memory_limit = max(base.memory_limit or memory_request, memory_request)
+    info = list(base.info)
     if usage.oom_limits:
-        floor = max(usage.oom_limits) * (1 + settings.oom_buffer)
-        if floor > memory:
-            memory = round_memory(floor)
-            info.append("OOMKill detected: kept above the killed limit x 1.25")
-    return Recommendation(base.cpu_request, None, memory, memory, tuple(info))
+        floor = round_memory(max(usage.oom_limits) * (1 + settings.oom_buffer))
+        if floor > memory_limit:
+            memory_request, memory_limit = max(memory_request, floor), floor
+            info.append(f"OOMKill detected: kept above the killed limit x {1 + settings.oom_buffer:g}")
+    cpu_request = max(round_cpu(base.cpu_request), settings.cpu_min)
+    cpu_limit = None if base.cpu_limit is None else max(round_cpu(base.cpu_limit), cpu_request)
+    return Recommendation(cpu_request, cpu_limit, round_memory(memory_request), round_memory(memory_limit), tuple(info))
 
 
 def severity(resource: str, current: float | None, recommended: float | None) -> str:
@@ -145,3 +166,210 @@ def severity(resource: str, current: float | None, recommended: float | None) ->
     diff = abs(current - recommended) if resource == "cpu" else abs(current - recommended) / MiB
     critical, warning, ok = (0.5, 0.25, 0.1) if resource == "cpu" else (500, 250, 100)
     return "CRITICAL" if diff >= critical else "WARNING" if diff >= warning else "OK" if diff >= ok else "GOOD"
+
+
+# --- settings from runbook parameters --------------------------------------------------------------
+
+_WINDOW = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_WINDOW_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_window(text: str) -> float:
+    """Seconds of a Prometheus-style duration such as `14d`, `336h`, `1h30m` or `30s`."""
+    if not isinstance(text, str):
+        raise ValueError("a window is a string such as '14d', '12h' or '30s'")
+    pos, total = 0, 0.0
+    for match in _WINDOW.finditer(text):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _WINDOW_SECONDS[match.group(2)]
+        pos = match.end()
+    if not text or pos != len(text) or total <= 0:
+        raise ValueError(f"{text!r} is not a duration such as '14d', '12h' or '30s'")
+    return total
+
+
+# --- current state ---------------------------------------------------------------------------------
+
+VALUES: tuple[tuple[str, str], ...] = (("cpu", "request"), ("cpu", "limit"), ("memory", "request"), ("memory", "limit"))
+FLAGS = ("concurrent", "requeue-dependency")
+DEFAULT_FLAGS: dict[str, dict[str, str]] = {
+    "source-controller": {"concurrent": "2", "requeue-dependency": "30s"},
+    "kustomize-controller": {"concurrent": "4", "requeue-dependency": "30s"},
+    "helm-controller": {"concurrent": "4", "requeue-dependency": "30s"},
+    "notification-controller": {"concurrent": "4"},
+}
+"""What each v2.5 controller runs with when its Deployment passes no flag (main.go at each tag)."""
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    """A controller container's requests, limits (cores and bytes; None when unset) and flags."""
+
+    controller: str
+    container: str
+    values: Mapping[tuple[str, str], float | None]
+    """(resource, kind) -> value, e.g. ("cpu", "request") -> 0.05."""
+    flags: Mapping[str, str] = field(default_factory=dict)
+    """`--concurrent`-style flags as given (the last occurrence wins, as Go's flag package does)."""
+
+    def flag(self, name: str) -> str | None:
+        return self.flags.get(name, DEFAULT_FLAGS.get(self.controller, {}).get(name))
+
+    def text(self, resource: str, kind: str) -> str | None:
+        return quantity_text(resource, self.values.get((resource, kind)))
+
+
+def quantity_text(resource: str, value: float | None) -> str | None:
+    if value is None:
+        return None
+    return format_cpu(value) if resource == "cpu" else format_memory(value)
+
+
+def container_state(deployment: Mapping[str, Any], container: str = "manager") -> ContainerState | None:
+    """The state of one container of a Deployment object (as the API or a kustomize build has it)."""
+    spec = ((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}
+    found = next((c for c in spec.get("containers") or [] if c.get("name") == container), None)
+    if found is None:
+        return None
+    res = found.get("resources") or {}
+    values: dict[tuple[str, str], float | None] = {}
+    for resource, kind in VALUES:
+        raw = (res.get(kind + "s") or {}).get(resource)
+        values[(resource, kind)] = None if raw is None else parse_quantity(str(raw))
+    flags: dict[str, str] = {}
+    for arg in found.get("args") or []:
+        name, _, value = str(arg).removeprefix("--").partition("=")
+        if name in FLAGS and str(arg).startswith("--"):
+            flags[name] = value
+    return ContainerState(deployment["metadata"]["name"], container, values, flags)
+
+
+def states(objects: Iterable[Mapping[str, Any]], controllers: Sequence[str], container: str = "manager") -> dict[str, ContainerState]:
+    """The controllers' states from a list of objects (Deployments among them)."""
+    out = {}
+    for obj in objects:
+        if obj.get("kind") == "Deployment" and obj.get("metadata", {}).get("name") in controllers:
+            state = container_state(obj, container)
+            if state is not None:
+                out[state.controller] = state
+    return out
+
+
+def drift(live: Mapping[str, ContainerState], repo: Mapping[str, ContainerState]) -> list[dict[str, Any]]:
+    """Where the running Deployments differ from what the fleet repository builds."""
+    rows = []
+    for controller in sorted(set(live) | set(repo)):
+        a, b = live.get(controller), repo.get(controller)
+        if a is None or b is None:
+            rows.append({"controller": controller, "field": "deployment", "live": "present" if a else "absent",
+                         "repository": "present" if b else "absent"})
+            continue
+        for resource, kind in VALUES:
+            if a.text(resource, kind) != b.text(resource, kind):
+                rows.append({"controller": controller, "field": f"{resource} {kind}", "live": a.text(resource, kind),
+                             "repository": b.text(resource, kind)})
+        for name in FLAGS:
+            if a.flag(name) != b.flag(name):
+                rows.append({"controller": controller, "field": f"--{name}", "live": a.flag(name), "repository": b.flag(name)})
+    return rows
+
+
+# --- the rows of a recommendation ------------------------------------------------------------------
+
+
+def recommended_value(rec: Recommendation, resource: str, kind: str) -> float | None:
+    return getattr(rec, f"{resource}_{kind}")
+
+
+def changed(current: float | None, recommended: float | None, settings: Settings) -> bool:
+    if current is None or recommended is None:
+        return current != recommended
+    return abs(recommended - current) > settings.min_change * current
+
+
+def recommendation_rows(cluster: str, state: ContainerState, rec: Recommendation, settings: Settings, *,
+                        samples: int = 0) -> list[dict[str, Any]]:
+    """Four rows (cpu and memory, request and limit) for a controller, with severity, reason and whether
+    the value would change."""
+    rows = []
+    for resource, kind in VALUES:
+        current = state.values.get((resource, kind))
+        if not rec.enough_data:
+            rows.append(_row(cluster, state, resource, kind, current, None, "UNKNOWN", False,
+                             f"not enough data: {samples} samples, {settings.points_required} required"))
+            continue
+        value = recommended_value(rec, resource, kind)
+        change = changed(current, value, settings)
+        if not change:
+            value = current
+        reason = _reason(resource, kind, value, settings, rec) if change else "within tolerance of the current value"
+        rows.append(_row(cluster, state, resource, kind, current, value, severity(resource, current, value), change, reason))
+    return rows
+
+
+def _reason(resource: str, kind: str, value: float | None, settings: Settings, rec: Recommendation) -> str:
+    if value is None:
+        return "no CPU limit: throttling costs more than it protects (krr)" if resource == "cpu" else "unset"
+    extra = "; ".join(rec.info)
+    base = {("cpu", "request"): f"p{settings.cpu_percentile:g} of CPU usage",
+            ("cpu", "limit"): "upper bound of CPU usage",
+            ("memory", "request"): f"peak memory + {settings.memory_buffer:.0%}",
+            ("memory", "limit"): f"peak memory + {settings.memory_buffer:.0%}"}[(resource, kind)]
+    floor = settings.cpu_min if resource == "cpu" else settings.memory_min
+    if value == floor:
+        base = f"floor ({quantity_text(resource, floor)})"
+    return f"{base}; {extra}" if extra else base
+
+
+def _row(cluster: str, state: ContainerState, resource: str, kind: str, current: float | None,
+         recommended: float | None, sev: str, change: bool, reason: str) -> dict[str, Any]:
+    return {"cluster": cluster, "controller": state.controller, "container": state.container, "resource": resource,
+            "kind": kind, "current": quantity_text(resource, current), "recommended": quantity_text(resource, recommended),
+            "current_value": current, "recommended_value": recommended, "severity": sev, "change": change,
+            "reason": reason}
+
+
+# --- --concurrent and --requeue-dependency -----------------------------------------------------------
+
+MAX_CONCURRENT = 20
+"""The largest --concurrent in Flux's vertical-scaling guide (kustomize-controller on tmpfs)."""
+FAST_REQUEUE = "5s"
+
+
+@dataclass(frozen=True)
+class FlagSuggestion:
+    controller: str
+    flag: str
+    current: str | None
+    suggested: str
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"controller": self.controller, "flag": f"--{self.flag}", "current": self.current,
+                "suggested": self.suggested, "reason": self.reason}
+
+
+def suggest_flags(state: ContainerState, reconciles_per_second: float, mean_seconds: float | None,
+                  queue_p95: float) -> list[FlagSuggestion]:
+    """Flux's vertical-scaling advice for one controller from its load (absolute, so a second run after
+    the change suggests nothing)."""
+    current = int(state.flag("concurrent") or 1)
+    busy = reconciles_per_second * (mean_seconds or 0.0)
+    needed = max(math.ceil(2 * busy), math.ceil(queue_p95))
+    out = []
+    if needed > current and current < MAX_CONCURRENT:
+        suggested = min(needed, MAX_CONCURRENT)
+        out.append(FlagSuggestion(state.controller, "concurrent", str(current), str(suggested),
+                                  f"{busy:.1f} workers busy on average ({reconciles_per_second:.2f} reconciles/s x "
+                                  f"{mean_seconds or 0:.1f} s), p95 queue depth {queue_p95:g}"))
+    requeue = state.flag("requeue-dependency")
+    if (out and requeue is not None and mean_seconds is not None and mean_seconds < parse_window(FAST_REQUEUE)
+            and parse_window(requeue) > parse_window(FAST_REQUEUE)):
+        out.append(FlagSuggestion(state.controller, "requeue-dependency", requeue, FAST_REQUEUE,
+                                  f"a reconcile takes {mean_seconds:.1f} s: objects waiting on dependsOn need not wait "
+                                  f"{requeue}"))
+    return out
+
+
+Apply = Literal["none", "commit", "pr"]

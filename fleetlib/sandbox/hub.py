@@ -373,6 +373,18 @@ class Hub:
             raise
         return self.pull(owner, name, number)
 
+    def update_pull(self, owner: str, name: str, number: int, body: dict[str, Any]) -> dict[str, Any]:
+        """PATCH /pulls/N: title, body and state (open or closed)."""
+        current = self.pull(owner, name, number)
+        state = str(body.get("state") or current["state"])
+        if state not in ("open", "closed"):
+            raise HubError(422, "Validation Failed", [{"resource": "PullRequest", "field": "state", "code": "invalid"}])
+        rid = self.repo_row(owner, name)[0]
+        self.db().execute("UPDATE pulls SET title=?, body=?, state=? WHERE repo_id=? AND number=?",
+                          (str(body.get("title") or current["title"]), str(body.get("body", current["body"]) or ""),
+                           state, rid, number))
+        return self.pull(owner, name, number)
+
     def merge_pull(self, owner: str, name: str, number: int, body: dict[str, Any]) -> dict[str, Any]:
         pr = self.pull(owner, name, number)
         if pr["state"] != "open":
@@ -560,6 +572,8 @@ class HubHandler(VerbHandler):
                 return 200, hub.pulls(owner, name, query.get("state", "open"))
             if len(rest) == 2 and rest[1].isdigit() and method == "GET":
                 return 200, hub.pull(owner, name, int(rest[1]))
+            if len(rest) == 2 and rest[1].isdigit() and method == "PATCH":
+                return 200, hub.update_pull(owner, name, int(rest[1]), body)
             if len(rest) == 3 and rest[1].isdigit() and rest[2] == "merge" and method == "PUT":
                 return 200, hub.merge_pull(owner, name, int(rest[1]), body)
         raise not_found()

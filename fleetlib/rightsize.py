@@ -1,0 +1,559 @@
+"""Right-size one cluster's Flux controllers: what the tune-resources runbook calls, step by step.
+
+1. `gather`: usage per controller from the cluster's Prometheus (the sandbox's, or `prometheus_url`) or
+   by sampling metrics.k8s.io; the Flux load; the live Deployments; and the fleet repository's
+   `flux-system` folder as kustomize builds it (so existing patches count).
+2. `recommendations`: the chosen strategy per controller (fleetlib.tuning), compared with the
+   repository's values, plus `--concurrent`/`--requeue-dependency` suggestions and the drift between
+   live and repository.
+3. `proposal`: fleetlib's patches in `kustomization.yaml` (fleetlib.kustomization), built with kustomize
+   to check that the Deployments come out with the proposed values, and shown as a diff.
+4. `apply`: `none` (show only), `commit` (to the cluster's branch), or `pr` (a branch
+   `tune/<stage>-<cluster>-<yyyymmdd>` and a pull request). Nothing proposed: "up to date".
+
+    tuning = Tuning.from_run(run)
+    tuning.gather()
+    tuning.recommendations()
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import os
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, get_args
+
+import numpy as np
+import pandas as pd
+
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+
+from fleetlib import charts
+from fleetlib import kustomization as kfile
+from fleetlib.errors import ClusterError, FleetError, GitError, ParameterError
+from fleetlib.fleetrepo import FLUX_SYSTEM_DIR, KUSTOMIZATION_FILE, normalise_path
+from fleetlib.git import Checkout, auth_env
+from fleetlib.github import GitHub, as_fleet_error
+from fleetlib.github import connect as github_connect
+from fleetlib.kube import Kube
+from fleetlib.locations import fleet_home
+from fleetlib.manifests import parse_release
+from fleetlib.metrics import ControllerUsage, FluxLoad, MetricsServerSource, Prometheus, PrometheusSource, UsageSource
+from fleetlib.parameters import ClusterParams
+from fleetlib.quantity import format_cpu, format_memory
+from fleetlib.sandbox import Sandbox
+from fleetlib.tuning import (
+    STRATEGIES,
+    VALUES,
+    Apply,
+    ContainerState,
+    FlagSuggestion,
+    Recommendation,
+    Settings,
+    Usage,
+    drift,
+    parse_window,
+    quantity_text,
+    recommendation_rows,
+    states,
+    suggest_flags,
+)
+
+RUNBOOK = "tune-resources"
+SOURCES = ("auto", "prometheus", "metrics-server")
+
+
+@dataclass(frozen=True)
+class TuneOptions:
+    """The runbook's tuning parameters, validated (each error names its parameter)."""
+
+    strategy: str = "flux"
+    base: str = "krr-simple"
+    cpu_percentile: float = 95.0
+    memory_buffer: float = 0.15
+    history: str = "14d"
+    step: str = "30s"
+    usage_source: str = "auto"
+    sample_window: str = "30m"
+    sample_interval: str = "15s"
+    min_change: float = 0.10
+    apply: str = "none"
+    until: str | None = None
+    """End of the usage window (ISO 8601, UTC when no zone); None is now."""
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> TuneOptions:
+        known = {f.name for f in fields(cls)}
+        opts = cls(**{k: v for k, v in options.items() if k in known})
+        opts.validate()
+        return opts
+
+    def _bad(self, key: str, why: str) -> ParameterError:
+        return ParameterError(f"{getattr(self, key)!r} {why}", source="runbook parameters", key=key,
+                              hint=f"see `papermill --help-notebook runbooks/{RUNBOOK}.ipynb`")
+
+    def validate(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise self._bad("strategy", f"is not one of {', '.join(STRATEGIES)}")
+        if self.base not in STRATEGIES or self.base == "flux":
+            raise self._bad("base", f"is not one of {', '.join(s for s in STRATEGIES if s != 'flux')}")
+        if isinstance(self.cpu_percentile, bool) or not isinstance(self.cpu_percentile, (int, float)) or not 50 <= self.cpu_percentile <= 100:
+            raise self._bad("cpu_percentile", "must be a number from 50 to 100")
+        for key in ("memory_buffer", "min_change"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 5:
+                raise self._bad(key, "must be a fraction such as 0.15")
+        for key in ("history", "step", "sample_window", "sample_interval"):
+            try:
+                parse_window(getattr(self, key))
+            except ValueError:
+                raise self._bad(key, "is not a duration such as '14d', '12h', '30m' or '30s'") from None
+        if self.usage_source not in SOURCES:
+            raise self._bad("usage_source", f"is not one of {', '.join(SOURCES)}")
+        if self.apply not in get_args(Apply):
+            raise self._bad("apply", f"is not one of {', '.join(get_args(Apply))}")
+        self.end()
+
+    def end(self) -> float | None:
+        if self.until is None:
+            return None
+        try:
+            stamp = datetime.fromisoformat(self.until.replace("Z", "+00:00"))
+        except (TypeError, ValueError):
+            raise self._bad("until", "is not an ISO 8601 time such as 2026-11-25T12:00:00Z") from None
+        return (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)).timestamp()
+
+    def settings(self) -> Settings:
+        return Settings(cpu_percentile=float(self.cpu_percentile), memory_buffer=float(self.memory_buffer),
+                        base=self.base, min_change=float(self.min_change))
+
+
+def to_usage(cu: ControllerUsage) -> Usage:
+    """The strategies' input from a source's samples (NaN gaps dropped)."""
+    def clean(a: np.ndarray) -> np.ndarray:
+        return a[np.isfinite(a)]
+    return Usage([clean(p.values) for p in cu.cpu], [clean(p.values) for p in cu.memory], cu.oom_limits,
+                 days=cu.seconds / 86400.0)
+
+
+def samples(cu: ControllerUsage) -> int:
+    return int(sum(np.isfinite(p.values).sum() for p in cu.cpu))
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """fleetlib's patches for the controllers whose values change, as a file change."""
+
+    path: str
+    before: str
+    after: str
+    controllers: tuple[str, ...]
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+    def diff(self) -> str:
+        return "".join(difflib.unified_diff(self.before.splitlines(keepends=True), self.after.splitlines(keepends=True),
+                                            f"a/{self.path}", f"b/{self.path}"))
+
+
+class Tuning:
+    def __init__(self, params: ClusterParams, kube: Kube, hub: GitHub, options: TuneOptions, *,
+                 home: Path | None = None, echo: bool = True) -> None:
+        self.params, self.kube, self.hub, self.options = params, kube, hub, options
+        self.settings = options.settings()
+        self.home = home or fleet_home()
+        self.echo = echo
+        self.controllers = list(params.all_components)
+        self.usage: dict[str, ControllerUsage] = {}
+        self.load: dict[str, FluxLoad] = {}
+        self.live: dict[str, ContainerState] = {}
+        self.repo: dict[str, ContainerState] = {}
+        self.container_index: dict[str, int] = {}
+        self.results: dict[str, Recommendation] = {}
+        self.checkout: Checkout | None = None
+        self.kustomization_text = ""
+        self.source_name = ""
+        self.outcome: dict[str, Any] = {"status": "not applied"}
+        self._work = Path(tempfile.mkdtemp(prefix="fleet-tune-"))
+        self.file = f"{normalise_path(params.path)}/{FLUX_SYSTEM_DIR}/{KUSTOMIZATION_FILE}".removeprefix("./")
+
+    @classmethod
+    def from_run(cls, run: Any) -> Tuning:
+        return cls(run.params, run.kube, github_connect(run.params, home=fleet_home()),
+                   TuneOptions.from_options(run.options))
+
+    def say(self, mark: str, text: str) -> None:
+        if self.echo:
+            print(f"{mark} {text}", flush=True)
+
+    # --- 1. gather --------------------------------------------------------------------------------
+
+    def source(self) -> UsageSource:
+        """Prometheus when there is one (the sandbox always has one), else metrics.k8s.io sampling."""
+        o, p = self.options, self.params
+        url = p.prometheus_url
+        if url is None and p.target == "sandbox":
+            url = Sandbox.running(self.home).prometheus_url(p.id)
+        if o.usage_source == "metrics-server" or (o.usage_source == "auto" and url is None):
+            return MetricsServerSource(self.kube, parse_window(o.sample_window), parse_window(o.sample_interval))
+        if url is None:
+            raise ParameterError("usage_source 'prometheus' needs a Prometheus", source=str(p.id), key="prometheus_url",
+                                 hint="set prometheus_url in the cluster's parameters, or use usage_source='metrics-server'")
+        token = os.environ.get(p.prometheus_token_env) or None
+        return PrometheusSource(Prometheus(url, token=token), history=parse_window(o.history), step=parse_window(o.step),
+                                end=o.end())
+
+    def gather(self) -> None:
+        ns = self.params.namespace
+        source = self.source()
+        self.source_name = source.name
+        started = time.monotonic()
+        self.usage = source.usage(ns, self.controllers)
+        self.load = source.flux_load(ns, self.controllers)
+        self.say("✔", f"usage of {len(self.controllers)} controllers from {source.name} "
+                      f"({sum(samples(u) for u in self.usage.values()):,} CPU samples, {time.monotonic() - started:.1f} s)")
+        deployments = self.kube.list("apps/v1", "Deployment", ns)
+        self.live = states(deployments, self.controllers)
+        self._read_repository()
+        self.results = {c: STRATEGIES[self.options.strategy](to_usage(u), self.settings) for c, u in self.usage.items()}
+
+    def _clone(self) -> Checkout:
+        dest = self._work / f"repo-{time.monotonic_ns()}"
+        try:
+            return Checkout.clone(self.hub.clone_url(), self.params.branch, dest, env=auth_env(self.hub.token()))
+        except GitError as e:
+            raise GitError(f"cloning {self.params.repo_slug}: {e.message}", hint="check the token's access to the repository") from e
+
+    def _read_repository(self) -> None:
+        self.checkout = self._clone()
+        text = self.checkout.read(self.file)
+        if text is None:
+            raise ClusterError(f"{self.params.repo_slug}@{self.params.branch}: {self.file} does not exist",
+                               hint="bootstrap the cluster first (runbooks/bootstrap.ipynb)")
+        self.kustomization_text = text
+        built = self._build()
+        self.repo = states(built, self.controllers)
+        for obj in built:
+            if obj.get("kind") == "Deployment" and obj["metadata"]["name"] in self.controllers:
+                names = [c.get("name") for c in obj["spec"]["template"]["spec"].get("containers") or []]
+                self.container_index[obj["metadata"]["name"]] = names.index("manager") if "manager" in names else 0
+
+    def _build(self) -> list[dict[str, Any]]:
+        assert self.checkout is not None
+        return parse_release(self.kube.kustomize((self.checkout.path / self.file).parent))
+
+    def current(self) -> dict[str, ContainerState]:
+        """What the recommendation is compared with: the repository's values (the change goes there)."""
+        return {c: self.repo.get(c) or self.live.get(c) or ContainerState(c, "manager", {})
+                for c in self.controllers}
+
+    # --- 2. recommendations -----------------------------------------------------------------------
+
+    def rows(self) -> list[dict[str, Any]]:
+        current = self.current()
+        out = []
+        for c in self.controllers:
+            out += recommendation_rows(str(self.params.id), current[c], self.results[c], self.settings,
+                                       samples=samples(self.usage[c]))
+        return out
+
+    def recommendations(self) -> pd.DataFrame:
+        cols = ["controller", "resource", "kind", "current", "recommended", "severity", "change", "reason"]
+        return pd.DataFrame(self.rows(), columns=["cluster", "container", *cols]).loc[:, cols]
+
+    def not_enough_data(self) -> list[str]:
+        """A line per controller the strategy could not recommend for."""
+        return [f"{c}: not enough data ({samples(self.usage[c])} samples, {self.settings.points_required} required)"
+                for c in self.controllers if not self.results[c].enough_data]
+
+    def flag_suggestions(self) -> list[FlagSuggestion]:
+        current = self.current()
+        out = []
+        for c, load in self.load.items():
+            out += suggest_flags(current[c], load.reconciles_per_second, load.mean_reconcile_seconds, load.queue_depth_p95)
+        return out
+
+    def flags(self) -> pd.DataFrame:
+        rows = [s.as_dict() for s in self.flag_suggestions()]
+        return pd.DataFrame(rows, columns=["controller", "flag", "current", "suggested", "reason"])
+
+    def load_table(self) -> pd.DataFrame:
+        current = self.current()
+        rows = [{"controller": c, "reconciles/s": round(l.reconciles_per_second, 3),
+                 "mean reconcile (s)": None if l.mean_reconcile_seconds is None else round(l.mean_reconcile_seconds, 2),
+                 "queue depth p95": l.queue_depth_p95, "queue depth max": l.queue_depth_max,
+                 "--concurrent": current[c].flag("concurrent"), "--requeue-dependency": current[c].flag("requeue-dependency")}
+                for c, l in self.load.items()]
+        return pd.DataFrame(rows)
+
+    def drift(self) -> pd.DataFrame:
+        return pd.DataFrame(drift(self.live, self.repo), columns=["controller", "field", "live", "repository"])
+
+    # --- 3. the change ----------------------------------------------------------------------------
+
+    def desired(self) -> dict[str, tuple[dict[str, dict[str, str]], dict[str, str]]]:
+        """Per controller with a change: its full resources and the flags fleetlib's patch carries."""
+        rows = self.rows()
+        managed = kfile.managed(self.kustomization_text, shown=self.file)
+        suggestions = self.flag_suggestions()
+        out = {}
+        for c in self.controllers:
+            mine = [r for r in rows if r["controller"] == c]
+            flags = kfile.managed_flags(managed.get(c, ""))
+            new_flags = {s.flag: s.suggested for s in suggestions if s.controller == c}
+            if not any(r["change"] for r in mine) and not new_flags:
+                continue
+            resources: dict[str, dict[str, str]] = {"requests": {}, "limits": {}}
+            for r in mine:
+                value = r["recommended_value"] if r["recommended_value"] is not None or r["change"] else r["current_value"]
+                if value is not None:
+                    resources[r["kind"] + "s"][r["resource"]] = quantity_text(r["resource"], value) or ""
+            out[c] = (resources, {**flags, **new_flags})
+        return out
+
+    def proposal(self) -> Proposal:
+        """The new kustomization.yaml, built with kustomize and checked against the proposed values."""
+        desired = self.desired()
+        patches = {c: kfile.resources_patch(self.container_index.get(c, 0), res, flags, controller=c)
+                   for c, (res, flags) in desired.items()}
+        after = kfile.set_patches(self.kustomization_text, patches, shown=self.file) if patches else self.kustomization_text
+        proposal = Proposal(self.file, self.kustomization_text, after, tuple(desired))
+        if proposal.changed:
+            self._validate(proposal, desired)
+        return proposal
+
+    def _validate(self, proposal: Proposal, desired: Mapping[str, tuple[dict[str, dict[str, str]], dict[str, str]]]) -> None:
+        assert self.checkout is not None
+        self.checkout.write(self.file, proposal.after)
+        try:
+            built = states(self._build(), self.controllers)
+        finally:
+            self.checkout.write(self.file, proposal.before)
+        for c, (resources, flags) in desired.items():
+            got = built.get(c)
+            for resource, kind in VALUES:
+                want = resources[kind + "s"].get(resource)
+                have = got.text(resource, kind) if got else None
+                if want != have:
+                    raise FleetError(f"kustomize build of the proposed {self.file}: Deployment {c} has {resource} {kind} "
+                                     f"{have}, not {want}", hint="another patch in the file overrides fleetlib's; "
+                                                                  "move fleetlib's patch last")
+            for name, value in flags.items():
+                if got is None or got.flags.get(name) != value:
+                    raise FleetError(f"kustomize build of the proposed {self.file}: Deployment {c} has --{name}="
+                                     f"{got.flags.get(name) if got else None}, not {value}")
+
+    # --- 4. apply ---------------------------------------------------------------------------------
+
+    def branch_name(self) -> str:
+        return f"tune/{self.params.stage}-{self.params.cluster}-{datetime.now(UTC):%Y%m%d}"
+
+    def commit_message(self, proposal: Proposal) -> str:
+        return (f"Tune Flux controller resources of {self.params.id}\n\n"
+                f"{self.options.strategy} strategy over {self.options.history} of usage from {self.source_name}; "
+                f"controllers: {', '.join(proposal.controllers)}.\n")
+
+    def apply(self, proposal: Proposal | None = None) -> dict[str, Any]:
+        proposal = proposal or self.proposal()
+        mode = self.options.apply
+        if not proposal.changed:
+            self.outcome = {"status": "up to date", "detail": "nothing to change"}
+            self.say("✔", "controller resources are up to date: nothing to propose")
+        elif mode == "none":
+            self.outcome = {"status": "proposed", "detail": f"apply='none': {len(proposal.controllers)} controller(s) would change"}
+            self.say("~", f"would change {', '.join(proposal.controllers)}; run with apply='pr' or apply='commit'")
+        elif mode == "commit":
+            sha = self._commit_and_push(proposal, self.params.branch)
+            self.outcome = {"status": "committed", "commit": sha, "branch": self.params.branch}
+            self.say("✔", f"committed {sha[:8]} to {self.params.branch}; Flux applies it at the next reconcile")
+        else:
+            self.outcome = self._pull_request(proposal)
+        return self.outcome
+
+    def _commit_and_push(self, proposal: Proposal, branch: str, *, force: bool = False) -> str:
+        assert self.checkout is not None
+        self.checkout.write(self.file, proposal.after)
+        author = (self.params.author_name, self.params.author_email or
+                  f"{self.params.author_name.lower()}@users.noreply.github.com")
+        sha = self.checkout.commit(self.commit_message(proposal), author=author, paths=[self.file])
+        assert sha is not None  # the proposal changed the file
+        try:
+            self.checkout.push(branch=branch, force=force)
+        except GitError as e:
+            self.checkout.reset_to_remote()
+            raise GitError(f"pushing to {self.params.repo_slug}@{branch}: {e.message}",
+                           hint="the branch moved while tuning ran; run the runbook again") from e
+        return sha
+
+    def _pull_request(self, proposal: Proposal) -> dict[str, Any]:
+        branch = self.branch_name()
+        try:
+            repo = self.hub.client.get_repo(self.params.repo_slug)
+            open_prs = [pr for pr in repo.get_pulls(state="open") if pr.head.ref == branch]
+            remote = self.checkout.remote_text(branch, self.file) if self.checkout else None
+            if open_prs and remote == proposal.after:
+                self.say("✔", f"pull request #{open_prs[0].number} already proposes this change: up to date")
+                return {"status": "up to date", "pull_request": open_prs[0].number, "url": open_prs[0].html_url,
+                        "branch": branch}
+            sha = self._commit_and_push(proposal, branch, force=True)
+            title = f"Tune Flux controller resources of {self.params.id}"
+            body = self.pr_body(proposal)
+            if open_prs:
+                pr = open_prs[0]
+                pr.edit(title=title, body=body)
+                action = "updated"
+            else:
+                pr = repo.create_pull(title=title, body=body, head=branch, base=self.params.branch)
+                action = "opened"
+        except FleetError:
+            raise
+        except Exception as e:  # PyGithub raises its own exceptions and requests' ones
+            raise as_fleet_error(e, f"opening a pull request on {self.params.repo_slug}") from e
+        self.say("✔", f"{action} pull request #{pr.number} from {branch}: {pr.html_url}")
+        return {"status": f"pull request {action}", "pull_request": pr.number, "url": pr.html_url, "branch": branch,
+                "commit": sha}
+
+    def pr_body(self, proposal: Proposal) -> str:
+        """The change as a reviewer wants it: the table, a text summary of the charts, how it was computed."""
+        rows = [r for r in self.rows() if r["change"]]
+        lines = [f"Right-sizes the Flux controllers of **{self.params.id}** from {self.options.history} of usage "
+                 f"({self.source_name}), strategy `{self.options.strategy}`"
+                 f"{' from ' + self.options.base if self.options.strategy == 'flux' else ''}, "
+                 f"CPU p{self.settings.cpu_percentile:g}, memory buffer {self.settings.memory_buffer:.0%}.", "",
+                 "| controller | resource | kind | current | recommended | severity | reason |", "|---|---|---|---|---|---|---|"]
+        lines += [f"| {r['controller']} | {r['resource']} | {r['kind']} | {r['current'] or 'unset'} | "
+                  f"{r['recommended'] or 'unset'} | {r['severity']} | {r['reason']} |" for r in rows]
+        flags = self.flag_suggestions()
+        if flags:
+            lines += ["", "| controller | flag | current | suggested | why |", "|---|---|---|---|---|"]
+            lines += [f"| {s.controller} | --{s.flag} | {s.current} | {s.suggested} | {s.reason} |" for s in flags]
+        lines += ["", "Usage over the window (daily peaks):", "", "```"]
+        for c in proposal.controllers:
+            u = self.usage[c]
+            lines.append(f"{c:<24} cpu {sparkline(daily_peaks(u.cpu))}  max {format_cpu(peak(u.cpu))}   "
+                         f"memory {sparkline(daily_peaks(u.memory))}  max {format_memory(peak(u.memory))}")
+        lines += ["```", "", f"Generated by fleetlib's `runbooks/{RUNBOOK}.ipynb`; the patch is validated with kustomize."]
+        return "\n".join(lines)
+
+    # --- charts ---------------------------------------------------------------------------------
+
+    def chart_lines(self, controller: str, resource: str) -> dict[str, float | None]:
+        current = self.current()[controller]
+        rec = self.results[controller]
+        return {"request": current.values.get((resource, "request")), "limit": current.values.get((resource, "limit")),
+                "recommended request": getattr(rec, f"{resource}_request"),
+                "recommended limit": getattr(rec, f"{resource}_limit")}
+
+    def _grid(self, draw: Any) -> Figure:
+        fig, axes = plt.subplots(len(self.controllers), 2, figsize=(13, 2.6 * len(self.controllers)), squeeze=False)
+        for row, c in zip(axes, self.controllers, strict=True):
+            for ax, resource in zip(row, ("cpu", "memory"), strict=True):
+                draw(c, resource, ax)
+        fig.tight_layout()
+        plt.close(fig)
+        return fig
+
+    def usage_charts(self) -> Figure:
+        """Per controller and resource: usage over time with request, limit and recommendation lines."""
+        def draw(c: str, resource: str, ax: Any) -> None:
+            u = self.usage[c]
+            charts.usage_over_time(u.cpu if resource == "cpu" else u.memory, resource=resource,
+                                   lines=self.chart_lines(c, resource), title=f"{c}: {resource}", ax=ax)
+        return self._grid(draw)
+
+    def distribution_charts(self) -> Figure:
+        """Per controller and resource: the samples' distribution with the percentile (CPU) or peak marked."""
+        def draw(c: str, resource: str, ax: Any) -> None:
+            u = self.usage[c]
+            charts.usage_distribution(u.cpu if resource == "cpu" else u.memory, resource=resource,
+                                      percentile=self.settings.cpu_percentile,
+                                      recommended=getattr(self.results[c], f"{resource}_request"),
+                                      title=f"{c}: {resource}", ax=ax)
+        return self._grid(draw)
+
+    # --- exports and records ----------------------------------------------------------------------
+
+    def records(self) -> list[dict[str, Any]]:
+        keys = ("cluster", "controller", "container", "resource", "kind", "current", "recommended", "severity", "reason")
+        return [{k: r[k] for k in keys} for r in self.rows()]
+
+    def krr_json(self) -> dict[str, Any]:
+        """krr's JSON shape: scans[] with object.allocations and recommended.{requests,limits}.{cpu,memory}."""
+        current, rows = self.current(), self.rows()
+        scans = []
+        for c in self.controllers:
+            mine = {(r["resource"], r["kind"]): r for r in rows if r["controller"] == c}
+            scans.append({
+                "object": {"cluster": str(self.params.id), "name": c, "container": "manager",
+                           "namespace": self.params.namespace, "kind": "Deployment",
+                           "pods": [p.pod for p in self.usage[c].cpu],
+                           "allocations": {f"{kind}s": {res: current[c].values.get((res, kind)) for res in ("cpu", "memory")}
+                                           for kind in ("request", "limit")}},
+                "recommended": {f"{kind}s": {res: {"value": mine[(res, kind)]["recommended_value"],
+                                                   "severity": mine[(res, kind)]["severity"]} for res in ("cpu", "memory")}
+                                for kind in ("request", "limit")},
+                "info": list(self.results[c].info)})
+        return {"strategy": {"name": self.options.strategy, "settings": asdict(self.settings)}, "scans": scans,
+                "flags": [s.as_dict() for s in self.flag_suggestions()]}
+
+    def export(self, out_dir: Path | None = None) -> dict[str, Path]:
+        from fleetlib.files import write_atomic
+
+        out = Path(out_dir) if out_dir else self.home / "exports" / RUNBOOK
+        stem = f"{self.params.stage}-{self.params.cluster}"
+        paths = {"csv": out / f"{stem}.csv", "json": out / f"{stem}.json"}
+        frame = pd.DataFrame(self.rows()).drop(columns=["change"])
+        write_atomic(paths["csv"], frame.to_csv(index=False))
+        write_atomic(paths["json"], json.dumps(self.krr_json(), indent=2, default=float) + "\n")
+        return paths
+
+    def result(self) -> dict[str, Any]:
+        counts = pd.Series([r["severity"] for r in self.rows() if r["change"]]).value_counts().to_dict()
+        return {"cluster": str(self.params.id), "strategy": self.options.strategy, "source": self.source_name,
+                "changes": int(sum(r["change"] for r in self.rows())), "severity": counts,
+                "not_enough_data": [c for c in self.controllers if not self.results[c].enough_data], **self.outcome}
+
+
+def exported_rows(home: Path | None = None, out_dir: Path | None = None) -> pd.DataFrame:
+    """Every cluster's last exported recommendations (for the fleet view)."""
+    folder = Path(out_dir) if out_dir else (home or fleet_home()) / "exports" / RUNBOOK
+    frames = [pd.read_csv(p) for p in sorted(folder.glob("*.csv"))] if folder.is_dir() else []
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["cluster", "controller", "resource", "kind", "current_value", "recommended_value"])
+
+
+# --- text summaries of series ----------------------------------------------------------------------
+
+_BARS = "▁▂▃▄▅▆▇█"
+
+
+def daily_peaks(series: Any) -> list[float]:
+    """The highest sample of each UTC day over all pods."""
+    peaks: dict[int, float] = {}
+    for s in series:
+        for day, value in zip((s.timestamps // 86400).astype(int), s.values, strict=True):
+            if math.isfinite(value):
+                peaks[day] = max(peaks.get(day, value), value)
+    return [peaks[d] for d in sorted(peaks)]
+
+
+def peak(series: Any) -> float:
+    values = [float(np.nanmax(s.values)) for s in series if len(s.values)]
+    return max(values) if values else 0.0
+
+
+def sparkline(values: list[float]) -> str:
+    if not values:
+        return "(no data)"
+    top = max(values) or 1.0
+    return "".join(_BARS[min(len(_BARS) - 1, int(v / top * (len(_BARS) - 1) + 0.5))] for v in values)
