@@ -315,7 +315,7 @@ class Tuning:
                 continue
             resources: dict[str, dict[str, str]] = {"requests": {}, "limits": {}}
             for r in mine:
-                value = r["recommended_value"] if r["recommended_value"] is not None or r["change"] else r["current_value"]
+                value = r["recommended_value"] if r["change"] else r["current_value"]
                 if value is not None:
                     resources[r["kind"] + "s"][r["resource"]] = quantity_text(r["resource"], value) or ""
             out[c] = (resources, {**flags, **new_flags})

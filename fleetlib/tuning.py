@@ -300,6 +300,9 @@ def recommendation_rows(cluster: str, state: ContainerState, rec: Recommendation
                              f"not enough data: {samples} samples, {settings.points_required} required"))
             continue
         value = recommended_value(rec, resource, kind)
+        if value is None and current is not None:
+            rows.append(_row(cluster, state, resource, kind, current, current, "GOOD", False, KEPT))
+            continue
         change = changed(current, value, settings)
         if not change:
             value = current
@@ -308,9 +311,11 @@ def recommendation_rows(cluster: str, state: ContainerState, rec: Recommendation
     return rows
 
 
+KEPT = ("kept: the strategy sets no value, but Flux cannot unset it (the bootstrap's server-side apply, field "
+        "manager flux, co-owns the field, so removing it from Git leaves it on the cluster)")
+
+
 def _reason(resource: str, kind: str, value: float | None, settings: Settings, rec: Recommendation) -> str:
-    if value is None:
-        return "no CPU limit: throttling costs more than it protects (krr)" if resource == "cpu" else "unset"
     extra = "; ".join(rec.info)
     base = {("cpu", "request"): f"p{settings.cpu_percentile:g} of CPU usage",
             ("cpu", "limit"): "upper bound of CPU usage",

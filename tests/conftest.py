@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import sys
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,10 +13,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
-_SESSION_HOME = tempfile.mkdtemp(prefix="fleet-home-")
-os.environ["FLEET_HOME"] = _SESSION_HOME
-os.environ.setdefault("FLEET_SANDBOX_SPEED", "30")  # 1m intervals pass in 2 s (nbmake kernels inherit it)
-os.environ.pop("FLEET_ROOT", None)
+_SESSION_HOME = os.environ["FLEET_HOME"]  # the session's, set by the repository's root conftest.py
 
 
 @pytest.fixture()
@@ -117,3 +113,4 @@ def new_cluster(sandbox: Sandbox, stage: str, folder: Path) -> SandboxCluster:
 def cluster(sandbox: Sandbox, tmp_path: Path) -> SandboxCluster:
     """A sandbox cluster of its own for one test."""
     return new_cluster(sandbox, "test", tmp_path)
+

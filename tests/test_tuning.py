@@ -53,3 +53,54 @@ def test_not_enough_data(name: str) -> None:
 def test_severity_uses_krr_thresholds(resource: str, current: float | None, recommended: float | None,
                                       expected: str) -> None:
     assert severity(resource, current, recommended) == expected
+
+
+# --- state, rows and flag suggestions ------------------------------------------------------------------
+
+from fleetlib.tuning import ContainerState, container_state, drift, recommendation_rows, suggest_flags  # noqa: E402
+
+
+def deployment(name: str, resources: dict, args: list[str]) -> dict:
+    return {"kind": "Deployment", "metadata": {"name": name}, "spec": {"template": {"spec": {"containers": [
+        {"name": "manager", "resources": resources, "args": args}]}}}}
+
+
+def test_container_state_reads_resources_and_the_last_flag() -> None:
+    d = deployment("kustomize-controller", {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"memory": "1Gi"}},
+                   ["--watch-all-namespaces", "--concurrent=10", "--concurrent=20"])
+    state = container_state(d)
+    assert state is not None
+    assert state.values == {("cpu", "request"): 0.1, ("cpu", "limit"): None, ("memory", "request"): 64 * MiB,
+                            ("memory", "limit"): 1024 * MiB}
+    assert state.flag("concurrent") == "20" and state.flag("requeue-dependency") == "30s"  # the v2.5 default
+    other = container_state(deployment("kustomize-controller", {"requests": {"cpu": "100m", "memory": "64Mi"},
+                                                                "limits": {"memory": "1Gi"}}, []))
+    assert other is not None
+    assert drift({"kustomize-controller": state}, {"kustomize-controller": other}) == [
+        {"controller": "kustomize-controller", "field": "--concurrent", "live": "20", "repository": "4"}]
+
+
+def test_rows_keep_a_value_the_strategy_would_unset_and_ignore_small_moves() -> None:
+    state = ContainerState("helm-controller", "manager", {("cpu", "request"): 0.1, ("cpu", "limit"): 1.0,
+                                                          ("memory", "request"): 100 * MiB, ("memory", "limit"): 105 * MiB})
+    rec = STRATEGIES["krr-simple"](Usage([np.full(200, 0.02)], [np.full(200, 90 * MiB)]), Settings())
+    rows = {(r["resource"], r["kind"]): r for r in recommendation_rows("dev/x", state, rec, Settings())}
+    assert rows[("cpu", "request")]["recommended"] == "20m" and rows[("cpu", "request")]["change"]
+    assert rows[("cpu", "limit")]["recommended"] == "1000m" and not rows[("cpu", "limit")]["change"]
+    assert "kept" in rows[("cpu", "limit")]["reason"]
+    assert rows[("memory", "limit")]["recommended"] == "105Mi" and not rows[("memory", "limit")]["change"]  # 104Mi: < 10%
+
+
+@pytest.mark.parametrize(("rate", "seconds", "queue", "current", "expected"), [
+    (0.0, None, 0.0, {}, []),
+    (1.0, 5.0, 0.0, {}, [("concurrent", "10")]),                       # 5 busy workers, doubled
+    (1.0, 2.0, 0.0, {}, []),                                            # 4 needed, 4 by default: nothing
+    (2.0, 2.0, 0.0, {}, [("concurrent", "8"), ("requeue-dependency", "5s")]),
+    (3.0, 10.0, 50.0, {}, [("concurrent", "20")]),                      # capped at the guide's 20; slow: keep 30s
+    (2.0, 2.0, 0.0, {"concurrent": "8", "requeue-dependency": "5s"}, []),  # after the change: nothing new
+])
+def test_flag_suggestions_follow_the_vertical_scaling_guide(rate: float, seconds: float | None, queue: float,
+                                                            current: dict, expected: list) -> None:
+    state = ContainerState("kustomize-controller", "manager", {}, current)
+    got = [(s.flag, s.suggested) for s in suggest_flags(state, rate, seconds, queue)]
+    assert got == expected
