@@ -312,3 +312,45 @@ def test_flux_load_from_the_controllers_metrics(sandbox: Sandbox, booted: Any) -
     assert ks.reconciles_per_second == pytest.approx(1 / 600, rel=0.01) and ks.mean_reconcile_seconds
     assert t.load["helm-controller"].reconciles_per_second == 0 and t.load["helm-controller"].mean_reconcile_seconds is None
     assert t.flags().empty  # an idle cluster needs no more workers
+
+
+def test_an_oom_killed_controller_keeps_memory_above_the_killed_limit(sandbox: Sandbox) -> None:
+    params = params_for(f"o{uuid.uuid4().hex[:5]}")
+    bootstrap(sandbox, params)
+    sandbox.inject_fault(params.id, "controller-oomkilled")  # kustomize-controller, killed at its 1Gi limit
+    t = tuning(sandbox, params, until=UNTIL)
+    usage = t.usage["kustomize-controller"]
+    assert usage.oom_limits == (2.0**30,)
+    rec = t.results["kustomize-controller"]
+    assert rec.memory_limit == up_to_mib(2.0**30 * 1.25) and rec.memory_request == rec.memory_limit
+    assert any("OOMKill detected" in i for i in rec.info)
+    assert t.usage["helm-controller"].oom_limits == ()
+
+
+def test_a_prometheus_token_is_sent_and_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    import http.server
+    import threading
+
+    seen: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            seen.append(self.headers.get("Authorization", ""))
+            body = b'{"status":"error","errorType":"unauthorized","error":"bad token"}'
+            self.send_response(401)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    secret = "prom-" + uuid.uuid4().hex
+    prom = Prometheus(f"http://127.0.0.1:{server.server_address[1]}", token=secret)
+    with pytest.raises(Exception) as e:
+        prom.query("up", 0)
+    server.shutdown()
+    assert seen == [f"Bearer {secret}"]
+    assert secret not in str(e.value) and secret not in repr(prom) and "prometheus_token_env" in str(e.value.hint)
