@@ -9,6 +9,7 @@ Nothing here reads the clock, the network or the disk.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -70,6 +71,17 @@ class ObjectRef:
         return f"{self.kind}/{self.namespace}/{self.name}" if self.namespace else f"{self.kind}/{self.name}"
 
 
+def sum_of_units(text: str, part: re.Pattern[str], units: Mapping[str, float]) -> float | None:
+    """The positive total of `text` written as number-unit parts (`1h30m`), or None when it is not that."""
+    pos, total = 0, 0.0
+    for match in part.finditer(text):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * units[match.group(2)]
+        pos = match.end()
+    return total if text and pos == len(text) and total > 0 else None
+
+
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
 _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 
@@ -84,13 +96,8 @@ class Duration:
     def parse(cls, text: str) -> Duration:
         if not isinstance(text, str) or not text:
             raise ValueError("a duration is a string such as '1m', '10m0s' or '1h30m'")
-        pos, total = 0, 0.0
-        for match in _DURATION_PART.finditer(text):
-            if match.start() != pos:
-                break
-            total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-            pos = match.end()
-        if pos != len(text) or total <= 0:
+        total = sum_of_units(text, _DURATION_PART, _UNIT_SECONDS)
+        if total is None:
             raise ValueError(f"{text!r} is not a positive duration such as '1m', '10m0s' or '1h30m'")
         return cls(total)
 

@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from fleetlib.model import sum_of_units
 from fleetlib.quantity import format_cpu, format_memory, parse_quantity
 
 MiB = float(2**20)
@@ -178,13 +179,8 @@ def parse_window(text: str) -> float:
     """Seconds of a Prometheus-style duration such as `14d`, `336h`, `1h30m` or `30s`."""
     if not isinstance(text, str):
         raise ValueError("a window is a string such as '14d', '12h' or '30s'")
-    pos, total = 0, 0.0
-    for match in _WINDOW.finditer(text):
-        if match.start() != pos:
-            break
-        total += float(match.group(1)) * _WINDOW_SECONDS[match.group(2)]
-        pos = match.end()
-    if not text or pos != len(text) or total <= 0:
+    total = sum_of_units(text, _WINDOW, _WINDOW_SECONDS)
+    if total is None:
         raise ValueError(f"{text!r} is not a duration such as '14d', '12h' or '30s'")
     return total
 
