@@ -59,7 +59,7 @@ SPECS: dict[str, RunbookSpec] = {
     "bootstrap": RunbookSpec("bootstrap", overrides=BOOTSTRAP_OVERRIDES,
                              options={"dry_run": False, "force": False, "rotate_key": False, "timeout": "5m"}),
     "troubleshoot": RunbookSpec("troubleshoot", overrides=("target", "context"),
-                                options={"reconcile_failed": False, "resume_suspended": False}),
+                                options={"reconcile_failed": False, "resume_suspended": False, "fail_on": "error"}),
     "tune-resources": RunbookSpec("tune-resources", overrides=("target", "context", "branch", "prometheus_url"),
                                   options={"strategy": "flux", "base": "krr-simple", "cpu_percentile": 95.0,
                                            "memory_buffer": 0.15, "history": "14d", "step": "30s",

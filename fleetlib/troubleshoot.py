@@ -12,8 +12,8 @@ from typing import Any
 
 import pandas as pd
 
-from fleetlib.diagnose import Finding
-from fleetlib.errors import FleetError
+from fleetlib.diagnose import SEVERITY, Finding
+from fleetlib.errors import ClusterError, FleetError, ParameterError, clip
 from fleetlib.facts import FLUX_KINDS, ClusterFacts, gather
 from fleetlib.github import as_fleet_error
 from fleetlib.github import connect as github_connect
@@ -94,3 +94,19 @@ def remediate(run: Any, findings: list[Finding], *, reconcile_failed: bool, resu
     if not reconcile_failed and not resume_suspended:
         rows.append({"object": "-", "action": "none (set reconcile_failed or resume_suspended to act)"})
     return pd.DataFrame(rows, columns=["object", "action"])
+
+
+FAIL_ON = ("none", "warning", "error", "critical")
+
+
+def conclude(findings: list[Finding], *, fail_on: str) -> str:
+    """The runbook's verdict, as `flux check` gives one: raise when a finding is at least `fail_on`, so a
+    fleet run marks the cluster failed, names this cell and quotes the first such finding."""
+    if fail_on not in FAIL_ON:
+        raise ParameterError(f"{fail_on!r} is not one of {', '.join(FAIL_ON)}", source="runbook parameters", key="fail_on")
+    bad = [] if fail_on == "none" else [f for f in findings if SEVERITY[f.severity] >= SEVERITY[fail_on]]
+    if bad:
+        first = bad[0]
+        raise ClusterError(f"{len(bad)} finding(s) at {fail_on} or above; first: {first.id} on {first.object}: "
+                           f"{clip(first.evidence, 300)}", hint=first.remediation)
+    return f"no finding at {fail_on} or above" if fail_on != "none" else "fail_on='none': no verdict"

@@ -269,8 +269,11 @@ def test_troubleshoot_runbook_records_the_root_cause(tmp_path: Path) -> None:
                 break
             time.sleep(0.2)
         out = tmp_path / "troubleshoot.ipynb"
-        papermill.execute_notebook(str(REPO / "runbooks" / "troubleshoot.ipynb"), str(out),
-                                   parameters={"cluster": "services-amer"}, progress_bar=False, cwd=str(REPO))
+        with pytest.raises(papermill.PapermillExecutionError) as failed:  # the verdict: a finding at error
+            papermill.execute_notebook(str(REPO / "runbooks" / "troubleshoot.ipynb"), str(out),
+                                       parameters={"cluster": "services-amer"}, progress_bar=False, cwd=str(REPO))
+        assert "known-hosts-mismatch on GitRepository/flux-system/flux-system" in failed.value.evalue
+        assert "conclude" in failed.value.source
         records = read_records(out)
         first = records["findings"][0]
         assert first["id"] == "known-hosts-mismatch" and first["object"] == "GitRepository/flux-system/flux-system"

@@ -11,8 +11,8 @@ import pytest
 from .conftest import REPO
 
 LAYERS: list[set[str]] = [
-    {"cli", "__main__", "runbook", "widgets"},  # cli.* too                       # what people and notebooks call
-    {"scaffold", "fleetrepo", "bootstrap", "diagnose", "tuning", "manifests", "charts", "fleetrun", "report",
+    {"cli", "__main__", "runbook", "widgets", "fleetrun"},  # cli.* too                      # what people and notebooks call
+    {"scaffold", "fleetrepo", "bootstrap", "diagnose", "tuning", "manifests", "charts", "report",
      "sshkeys", "record", "facts", "fluxview", "troubleshoot", "operate", "kustomization", "rightsize"},
     {"kube", "github", "git", "metrics", "sandbox"},  # sandbox.* too                 # adapters: the only modules doing I/O
     {"parameters", "files", "locations", "plan"},

@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from fleetlib.cli import core, sandbox
+from fleetlib.cli import core, runs, sandbox
 from fleetlib.errors import FleetError
 
 
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     core.register(sub)
     sandbox.register(sub)
+    runs.register(sub)
     return parser
 
 

@@ -25,7 +25,7 @@ from fleetlib.sandbox.apiserver import ApiError, ClusterApi
 from fleetlib.sandbox.hub import Hub
 
 SCENARIOS: dict[str, str] = {
-    "deploy-key-revoked": "the repository's deploy keys are deleted on GitHub",
+    "deploy-key-revoked": "the cluster's deploy key is deleted on GitHub (clusters sharing the repository keep theirs)",
     "known-hosts-mismatch": "github.com presents a host key the flux-system Secret's known_hosts does not hold",
     "kustomize-build-error": "a Kustomization whose folder has a kustomization.yaml listing a missing file",
     "missing-crd": "a Kustomization applying a custom resource whose CRD is not installed",
@@ -149,7 +149,10 @@ def inject(api: ClusterApi, hub: Hub, scenario: str, *, target: str | None = Non
     record: dict[str, Any] = {"target": target or DEFAULT_TARGETS.get(scenario), "since": time.time()}
     if scenario == "deploy-key-revoked":
         owner, name, _ = c.source_repo()
+        path = str(((c.get("Kustomization", "flux-system") or {}).get("spec") or {}).get("path") or "")
         keys = hub.keys(owner, name)
+        own = [k for k in keys if path and str(k["title"]).endswith(f"-{path}")]
+        keys = own or keys  # this cluster's key (clusters sharing the repository keep theirs), else every key
         record["keys"] = [{"title": k["title"], "key": k["key"], "read_only": k["read_only"]} for k in keys]
         for k in keys:
             hub.delete_key(owner, name, k["id"])

@@ -305,7 +305,7 @@ class Loop:
                 try:
                     step()
                 except RuntimeError as e:
-                    if "after shutdown" in str(e):  # the interpreter is exiting and closed the worker pools
+                    if "shutdown" in str(e) or sys.is_finalizing():  # the interpreter is exiting: pools are closed
                         return
                     self.errors += 1
                     log.exception("sandbox controllers: pass failed")

@@ -1,0 +1,200 @@
+"""The fleet report of one or more runs: what each cluster's notebook recorded, as pandas tables, charts
+and one self-contained HTML page (charts inlined as PNG), plus a CSV per table.
+
+Tables, each present when some run recorded it:
+- `runs`: per cluster and runbook, the status, duration, failing cell and error (from index.json);
+- `bootstrap`: per cluster, the bootstrap status, Flux version, revision and commits;
+- `findings`: every troubleshooting finding, and `severity` counts per cluster;
+- `recommendations`: the tuning rows across the fleet.
+
+    written = write([run_folder], out=None)     # {"html": ..., "runs.csv": ..., ...}
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.figure import Figure
+
+from fleetlib import charts
+from fleetlib.files import write_atomic
+from fleetlib.errors import InputError, clip
+from fleetlib.locations import fleet_home
+
+INDEX = "index.json"
+"""Written last in a run folder, all at once (fleetlib.fleetrun)."""
+
+
+def read_index(folder: Path) -> dict[str, Any]:
+    path = folder / INDEX
+    if not path.is_file():
+        raise InputError(f"{folder}: no {INDEX} here",
+                         hint="pass a run folder (see `fleet runs`); a run still going has none yet")
+    try:
+        return dict(json.loads(path.read_text()))
+    except ValueError as e:
+        raise InputError(f"{path}: not valid JSON: {clip(str(e), 200)}") from None
+
+
+SEVERITIES = ("critical", "error", "warning", "info")
+SEVERITY_COLOURS = {"critical": "#6a1b9a", "error": "#c62828", "warning": "#f9a825", "info": "#90a4ae"}
+
+
+@dataclass
+class FleetReport:
+    run_ids: list[str]
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, folders: Sequence[Path]) -> FleetReport:
+        indexes = [read_index(Path(f)) for f in folders]
+        runs, bootstrap, findings, recommendations = [], [], [], []
+        for index in indexes:
+            for c in index["clusters"]:
+                cluster = f"{c['stage']}/{c['cluster']}"
+                cell = c.get("cell") or {}
+                runs.append({"cluster": cluster, "runbook": index["runbook"], "run": index["run_id"],
+                             "status": c["status"], "seconds": c["seconds"], "failing cell": cell.get("index"),
+                             "error": c.get("error")})
+                records = c.get("records") or {}
+                if "bootstrap" in records:
+                    b = records["bootstrap"]
+                    bootstrap.append({"cluster": cluster, "status": b.get("status"), "flux": b.get("flux_version"),
+                                      "revision": b.get("revision"), "commits": len(b.get("commits") or []),
+                                      "dry run": b.get("dry_run")})
+                findings += [{"cluster": cluster, **f} for f in records.get("findings") or []]
+                recommendations += [{**r, "cluster": cluster} for r in records.get("recommendations") or []]
+        report = cls([i["run_id"] for i in indexes])
+        report.tables["runs"] = pd.DataFrame(runs)
+        if bootstrap:
+            report.tables["bootstrap"] = pd.DataFrame(bootstrap)
+        if any("findings" in (c.get("records") or {}) for i in indexes for c in i["clusters"]):
+            frame = pd.DataFrame(findings, columns=["cluster", "id", "severity", "object", "evidence", "cause",
+                                                    "remediation", "symptom_of"])
+            report.tables["findings"] = frame
+            clusters = sorted({r["cluster"] for r in runs if r["runbook"] == "troubleshoot"})
+            counts = frame.groupby(["cluster", "severity"]).size().unstack(fill_value=0) if len(frame) else pd.DataFrame()
+            report.tables["severity"] = counts.reindex(index=clusters, columns=list(SEVERITIES), fill_value=0)
+        if recommendations:
+            report.tables["recommendations"] = pd.DataFrame(recommendations)
+        return report
+
+    # --- charts ---------------------------------------------------------------------------------
+
+    def figures(self) -> dict[str, Figure]:
+        out = {"runs": _status_chart(self.tables["runs"])}
+        if "severity" in self.tables:
+            out["findings"] = _severity_chart(self.tables["severity"])
+        if "recommendations" in self.tables:
+            rows = _numeric(self.tables["recommendations"])
+            out["memory"] = charts.fleet_view(rows, resource="memory", kind="request")
+            out["cpu"] = charts.fleet_view(rows, resource="cpu", kind="request")
+        return out
+
+    # --- HTML -----------------------------------------------------------------------------------
+
+    def html(self) -> str:
+        figures = self.figures()
+        runs = self.tables["runs"]
+        ok, failed = int((runs["status"] == "ok").sum()), int((runs["status"] != "ok").sum())
+        parts = [f"<h1>Fleet report</h1><p class=meta>runs {html.escape(', '.join(self.run_ids))} · generated "
+                 f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC · <b>{ok}</b> ok, <b class=bad>{failed}</b> failed</p>",
+                 "<h2>Runs per cluster</h2>", _img(figures["runs"], "run status per cluster"), _table(runs)]
+        if "bootstrap" in self.tables:
+            parts += ["<h2>Bootstrap state</h2>", _table(self.tables["bootstrap"])]
+        if "findings" in self.tables:
+            parts += ["<h2>Findings per cluster and severity</h2>", _img(figures["findings"], "findings per cluster"),
+                      _table(self.tables["severity"].reset_index(names="cluster")), "<h3>Every finding</h3>",
+                      _table(self.tables["findings"])]
+        if "recommendations" in self.tables:
+            rec = self.tables["recommendations"]
+            changes = rec[rec["recommended"].notna() & (rec["recommended"] != rec["current"])]
+            parts += ["<h2>Tuning recommendations across the fleet</h2>", _img(figures["memory"], "memory requests"),
+                      _img(figures["cpu"], "CPU requests"), f"<p>{len(changes)} value(s) would change.</p>",
+                      _table(rec[["cluster", "controller", "resource", "kind", "current", "recommended", "severity",
+                                  "reason"]])]
+        return PAGE.format(title="Fleet report", body="\n".join(parts))
+
+
+def _numeric(rows: pd.DataFrame) -> pd.DataFrame:
+    from fleetlib.quantity import parse_quantity
+
+    def value(text: Any) -> float | None:
+        return None if text is None or (isinstance(text, float) and pd.isna(text)) else parse_quantity(str(text))
+    return rows.assign(current_value=rows["current"].map(value), recommended_value=rows["recommended"].map(value))
+
+
+def _status_chart(runs: pd.DataFrame) -> Figure:
+    fig, ax = plt.subplots(figsize=(8, 0.4 * max(3, len(runs)) + 1))
+    labels = [f"{r.cluster} ({r.runbook})" for r in runs.itertuples()]
+    colours = ["#2e7d32" if s == "ok" else "#c62828" for s in runs["status"]]
+    ax.barh(labels, runs["seconds"], color=colours)
+    ax.set_xlabel("seconds (green ok, red failed)")
+    ax.invert_yaxis()
+    ax.set_title("Runs per cluster")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def _severity_chart(counts: pd.DataFrame) -> Figure:
+    fig, ax = plt.subplots(figsize=(8, 0.4 * max(3, len(counts)) + 1))
+    if counts.to_numpy().sum() == 0:
+        ax.text(0.5, 0.5, "no findings", ha="center", va="center", transform=ax.transAxes)
+    else:
+        counts.plot.barh(stacked=True, ax=ax, color=[SEVERITY_COLOURS[s] for s in counts.columns])
+        ax.invert_yaxis()
+        ax.set_xlabel("findings")
+    ax.set_title("Findings per cluster and severity")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def _img(fig: Figure, alt: str) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    data = base64.b64encode(buffer.getvalue()).decode()
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _table(frame: pd.DataFrame) -> str:
+    return frame.to_html(index=False, escape=True, na_rep="", border=0, classes="t")
+
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #212121; }}
+h1 {{ margin-bottom: .2rem; }} .meta {{ color: #616161; }} .bad {{ color: #c62828; }}
+table.t {{ border-collapse: collapse; font-size: .85rem; margin: .5rem 0 1.5rem; }}
+table.t th, table.t td {{ border-bottom: 1px solid #e0e0e0; padding: .25rem .6rem; text-align: left; vertical-align: top; }}
+table.t th {{ background: #f5f5f5; }} img {{ max-width: 100%; display: block; margin: .5rem 0; }}
+</style></head>
+<body>
+{body}
+</body></html>
+"""
+
+
+def write(folders: Sequence[Path], out: Path | None = None) -> dict[str, Path]:
+    """The report's HTML and CSVs in `out` (default FLEET_HOME/reports/<run-id>); returns the paths."""
+    report = FleetReport.load(folders)
+    out = out or fleet_home() / "reports" / "+".join(report.run_ids)
+    written = {"html": out / "report.html"}
+    write_atomic(written["html"], report.html())
+    for name, frame in report.tables.items():
+        path = out / f"{name}.csv"
+        write_atomic(path, frame.to_csv(index=name == "severity"))
+        written[f"{name}.csv"] = path
+    return written
