@@ -71,6 +71,7 @@ class Bootstrap:
         self.checkout: Checkout | None = None
         self.key_fingerprint: str | None = None
         self.revision: str | None = None
+        self._descendants: dict[str, bool] = {}
         self._work = Path(tempfile.mkdtemp(prefix="fleet-bootstrap-"))
         base = normalise_path(params.path)
         self.files = {name: f"{base}/{FLUX_SYSTEM_DIR}/{name}" for name in (COMPONENTS_FILE, SYNC_FILE,
@@ -490,9 +491,10 @@ class Bootstrap:
             current = obj and (obj.get("status") or {}).get("observedGeneration") == obj["metadata"].get("generation")
             if (obj.get("spec") or {}).get("suspend"):
                 raise ClusterError(f"{kind} {ns}/{ns} is suspended", hint=f"resume it: flux resume {kind.lower()} {ns}")
-            if ready.get("status") == "True" and current and revision_of(obj) == self.revision:
+            reached = self._reached(revision_of(obj))
+            if ready.get("status") == "True" and current and reached:
                 return
-            failing = ready.get("status") == "False" and (revision_of(obj) == self.revision or kind == "GitRepository")
+            failing = ready.get("status") == "False" and (reached or kind == "GitRepository")
             if failing or stalled.get("status") == "True":
                 message = ready.get("message") or stalled.get("message")
                 raise ClusterError(f"{kind} {ns}/{ns} is not ready: {clip(message or '', 400)}",
@@ -502,6 +504,22 @@ class Bootstrap:
                                    f"{self.revision} within {Duration(self.timeout).go()}",
                                    hint=TROUBLESHOOT.format(ns=ns, kind=kind.lower(), name=ns))
             time.sleep(0.5)
+
+    def _reached(self, revision: str | None) -> bool:
+        """The object is at our revision, or at a later commit of the branch that contains it (clusters sharing
+        the repository push too, and Flux fetches the newest head)."""
+        if not revision or not self.revision:
+            return False
+        if revision == self.revision:
+            return True
+        prefix = f"{self.params.branch}@sha1:"
+        if not revision.startswith(prefix) or self.checkout is None:
+            return False
+        known = self._descendants.get(revision)
+        if known is None:
+            known = self._descendants[revision] = self.checkout.is_ancestor(self.revision.removeprefix(prefix),
+                                                                            revision.removeprefix(prefix))
+        return known
 
     def _wait_components(self) -> None:
         deadline = time.monotonic() + self.timeout

@@ -167,8 +167,8 @@ def _execute(job: Job, out: Path) -> dict[str, Any]:
                                        progress_bar=False, log_output=False, cwd=job.cwd)
             break
         except PapermillExecutionError as e:
-            source = _cell_source(out, e.cell_index)
-            outcome.update(status="failed", cell={"index": e.cell_index, "execution_count": e.exec_count,
+            index, source = _failed_cell(out, e.cell_index)
+            outcome.update(status="failed", cell={"index": index, "execution_count": e.exec_count,
                                                   "source": clip(source, 400)},
                            error=f"{e.ename}: {clip(_plain(e.evalue), 500)}")
             break
@@ -189,12 +189,16 @@ def _execute(job: Job, out: Path) -> dict[str, Any]:
     return outcome
 
 
-def _cell_source(path: Path, index: int) -> str:
+def _failed_cell(path: Path, fallback: int) -> tuple[int, str]:
+    """The index (in the executed notebook) and source of the cell that holds the error output."""
     try:
         cells = json.loads(path.read_text())["cells"]
-        return "".join(cells[index]["source"]) if 0 <= index < len(cells) else ""
     except (OSError, ValueError, KeyError):
-        return ""
+        return fallback, ""
+    for i, cell in enumerate(cells):
+        if any(o.get("output_type") == "error" for o in cell.get("outputs") or []):
+            return i, "".join(cell["source"])
+    return fallback, ""
 
 
 def _plain(text: str) -> str:
@@ -219,20 +223,25 @@ def run_local(jobs: Iterable[Job], *, parallel: int) -> Iterator[dict[str, Any]]
             yield future.result()
 
 
-def run_dask(jobs: Iterable[Job], *, scheduler: str) -> Iterator[dict[str, Any]]:
-    """The same jobs on an existing Dask distributed cluster (its workers need fleetlib and the paths)."""
+def dask_client(scheduler: str) -> Any:
+    """A client of an existing Dask distributed scheduler (its workers need fleetlib and the same paths)."""
     try:
-        from distributed import Client, as_completed as dask_completed
+        from distributed import Client
     except ImportError as e:
         raise InputError("the Dask executor needs the distributed package", hint="pip install 'fleetlib[dask]'") from e
     try:
-        client = Client(scheduler, timeout="20s")
-    except (OSError, TimeoutError) as e:
+        return Client(scheduler, timeout="10s")
+    except (OSError, TimeoutError, ValueError) as e:
         raise InputError(f"no Dask scheduler answers at {scheduler}: {clip(str(e), 200)}",
                          hint="start one (`dask scheduler`) or pass its address with --scheduler") from None
+
+
+def run_dask(jobs: Iterable[Job], client: Any) -> Iterator[dict[str, Any]]:
+    """The same jobs as tasks of a Dask cluster, outcomes as they finish."""
+    from distributed import as_completed as dask_completed
+
     try:
-        futures = client.map(execute, list(jobs), pure=False)
-        for future in dask_completed(futures):
+        for future in dask_completed(client.map(execute, list(jobs), pure=False)):
             yield future.result()
     finally:
         client.close()
@@ -241,20 +250,20 @@ def run_dask(jobs: Iterable[Job], *, scheduler: str) -> Iterator[dict[str, Any]]
 def run(plan: RunPlan, *, parallel: int = 2, executor: str = "local", scheduler: str | None = None,
         progress: Progress | None = None) -> dict[str, Any]:
     """Execute a plan into its new folder and write its index; returns the index."""
+    if executor not in ("local", "dask"):
+        raise InputError(f"unknown executor {executor!r}", hint="local (the default) or dask")
+    if executor == "dask" and not scheduler:
+        raise InputError("--executor dask needs --scheduler ADDRESS", hint="e.g. --scheduler tcp://10.0.0.5:8786")
+    client = dask_client(scheduler) if executor == "dask" and scheduler else None  # before any folder is made
     try:
         plan.folder.mkdir(parents=True, exist_ok=False)
     except FileExistsError:
+        if client is not None:
+            client.close()
         raise InputError(f"{plan.folder} already exists", hint="runs are never overwritten; start a new run") from None
     started = datetime.now(UTC)
     t0 = time.monotonic()
-    if executor == "dask":
-        if not scheduler:
-            raise InputError("--executor dask needs --scheduler ADDRESS", hint="e.g. --scheduler tcp://10.0.0.5:8786")
-        outcomes = run_dask(plan.jobs, scheduler=scheduler)
-    elif executor == "local":
-        outcomes = run_local(plan.jobs, parallel=parallel)
-    else:
-        raise InputError(f"unknown executor {executor!r}", hint="local (the default) or dask")
+    outcomes = run_dask(plan.jobs, client) if client is not None else run_local(plan.jobs, parallel=parallel)
     results: dict[str, dict[str, Any]] = {}
     for outcome in outcomes:
         results[f"{outcome['stage']}/{outcome['cluster']}"] = outcome

@@ -125,6 +125,14 @@ class Checkout:
         code, out, _ = run_git_raw(["show", f"refs/fleetlib/peek:{rel}"], cwd=self.path)
         return out.decode("utf-8", errors="replace") if code == 0 else None
 
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        """Whether `descendant` (a commit of the remote branch) contains `ancestor`; fetches when it is unknown."""
+        if ancestor == descendant:
+            return True
+        if run_git_raw(["cat-file", "-e", f"{descendant}^{{commit}}"], cwd=self.path)[0] != 0:
+            run_git_raw(["fetch", "--quiet", "origin", self.branch], cwd=self.path, env=self.env)
+        return run_git_raw(["merge-base", "--is-ancestor", ancestor, descendant], cwd=self.path)[0] == 0
+
     def reset_to_remote(self) -> None:
         """Drop local commits that were not pushed (the working copy matches the remote branch again)."""
         run_git(["reset", "--quiet", "--hard", f"origin/{self.branch}"], cwd=self.path)

@@ -136,6 +136,21 @@ class TuneOptions:
                         base=self.base, min_change=float(self.min_change))
 
 
+def usage_source(params: ClusterParams, kube: Kube, options: TuneOptions, *, home: Path) -> UsageSource:
+    """Prometheus when there is one (the sandbox always has one), else metrics.k8s.io sampling."""
+    url = params.prometheus_url
+    if url is None and params.target == "sandbox":
+        url = Sandbox.running(home).prometheus_url(params.id)
+    if options.usage_source == "metrics-server" or (options.usage_source == "auto" and url is None):
+        return MetricsServerSource(kube, parse_window(options.sample_window), parse_window(options.sample_interval))
+    if url is None:
+        raise ParameterError("usage_source 'prometheus' needs a Prometheus", source=str(params.id), key="prometheus_url",
+                             hint="set prometheus_url in the cluster's parameters, or use usage_source='metrics-server'")
+    token = os.environ.get(params.prometheus_token_env) or None
+    return PrometheusSource(Prometheus(url, token=token), history=parse_window(options.history),
+                            step=parse_window(options.step), end=options.end())
+
+
 def to_usage(cu: ControllerUsage) -> Usage:
     """The strategies' input from a source's samples (NaN gaps dropped)."""
     def clean(a: np.ndarray) -> np.ndarray:
@@ -199,19 +214,7 @@ class Tuning:
     # --- 1. gather --------------------------------------------------------------------------------
 
     def source(self) -> UsageSource:
-        """Prometheus when there is one (the sandbox always has one), else metrics.k8s.io sampling."""
-        o, p = self.options, self.params
-        url = p.prometheus_url
-        if url is None and p.target == "sandbox":
-            url = Sandbox.running(self.home).prometheus_url(p.id)
-        if o.usage_source == "metrics-server" or (o.usage_source == "auto" and url is None):
-            return MetricsServerSource(self.kube, parse_window(o.sample_window), parse_window(o.sample_interval))
-        if url is None:
-            raise ParameterError("usage_source 'prometheus' needs a Prometheus", source=str(p.id), key="prometheus_url",
-                                 hint="set prometheus_url in the cluster's parameters, or use usage_source='metrics-server'")
-        token = os.environ.get(p.prometheus_token_env) or None
-        return PrometheusSource(Prometheus(url, token=token), history=parse_window(o.history), step=parse_window(o.step),
-                                end=o.end())
+        return usage_source(self.params, self.kube, self.options, home=self.home)
 
     def gather(self) -> None:
         ns = self.params.namespace

@@ -17,20 +17,27 @@ from fleetlib.errors import ClusterError, FleetError, ParameterError, clip
 from fleetlib.facts import FLUX_KINDS, ClusterFacts, gather
 from fleetlib.github import as_fleet_error
 from fleetlib.github import connect as github_connect
+from fleetlib.kube import Kube
 from fleetlib.locations import fleet_home
+from fleetlib.parameters import ClusterParams
 from fleetlib.operate import plural, request_reconcile
 
 _GITHUB_URL = re.compile(r"github\.com[:/]([^/]+)/([^/]+?)(?:\.git)?/?$")
 
 
 def gather_for(run: Any) -> ClusterFacts:
-    """Facts of the run's cluster, with the repository head of each GitRepository on GitHub."""
-    facts = gather(run.kube, namespace=run.params.namespace)
+    """Facts of a runbook run's cluster (see gather_cluster)."""
+    return gather_cluster(run.params, run.kube)
+
+
+def gather_cluster(params: ClusterParams, kube: Kube) -> ClusterFacts:
+    """Facts of a cluster, with the repository head of each GitRepository on GitHub."""
+    facts = gather(kube, namespace=params.namespace)
     heads: dict[str, str] = {}
     repos = facts.objects.get("GitRepository", [])
     if repos:
         try:
-            hub = github_connect(run.params, home=fleet_home())
+            hub = github_connect(params, home=fleet_home())
             branch_heads: dict[tuple[str, str], str] = {}  # many GitRepositories share one repository branch
             for repo in repos:
                 spec = repo.get("spec") or {}

@@ -13,7 +13,7 @@ from .conftest import REPO
 LAYERS: list[set[str]] = [
     {"cli", "__main__", "runbook", "widgets", "fleetrun"},  # cli.* too                      # what people and notebooks call
     {"scaffold", "fleetrepo", "bootstrap", "diagnose", "tuning", "manifests", "charts", "report",
-     "sshkeys", "record", "facts", "fluxview", "troubleshoot", "operate", "kustomization", "rightsize"},
+     "sshkeys", "record", "facts", "fluxview", "troubleshoot", "operate", "kustomization", "rightsize", "tour"},
     {"kube", "github", "git", "metrics", "sandbox"},  # sandbox.* too                 # adapters: the only modules doing I/O
     {"parameters", "files", "locations", "plan"},
     {"model", "names", "quantity", "errors", "__init__"},

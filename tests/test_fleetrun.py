@@ -1,0 +1,186 @@
+"""Fleet runs on the sandbox: every shipped cluster in worker processes, an immutable run folder and its
+index, a faulted cluster failing alone with its cell and error named, the HTML report rendered in headless
+Chromium, and the Dask executor producing the same folder as the local pool."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fleetlib.cli import main
+from fleetlib.model import ClusterId
+from fleetlib.report import read_index
+from fleetlib.sandbox import Sandbox
+
+from .conftest import REPO
+
+SHIPPED = ["dev/other-dev-cluster", "dev/services-amer", "prod/services-amer", "staging/services-amer"]
+FAULTED = ClusterId("dev", "other-dev-cluster")
+
+
+def fleet(*args: str) -> int:
+    return main(list(args))
+
+
+def newest_run(home: Path, before: set[Path]) -> Path:
+    runs = set((home / "runs").iterdir()) - before
+    assert len(runs) == 1, runs
+    return runs.pop()
+
+
+def runs_now(home: Path) -> set[Path]:
+    return set((home / "runs").iterdir()) if (home / "runs").is_dir() else set()
+
+
+def tree(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+@pytest.fixture(scope="module")
+def fleet_home(sandbox: Sandbox) -> Iterator[Path]:
+    """The session's FLEET_HOME with the four shipped clusters bootstrapped by a fleet run."""
+    home = Path(os.environ["FLEET_HOME"])
+    os.environ["FLEET_ROOT"] = str(REPO)
+    before = runs_now(home)
+    assert fleet("run", "bootstrap", "--all", "--parallel", "2", "-q") == 0
+    index = read_index(newest_run(home, before))
+    assert [f"{c['stage']}/{c['cluster']}" for c in index["clusters"]] == SHIPPED
+    assert all(c["records"]["bootstrap"]["status"] in ("changed", "up to date") for c in index["clusters"])
+    yield home
+    os.environ.pop("FLEET_ROOT", None)
+
+
+@pytest.fixture(scope="module")
+def healthy_run(fleet_home: Path) -> Path:
+    before = runs_now(fleet_home)
+    assert fleet("run", "troubleshoot", "--all", "--parallel", "2", "-q") == 0
+    return newest_run(fleet_home, before)
+
+
+def test_troubleshoot_on_every_cluster(healthy_run: Path) -> None:
+    assert tree(healthy_run) == sorted(["index.json", *[f"{c}/troubleshoot.ipynb" for c in SHIPPED],
+                                        *[f"{c}/troubleshoot.log" for c in SHIPPED]])
+    index = read_index(healthy_run)
+    assert index["runbook"] == "troubleshoot" and index["ok"] == 4 and index["failed"] == 0
+    for c in index["clusters"]:
+        assert c["status"] == "ok" and c["error"] is None and c["attempts"] == 1 and c["seconds"] > 0
+        assert c["records"]["summary"]["severities"].get("error", 0) == 0
+    for path in healthy_run.rglob("*"):  # immutable: every file read-only once written
+        if path.is_file():
+            assert not path.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH), path
+
+
+def test_a_faulted_cluster_fails_alone_and_is_named(fleet_home: Path, sandbox: Sandbox,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    sandbox.inject_fault(FAULTED, "deploy-key-revoked")
+    try:
+        before = runs_now(fleet_home)
+        assert fleet("run", "troubleshoot", "--all", "--parallel", "2", "-q") == 1
+        run = newest_run(fleet_home, before)
+    finally:
+        sandbox.clear_fault(FAULTED, "deploy-key-revoked")
+    index = read_index(run)
+    assert index["ok"] == 3 and index["failed"] == 1
+    failed = [c for c in index["clusters"] if c["status"] != "ok"]
+    assert [(c["stage"], c["cluster"]) for c in failed] == [("dev", "other-dev-cluster")]
+    cell, error = failed[0]["cell"], failed[0]["error"]
+    assert "troubleshoot.conclude(findings" in cell["source"] and cell["index"] > 0
+    assert error.startswith("ClusterError: 1 finding(s) at error or above; first: source-auth-failed on "
+                            "GitRepository/flux-system/flux-system")
+    assert failed[0]["records"]["findings"][0]["id"] == "source-auth-failed"  # recorded before the verdict
+    out = capsys.readouterr().out
+    assert "3 ok, 1 failed" in out and f"dev/other-dev-cluster: cell {cell['index']}: ClusterError" in out
+
+
+def test_report_renders_in_headless_chromium(healthy_run: Path, tmp_path: Path) -> None:
+    assert fleet("report", str(healthy_run), "--out", str(tmp_path / "report")) == 0
+    page_file = tmp_path / "report" / "report.html"
+    assert {p.name for p in (tmp_path / "report").iterdir()} == {"report.html", "runs.csv", "findings.csv",
+                                                                 "severity.csv"}
+    chromium = os.environ.get("FLEET_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "headless Chromium is needed: ./dev test installs Debian's chromium, or set FLEET_CHROMIUM"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        try:
+            page = browser.new_page()
+            page.goto(page_file.as_uri())
+            assert page.title() == "Fleet report"
+            assert page.locator("h2").all_inner_texts() == ["Runs per cluster", "Findings per cluster and severity"]
+            images = page.evaluate("[...document.images].map(i => [i.alt, i.complete && i.naturalWidth > 0])")
+            assert images == [["run status per cluster", True], ["findings per cluster", True]]
+            first_table = page.locator("table").first.inner_text()
+            for cluster in SHIPPED:
+                assert cluster in first_table
+            assert "4 ok, 0 failed" in page.locator(".meta").inner_text()
+            page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+        finally:
+            browser.close()
+    assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+def test_dask_executor_produces_the_same_run_folder(healthy_run: Path, fleet_home: Path) -> None:
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        before = runs_now(fleet_home)
+        assert fleet("run", "troubleshoot", "--all", "-q", "--executor", "dask", "--scheduler",
+                     cluster.scheduler_address) == 0
+    run = newest_run(fleet_home, before)
+    assert tree(run) == tree(healthy_run)
+    local, dask = read_index(healthy_run), read_index(run)
+    assert dask["executor"] == "dask" and local["executor"] == "local"
+
+    def shape(index: dict[str, Any]) -> list[tuple[Any, ...]]:
+        return [(c["stage"], c["cluster"], c["status"], c["notebook"], sorted(c["records"])) for c in index["clusters"]]
+    assert shape(dask) == shape(local)
+
+
+def test_runs_lists_past_runs(healthy_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert fleet("runs") == 0
+    out = capsys.readouterr().out
+    assert healthy_run.name in out and "troubleshoot" in out
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["run", "nosuch", "--all"], "unknown runbook 'nosuch'"),
+    (["run", "troubleshoot"], "say which clusters"),
+    (["run", "troubleshoot", "--all", "-p", "dry_run", "True"], "does not take dry_run"),
+    (["run", "troubleshoot", "--all", "-p", "cluster", "x"], "does not take cluster"),
+    (["run", "troubleshoot", "--all", "-p", "target", "moon"], "target"),
+    (["run", "troubleshoot", "--cluster", "nosuch"], "unknown cluster 'nosuch'"),
+    (["run", "troubleshoot", "--all", "--stage", "../etc"], "stage"),
+    (["run", "troubleshoot", "--all", "--executor", "dask"], "--executor dask needs --scheduler"),
+    (["run", "troubleshoot", "--all", "--executor", "dask", "--scheduler", "tcp://127.0.0.1:9"], "no Dask scheduler"),
+    (["report", "/nonexistent/run"], "no index.json here"),
+])
+def test_bad_input_is_named_and_starts_nothing(args: list[str], message: str, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("FLEET_HOME", str(tmp_path))
+    monkeypatch.setenv("FLEET_ROOT", str(REPO))
+    assert fleet(*args) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())  # no run folder was made
+
+
+def test_a_run_folder_is_never_reused(tmp_path: Path) -> None:
+    from fleetlib import fleetrun
+    from fleetlib.parameters import Catalog
+
+    plan = fleetrun.plan_run(Catalog.load(REPO), "inspect", cluster="services-amer", home=tmp_path)
+    plan.folder.mkdir(parents=True)
+    with pytest.raises(Exception) as e:
+        fleetrun.run(plan)
+    assert "already exists" in str(e.value)
+    assert json.dumps(fleetrun.past_runs(tmp_path))  # a folder without index is listed, not an error
