@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import difflib
 import hashlib
+import random
 import tempfile
 import time
 import urllib.error
@@ -55,6 +56,11 @@ class Step:
     status: str  # done, up to date, skipped, would change, failed
     detail: str
     seconds: float = 0.0
+
+
+PUSH_ATTEMPTS = 5
+"""Pushes tried from a fresh clone when the branch moved meanwhile (a fleet run bootstraps clusters that
+share one repository in parallel)."""
 
 
 class Bootstrap:
@@ -242,7 +248,7 @@ class Bootstrap:
 
     def _write_and_commit(self, files: dict[str, str], message: str, *, only_if_absent: tuple[str, ...] = ()) -> bool:
         """Write files, commit and push if anything changed, retrying once from a fresh clone when the branch moved."""
-        for attempt in (1, 2):
+        for attempt in range(1, PUSH_ATTEMPTS + 1):
             assert self.checkout is not None or self.dry_run
             if self.checkout is None:
                 return True
@@ -268,9 +274,10 @@ class Bootstrap:
             try:
                 self.checkout.push()
             except NonFastForward:
-                if attempt == 2:
+                if attempt == PUSH_ATTEMPTS:
                     raise
                 self.say("►", "git conflict detected, retrying with a fresh clone")
+                time.sleep(random.uniform(0.1, 0.5) * attempt)  # clusters sharing a repository push at once
                 self._clone()
                 continue
             self.commits.append(sha)

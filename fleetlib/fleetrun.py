@@ -39,6 +39,7 @@ from fleetlib.report import INDEX, read_index
 from fleetlib.runbook import SELECTION, SPECS
 
 RUNS_DIR = "runs"
+SHIPPED_RUNBOOKS = Path(__file__).resolve().parent.parent / "runbooks"
 KERNEL_ATTEMPTS = 3
 """A kernel that does not start is tried this many times (a busy machine can miss the start timeout)."""
 _KERNEL_START_ERRORS = ("Kernel didn't respond", "Kernel died before replying", "kernel_info", "Timeout waiting for")
@@ -76,10 +77,11 @@ def runbook_path(root: Path, runbook: str) -> Path:
     name = Path(runbook).name.removesuffix(".ipynb")
     if name not in SPECS:
         raise InputError(f"unknown runbook {runbook!r}", hint="runbooks: " + ", ".join(sorted(SPECS)))
-    path = root / "runbooks" / f"{name}.ipynb"
-    if not path.is_file():
-        raise InputError(f"{path}: no such notebook", hint="run fleet from the fleet root (the folder with runbooks/)")
-    return path
+    for folder in (root / "runbooks", SHIPPED_RUNBOOKS):  # the fleet root's own copy first, else fleetlib's
+        if (folder / f"{name}.ipynb").is_file():
+            return folder / f"{name}.ipynb"
+    raise InputError(f"runbook {name!r}: no {name}.ipynb in {root / 'runbooks'} or {SHIPPED_RUNBOOKS}",
+                     hint="run fleet from the fleetlib checkout, or copy the runbook into <fleet root>/runbooks/")
 
 
 def select(catalog: Catalog, *, stage: str | None, cluster: str | None, everything: bool) -> list[ClusterId]:

@@ -214,7 +214,7 @@ def test_no_private_key_or_token_reaches_the_executed_notebook(tmp_path: Path) -
         os.environ.update(env_before)
 
 
-def test_a_branch_that_moved_is_retried_once_from_a_fresh_clone(sandbox: Sandbox, name: str) -> None:
+def test_a_branch_that_moved_is_retried_from_a_fresh_clone(sandbox: Sandbox, name: str) -> None:
     p = params_for(name)
     boot = make(sandbox, p)
     boot.preflight()

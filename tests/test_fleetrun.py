@@ -184,3 +184,32 @@ def test_a_run_folder_is_never_reused(tmp_path: Path) -> None:
         fleetrun.run(plan)
     assert "already exists" in str(e.value)
     assert json.dumps(fleetrun.past_runs(tmp_path))  # a folder without index is listed, not an error
+
+
+def test_a_kernel_that_does_not_start_is_retried(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import nbformat
+    import papermill
+
+    from fleetlib import fleetrun
+
+    calls: list[str] = []
+    real = papermill.execute_notebook
+
+    def flaky(*args: Any, **kwargs: Any) -> Any:  # papermill's own error when a kernel misses its start timeout
+        calls.append("try")
+        if len(calls) == 1:
+            raise RuntimeError("Kernel didn't respond in 60 seconds")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(papermill, "execute_notebook", flaky)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x: int = 1", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("assert x == 2, 'x is not 2'")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    source = tmp_path / "nb.ipynb"
+    nbformat.write(nb, str(source))
+    job = fleetrun.Job("inspect", str(source), "dev", "x", {"x": 3}, str(tmp_path / "out" / "nb.ipynb"))
+    outcome = fleetrun.execute(job)
+    assert calls == ["try", "try"] and outcome["attempts"] == 2
+    assert outcome["status"] == "failed" and outcome["error"] == "AssertionError: x is not 2"
+    assert outcome["cell"]["index"] == 2 and outcome["cell"]["source"] == "assert x == 2, 'x is not 2'"
