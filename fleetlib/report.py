@@ -93,6 +93,8 @@ class FleetReport:
 
     def figures(self) -> dict[str, Figure]:
         out = {"runs": _status_chart(self.tables["runs"])}
+        if "bootstrap" in self.tables:
+            out["bootstrap"] = _bootstrap_chart(self.tables["bootstrap"])
         if "severity" in self.tables:
             out["findings"] = _severity_chart(self.tables["severity"])
         if "recommendations" in self.tables:
@@ -111,7 +113,8 @@ class FleetReport:
                  f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC · <b>{ok}</b> ok, <b class=bad>{failed}</b> failed</p>",
                  "<h2>Runs per cluster</h2>", _img(figures["runs"], "run status per cluster"), _table(runs)]
         if "bootstrap" in self.tables:
-            parts += ["<h2>Bootstrap state</h2>", _table(self.tables["bootstrap"])]
+            parts += ["<h2>Bootstrap state</h2>", _img(figures["bootstrap"], "bootstrap state per cluster"),
+                      _table(self.tables["bootstrap"])]
         if "findings" in self.tables:
             parts += ["<h2>Findings per cluster and severity</h2>", _img(figures["findings"], "findings per cluster"),
                       _table(self.tables["severity"].reset_index(names="cluster")), "<h3>Every finding</h3>",
@@ -142,6 +145,23 @@ def _status_chart(runs: pd.DataFrame) -> Figure:
     ax.set_xlabel("seconds (green ok, red failed)")
     ax.invert_yaxis()
     ax.set_title("Runs per cluster")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+BOOTSTRAP_COLOURS = {"up to date": "#2e7d32", "changed": "#1565c0", "failed": "#c62828"}
+
+
+def _bootstrap_chart(rows: pd.DataFrame) -> Figure:
+    """One bar per cluster, coloured by the bootstrap's status, its length the commits it made."""
+    fig, ax = plt.subplots(figsize=(8, 0.4 * max(3, len(rows)) + 1))
+    colours = [BOOTSTRAP_COLOURS.get(str(s), "#9e9e9e") for s in rows["status"]]
+    ax.barh([f"{r.cluster}: {r.status}" for r in rows.itertuples()], [max(0.2, float(c)) for c in rows["commits"]],
+            color=colours)
+    ax.set_xlabel("commits made (green up to date, blue changed, red failed)")
+    ax.invert_yaxis()
+    ax.set_title("Bootstrap state per cluster")
     fig.tight_layout()
     plt.close(fig)
     return fig

@@ -23,6 +23,7 @@ from .conftest import REPO
 
 SHIPPED = ["dev/other-dev-cluster", "dev/services-amer", "prod/services-amer", "staging/services-amer"]
 FAULTED = ClusterId("dev", "other-dev-cluster")
+BOOTSTRAP_RUN: list[Path] = []
 
 
 def fleet(*args: str) -> int:
@@ -53,6 +54,7 @@ def fleet_home(sandbox: Sandbox) -> Iterator[Path]:
     index = read_index(newest_run(home, before))
     assert [f"{c['stage']}/{c['cluster']}" for c in index["clusters"]] == SHIPPED
     assert all(c["records"]["bootstrap"]["status"] in ("changed", "up to date") for c in index["clusters"])
+    BOOTSTRAP_RUN.append(newest_run(home, before))
     yield home
     os.environ.pop("FLEET_ROOT", None)
 
@@ -99,11 +101,15 @@ def test_a_faulted_cluster_fails_alone_and_is_named(fleet_home: Path, sandbox: S
     assert "3 ok, 1 failed" in out and f"dev/other-dev-cluster: cell {cell['index']}: ClusterError" in out
 
 
-def test_report_renders_in_headless_chromium(healthy_run: Path, tmp_path: Path) -> None:
-    assert fleet("report", str(healthy_run), "--out", str(tmp_path / "report")) == 0
+def test_report_renders_in_headless_chromium(fleet_home: Path, healthy_run: Path, tmp_path: Path) -> None:
+    before = runs_now(fleet_home)
+    assert fleet("run", "tune-resources", "--stage", "dev", "--all", "-q", "-p", "until", "2026-11-20T12:00:00Z") == 0
+    tune_run = newest_run(fleet_home, before)
+    runs = [BOOTSTRAP_RUN[0], healthy_run, tune_run]
+    assert fleet("report", *map(str, runs), "--out", str(tmp_path / "report")) == 0
     page_file = tmp_path / "report" / "report.html"
-    assert {p.name for p in (tmp_path / "report").iterdir()} == {"report.html", "runs.csv", "findings.csv",
-                                                                 "severity.csv"}
+    assert {p.name for p in (tmp_path / "report").iterdir()} == {
+        "report.html", "runs.csv", "bootstrap.csv", "findings.csv", "severity.csv", "recommendations.csv"}
     chromium = os.environ.get("FLEET_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
     assert chromium, "headless Chromium is needed: ./dev test installs Debian's chromium, or set FLEET_CHROMIUM"
     from playwright.sync_api import sync_playwright
@@ -116,13 +122,18 @@ def test_report_renders_in_headless_chromium(healthy_run: Path, tmp_path: Path) 
             page = browser.new_page()
             page.goto(page_file.as_uri())
             assert page.title() == "Fleet report"
-            assert page.locator("h2").all_inner_texts() == ["Runs per cluster", "Findings per cluster and severity"]
+            assert page.locator("h2").all_inner_texts() == [
+                "Runs per cluster", "Bootstrap state", "Findings per cluster and severity",
+                "Tuning recommendations across the fleet"]
             images = page.evaluate("[...document.images].map(i => [i.alt, i.complete && i.naturalWidth > 0])")
-            assert images == [["run status per cluster", True], ["findings per cluster", True]]
+            assert images == [["run status per cluster", True], ["bootstrap state per cluster", True],
+                              ["findings per cluster", True], ["memory requests", True], ["CPU requests", True]]
             first_table = page.locator("table").first.inner_text()
             for cluster in SHIPPED:
                 assert cluster in first_table
-            assert "4 ok, 0 failed" in page.locator(".meta").inner_text()
+            assert "10 ok, 0 failed" in page.locator(".meta").inner_text()  # 4 bootstraps, 4 checks, 2 tunings
+            tuning = page.locator("table").last.inner_text()
+            assert "dev/services-amer\tkustomize-controller\tmemory\trequest" in tuning
             page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
         finally:
             browser.close()
@@ -212,4 +223,5 @@ def test_a_kernel_that_does_not_start_is_retried(tmp_path: Path, monkeypatch: py
     outcome = fleetrun.execute(job)
     assert calls == ["try", "try"] and outcome["attempts"] == 2
     assert outcome["status"] == "failed" and outcome["error"] == "AssertionError: x is not 2"
-    assert outcome["cell"]["index"] == 2 and outcome["cell"]["source"] == "assert x == 2, 'x is not 2'"
+    executed = nbformat.read(str(tmp_path / "out" / "nb.ipynb"), as_version=4)  # indexes count papermill's cells
+    assert executed.cells[outcome["cell"]["index"]].source == outcome["cell"]["source"] == "assert x == 2, 'x is not 2'"

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import os
 import re
 import shutil
+import tarfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from fleetlib.errors import GitError
 from fleetlib.git import run_git, run_git_raw
 from fleetlib.sandbox.flux.conditions import READY, RECONCILING, STALLED, drop_condition, get_condition, set_condition
 from fleetlib.sandbox.flux.runtime import Runtime
@@ -188,13 +189,15 @@ class SourceController:
         tmp = shared.with_name(f"{sha}.tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         shared.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            run_git(["clone", "--quiet", "--depth", "1", "--branch", branch, f"file://{bare_path}", str(tmp)])
-            run_git(["checkout", "--quiet", sha], cwd=tmp)
-        except GitError as e:
-            raise SourceFailure("GitOperationFailed", f"failed to checkout and determine revision: {e.message}") from e
-        code, data, _ = run_git_raw(["archive", "--format=tar.gz", sha], cwd=tmp)
-        shutil.rmtree(tmp / ".git", ignore_errors=True)
+        # the exact commit, read from the repository (a clone of the branch could already be at a newer head)
+        code, tar, err = run_git_raw(["archive", "--format=tar", sha], cwd=bare_path)
+        if code != 0:
+            raise SourceFailure("GitOperationFailed", "failed to checkout and determine revision: "
+                                f"{err.decode(errors='replace').strip()[:300]}")
+        tmp.mkdir(parents=True)
+        with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
+            archive.extractall(tmp, filter="data")
+        code, data, _ = run_git_raw(["archive", "--format=tar.gz", sha], cwd=bare_path)
         shutil.rmtree(shared, ignore_errors=True)
         tmp.rename(shared)
         write_bytes_atomic(shared.with_suffix(".tar.gz"), data if code == 0 else b"")
