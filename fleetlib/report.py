@@ -173,6 +173,8 @@ def _severity_chart(counts: pd.DataFrame) -> Figure:
         ax.text(0.5, 0.5, "no findings", ha="center", va="center", transform=ax.transAxes)
     else:
         counts.plot.barh(stacked=True, ax=ax, color=[SEVERITY_COLOURS[s] for s in counts.columns])
+        ax.legend(title="severity", loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+        ax.set_ylabel("")
         ax.invert_yaxis()
         ax.set_xlabel("findings")
     ax.set_title("Findings per cluster and severity")
@@ -189,7 +191,9 @@ def _img(fig: Figure, alt: str) -> str:
 
 
 def _table(frame: pd.DataFrame) -> str:
-    return frame.to_html(index=False, escape=True, na_rep="", border=0, classes="t")
+    shown = frame.astype(object).where(frame.notna(), "")  # no "None" or "NaN" in cells
+    shown.columns.name = None
+    return shown.to_html(index=False, escape=True, border=0, classes="t")
 
 
 PAGE = """<!doctype html>
@@ -210,7 +214,8 @@ table.t th {{ background: #f5f5f5; }} img {{ max-width: 100%; display: block; ma
 def write(folders: Sequence[Path], out: Path | None = None) -> dict[str, Path]:
     """The report's HTML and CSVs in `out` (default FLEET_HOME/reports/<run-id>); returns the paths."""
     report = FleetReport.load(folders)
-    out = out or fleet_home() / "reports" / "+".join(report.run_ids)
+    name = report.run_ids[0] + (f"+{len(report.run_ids) - 1}-more" if len(report.run_ids) > 1 else "")
+    out = out or fleet_home() / "reports" / name
     written = {"html": out / "report.html"}
     write_atomic(written["html"], report.html())
     for name, frame in report.tables.items():
