@@ -33,7 +33,7 @@ from fleetlib.errors import ClusterError, FleetError, GitError, clip
 from fleetlib.diagnose import condition
 from fleetlib.facts import FLUX_KINDS
 from fleetlib.fleetrepo import COMPONENTS_FILE, FLUX_SYSTEM_DIR, KUSTOMIZATION_FILE, SYNC_FILE, normalise_path
-from fleetlib.git import Checkout, NonFastForward, auth_env
+from fleetlib.git import PUSH_ATTEMPTS, Checkout, NonFastForward, auth_env
 from fleetlib.github import GitHub, as_fleet_error
 from fleetlib.github import connect as github_connect
 from fleetlib.kube import Kube
@@ -56,11 +56,6 @@ class Step:
     status: str  # done, up to date, skipped, would change, failed
     detail: str
     seconds: float = 0.0
-
-
-PUSH_ATTEMPTS = 5
-"""Pushes tried from a fresh clone when the branch moved meanwhile (a fleet run bootstraps clusters that
-share one repository in parallel)."""
 
 
 class Bootstrap:

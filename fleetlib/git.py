@@ -62,6 +62,11 @@ def run_git_raw(args: Sequence[str], *, cwd: Path | None = None, env: Mapping[st
     return done.returncode, done.stdout, done.stderr
 
 
+PUSH_ATTEMPTS = 5
+"""Pushes tried, each from a fresh clone, when the branch moved meanwhile (a fleet run works on clusters that
+share one repository in parallel)."""
+
+
 class NonFastForward(GitError):
     """The remote branch moved while we worked; start again from a fresh clone."""
 

@@ -22,6 +22,7 @@ import difflib
 import json
 import math
 import os
+import random
 import tempfile
 import time
 from collections.abc import Mapping
@@ -40,7 +41,7 @@ from fleetlib import charts
 from fleetlib import kustomization as kfile
 from fleetlib.errors import ClusterError, FleetError, GitError, ParameterError
 from fleetlib.fleetrepo import FLUX_SYSTEM_DIR, KUSTOMIZATION_FILE, normalise_path
-from fleetlib.git import Checkout, auth_env
+from fleetlib.git import PUSH_ATTEMPTS, Checkout, NonFastForward, auth_env
 from fleetlib.github import GitHub, as_fleet_error
 from fleetlib.github import connect as github_connect
 from fleetlib.kube import Kube
@@ -376,12 +377,32 @@ class Tuning:
             self.outcome = {"status": "proposed", "detail": f"apply='none': {len(proposal.controllers)} controller(s) would change"}
             self.say("~", f"would change {', '.join(proposal.controllers)}; run with apply='pr' or apply='commit'")
         elif mode == "commit":
-            sha = self._commit_and_push(proposal, self.params.branch)
-            self.outcome = {"status": "committed", "commit": sha, "branch": self.params.branch}
-            self.say("✔", f"committed {sha[:8]} to {self.params.branch}; Flux applies it at the next reconcile")
+            self.outcome = self._commit_to_branch(proposal)
         else:
             self.outcome = self._pull_request(proposal)
         return self.outcome
+
+    def _commit_to_branch(self, proposal: Proposal) -> dict[str, Any]:
+        """Commit to the cluster's branch; when it moved meanwhile, start again from a fresh clone (the file as
+        it is now, others' changes included) and propose again."""
+        for attempt in range(1, PUSH_ATTEMPTS + 1):
+            try:
+                sha = self._commit_and_push(proposal, self.params.branch)
+            except NonFastForward as e:
+                if attempt == PUSH_ATTEMPTS:
+                    raise GitError(f"pushing to {self.params.repo_slug}@{self.params.branch}: the branch kept moving",
+                                   hint="run the runbook again") from e
+                self.say("►", "the branch moved meanwhile: proposing again from a fresh clone")
+                time.sleep(random.uniform(0.1, 0.5) * attempt)
+                self._read_repository()
+                proposal = self.proposal()
+                if not proposal.changed:
+                    self.say("✔", "controller resources are up to date: someone else made the same change")
+                    return {"status": "up to date", "detail": "the branch already holds the change"}
+                continue
+            self.say("✔", f"committed {sha[:8]} to {self.params.branch}; Flux applies it at the next reconcile")
+            return {"status": "committed", "commit": sha, "branch": self.params.branch}
+        raise AssertionError("unreachable")
 
     def _commit_and_push(self, proposal: Proposal, branch: str, *, force: bool = False) -> str:
         assert self.checkout is not None
@@ -392,6 +413,9 @@ class Tuning:
         assert sha is not None  # the proposal changed the file
         try:
             self.checkout.push(branch=branch, force=force)
+        except NonFastForward:
+            self.checkout.reset_to_remote()
+            raise
         except GitError as e:
             self.checkout.reset_to_remote()
             raise GitError(f"pushing to {self.params.repo_slug}@{branch}: {e.message}",

@@ -354,3 +354,15 @@ def test_a_prometheus_token_is_sent_and_never_shown(monkeypatch: pytest.MonkeyPa
     server.shutdown()
     assert seen == [f"Bearer {secret}"]
     assert secret not in str(e.value) and secret not in repr(prom) and "prometheus_token_env" in str(e.value.hint)
+
+
+def test_commit_when_the_branch_moved_meanwhile_proposes_again_from_a_fresh_clone(sandbox: Sandbox) -> None:
+    params = params_for(f"m{uuid.uuid4().hex[:5]}")
+    bootstrap(sandbox, params)
+    t = tuning(sandbox, params, apply="commit")
+    proposal = t.proposal()
+    bare = sandbox.hub.bare(params.owner, params.repository)
+    bare.commit_files("main", {"README.md": b"someone else\n"}, message="Add README", author=("s", "s@x"))
+    assert t.apply(proposal)["status"] == "committed"
+    log = bare.git("log", "--format=%s", "main").splitlines()
+    assert log[0].startswith("Tune Flux controller resources") and log[1] == "Add README"
