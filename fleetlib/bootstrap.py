@@ -183,7 +183,9 @@ class Bootstrap:
                         owner = self.hub.client.get_user() if p.personal else self.hub.client.get_organization(p.owner)
                         owner.create_repo(p.repository, private=p.private, auto_init=False)
                     except Exception as e2:
-                        raise as_fleet_error(e2, f"creating repository {p.repo_slug}") from e2
+                        if getattr(e2, "status", None) != 422 or not self._repository_exists():
+                            raise as_fleet_error(e2, f"creating repository {p.repo_slug}") from e2
+                        created = False  # another cluster's bootstrap created it a moment ago
             verb = "would be created" if self.dry_run else "created"
             if created and self.dry_run:
                 self.say("~", f"would POST {'/user/repos' if p.personal else f'/orgs/{p.owner}/repos'} "
@@ -196,6 +198,13 @@ class Bootstrap:
             self.say("✔", "cloned repository")
             notes += ["would change" if created and self.dry_run else "done",
                       f"{p.repo_slug} {'created' if created else 'exists'}; branch {p.branch} cloned"]
+
+    def _repository_exists(self) -> bool:
+        try:
+            self.hub.client.get_repo(self.params.repo_slug)
+        except Exception:  # noqa: BLE001 - any failure means: not there for us
+            return False
+        return True
 
     def _clone(self) -> None:
         dest = self._work / f"repo-{time.monotonic_ns()}"

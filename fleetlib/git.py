@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -85,9 +86,14 @@ class Checkout:
         except GitError as e:
             if "not found in upstream" not in e.message and "empty repository" not in e.message:
                 raise
+            shutil.rmtree(dest, ignore_errors=True)
             run_git(["clone", "--quiet", url, str(dest)], env=env)
-            run_git(["checkout", "--quiet", "--orphan", branch], cwd=dest)
-            run_git(["rm", "-rq", "--cached", "--ignore-unmatch", "."], cwd=dest)
+            if run_git_raw(["rev-parse", "--verify", "--quiet", f"refs/remotes/origin/{branch}"], cwd=dest)[0] == 0:
+                # someone pushed the branch between the two clones (parallel bootstraps of one repository)
+                run_git(["checkout", "--quiet", "-B", branch, f"origin/{branch}"], cwd=dest)
+            else:
+                run_git(["checkout", "--quiet", "--orphan", branch], cwd=dest)
+                run_git(["rm", "-rq", "--cached", "--ignore-unmatch", "."], cwd=dest)
         return cls(dest, url=url, branch=branch, env=env)
 
     def read(self, rel: str) -> str | None:

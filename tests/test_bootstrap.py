@@ -283,3 +283,21 @@ def test_troubleshoot_runbook_records_the_root_cause(tmp_path: Path) -> None:
         os.environ.update(env_before)
         sandbox.clear_fault(p.id, "known-hosts-mismatch")
         sandbox.stop()
+
+
+def test_clusters_sharing_a_new_repository_bootstrap_at_once(sandbox: Sandbox, name: str) -> None:
+    """A fleet run bootstraps clusters in parallel: the repository is created once, pushes that lose a race
+    are retried from a fresh clone, and each cluster accepts the newer head that contains its commits."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    clusters = [params_for(f"{name}-{i}", repository=f"fleet-{name}", path=f"./clusters/stages/boot/clusters/{name}-{i}")
+                for i in range(3)]
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(lambda p: make(sandbox, p).run(), clusters))
+    assert all(set(table["status"]) <= {"done", "up to date"} for table in results)
+    bare = sandbox.hub.bare(clusters[0].owner, clusters[0].repository)
+    head = bare.branch_sha("main")
+    assert head
+    for p in clusters:
+        assert bare.entry(head, p.path.removeprefix("./") + "/flux-system/gotk-sync.yaml") is not None
+    assert len(deploy_keys(sandbox, clusters[0])) == 3
