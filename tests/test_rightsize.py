@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 import urllib.parse
 import urllib.request
 import uuid
@@ -366,3 +367,34 @@ def test_commit_when_the_branch_moved_meanwhile_proposes_again_from_a_fresh_clon
     assert t.apply(proposal)["status"] == "committed"
     log = bare.git("log", "--format=%s", "main").splitlines()
     assert log[0].startswith("Tune Flux controller resources") and log[1] == "Add README"
+
+
+def test_a_busy_cluster_gets_more_workers_and_memory_through_git(sandbox: Sandbox, tmp_path: Path) -> None:
+    """400 Kustomizations (suspended, so the mini-Flux leaves them be; the controllers' metrics count them):
+    kustomize-controller needs more memory and, by Flux's vertical-scaling guide, more workers and a shorter
+    dependency requeue. The change goes through Git, Flux applies it, and a second run has nothing to add."""
+    params = params_for(f"b{uuid.uuid4().hex[:5]}")
+    bootstrap(sandbox, params)
+    api = sandbox.add_cluster(params.id)
+    ks_type = api.registry().by_kind("kustomize.toolkit.fluxcd.io/v1", "Kustomization")
+    for i in range(400):
+        api.create(ks_type, "flux-system", {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+                                            "metadata": {"name": f"app-{i:03d}", "namespace": "flux-system"},
+                                            "spec": {"suspend": True, "interval": "10m", "path": "./apps", "prune": True,
+                                                     "sourceRef": {"kind": "GitRepository", "name": "flux-system"}}},
+                   manager="test")
+    time.sleep(5.5)  # the sandbox Prometheus re-reads object counts every 5 s
+    t = tuning(sandbox, params, apply="commit", until=UNTIL)
+    flags = {(s["controller"], s["flag"]): s for s in t.flags().to_dict("records")}
+    concurrent = flags[("kustomize-controller", "--concurrent")]
+    assert concurrent["current"] == "4" and int(concurrent["suggested"]) > 4
+    assert flags[("kustomize-controller", "--requeue-dependency")]["suggested"] == "5s"
+    memory = {r["kind"]: r for r in t.rows() if r["controller"] == "kustomize-controller" and r["resource"] == "memory"}
+    assert memory["request"]["recommended_value"] > 400 * MiB and memory["request"]["change"]
+    assert t.apply()["status"] == "committed"
+    request_reconcile(kube_adapter.connect(params, home=sandbox.home), "GitRepository", "flux-system", "flux-system")
+    wanted = f"--concurrent={concurrent['suggested']}"
+    wait_for("kustomize-controller runs with the new flags", lambda: {wanted, "--requeue-dependency=5s"} <= set(
+        resources_of(sandbox, params, tmp_path)["kustomize-controller"]["args"]), timeout=90)
+    again = tuning(sandbox, params, apply="commit", until=UNTIL)
+    assert again.flags().empty and not again.proposal().changed and again.drift().empty
