@@ -32,7 +32,7 @@ from fleetlib.locations import fleet_home, fleet_root
 from fleetlib.metrics import ControllerUsage as Samples
 from fleetlib.metrics import PodSeries
 from fleetlib.parameters import Catalog, ClusterParams
-from fleetlib.tuning import STRATEGIES, Settings, quantity_text
+from fleetlib.tuning import STRATEGIES, Recommendation, Settings, quantity_text
 
 ACTIONS = ("reconcile", "suspend", "resume")
 
@@ -184,7 +184,8 @@ class ControllerUsage(_ClusterPicker):
         self.recommendation = w.HTML()
         self.samples: dict[str, Samples] = {}
         self.figures: list[Figure] = []
-        self._loaded: tuple[str, str] | None = None
+        self.result: Recommendation | None = None
+        """The recommendation drawn last (the sliders' current values)."""
         self._controller_wanted = controller
         for control in (self.strategy, self.percentile, self.buffer, self.days, self.controller):
             control.observe(lambda _: self.redraw(), names="value")
@@ -196,7 +197,7 @@ class ControllerUsage(_ClusterPicker):
     def load(self) -> None:
         """Read the usage of every controller of the cluster, once, for the longest history."""
         if self.cluster.value is None:
-            self.recommendation.value, self.samples = "<i>no cluster in this stage</i>", {}
+            self.recommendation.value, self.samples, self.result = "<i>no cluster in this stage</i>", {}, None
             return
         try:
             params = self.params()
@@ -205,12 +206,11 @@ class ControllerUsage(_ClusterPicker):
             self.samples = source.usage(params.namespace, params.all_components)
         except FleetError as e:
             self.recommendation.value = f"<span style='color:#c62828'>✗ {html.escape(str(e))}</span>"
-            self.samples = {}
+            self.samples, self.result = {}, None
             return
         wanted = self.controller.value or self._controller_wanted
         self.controller.options = list(self.samples)
         self.controller.value = wanted if wanted in self.samples else next(iter(self.samples), None)
-        self._loaded = (self.stage.value, self.cluster.value)
         self.redraw()
 
     def settings(self) -> Settings:
@@ -233,7 +233,7 @@ class ControllerUsage(_ClusterPicker):
         usage = self.window()
         if usage is None:
             return
-        rec = STRATEGIES[self.strategy.value](rightsize.to_usage(usage), self.settings())
+        rec = self.result = STRATEGIES[self.strategy.value](rightsize.to_usage(usage), self.settings())
         if rec.enough_data:
             parts = [f"{name} {quantity_text(res, getattr(rec, f'{res}_{kind}')) or 'unset'}"
                      for res in ("cpu", "memory") for kind, name in (("request", f"{res} request"),
@@ -259,10 +259,9 @@ class ControllerUsage(_ClusterPicker):
 
     @property
     def recommendation_values(self) -> dict[str, float | None]:
-        usage = self.window()
-        if usage is None:
+        rec = self.result
+        if rec is None:
             return {}
-        rec = STRATEGIES[self.strategy.value](rightsize.to_usage(usage), self.settings())
         return {"cpu_request": rec.cpu_request, "cpu_limit": rec.cpu_limit, "memory_request": rec.memory_request,
                 "memory_limit": rec.memory_limit}
 
