@@ -21,11 +21,9 @@ NEEDS_BOOTSTRAP = {"runbooks/tune-resources.ipynb", "notebooks/fleet-overview.ip
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.path.resolve().relative_to(REPO).as_posix() in NEEDS_BOOTSTRAP:
-        from fleetlib import github, kube
         from fleetlib.bootstrap import Bootstrap
         from fleetlib.parameters import Catalog
 
         params = Catalog.load(REPO).resolve("services-amer", stage="dev")
         home = Path(os.environ["FLEET_HOME"])
-        Bootstrap(params, kube.connect(params, home=home), github.connect(params, home=home), home=home,
-                  echo=False).run()
+        Bootstrap.connect(params, home=home, echo=False).run()

@@ -7,7 +7,7 @@ never applied a revision; CRDs and Namespaces first); source secret (left alone 
 (GitRepository and Kustomization Ready at HEAD, every controller ready, failing fast). Each step prints a
 ✔/✗ line and adds a row to `table()`; with `dry_run` every change is shown and none is made.
 
-    boot = Bootstrap(run)
+    boot = Bootstrap.from_run(run)
     boot.preflight(); boot.repository(); ...; boot.verify()
 """
 
@@ -33,10 +33,11 @@ from fleetlib.errors import ClusterError, FleetError, GitError, clip
 from fleetlib.diagnose import condition
 from fleetlib.facts import FLUX_KINDS
 from fleetlib.fleetrepo import COMPONENTS_FILE, FLUX_SYSTEM_DIR, KUSTOMIZATION_FILE, SYNC_FILE, normalise_path
-from fleetlib.git import PUSH_ATTEMPTS, Checkout, NonFastForward, auth_env
+from fleetlib.git import PUSH_ATTEMPTS, Checkout, NonFastForward
 from fleetlib.github import GitHub, as_fleet_error
 from fleetlib.github import connect as github_connect
 from fleetlib.kube import Kube
+from fleetlib.kube import connect as kube_connect
 from fleetlib.locations import fleet_home
 from fleetlib.manifests import components_yaml, kustomization_yaml, parse_release, sync_yaml
 from fleetlib.model import Duration
@@ -77,6 +78,11 @@ class Bootstrap:
         base = normalise_path(params.path)
         self.files = {name: f"{base}/{FLUX_SYSTEM_DIR}/{name}" for name in (COMPONENTS_FILE, SYNC_FILE,
                                                                            KUSTOMIZATION_FILE)}
+
+    @classmethod
+    def connect(cls, params: ClusterParams, *, home: Path, **options: Any) -> Bootstrap:
+        """For a cluster's parameters, connecting to its Kubernetes API and GitHub (options as __init__ takes)."""
+        return cls(params, kube_connect(params, home=home), github_connect(params, home=home), home=home, **options)
 
     @classmethod
     def from_run(cls, run: Any) -> Bootstrap:
@@ -207,12 +213,7 @@ class Bootstrap:
         return True
 
     def _clone(self) -> None:
-        dest = self._work / f"repo-{time.monotonic_ns()}"
-        try:
-            self.checkout = Checkout.clone(self.hub.clone_url(), self.params.branch, dest, env=auth_env(self.hub.token()))
-        except GitError as e:
-            raise GitError(f"cloning {self.params.repo_slug}: {e.message}",
-                           hint="check the token's access to the repository") from e
+        self.checkout = self.hub.clone(self._work)
 
     # --- 4. components --------------------------------------------------------------------------
 
@@ -270,8 +271,7 @@ class Bootstrap:
                 return bool(changed)
             for k, v in todo.items():
                 self.checkout.write(k, v)
-            sha = self.checkout.commit(message, author=(self.params.author_name, self.params.author_email or
-                                                        f"{self.params.author_name.lower()}@users.noreply.github.com"),
+            sha = self.checkout.commit(message, author=self.params.commit_author,
                                        paths=list(todo))
             if sha is None:
                 return False

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -205,8 +206,6 @@ def _failed_cell(path: Path, fallback: int) -> tuple[int, str]:
 
 def _plain(text: str) -> str:
     """Without terminal colour codes (IPython colours its tracebacks)."""
-    import re
-
     return re.sub(r"\x1b\[[0-9;]*m", "", text)
 
 

@@ -11,6 +11,7 @@ by `token_env`. A token never appears in a message.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from pathlib import Path
 from github import Auth, Github, GithubException
 
 from fleetlib.errors import FleetError, GitError, InputError, clip
+from fleetlib.git import Checkout, auth_env
 from fleetlib.parameters import ClusterParams
 from fleetlib.sandbox import Sandbox
 from fleetlib.sandbox.server import github_token
@@ -56,6 +58,15 @@ class GitHub:
 
     def token(self) -> str:
         return self._token
+
+    def clone(self, folder: Path) -> Checkout:
+        """A checkout of the cluster's branch in a new folder under `folder`, over HTTP(S) with the token."""
+        dest = folder / f"repo-{time.monotonic_ns()}"
+        try:
+            return Checkout.clone(self.clone_url(), self.params.branch, dest, env=auth_env(self._token))
+        except GitError as e:
+            raise GitError(f"cloning {self.params.repo_slug}: {e.message}",
+                           hint="check the token's access to the repository") from e
 
 
 def api_url(hostname: str) -> str:

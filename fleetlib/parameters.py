@@ -222,6 +222,11 @@ class ClusterParams(_Strict):
         return [*self.components, *self.components_extra]
 
     @property
+    def commit_author(self) -> tuple[str, str]:
+        """(name, email) of the commits runbooks make; GitHub's no-reply address when no email is set."""
+        return self.author_name, self.author_email or f"{self.author_name.lower()}@users.noreply.github.com"
+
+    @property
     def repo_slug(self) -> str:
         return f"{self.owner}/{self.repository}"
 

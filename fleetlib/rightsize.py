@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -41,7 +41,7 @@ from fleetlib import charts
 from fleetlib import kustomization as kfile
 from fleetlib.errors import ClusterError, FleetError, GitError, ParameterError
 from fleetlib.fleetrepo import FLUX_SYSTEM_DIR, KUSTOMIZATION_FILE, normalise_path
-from fleetlib.git import PUSH_ATTEMPTS, Checkout, NonFastForward, auth_env
+from fleetlib.git import PUSH_ATTEMPTS, Checkout, NonFastForward
 from fleetlib.github import GitHub, as_fleet_error
 from fleetlib.github import connect as github_connect
 from fleetlib.kube import Kube
@@ -54,7 +54,6 @@ from fleetlib.sandbox import Sandbox
 from fleetlib.tuning import (
     STRATEGIES,
     VALUES,
-    Apply,
     ContainerState,
     FlagSuggestion,
     Recommendation,
@@ -70,6 +69,7 @@ from fleetlib.tuning import (
 
 RUNBOOK = "tune-resources"
 SOURCES = ("auto", "prometheus", "metrics-server")
+APPLY_MODES = ("none", "commit", "pr")
 
 
 @dataclass(frozen=True)
@@ -119,8 +119,8 @@ class TuneOptions:
                 raise self._bad(key, "is not a duration such as '14d', '12h', '30m' or '30s'") from None
         if self.usage_source not in SOURCES:
             raise self._bad("usage_source", f"is not one of {', '.join(SOURCES)}")
-        if self.apply not in get_args(Apply):
-            raise self._bad("apply", f"is not one of {', '.join(get_args(Apply))}")
+        if self.apply not in APPLY_MODES:
+            raise self._bad("apply", f"is not one of {', '.join(APPLY_MODES)}")
         self.end()
 
     def end(self) -> float | None:
@@ -231,15 +231,8 @@ class Tuning:
         self._read_repository()
         self.results = {c: STRATEGIES[self.options.strategy](to_usage(u), self.settings) for c, u in self.usage.items()}
 
-    def _clone(self) -> Checkout:
-        dest = self._work / f"repo-{time.monotonic_ns()}"
-        try:
-            return Checkout.clone(self.hub.clone_url(), self.params.branch, dest, env=auth_env(self.hub.token()))
-        except GitError as e:
-            raise GitError(f"cloning {self.params.repo_slug}: {e.message}", hint="check the token's access to the repository") from e
-
     def _read_repository(self) -> None:
-        self.checkout = self._clone()
+        self.checkout = self.hub.clone(self._work)
         text = self.checkout.read(self.file)
         if text is None:
             raise ClusterError(f"{self.params.repo_slug}@{self.params.branch}: {self.file} does not exist",
@@ -407,9 +400,7 @@ class Tuning:
     def _commit_and_push(self, proposal: Proposal, branch: str, *, force: bool = False) -> str:
         assert self.checkout is not None
         self.checkout.write(self.file, proposal.after)
-        author = (self.params.author_name, self.params.author_email or
-                  f"{self.params.author_name.lower()}@users.noreply.github.com")
-        sha = self.checkout.commit(self.commit_message(proposal), author=author, paths=[self.file])
+        sha = self.checkout.commit(self.commit_message(proposal), author=self.params.commit_author, paths=[self.file])
         assert sha is not None  # the proposal changed the file
         try:
             self.checkout.push(branch=branch, force=force)
@@ -545,9 +536,10 @@ class Tuning:
         return paths
 
     def result(self) -> dict[str, Any]:
-        counts = pd.Series([r["severity"] for r in self.rows() if r["change"]]).value_counts().to_dict()
+        changes = [r for r in self.rows() if r["change"]]
+        counts = pd.Series([r["severity"] for r in changes]).value_counts().to_dict()
         return {"cluster": str(self.params.id), "strategy": self.options.strategy, "source": self.source_name,
-                "changes": int(sum(r["change"] for r in self.rows())), "severity": counts,
+                "changes": len(changes), "severity": counts,
                 "not_enough_data": [c for c in self.controllers if not self.results[c].enough_data], **self.outcome}
 
 

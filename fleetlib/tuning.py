@@ -27,7 +27,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -372,5 +372,3 @@ def suggest_flags(state: ContainerState, reconciles_per_second: float, mean_seco
                                   f"{requeue}"))
     return out
 
-
-Apply = Literal["none", "commit", "pr"]

@@ -11,8 +11,6 @@ from typing import Any
 import papermill
 import pytest
 
-from fleetlib import github as gh
-from fleetlib import kube as kube_adapter
 from fleetlib.bootstrap import Bootstrap
 from fleetlib.errors import ClusterError, GitError
 from fleetlib.model import ClusterId
@@ -35,8 +33,7 @@ def params_for(name: str, **extra: Any):  # type: ignore[no-untyped-def]
 
 
 def make(sandbox: Sandbox, params: Any, **options: Any) -> Bootstrap:
-    return Bootstrap(params, kube_adapter.connect(params, home=sandbox.home), gh.connect(params, home=sandbox.home),
-                     home=sandbox.home, echo=False, timeout="60s", **options)
+    return Bootstrap.connect(params, home=sandbox.home, echo=False, timeout="60s", **options)
 
 
 @pytest.fixture()

@@ -46,8 +46,7 @@ def params_for(name: str, **extra: Any):  # type: ignore[no-untyped-def]
 
 
 def bootstrap(sandbox: Sandbox, params: Any) -> None:
-    Bootstrap(params, kube_adapter.connect(params, home=sandbox.home), gh.connect(params, home=sandbox.home),
-              home=sandbox.home, echo=False, timeout="60s").run()
+    Bootstrap.connect(params, home=sandbox.home, echo=False, timeout="60s").run()
 
 
 def tuning(sandbox: Sandbox, params: Any, **options: Any) -> Tuning:

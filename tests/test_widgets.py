@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from fleetlib import github, kube
+from fleetlib import kube
 from fleetlib.bootstrap import Bootstrap
 from fleetlib.parameters import Catalog
 from fleetlib.sandbox import Sandbox
@@ -25,8 +25,7 @@ KS = ("kustomize.toolkit.fluxcd.io/v1", "Kustomization", "flux-system", "flux-sy
 def services_amer(sandbox: Sandbox) -> Iterator[Any]:
     params = Catalog.load(REPO).resolve("services-amer", stage="dev")
     home = sandbox.home
-    Bootstrap(params, kube.connect(params, home=home), github.connect(params, home=home), home=home,
-              echo=False).run()
+    Bootstrap.connect(params, home=home, echo=False).run()
     yield kube.connect(params, home=home)
 
 
