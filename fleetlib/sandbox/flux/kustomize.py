@@ -192,6 +192,8 @@ class KustomizeController:
                      "resources": ["../src"], **overlay_fields}))
             done = subprocess.run([self.rt.kubectl, "kustomize", str(target)], capture_output=True, text=True,
                                   timeout=120, check=False)
+        if done.returncode < 0:  # killed, e.g. with this process's group when its kernel shut down: no verdict
+            raise InterruptedError(f"kubectl kustomize stopped by signal {-done.returncode}; the next pass retries")
         if done.returncode != 0:
             message = done.stderr.strip().removeprefix("error: ").replace(tmp + "/src", str(folder))
             raise Failure("BuildFailed", f"kustomize build failed: {message[:400]}")

@@ -198,8 +198,10 @@ class SourceController:
         with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
             archive.extractall(tmp, filter="data")
         code, data, _ = run_git_raw(["archive", "--format=tar.gz", sha], cwd=bare_path)
-        shutil.rmtree(shared, ignore_errors=True)
-        tmp.rename(shared)
+        try:
+            tmp.rename(shared)
+        except OSError:  # another process published this commit first; its copy is the same and may be in use
+            shutil.rmtree(tmp, ignore_errors=True)
         write_bytes_atomic(shared.with_suffix(".tar.gz"), data if code == 0 else b"")
 
     @staticmethod
