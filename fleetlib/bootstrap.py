@@ -47,7 +47,8 @@ from fleetlib.sshkeys import KeyPair, fingerprint, generate
 
 MIN_KUBERNETES = {"v2.4": (1, 28, 0), "v2.5": (1, 30, 0), "v2.6": (1, 31, 0)}
 TROUBLESHOOT = ("run the troubleshooting runbook (`papermill runbooks/troubleshoot.ipynb out.ipynb -p cluster "
-                "<cluster>`), or inspect it with `kubectl -n {ns} describe {kind} {name}` and the controller logs")
+                "{cluster} -p stage {stage}`), or inspect it with `kubectl --context {context} -n {ns} describe {kind} "
+                "{name}` and the controller logs")
 DRY_RUN_DIFF_LINES = 40
 
 
@@ -88,8 +89,8 @@ class Bootstrap:
     def from_run(cls, run: Any) -> Bootstrap:
         """From a runbook run (fleetlib.runbook.start): its parameters, options and connections."""
         opts = run.options
-        return cls(run.params, run.kube, github_connect(run.params, home=fleet_home()), dry_run=bool(opts["dry_run"]),
-                   force=bool(opts["force"]), rotate_key=bool(opts["rotate_key"]), timeout=str(opts["timeout"]))
+        return cls(run.params, run.kube, github_connect(run.params, home=fleet_home()), dry_run=opts.dry_run,
+                   force=opts.force, rotate_key=opts.rotate_key, timeout=opts.timeout)
 
     # --- reporting ------------------------------------------------------------------------------
 
@@ -134,6 +135,7 @@ class Bootstrap:
     def preflight(self) -> None:
         with self._step("preflight") as notes:
             p = self.params
+            self.say("►", f"connecting to {self.kube.where or 'context ' + self.kube.context}")
             version = self.kube.version()
             need = MIN_KUBERNETES.get(".".join(p.version.split(".")[:2]), (1, 30, 0))
             have = tuple(int(x) for x in version.lstrip("v").split("-")[0].split("+")[0].split(".")[:3])
@@ -151,8 +153,12 @@ class Bootstrap:
             try:
                 login = self.hub.client.get_user().login
             except Exception as e:  # PyGithub raises several types; all end here as one clear error
-                raise as_fleet_error(e, f"checking the GitHub token of {p.token_env if p.target == 'live' else 'the sandbox'}")
-            self.say("✔", f"GitHub token valid (user {login})")
+                raise as_fleet_error(e, f"checking the GitHub token in {self.hub.token_env}" if self.hub.token_env
+                                     else f"reaching {self.hub.where or p.hostname}")
+            if self.hub.token_env:
+                self.say("✔", f"GitHub token in {self.hub.token_env} valid (user {login})")
+            else:
+                self.say("✔", f"{self.hub.where} answers for user {login}; no real token is used")
             self._refuse_foreign_install()
             notes += ["done", f"Kubernetes {version}, RBAC ok, GitHub user {login}"]
 
@@ -176,7 +182,7 @@ class Bootstrap:
     def repository(self) -> None:
         with self._step("repository") as notes:
             p = self.params
-            self.say("►", f"connecting to {p.hostname}")
+            self.say("►", f"connecting to {self.hub.where or p.hostname}")
             try:
                 self.hub.client.get_repo(p.repo_slug)
                 created = False
@@ -458,6 +464,11 @@ class Bootstrap:
         ns = self.params.namespace
         return request_reconcile(self.kube, kind, ns, ns)
 
+    def _troubleshoot(self, kind: str) -> str:
+        p = self.params
+        return TROUBLESHOOT.format(cluster=p.cluster, stage=p.stage, context=self.kube.context, ns=p.namespace,
+                                   kind=kind, name=p.namespace)
+
     def _wait_source_ready(self, requested: str) -> None:
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
@@ -469,8 +480,7 @@ class Bootstrap:
                 break
             time.sleep(0.5)
         raise ClusterError("the new deploy key was not accepted in time; the old key is kept",
-                           hint=TROUBLESHOOT.format(ns=self.params.namespace, kind="gitrepository",
-                                                    name=self.params.namespace))
+                           hint=self._troubleshoot("gitrepository"))
 
     def verify(self) -> None:
         with self._step("verify") as notes:
@@ -509,11 +519,11 @@ class Bootstrap:
             if failing or stalled.get("status") == "True":
                 message = ready.get("message") or stalled.get("message")
                 raise ClusterError(f"{kind} {ns}/{ns} is not ready: {clip(message or '', 400)}",
-                                   hint=TROUBLESHOOT.format(ns=ns, kind=kind.lower(), name=ns))
+                                   hint=self._troubleshoot(kind.lower()))
             if time.monotonic() > deadline:
                 raise ClusterError(f"bootstrap failed with 1 health check failure(s): {kind} {ns}/{ns} did not reach "
                                    f"{self.revision} within {Duration(self.timeout).go()}",
-                                   hint=TROUBLESHOOT.format(ns=ns, kind=kind.lower(), name=ns))
+                                   hint=self._troubleshoot(kind.lower()))
             time.sleep(0.5)
 
     def _reached(self, revision: str | None) -> bool:

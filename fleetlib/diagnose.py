@@ -11,11 +11,11 @@ a symptom of it and ranked after it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from fleetlib.facts import ClusterFacts
+from fleetlib.facts import FLUX_CRDS, ClusterFacts
 
 SEVERITY = {"info": 0, "warning": 1, "error": 2, "critical": 3}
 
@@ -66,10 +66,21 @@ def _failing(facts: ClusterFacts, kinds: tuple[str, ...], test: Callable[[dict[s
     return out
 
 
+def runbook_cmd(facts: ClusterFacts, runbook: str, *extra: str) -> str:
+    """The papermill line that runs a runbook on this very cluster."""
+    stage, _, cluster = facts.cluster.partition("/")
+    return " ".join(["papermill", f"runbooks/{runbook}.ipynb", "out.ipynb", "-p", "cluster", cluster, "-p", "stage",
+                     stage, *extra])
+
+
 def _flux_cmd(obj: dict[str, Any]) -> str:
     kind = {"GitRepository": "source git", "HelmRepository": "source helm", "Kustomization": "kustomization",
             "HelmRelease": "helmrelease"}.get(obj["kind"], obj["kind"].lower())
     return f"{kind} {obj['metadata']['name']} -n {obj['metadata']['namespace']}"
+
+
+def _secret_of(obj: dict[str, Any]) -> str:
+    return str(((obj.get("spec") or {}).get("secretRef") or {}).get("name") or obj["metadata"]["name"])
 
 
 @rule("api-unreachable")
@@ -79,6 +90,43 @@ def api_unreachable(facts: ClusterFacts) -> list[Finding]:
     return [Finding("api-unreachable", "critical", f"cluster {facts.cluster}", facts.unreachable,
                     "the Kubernetes API server did not answer, or answered with errors",
                     "check the kube context and the API server: `kubectl get --raw /readyz`; retry when it is healthy")]
+
+
+def _installation(facts: ClusterFacts) -> tuple[list[str], list[str], list[str]] | None:
+    """What of Flux is present: (missing namespace, missing CRDs, missing controllers), None when unknown."""
+    if facts.unreachable or facts.namespace_present is None:
+        return None
+    crds = {c["metadata"]["name"] for c in facts.crds}
+    controllers = {d["metadata"]["name"] for d in facts.deployments}
+    wanted = [name for component in facts.components for name in FLUX_CRDS.get(component, ())]
+    return ([] if facts.namespace_present else [facts.namespace], [n for n in wanted if n not in crds],
+            [c for c in facts.components if c not in controllers])
+
+
+@rule("flux-not-installed")
+def flux_not_installed(facts: ClusterFacts) -> list[Finding]:
+    found = _installation(facts)
+    if found is None or not (found[0] and not facts.crds and not facts.deployments):
+        return []
+    wanted = sum(len(FLUX_CRDS.get(c, ())) for c in facts.components)
+    return [Finding("flux-not-installed", "critical", f"cluster {facts.cluster}",
+                    f"no namespace {facts.namespace}, none of the {wanted} Flux CRDs, no Flux controller Deployment",
+                    "Flux was never bootstrapped on this cluster, or it was uninstalled",
+                    f"bootstrap it: `{runbook_cmd(facts, 'bootstrap')}`")]
+
+
+@rule("flux-partially-installed")
+def flux_partially_installed(facts: ClusterFacts) -> list[Finding]:
+    found = _installation(facts)
+    if found is None or not any(found) or flux_not_installed(facts):
+        return []
+    namespace, crds, controllers = found
+    parts = [f"namespace {namespace[0]} missing" if namespace else "",
+             f"CRDs missing: {', '.join(crds)}" if crds else "",
+             f"controllers missing: {', '.join(controllers)}" if controllers else ""]
+    return [Finding("flux-partially-installed", "error", f"cluster {facts.cluster}", "; ".join(p for p in parts if p),
+                    "part of Flux was deleted, or an install or upgrade stopped half-way",
+                    f"re-run the bootstrap, which installs what is missing: `{runbook_cmd(facts, 'bootstrap')}`")]
 
 
 @rule("controller-crashloop")
@@ -124,8 +172,8 @@ def controller_oomkilled(facts: ClusterFacts) -> list[Finding]:
 def source_auth_failed(facts: ClusterFacts) -> list[Finding]:
     return [Finding("source-auth-failed", "error", ref(obj), ready["message"],
                     "the deploy key was removed or revoked on GitHub (or the token that made it was)",
-                    "rotate the key: `papermill runbooks/bootstrap.ipynb out.ipynb -p cluster <cluster> -p rotate_key "
-                    "True` (or delete the Secret and re-run bootstrap)")
+                    f"rotate the key: `{runbook_cmd(facts, 'bootstrap', '-p', 'rotate_key', 'True')}` (or delete the "
+                    f"Secret {obj['metadata']['namespace']}/{_secret_of(obj)} and re-run the bootstrap)")
             for obj, ready in _failing(facts, ("GitRepository",), lambda o, r: "unable to authenticate" in r.get(
                 "message", ""))]
 
@@ -134,8 +182,9 @@ def source_auth_failed(facts: ClusterFacts) -> list[Finding]:
 def known_hosts_mismatch(facts: ClusterFacts) -> list[Finding]:
     return [Finding("known-hosts-mismatch", "error", ref(obj), ready["message"],
                     "the Git host presents a key the Secret's known_hosts does not hold (rotated host key or proxy)",
-                    "refresh known_hosts: delete the Secret and re-run bootstrap, or `flux create secret git "
-                    f"{obj['metadata']['name']} --url=<ssh url>`")
+                    f"refresh known_hosts: delete the Secret {obj['metadata']['namespace']}/{_secret_of(obj)} and re-run "
+                    f"`{runbook_cmd(facts, 'bootstrap')}`, or `flux create secret git {_secret_of(obj)} "
+                    f"--url={(obj.get('spec') or {}).get('url')}`")
             for obj, ready in _failing(facts, ("GitRepository",), lambda o, r: "knownhosts: key mismatch" in r.get(
                 "message", ""))]
 
@@ -182,11 +231,18 @@ def helm_retries_exhausted(facts: ClusterFacts) -> list[Finding]:
 
 @rule("dependency-not-ready")
 def dependency_not_ready(facts: ClusterFacts) -> list[Finding]:
-    return [Finding("dependency-not-ready", "warning", ref(obj), ready["message"],
-                    "it waits on a Kustomization that is missing or not ready",
-                    "fix the dependency named in the evidence, or correct spec.dependsOn")
-            for obj, ready in _failing(facts, ("Kustomization", "HelmRelease"),
-                                       lambda o, r: r.get("reason") == "DependencyNotReady")]
+    out = []
+    for obj, ready in _failing(facts, ("Kustomization", "HelmRelease"), lambda o, r: r.get("reason") == "DependencyNotReady"):
+        missing = "not found" in ready.get("message", "")
+        deps = ", ".join(f"{d.get('namespace') or obj['metadata']['namespace']}/{d.get('name')}"
+                         for d in (obj.get("spec") or {}).get("dependsOn") or [])
+        out.append(Finding(
+            "dependency-not-ready", "error" if missing else "warning", ref(obj), ready["message"],
+            f"it depends on {obj['kind']} {deps or 'objects'} that does not exist" if missing else
+            "it waits on a dependency that is not ready yet",
+            f"create the dependency or correct spec.dependsOn of {ref(obj)}" if missing else
+            f"fix the dependency ({deps}); {obj['kind']} {obj['metadata']['name']} follows on its own"))
+    return out
 
 
 @rule("suspended")
@@ -236,6 +292,29 @@ def diagnose(facts: ClusterFacts) -> list[Finding]:
         linked.append(f)
     order = list(RULES)
     return sorted(linked, key=lambda f: (f.symptom_of is not None, -SEVERITY[f.severity], order.index(f.id), f.object))
+
+
+GROUP_EXAMPLES = 3
+"""Objects named in a grouped row; the rest are counted."""
+GROUPED_COLUMNS = ["id", "severity", "count", "objects", "evidence", "cause", "remediation", "symptom_of"]
+
+
+def grouped(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Findings (as dicts, in rank order) with the same id and cause folded into one row: the first finding's
+    evidence and remediation, a count, and up to GROUP_EXAMPLES objects (the record keeps every one)."""
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        key = (str(row["id"]), str(row["cause"]))
+        group = groups.setdefault(key, {**row, "count": 0, "examples": []})
+        group["count"] += 1
+        if len(group["examples"]) < GROUP_EXAMPLES:
+            group["examples"].append(str(row["object"]))
+    out = []
+    for group in groups.values():
+        more = group["count"] - len(group["examples"])
+        objects = ", ".join(group["examples"]) + (f" and {more} more" if more else "")
+        out.append({k: group.get(k) for k in GROUPED_COLUMNS} | {"objects": objects})
+    return out
 
 
 def summary(findings: list[Finding]) -> dict[str, int]:

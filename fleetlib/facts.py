@@ -22,6 +22,18 @@ FLUX_KINDS: dict[str, str] = {
     "Alert": "notification.toolkit.fluxcd.io/v1beta3", "Receiver": "notification.toolkit.fluxcd.io/v1",
 }
 """`flux get all` order: sources, then HelmRelease, Kustomization, then notification kinds."""
+FLUX_CRDS: dict[str, tuple[str, ...]] = {
+    "source-controller": tuple(f"{p}.source.toolkit.fluxcd.io" for p in (
+        "buckets", "gitrepositories", "helmcharts", "helmrepositories", "ocirepositories")),
+    "kustomize-controller": ("kustomizations.kustomize.toolkit.fluxcd.io",),
+    "helm-controller": ("helmreleases.helm.toolkit.fluxcd.io",),
+    "notification-controller": tuple(f"{p}.notification.toolkit.fluxcd.io" for p in ("alerts", "providers",
+                                                                                       "receivers")),
+    "image-reflector-controller": ("imagepolicies.image.toolkit.fluxcd.io", "imagerepositories.image.toolkit.fluxcd.io"),
+    "image-automation-controller": ("imageupdateautomations.image.toolkit.fluxcd.io",),
+}
+"""The CRDs each Flux component installs (v2.5)."""
+DEFAULT_COMPONENTS = ("source-controller", "kustomize-controller", "helm-controller", "notification-controller")
 CONTROLLER_LOG_TAIL = 2000
 
 
@@ -39,6 +51,10 @@ class ClusterFacts:
     logs: list[dict[str, Any]] = field(default_factory=list)
     heads: dict[str, str] = field(default_factory=dict)
     """GitRepository `namespace/name` -> the sha its branch points at in the repository."""
+    namespace_present: bool | None = None
+    """Whether the Flux namespace exists (None: not read)."""
+    components: tuple[str, ...] = DEFAULT_COMPONENTS
+    """The Flux components the cluster's parameters say are installed."""
     requests: int = 0
 
     def all_objects(self) -> list[dict[str, Any]]:
@@ -60,12 +76,14 @@ def _parse_log(controller: str, pod: str, text: str) -> list[dict[str, Any]]:
     return out
 
 
-def gather(kube: Kube, *, namespace: str = "flux-system", heads: dict[str, str] | None = None) -> ClusterFacts:
+def gather(kube: Kube, *, namespace: str = "flux-system", heads: dict[str, str] | None = None,
+           components: tuple[str, ...] = DEFAULT_COMPONENTS) -> ClusterFacts:
     """Read the cluster; an unreachable API server is a fact too (`unreachable`), not an exception."""
-    facts = ClusterFacts(cluster=str(kube.params.id), namespace=namespace)
+    facts = ClusterFacts(cluster=str(kube.params.id), namespace=namespace, components=tuple(components))
     try:
         facts.kubernetes = kube.version()
-        facts.requests += 1
+        facts.namespace_present = kube.get("v1", "Namespace", None, namespace) is not None
+        facts.requests += 2
         for kind, api_version in FLUX_KINDS.items():
             items = kube.list(api_version, kind)
             facts.requests += 1

@@ -21,14 +21,58 @@ import yaml
 from fleetlib.errors import InputError, ParameterError, clip
 
 
+MAX_YAML_BYTES = 1 << 20
+"""A parameters file or -y value larger than this (1 MiB) is refused: they are a few kilobytes."""
+MAX_YAML_DEPTH = 50
+"""Nesting deeper than this is refused (PyYAML would recurse until Python's limit)."""
+MAX_YAML_NODES = 100_000
+"""Values a document may expand to through aliases (a 'billion laughs' document expands to 10^9)."""
+
+
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate mapping keys."""
+    """SafeLoader that refuses duplicate and unhashable mapping keys, deep nesting and alias bombs."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._sizes: dict[int, int] = {}
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                mark = self.peek_event().start_mark
+                raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_YAML_DEPTH} levels", mark)
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        if self._size(node) > MAX_YAML_NODES:
+            raise yaml.composer.ComposerError(
+                None, None, f"expands to more than {MAX_YAML_NODES:,} values through aliases", node.start_mark)
+        return node
+
+    def _size(self, node: Any) -> int:
+        """Values `node` expands to, aliases counted each time they are used (memoised per node)."""
+        key = id(node)
+        if key not in self._sizes:
+            if isinstance(node, yaml.MappingNode):
+                total = 1 + sum(self._sizes.get(id(k), 1) + self._sizes.get(id(v), 1) for k, v in node.value)
+            elif isinstance(node, yaml.SequenceNode):
+                total = 1 + sum(self._sizes.get(id(v), 1) for v in node.value)
+            else:
+                total = 1
+            self._sizes[key] = min(total, MAX_YAML_NODES + 1)
+        return self._sizes[key]
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
+        mark = key_node.start_mark
+        if not isinstance(key, (str, int, float, bool)) and key is not None:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"a mapping key must be plain text, not a {type(key).__name__}", mark)
         if key in seen:
             mark = key_node.start_mark
             raise yaml.constructor.ConstructorError(
@@ -50,10 +94,14 @@ def _yaml_problem(err: yaml.YAMLError) -> str:
 
 def load_yaml(text: str, *, shown: str) -> Any:
     """Parse one YAML document; ParameterError names `shown` (a file or flag) on failure."""
+    if len(text) > MAX_YAML_BYTES:
+        raise ParameterError(f"larger than {MAX_YAML_BYTES // 1024} KiB", source=shown)
     try:
         return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as e:
-        raise ParameterError(_yaml_problem(e), source=shown, hint="fix the YAML syntax") from e
+        raise ParameterError(_yaml_problem(e), source=shown, hint="fix the YAML syntax") from None
+    except RecursionError:
+        raise ParameterError(f"nested deeper than {MAX_YAML_DEPTH} levels", source=shown) from None
 
 
 def load_yaml_documents(text: str, *, shown: str) -> Iterator[Any]:
@@ -66,13 +114,23 @@ def load_yaml_documents(text: str, *, shown: str) -> Iterator[Any]:
         raise ParameterError(_yaml_problem(e), source=shown, hint="fix the YAML syntax") from e
 
 
-def read_text(path: Path, *, shown: str) -> str:
+def read_text(path: Path, *, shown: str, limit: int = MAX_YAML_BYTES, what: str = "a YAML file") -> str:
+    """A regular file's text, at most `limit` bytes; every problem is one InputError naming `shown`."""
     try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError as e:
-        raise InputError(f"{shown}: no such file", hint="check the path") from e
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"{shown}: cannot read: {clip(str(e), 200)}") from e
+        if not path.is_file():
+            raise InputError(f"{shown}: {'no such file' if not path.exists() else 'not a regular file'}",
+                             hint=f"pass the path of {what}")
+        with path.open("rb") as fh:
+            data = fh.read(limit + 1)
+    except OSError as e:
+        raise InputError(f"{shown}: cannot read: {e.strerror or clip(str(e), 200)}",
+                         hint="check the path and its permissions") from None
+    if len(data) > limit:
+        raise InputError(f"{shown}: larger than {limit // 1024} KiB", hint=f"pass the path of {what}")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(f"{shown}: not UTF-8 text (byte {e.start})", hint="save it as UTF-8") from None
 
 
 def read_yaml_mapping(path: Path, *, shown: str) -> dict[str, Any]:
@@ -115,3 +173,27 @@ def write_atomic(path: Path, text: str, *, exclusive: bool = False) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def check_writable_dir(path: Path, *, what: str) -> None:
+    """Refuse a folder that is a file, or lies under a file or a folder this user cannot write."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{what} {path}: is a file, not a folder", hint="pass a folder (it is created if missing)")
+    probe = path
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise InputError(f"{what} {path}: {probe} is a file, not a folder", hint="pass a folder you can write to")
+    if not os.access(probe, os.W_OK | os.X_OK) or str(probe.resolve()).startswith(("/proc", "/sys")):
+        raise InputError(f"{what} {path}: {probe} is not writable", hint="pass a folder you can write to")
+
+
+def make_private_dir(path: Path, *, exist_ok: bool = True) -> Path:
+    """Create a folder (and missing parents) readable by this user only (0700)."""
+    old = os.umask(0o077)
+    try:
+        path.mkdir(parents=True, exist_ok=exist_ok)
+    finally:
+        os.umask(old)
+    return path

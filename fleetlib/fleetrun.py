@@ -31,15 +31,17 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from fleetlib import options as options_model
 from fleetlib.errors import FleetError, InputError, ParameterError, clip
-from fleetlib.files import write_atomic
+from fleetlib.files import check_writable_dir, make_private_dir, write_atomic
 from fleetlib.locations import fleet_home
 from fleetlib.model import ClusterId
-from fleetlib.parameters import Catalog, Layer, merge_and_validate
+from fleetlib.parameters import Catalog, Layer, check_no_secrets, merge_and_validate
 from fleetlib.report import INDEX, read_index
-from fleetlib.runbook import SELECTION, SPECS
 
 RUNS_DIR = "runs"
+PARAMETER_SOURCE = "-p/-y/-f"
+"""How a refusal names the values `fleet run` was handed."""
 SHIPPED_RUNBOOKS = Path(__file__).resolve().parent.parent / "runbooks"
 KERNEL_ATTEMPTS = 3
 """A kernel that does not start is tried this many times (a busy machine can miss the start timeout)."""
@@ -76,8 +78,8 @@ class RunPlan:
 def runbook_path(root: Path, runbook: str) -> Path:
     """The notebook of a runbook by name (`troubleshoot`) or path (`runbooks/troubleshoot.ipynb`)."""
     name = Path(runbook).name.removesuffix(".ipynb")
-    if name not in SPECS:
-        raise InputError(f"unknown runbook {runbook!r}", hint="runbooks: " + ", ".join(sorted(SPECS)))
+    if name not in options_model.RUNBOOKS:
+        raise InputError(f"unknown runbook {runbook!r}", hint="runbooks: " + ", ".join(sorted(options_model.RUNBOOKS)))
     for folder in (root / "runbooks", SHIPPED_RUNBOOKS):  # the fleet root's own copy first, else fleetlib's
         if (folder / f"{name}.ipynb").is_file():
             return folder / f"{name}.ipynb"
@@ -106,19 +108,23 @@ def plan_run(catalog: Catalog, runbook: str, *, stage: str | None = None, cluste
     """Check everything before anything runs: the runbook, its parameters, each cluster's resolution."""
     notebook = runbook_path(catalog.root, runbook)
     name = notebook.stem
-    spec = SPECS[name]
+    model = options_model.model(name)
     parameters = dict(parameters or {})
-    unknown = sorted(set(parameters) - set(spec.parameter_names) | set(parameters) & set(SELECTION))
+    unknown = sorted(set(parameters) - set(model.model_fields) | set(parameters) & {"cluster", "stage"})
     if unknown:
-        raise ParameterError(f"runbook {name!r} does not take {', '.join(unknown)}", source="-p/-f",
-                             hint=f"it takes {', '.join(n for n in spec.parameter_names if n not in SELECTION)}; "
-                                  "choose clusters with --stage/--cluster/--all")
+        raise ParameterError(f"runbook {name!r} does not take {', '.join(unknown)}", source=PARAMETER_SOURCE,
+                             hint=f"it takes {', '.join(n for n in model.model_fields if n not in ('cluster', 'stage'))}"
+                                  "; choose clusters with --stage/--cluster/--all")
+    check_no_secrets(Layer(PARAMETER_SOURCE, parameters))
     ids = select(catalog, stage=stage, cluster=cluster, everything=everything)
-    overrides = {k: v for k, v in parameters.items() if k in spec.overrides and v is not None}
-    for cid in ids:  # a bad value fails here, for every cluster, before any kernel starts
-        merge_and_validate(cid, [*catalog.layers(cid), Layer("-p/-f", overrides)])
+    for cid in ids:  # a bad value fails here, for every cluster, before any kernel starts or any folder exists
+        opts = options_model.parse(name, {**parameters, "cluster": cid.cluster, "stage": cid.stage},
+                                   source=PARAMETER_SOURCE)
+        merge_and_validate(cid, [*catalog.layers(cid), Layer(PARAMETER_SOURCE, opts.override_values())])
     home = home or fleet_home()
     run_id = new_run_id(name)
+    if out is not None:
+        check_writable_dir(out, what="--out")
     folder = (out or home / RUNS_DIR) / run_id
     env = {"FLEET_HOME": str(home), "FLEET_ROOT": str(catalog.root)}
     jobs = tuple(Job(name, str(notebook), cid.stage, cid.cluster, {"cluster": cid.cluster, "stage": cid.stage,
@@ -257,11 +263,16 @@ def run(plan: RunPlan, *, parallel: int = 2, executor: str = "local", scheduler:
         raise InputError("--executor dask needs --scheduler ADDRESS", hint="e.g. --scheduler tcp://10.0.0.5:8786")
     client = dask_client(scheduler) if executor == "dask" and scheduler else None  # before any folder is made
     try:
-        plan.folder.mkdir(parents=True, exist_ok=False)
+        make_private_dir(plan.folder, exist_ok=False)
     except FileExistsError:
         if client is not None:
             client.close()
         raise InputError(f"{plan.folder} already exists", hint="runs are never overwritten; start a new run") from None
+    except OSError as e:
+        if client is not None:
+            client.close()
+        raise InputError(f"cannot create the run folder {plan.folder}: {e.strerror or e}",
+                         hint="pass --out a folder you can write to (default FLEET_HOME/runs)") from None
     started = datetime.now(UTC)
     t0 = time.monotonic()
     outcomes = run_dask(plan.jobs, client) if client is not None else run_local(plan.jobs, parallel=parallel)

@@ -49,6 +49,10 @@ class GitHub:
     client: Github
     web_url: str
     _token: str
+    where: str = ""
+    """What this client really talks to, for progress lines: `github.com`, or the sandbox GitHub's address."""
+    token_env: str | None = None
+    """The environment variable the token came from; None when no real token is used (the sandbox)."""
 
     def __repr__(self) -> str:
         return f"GitHub({self.params.repo_slug} at {self.web_url})"
@@ -80,6 +84,7 @@ def connect(params: ClusterParams, *, home: Path, env: Mapping[str, str] = os.en
         token = github_token(home)
         base, web = sandbox.github_api_url, sandbox.github_url
         kwargs = {"retry": None, "seconds_between_requests": None, "seconds_between_writes": None}
+        where, token_env = f"the sandbox GitHub at {web} (as {params.hostname})", None
     else:
         token = env.get(params.token_env, "")
         if not token:
@@ -87,4 +92,5 @@ def connect(params: ClusterParams, *, home: Path, env: Mapping[str, str] = os.en
                              hint=f"export {params.token_env} with a GitHub token (repo scope, admin on the repository)")
         base, web = api_url(params.hostname), f"https://{params.hostname}"
         kwargs = {}
-    return GitHub(params, Github(base_url=base, auth=Auth.Token(token), **kwargs), web, token)
+        where, token_env = params.hostname, params.token_env
+    return GitHub(params, Github(base_url=base, auth=Auth.Token(token), **kwargs), web, token, where, token_env)

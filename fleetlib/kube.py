@@ -51,6 +51,8 @@ class Kube:
     context: str
     kubeconfig: Path | None
     _dynamic: DynamicClient | None = None
+    where: str = ""
+    """What this client really talks to, for progress lines: a kube context, or the sandbox API server's address."""
 
     def core(self) -> client.CoreV1Api:
         return client.CoreV1Api(self.api_client)
@@ -204,11 +206,12 @@ def connect(params: ClusterParams, *, home: Path) -> Kube:
         sandbox.add_cluster(params.id)
         kubeconfig = sandbox.write_kubeconfig(current=params.id)
         context = context_name(params.id)
-        return Kube(params, config.new_client_from_config(str(kubeconfig), context=context), context, kubeconfig)
+        return Kube(params, config.new_client_from_config(str(kubeconfig), context=context), context, kubeconfig,
+                    where=f"the sandbox API server at {sandbox.server_url(params.id)} (context {context})")
     assert params.context is not None  # the parameters model requires it for live
     try:
         api = config.new_client_from_config(context=params.context)
     except ConfigException as e:
         raise InputError(f"kube context {params.context!r} of cluster {params.id} cannot be used: {clip(str(e), 200)}",
                          hint="check `kubectl config get-contexts`, or set context in the cluster's parameters file") from e
-    return Kube(params, api, params.context, None)
+    return Kube(params, api, params.context, None, where=f"context {params.context} ({api.configuration.host})")

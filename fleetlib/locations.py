@@ -49,7 +49,18 @@ def fleet_root(*, cwd: Path | None = None, env: Mapping[str, str] = os.environ) 
 
 
 def fleet_home(*, env: Mapping[str, str] = os.environ) -> Path:
-    """FLEET_HOME, created on first use: sandbox state, caches and run archives."""
-    home = Path(env.get("FLEET_HOME") or Path.home() / ".fleet").expanduser()
-    home.mkdir(parents=True, exist_ok=True)
+    """FLEET_HOME, created on first use (private to the user, 0700): sandbox state, caches and run archives."""
+    given = env.get("FLEET_HOME")
+    home = Path(given or Path.home() / ".fleet").expanduser()
+    shown = f"FLEET_HOME={given}" if given else str(home)
+    if home.exists() and not home.is_dir():
+        raise InputError(f"{shown} is a file, not a folder", hint="point FLEET_HOME at a folder, or unset it")
+    old = os.umask(0o077)
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"{shown}: cannot create the folder: {e.strerror or e}",
+                         hint="point FLEET_HOME at a folder you can write to") from None
+    finally:
+        os.umask(old)
     return home

@@ -86,6 +86,20 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
 _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 
 
+_WINDOW_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_WINDOW_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+
+
+def window_seconds(text: str) -> float:
+    """Seconds of a Prometheus-style duration such as `14d`, `336h`, `1h30m` or `30s`."""
+    if not isinstance(text, str):
+        raise ValueError("a window is a string such as '14d', '12h' or '30s'")
+    total = sum_of_units(text, _WINDOW_PART, _WINDOW_SECONDS)
+    if total is None:
+        raise ValueError(f"{text!r} is not a duration such as '14d', '12h' or '30s'")
+    return total
+
+
 @dataclass(frozen=True, order=True)
 class Duration:
     """A Go-style duration such as `1m`, `10m0s` or `1h30m`, as Flux intervals are written."""

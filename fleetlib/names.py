@@ -51,5 +51,27 @@ def is_github_repo(value: str) -> bool:
     return bool(_GITHUB_REPO.match(value)) and value not in {".", ".."}
 
 
+_REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//")
+
+
+def branch_problem(value: str) -> str | None:
+    """Why git would refuse `value` as a branch name (`git check-ref-format --branch` rules), or None."""
+    if not value:
+        return "must not be empty"
+    if len(value) > 255:
+        return "must be at most 255 characters"
+    if value == "@" or value.startswith(("-", "/")) or value.endswith(("/", ".")):
+        return "must not be '@', start with '-' or '/', or end with '/' or '.'"
+    if _REF_FORBIDDEN.search(value):
+        return "must not hold spaces, control characters, '..', '//', '@{' or any of ~ ^ : ? * [ \\"
+    if any(part.startswith(".") or part.endswith(".lock") for part in value.split("/")):
+        return "no part between '/' may start with '.' or end with '.lock'"
+    return None
+
+
+def is_branch_name(value: str) -> bool:
+    return branch_problem(value) is None
+
+
 def is_env_name(value: str) -> bool:
     return bool(_ENV_NAME.match(value))

@@ -34,7 +34,15 @@ from fleetlib.model import (
     Duration,
     Target,
 )
-from fleetlib.names import cluster_name, dns_label, is_dns_label, is_env_name, is_github_owner, is_github_repo
+from fleetlib.names import (
+    branch_problem,
+    cluster_name,
+    dns_label,
+    is_dns_label,
+    is_env_name,
+    is_github_owner,
+    is_github_repo,
+)
 from fleetlib.quantity import parse_quantity
 
 DEFAULTS_FILE = "defaults.yaml"
@@ -53,6 +61,8 @@ ExtraComponent = Literal["image-reflector-controller", "image-automation-control
 _TOKEN_KEYS = frozenset({"token", "github_token", "gh_token", "pat", "password", "private_key", "identity"})
 _TOKEN_VALUE = re.compile(r"^\s*(gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})")
 _VERSION = re.compile(r"^v\d+\.\d+\.\d+$")
+_CREDENTIAL_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@\s]*@")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 # --- field validators ----------------------------------------------------------------------------
@@ -101,6 +111,9 @@ def _env_name(value: str) -> str:
 def _http_url(value: str) -> str:
     if not re.match(r"^https?://[^\s/]+", value):
         raise ValueError("must be an http(s) URL such as http://prometheus.monitoring:9090")
+    if _CREDENTIAL_URL.match(value):
+        raise ValueError("holds credentials (user:password@); put the token in the variable named by "
+                         "prometheus_token_env instead")
     return value
 
 
@@ -111,9 +124,19 @@ def _version(value: str) -> str:
 
 
 def _branch(value: str) -> str:
-    if not value or value.startswith(("-", "/")) or ".." in value or " " in value or value.endswith((".lock", "/")):
-        raise ValueError("must be a git branch name such as main")
+    problem = branch_problem(value)
+    if problem:
+        raise ValueError(f"is not a branch name git accepts: {problem}")
     return value
+
+
+def _label(what: str) -> Any:
+    def check(value: str) -> str:
+        try:
+            return dns_label(value, what=what)
+        except InputError as e:
+            raise ValueError(e.message) from None
+    return check
 
 
 def _not_blank(value: str) -> str:
@@ -171,7 +194,7 @@ class ClusterParams(_Strict):
     path: Annotated[str, AfterValidator(_repo_path)]
     # Flux install (--version --namespace --components --components-extra --registry ...)
     version: Annotated[str, AfterValidator(_version)]
-    namespace: Annotated[str, AfterValidator(lambda v: dns_label(v, what="namespace"))] = "flux-system"
+    namespace: Annotated[str, AfterValidator(_label("namespace"))] = "flux-system"
     components: list[Component]
     components_extra: list[ExtraComponent] = []
     registry: Annotated[str, AfterValidator(_not_blank)] = "ghcr.io/fluxcd"
@@ -185,7 +208,7 @@ class ClusterParams(_Strict):
     kustomization_interval: DurationText = "10m"
     prune: bool = True
     # source secret and deploy key (--secret-name --read-write-key --ssh-key-algorithm ...)
-    secret_name: Annotated[str, AfterValidator(lambda v: dns_label(v, what="secret"))] = "flux-system"
+    secret_name: Annotated[str, AfterValidator(_label("secret"))] = "flux-system"
     read_write_key: bool = False
     ssh_key_algorithm: Literal["ecdsa", "ed25519", "rsa"] = "ecdsa"
     ssh_ecdsa_curve: Literal["p256", "p384", "p521"] = "p384"
@@ -203,6 +226,17 @@ class ClusterParams(_Strict):
     resources: dict[Component, ControllerResources] = Field(
         default_factory=dict, description="controller requests and limits as the manifests set them"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_line_values(cls, data: Any) -> Any:
+        """No newline or control character in any text value: they end up in YAML, commits and command lines."""
+        if isinstance(data, Mapping):
+            for key, value in data.items():
+                for item in value if isinstance(value, list) else [value]:
+                    if isinstance(item, str) and _CONTROL.search(item):
+                        raise ValueError(f"{key}: must be one line of text (no newline or control character)")
+        return data
 
     @model_validator(mode="after")
     def _consistent(self) -> ClusterParams:
@@ -250,8 +284,11 @@ class Layer:
     values: Mapping[str, Any]
 
 
-def _check_no_secrets(layer: Layer, data: Any, path: tuple[str, ...] = ()) -> None:
-    """Refuse tokens and keys as values; the message never repeats the value."""
+def check_no_secrets(layer: Layer, data: Any = None, path: tuple[str, ...] = ()) -> None:
+    """Refuse tokens and keys as values (in `data`, by default the layer's values); the message never repeats
+    the value."""
+    if data is None and not path:
+        data = layer.values
     if isinstance(data, Mapping):
         for key, value in data.items():
             here = (*path, str(key))
@@ -262,10 +299,17 @@ def _check_no_secrets(layer: Layer, data: Any, path: tuple[str, ...] = ()) -> No
                     key=".".join(here),
                     hint="export the token in the environment variable named by token_env (default GITHUB_TOKEN)",
                 )
-            _check_no_secrets(layer, value, here)
+            check_no_secrets(layer, value, here)
     elif isinstance(data, list):
         for i, value in enumerate(data):
-            _check_no_secrets(layer, value, (*path, str(i)))
+            check_no_secrets(layer, value, (*path, str(i)))
+    elif isinstance(data, str) and _CREDENTIAL_URL.match(data):
+        raise ParameterError(
+            "holds a URL with credentials in it (user:password@); secrets are never parameter values",
+            source=layer.source,
+            key=".".join(path),
+            hint="put the token in an environment variable (token_env, prometheus_token_env) and the URL without it",
+        )
     elif isinstance(data, str) and (_TOKEN_VALUE.match(data) or "PRIVATE KEY-----" in data):
         raise ParameterError(
             "holds what looks like a GitHub token or private key; secrets are never parameter values",
@@ -338,7 +382,7 @@ def merge_and_validate(cid: ClusterId, layers: Sequence[Layer]) -> ClusterParams
     merged: dict[str, Any] = {}
     origin: dict[tuple[str, ...], str] = {}
     for layer in layers:
-        _check_no_secrets(layer, layer.values)
+        check_no_secrets(layer, layer.values)
         for key in ("stage", "cluster"):
             if key in layer.values:
                 raise ParameterError(
@@ -356,6 +400,9 @@ def merge_and_validate(cid: ClusterId, layers: Sequence[Layer]) -> ClusterParams
             message, hint = "unknown controller", "allowed: " + ", ".join(FLUX_COMPONENTS + FLUX_EXTRA_COMPONENTS)
         else:
             message, hint = _describe(first)
+        named = re.match(r"^([a-z_]+): (.*)$", message) if not loc else None
+        if named and named.group(1) in FILE_KEYS:  # a whole-model check that names its key
+            loc, message = (named.group(1),), named.group(2)
         fallback = layers[-1].source if layers else PARAMETERS_DIR
         source = _source_of(loc, origin, fallback) if loc else _model_error_source(layers)
         more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""

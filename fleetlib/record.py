@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 MIMETYPE = "application/vnd.fleetlib.record+json"
+MAX_NOTEBOOK_BYTES = 200 << 20
+"""An executed notebook larger than this (200 MiB) is refused rather than read."""
 
 
 def record(name: str, value: Any) -> None:
@@ -29,13 +31,18 @@ def read_records(path: Path) -> dict[str, Any]:
     import nbformat
 
     from fleetlib.errors import InputError
+    from fleetlib.files import read_text
 
+    text = read_text(path, shown=str(path), limit=MAX_NOTEBOOK_BYTES, what="an executed notebook (papermill's output)")
     try:
-        nb = nbformat.read(str(path), as_version=4)
-    except (OSError, ValueError) as e:
-        raise InputError(f"{path}: cannot read the notebook: {str(e)[:200]}", hint="pass an executed .ipynb") from e
+        nb = nbformat.reads(text, as_version=4)
+        cells = list(nb.cells)
+    except Exception as e:  # noqa: BLE001 - nbformat raises JSON, schema and attribute errors alike
+        why = "not JSON" if type(e).__name__ == "NotJSONError" else "JSON, but not in the notebook format"
+        raise InputError(f"{path}: not a Jupyter notebook ({why})",  # never its content: it may hold anything
+                         hint="pass an executed .ipynb, e.g. papermill's output") from None
     out: dict[str, Any] = {}
-    for cell in nb.cells:
+    for cell in cells:
         for output in cell.get("outputs", []):
             data = output.get("data") or {}
             if output.get("output_type") in ("display_data", "execute_result") and MIMETYPE in data:

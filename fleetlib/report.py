@@ -27,6 +27,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from fleetlib import charts
+from fleetlib.diagnose import GROUPED_COLUMNS, grouped
 from fleetlib.files import write_atomic
 from fleetlib.errors import InputError, clip
 from fleetlib.locations import fleet_home
@@ -72,18 +73,18 @@ class FleetReport:
                     bootstrap.append({"cluster": cluster, "status": b.get("status"), "flux": b.get("flux_version"),
                                       "revision": b.get("revision"), "commits": len(b.get("commits") or []),
                                       "dry run": b.get("dry_run")})
-                findings += [{"cluster": cluster, **f} for f in records.get("findings") or []]
+                findings += [{"cluster": cluster, **f} for f in grouped(records.get("findings") or [])]
                 recommendations += [{**r, "cluster": cluster} for r in records.get("recommendations") or []]
         report = cls([i["run_id"] for i in indexes])
         report.tables["runs"] = pd.DataFrame(runs)
         if bootstrap:
             report.tables["bootstrap"] = pd.DataFrame(bootstrap)
         if any("findings" in (c.get("records") or {}) for i in indexes for c in i["clusters"]):
-            frame = pd.DataFrame(findings, columns=["cluster", "id", "severity", "object", "evidence", "cause",
-                                                    "remediation", "symptom_of"])
+            frame = pd.DataFrame(findings, columns=["cluster", *GROUPED_COLUMNS])
             report.tables["findings"] = frame
             clusters = sorted({r["cluster"] for r in runs if r["runbook"] == "troubleshoot"})
-            counts = frame.groupby(["cluster", "severity"]).size().unstack(fill_value=0) if len(frame) else pd.DataFrame()
+            counts = frame.groupby(["cluster", "severity"])["count"].sum().unstack(fill_value=0) if len(frame) \
+                else pd.DataFrame()
             report.tables["severity"] = counts.reindex(index=clusters, columns=list(SEVERITIES), fill_value=0)
         if recommendations:
             report.tables["recommendations"] = pd.DataFrame(recommendations)
@@ -117,7 +118,7 @@ class FleetReport:
                       _table(self.tables["bootstrap"])]
         if "findings" in self.tables:
             parts += ["<h2>Findings per cluster and severity</h2>", _img(figures["findings"], "findings per cluster"),
-                      _table(self.tables["severity"].reset_index(names="cluster")), "<h3>Every finding</h3>",
+                      _table(self.tables["severity"].reset_index(names="cluster")), "<h3>Findings, one row per id and cause</h3>",
                       _table(self.tables["findings"])]
         if "recommendations" in self.tables:
             rec = self.tables["recommendations"]

@@ -26,7 +26,7 @@ import random
 import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from fleetlib import charts
+from fleetlib import options as options_model
 from fleetlib import kustomization as kfile
 from fleetlib.errors import ClusterError, FleetError, GitError, ParameterError
 from fleetlib.fleetrepo import FLUX_SYSTEM_DIR, KUSTOMIZATION_FILE, normalise_path
@@ -47,6 +48,7 @@ from fleetlib.github import connect as github_connect
 from fleetlib.kube import Kube
 from fleetlib.locations import fleet_home
 from fleetlib.manifests import parse_release
+from fleetlib.options import TuneResourcesOptions
 from fleetlib.metrics import ControllerUsage, FluxLoad, MetricsServerSource, Prometheus, PrometheusSource, UsageSource
 from fleetlib.parameters import ClusterParams
 from fleetlib.quantity import format_cpu, format_memory
@@ -68,73 +70,23 @@ from fleetlib.tuning import (
 )
 
 RUNBOOK = "tune-resources"
-SOURCES = ("auto", "prometheus", "metrics-server")
-APPLY_MODES = ("none", "commit", "pr")
 
 
-@dataclass(frozen=True)
-class TuneOptions:
-    """The runbook's tuning parameters, validated (each error names its parameter)."""
+TuneOptions = TuneResourcesOptions
+"""The runbook's options (fleetlib.options): `tune_options(strategy="vpa")` builds one, checked."""
 
-    strategy: str = "flux"
-    base: str = "krr-simple"
-    cpu_percentile: float = 95.0
-    memory_buffer: float = 0.15
-    history: str = "14d"
-    step: str = "30s"
-    usage_source: str = "auto"
-    sample_window: str = "30m"
-    sample_interval: str = "15s"
-    min_change: float = 0.10
-    apply: str = "none"
-    until: str | None = None
-    """End of the usage window (ISO 8601, UTC when no zone); None is now."""
 
-    @classmethod
-    def from_options(cls, options: Mapping[str, Any]) -> TuneOptions:
-        known = {f.name for f in fields(cls)}
-        opts = cls(**{k: v for k, v in options.items() if k in known})
-        opts.validate()
-        return opts
+def tune_options(**values: Any) -> TuneResourcesOptions:
+    """Tuning options from keyword values, checked as the runbook checks its parameters."""
+    parsed = options_model.parse(RUNBOOK, values)
+    assert isinstance(parsed, TuneResourcesOptions)
+    return parsed
 
-    def _bad(self, key: str, why: str) -> ParameterError:
-        return ParameterError(f"{getattr(self, key)!r} {why}", source="runbook parameters", key=key,
-                              hint=f"see `papermill --help-notebook runbooks/{RUNBOOK}.ipynb`")
 
-    def validate(self) -> None:
-        if self.strategy not in STRATEGIES:
-            raise self._bad("strategy", f"is not one of {', '.join(STRATEGIES)}")
-        if self.base not in STRATEGIES or self.base == "flux":
-            raise self._bad("base", f"is not one of {', '.join(s for s in STRATEGIES if s != 'flux')}")
-        if isinstance(self.cpu_percentile, bool) or not isinstance(self.cpu_percentile, (int, float)) or not 50 <= self.cpu_percentile <= 100:
-            raise self._bad("cpu_percentile", "must be a number from 50 to 100")
-        for key in ("memory_buffer", "min_change"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 5:
-                raise self._bad(key, "must be a fraction such as 0.15")
-        for key in ("history", "step", "sample_window", "sample_interval"):
-            try:
-                parse_window(getattr(self, key))
-            except ValueError:
-                raise self._bad(key, "is not a duration such as '14d', '12h', '30m' or '30s'") from None
-        if self.usage_source not in SOURCES:
-            raise self._bad("usage_source", f"is not one of {', '.join(SOURCES)}")
-        if self.apply not in APPLY_MODES:
-            raise self._bad("apply", f"is not one of {', '.join(APPLY_MODES)}")
-        self.end()
-
-    def end(self) -> float | None:
-        if self.until is None:
-            return None
-        try:
-            stamp = datetime.fromisoformat(self.until.replace("Z", "+00:00"))
-        except (TypeError, ValueError):
-            raise self._bad("until", "is not an ISO 8601 time such as 2026-11-25T12:00:00Z") from None
-        return (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)).timestamp()
-
-    def settings(self) -> Settings:
-        return Settings(cpu_percentile=float(self.cpu_percentile), memory_buffer=float(self.memory_buffer),
-                        base=self.base, min_change=float(self.min_change))
+def settings_of(options: TuneResourcesOptions) -> Settings:
+    """The strategy settings the options stand for."""
+    return Settings(cpu_percentile=float(options.cpu_percentile), memory_buffer=float(options.memory_buffer),
+                    base=options.base, min_change=float(options.min_change))
 
 
 def usage_source(params: ClusterParams, kube: Kube, options: TuneOptions, *, home: Path) -> UsageSource:
@@ -186,7 +138,7 @@ class Tuning:
     def __init__(self, params: ClusterParams, kube: Kube, hub: GitHub, options: TuneOptions, *,
                  home: Path | None = None, echo: bool = True) -> None:
         self.params, self.kube, self.hub, self.options = params, kube, hub, options
-        self.settings = options.settings()
+        self.settings = settings_of(options)
         self.home = home or fleet_home()
         self.echo = echo
         self.controllers = list(params.all_components)
@@ -205,8 +157,8 @@ class Tuning:
 
     @classmethod
     def from_run(cls, run: Any) -> Tuning:
-        return cls(run.params, run.kube, github_connect(run.params, home=fleet_home()),
-                   TuneOptions.from_options(run.options))
+        assert isinstance(run.options, TuneResourcesOptions)
+        return cls(run.params, run.kube, github_connect(run.params, home=fleet_home()), run.options)
 
     def say(self, mark: str, text: str) -> None:
         if self.echo:
@@ -219,6 +171,7 @@ class Tuning:
 
     def gather(self) -> None:
         ns = self.params.namespace
+        self._refuse_unbootstrapped()
         source = self.source()
         self.source_name = source.name
         started = time.monotonic()
@@ -230,6 +183,16 @@ class Tuning:
         self.live = states(deployments, self.controllers)
         self._read_repository()
         self.results = {c: STRATEGIES[self.options.strategy](to_usage(u), self.settings) for c, u in self.usage.items()}
+
+    def _refuse_unbootstrapped(self) -> None:
+        """Tuning needs Flux's controllers: a cluster without them was never bootstrapped, and that is what we say."""
+        p = self.params
+        found = {d["metadata"]["name"] for d in self.kube.list("apps/v1", "Deployment", p.namespace)}
+        if not found & set(self.controllers):
+            raise ClusterError(f"{p.id} was never bootstrapped: no Flux controller runs in namespace {p.namespace}, "
+                               "so there is nothing to tune",
+                               hint=f"bootstrap it first: `papermill runbooks/bootstrap.ipynb out.ipynb -p cluster "
+                                    f"{p.cluster} -p stage {p.stage}`")
 
     def _read_repository(self) -> None:
         self.checkout = self.hub.clone(self._work)

@@ -13,74 +13,38 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
+from fleetlib import options as options_model
 from fleetlib.errors import ParameterError
 from fleetlib.fleetrepo import flux_system_files
 from fleetlib.kube import Kube
 from fleetlib.kube import connect as kube_connect
 from fleetlib.locations import fleet_home, fleet_root
-from fleetlib.model import DEFAULT_STAGE
-from fleetlib.parameters import Catalog, ClusterParams, Layer, merge_and_validate, provenance
+from fleetlib.options import RunbookOptions
+from fleetlib.parameters import Catalog, ClusterParams, Layer, check_no_secrets, merge_and_validate, provenance
 
-SELECTION = ("cluster", "stage")
-"""Every runbook's first two parameters: which cluster it acts on."""
-
-RUNBOOK_PARAMETERS = "runbook parameters"
+RUNBOOK_PARAMETERS = options_model.SOURCE
 _IPYTHON_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit", "open"})
-
-
-@dataclass(frozen=True)
-class RunbookSpec:
-    """The parameters a runbook declares besides cluster and stage."""
-
-    name: str
-    overrides: tuple[str, ...] = ()
-    """Cluster-parameter keys the runbook lets a run override."""
-    options: Mapping[str, Any] = field(default_factory=dict)
-    """Runbook-only options and their defaults (dry_run, force...)."""
-
-    @property
-    def parameter_names(self) -> tuple[str, ...]:
-        return (*SELECTION, *self.overrides, *self.options)
-
-
-BOOTSTRAP_OVERRIDES = (
-    "target", "context", "version", "components", "components_extra", "branch", "path", "interval", "personal",
-    "private", "read_write_key", "ssh_key_algorithm", "ssh_ecdsa_curve", "ssh_rsa_bits", "secret_name", "namespace",
-    "network_policy", "registry", "toleration_keys", "author_name", "author_email",
-)
-
-SPECS: dict[str, RunbookSpec] = {
-    "inspect": RunbookSpec("inspect", overrides=("target", "context", "branch", "path")),
-    "bootstrap": RunbookSpec("bootstrap", overrides=BOOTSTRAP_OVERRIDES,
-                             options={"dry_run": False, "force": False, "rotate_key": False, "timeout": "5m"}),
-    "troubleshoot": RunbookSpec("troubleshoot", overrides=("target", "context"),
-                                options={"reconcile_failed": False, "resume_suspended": False, "fail_on": "error"}),
-    "tune-resources": RunbookSpec("tune-resources", overrides=("target", "context", "branch", "prometheus_url"),
-                                  options={"strategy": "flux", "base": "krr-simple", "cpu_percentile": 95.0,
-                                           "memory_buffer": 0.15, "history": "14d", "step": "30s",
-                                           "usage_source": "auto", "sample_window": "30m", "sample_interval": "15s",
-                                           "min_change": 0.1, "until": None, "apply": "none", "out_dir": None}),
-}
 
 
 @dataclass(frozen=True)
 class Run:
     """A resolved runbook run: the cluster's parameters, the runbook's options, and where they came from."""
 
-    spec: RunbookSpec
+    name: str
     catalog: Catalog
     params: ClusterParams
-    options: Mapping[str, Any]
+    options: RunbookOptions
+    """The runbook's options, validated (`run.options.dry_run` is a bool)."""
     layers: tuple[Layer, ...]
 
     def summary(self) -> str:
         p = self.params
-        return (f"{self.spec.name}: {p.id} target={p.target}"
+        return (f"{self.name}: {p.id} target={p.target}"
                 f"{' context=' + p.context if p.target == 'live' and p.context else ''}"
                 f" repo={p.repo_slug}@{p.branch} path={p.path} flux={p.version}")
 
@@ -88,7 +52,8 @@ class Run:
         """Every resolved parameter with the file or flag that set it."""
         origin = provenance(self.layers)
         data = self.params.as_yaml_data()
-        rows = [{"key": k, "value": v, "source": origin.get(k, "(model default)" if k not in SELECTION else "(selection)")}
+        rows = [{"key": k, "value": v, "source": origin.get(k, "(selection)" if k in ("cluster", "stage") else
+                                                              "(model default)")}
                 for k, v in data.items()]
         return pd.DataFrame(rows, columns=["key", "value", "source"])
 
@@ -117,20 +82,32 @@ def _user_names(namespace: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def start(name: str, namespace: Mapping[str, Any], *, catalog: Catalog | None = None) -> Run:
-    """Resolve a runbook's parameters from the notebook namespace (`globals()`)."""
-    spec = SPECS[name]
+    """Resolve a runbook's parameters from the notebook namespace (`globals()`).
+
+    Every value is checked before anything happens: unknown names, secrets given as values, each option
+    against the runbook's model (types, choices, bounds), then the cluster's layered parameters with the
+    run's overrides. The first problem raises a ParameterError naming the parameter."""
+    model = options_model.model(name)
     given = _user_names(namespace)
-    unknown = sorted(set(given) - set(spec.parameter_names))
+    unknown = sorted(set(given) - set(model.model_fields))
     if unknown:
         raise ParameterError(
             f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}",
             source=RUNBOOK_PARAMETERS,
-            hint=f"runbook {name!r} takes: " + ", ".join(spec.parameter_names),
+            hint=f"runbook {name!r} takes: " + ", ".join(model.model_fields),
         )
+    check_no_secrets(Layer(RUNBOOK_PARAMETERS, given))
+    options = options_model.parse(name, given)
     catalog = catalog or Catalog.load(fleet_root())
-    overrides = {k: given[k] for k in spec.overrides if given.get(k) is not None}
-    cid = catalog.find(str(given.get("cluster", "")), stage=given.get("stage") or DEFAULT_STAGE)
-    layers = (*catalog.layers(cid), Layer(RUNBOOK_PARAMETERS, overrides))
+    cid = catalog.find(options.cluster, stage=options.stage)
+    layers = (*catalog.layers(cid), Layer(RUNBOOK_PARAMETERS, options.override_values()))
     params = merge_and_validate(cid, layers)
-    options = {k: given.get(k, default) for k, default in spec.options.items()}
-    return Run(spec=spec, catalog=catalog, params=params, options=options, layers=layers)
+    show_text_whole()
+    return Run(name=name, catalog=catalog, params=params, options=options, layers=layers)
+
+
+def show_text_whole() -> None:
+    """Tables in a runbook show evidence and remediations whole: no cell cut at 50 characters with '...'."""
+    pd.set_option("display.max_colwidth", None)
+    pd.set_option("display.max_rows", 500)
+    pd.set_option("display.width", 250)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from fleetlib.diagnose import SEVERITY, Finding
+from fleetlib.diagnose import GROUPED_COLUMNS, SEVERITY, Finding, grouped
 from fleetlib.errors import ClusterError, FleetError, ParameterError, clip
 from fleetlib.facts import FLUX_KINDS, ClusterFacts, gather
 from fleetlib.github import as_fleet_error
@@ -32,7 +32,7 @@ def gather_for(run: Any) -> ClusterFacts:
 
 def gather_cluster(params: ClusterParams, kube: Kube) -> ClusterFacts:
     """Facts of a cluster, with the repository head of each GitRepository on GitHub."""
-    facts = gather(kube, namespace=params.namespace)
+    facts = gather(kube, namespace=params.namespace, components=tuple(params.all_components))
     heads: dict[str, str] = {}
     repos = facts.objects.get("GitRepository", [])
     if repos:
@@ -68,8 +68,9 @@ def tree_text(facts: ClusterFacts, namespace: str) -> str:
 
 
 def findings_table(findings: list[Finding]) -> pd.DataFrame:
-    columns = ["id", "severity", "object", "evidence", "cause", "remediation", "symptom_of"]
-    return pd.DataFrame([f.as_dict() for f in findings], columns=columns)
+    """One row per finding id and cause, root causes first, evidence and remediation whole; `count` says how many
+    objects share the row (the recorded findings keep every one)."""
+    return pd.DataFrame(grouped(f.as_dict() for f in findings), columns=GROUPED_COLUMNS)
 
 
 def summary(facts: ClusterFacts, findings: list[Finding]) -> dict[str, Any]:
@@ -84,8 +85,14 @@ def summary(facts: ClusterFacts, findings: list[Finding]) -> dict[str, Any]:
     return {"cluster": facts.cluster, "kinds": kinds, "severities": severities}
 
 
-def remediate(run: Any, findings: list[Finding], *, reconcile_failed: bool, resume_suspended: bool) -> pd.DataFrame:
-    """Request a reconcile of failing Flux objects and/or resume suspended ones, as the run's options allow."""
+def remediate(run: Any, findings: list[Finding], *, reconcile_failed: bool | None = None,
+              resume_suspended: bool | None = None) -> pd.DataFrame:
+    """Request a reconcile of failing Flux objects and/or resume suspended ones, as the run's options allow
+    (`run.options.reconcile_failed` and `resume_suspended`, unless given here)."""
+    if reconcile_failed is None:
+        reconcile_failed = run.options.reconcile_failed
+    if resume_suspended is None:
+        resume_suspended = run.options.resume_suspended
     rows = []
     for f in findings:
         kind, _, rest = f.object.partition("/")

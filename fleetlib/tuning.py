@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from fleetlib.model import sum_of_units
+from fleetlib.model import window_seconds
 from fleetlib.quantity import format_cpu, format_memory, parse_quantity
 
 MiB = float(2**20)
@@ -171,18 +171,8 @@ def severity(resource: str, current: float | None, recommended: float | None) ->
 
 # --- settings from runbook parameters --------------------------------------------------------------
 
-_WINDOW = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
-_WINDOW_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_window(text: str) -> float:
-    """Seconds of a Prometheus-style duration such as `14d`, `336h`, `1h30m` or `30s`."""
-    if not isinstance(text, str):
-        raise ValueError("a window is a string such as '14d', '12h' or '30s'")
-    total = sum_of_units(text, _WINDOW, _WINDOW_SECONDS)
-    if total is None:
-        raise ValueError(f"{text!r} is not a duration such as '14d', '12h' or '30s'")
-    return total
+parse_window = window_seconds
+"""Seconds of a Prometheus-style duration such as `14d`, `336h`, `1h30m` or `30s` (fleetlib.model)."""
 
 
 # --- current state ---------------------------------------------------------------------------------

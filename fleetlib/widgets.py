@@ -201,7 +201,7 @@ class ControllerUsage(_ClusterPicker):
             return
         try:
             params = self.params()
-            options = rightsize.TuneOptions(history=f"{self.max_days}d", until=self.until)
+            options = rightsize.tune_options(history=f"{self.max_days}d", until=self.until)
             source = rightsize.usage_source(params, kube_connect(params, home=self.home), options, home=self.home)
             self.samples = source.usage(params.namespace, params.all_components)
         except FleetError as e:

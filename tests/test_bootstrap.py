@@ -152,7 +152,8 @@ def test_source_faults_end_in_clear_errors(sandbox: Sandbox, name: str, scenario
             make(sandbox, p).run()
         text = str(info.value)
         assert "GitRepository flux-system/flux-system is not ready" in text and message in text
-        assert "kubectl -n flux-system describe gitrepository flux-system" in text and "troubleshoot.ipynb" in text
+        assert f"kubectl --context sandbox-{p.stage}-{p.cluster} -n flux-system describe gitrepository flux-system" in text
+        assert f"runbooks/troubleshoot.ipynb out.ipynb -p cluster {p.cluster} -p stage {p.stage}" in text
     finally:
         sandbox.clear_fault(p.id, scenario)
 

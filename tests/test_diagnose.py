@@ -1,9 +1,10 @@
-"""Diagnosis on a bootstrapped sandbox cluster: for each fault scenario the first finding has the
-matching id and names the right object; with the fault cleared, no finding above info remains."""
+"""Diagnosis on a bootstrapped sandbox cluster: for each fault scenario, once `faults.settle` says the
+cluster shows it (what `fleet sandbox fault` waits for), a single diagnosis has the matching finding first,
+naming the right object; once the clear has settled, a single diagnosis finds nothing above info. A
+cluster without Flux is `flux-not-installed`, never "no findings"."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,7 +12,10 @@ import pytest
 
 from fleetlib import kube as kube_adapter
 from fleetlib.diagnose import SEVERITY, diagnose
+from fleetlib.errors import ClusterError
 from fleetlib.facts import gather
+from fleetlib.sandbox.flux import faults
+from fleetlib.troubleshoot import conclude
 from fleetlib.parameters import Catalog, Layer, merge_and_validate
 from fleetlib.sandbox import Sandbox
 
@@ -67,23 +71,31 @@ def test_a_healthy_cluster_has_no_finding_above_info(env: tuple[FluxCluster, Any
 def test_each_fault_is_the_first_finding(env: tuple[FluxCluster, Any], scenario: str, finding: str,
                                         obj: str | None) -> None:
     fc, kube = env
-    fc.c.sandbox.inject_fault(fc.c.id, scenario)
+    api, hub = fc.c.api, fc.c.sandbox.hub
+    record = faults.inject(api, hub, scenario)
     try:
-        if scenario in ("kustomize-build-error", "missing-crd", "health-check-timeout", "stale-revision"):
-            fc.request_reconcile("GitRepository", "flux-system")
-        if scenario == "api-flaky":
-            time.sleep(0.6)
-        first = wait_for(f"{finding} first", lambda: (f := findings(fc, kube)) and f[0].id == finding and f[0],
-                         timeout=60)
+        faults.settle(api, hub, scenario, record, timeout=90)
+        found = findings(fc, kube)  # once: the fault has happened, so the diagnosis must see it now
+        assert found and found[0].id == finding, [(f.id, f.object) for f in found[:3]]
         if obj is not None:
-            assert first.object == obj
-        assert first.evidence and first.remediation
+            assert found[0].object == obj
+        assert found[0].evidence and found[0].remediation
     finally:
-        fc.c.sandbox.clear_fault(fc.c.id, scenario)
-    if scenario == "api-flaky":
-        time.sleep(0.6)
-    fc.request_reconcile("GitRepository", "flux-system")
-    wait_for("recovered: no finding above info", lambda: not above_info(findings(fc, kube)), timeout=60)
+        records = faults.active(api)
+        faults.clear(api, hub, scenario)
+        faults.settle(api, hub, scenario, records.get(scenario) or record, cleared=True, timeout=90)
+    assert [(f.id, f.object) for f in above_info(findings(fc, kube))] == []
+
+
+def test_a_cluster_without_flux_is_flux_not_installed(sandbox: Sandbox, tmp_path: Any) -> None:
+    c = new_cluster(sandbox, "noflux", tmp_path)
+    params = merge_and_validate(c.id, [*Catalog.load(REPO).base_layers("dev"), Layer("test", {"target": "sandbox"})])
+    facts = gather(kube_adapter.connect(params, home=sandbox.home))
+    found = diagnose(facts)
+    assert [f.id for f in found] == ["flux-not-installed"] and found[0].severity == "critical"
+    assert f"-p cluster {c.id.cluster} -p stage {c.id.stage}" in found[0].remediation
+    with pytest.raises(ClusterError, match="flux-not-installed"):
+        conclude(found, fail_on="error")
 
 
 def test_flux_views(env: tuple[FluxCluster, Any]) -> None:

@@ -1,6 +1,6 @@
 """The notebook contract, for every notebook in runbooks/ and notebooks/: a `parameters` cell of
 typed, documented literals first; no outputs committed; no def/class; short cells; and for a
-runbook, parameters equal to its spec in fleetlib.runbook."""
+notebook, parameters equal to its options model in fleetlib.options (names, types, defaults, help)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import nbformat
 import papermill
 import pytest
 
-from fleetlib.runbook import SPECS
+from fleetlib import options
 
 from .conftest import REPO
 
@@ -53,10 +53,26 @@ def test_notebook_contract(path: Path) -> None:
         assert spec["help"], f"parameter {name} has no '# help' comment"
 
 
-@pytest.mark.parametrize("path", RUNBOOKS, ids=ids(RUNBOOKS))
-def test_runbook_parameters_match_its_spec(path: Path) -> None:
-    spec = SPECS[path.stem]
-    assert list(papermill.inspect_notebook(str(path))) == list(spec.parameter_names)
+def test_every_notebook_has_an_options_model() -> None:
+    assert sorted(p.stem for p in NOTEBOOKS) == sorted(options.MODELS)
+    assert sorted(p.stem for p in RUNBOOKS) == sorted(options.RUNBOOKS)
+    for name, model in options.MODELS.items():
+        assert (REPO / model.notebook).is_file(), name
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+def test_parameters_cell_equals_the_options_model(path: Path) -> None:
+    """Names, types, defaults and help of the parameters cell are the model's (tools/nbclean.py writes them)."""
+    model = options.MODELS[path.stem]
+    nb = nbformat.read(path, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    assert cell.source == options.parameters_cell(path.stem), "run `python tools/nbclean.py` to regenerate it"
+    declared = papermill.inspect_notebook(str(path))
+    assert list(declared) == list(model.model_fields)
+    for name, field in model.model_fields.items():
+        assert declared[name]["inferred_type_name"] == options.notebook_type(model, name).strip('"')
+        assert ast.literal_eval(declared[name]["default"]) == field.default
+        assert declared[name]["help"] == field.description
 
 
 @pytest.mark.parametrize("path", RUNBOOKS, ids=ids(RUNBOOKS))

@@ -27,7 +27,7 @@ from fleetlib.model import ClusterId
 from fleetlib.operate import request_reconcile
 from fleetlib.parameters import Catalog, Layer, merge_and_validate
 from fleetlib.record import read_records
-from fleetlib.rightsize import TuneOptions, Tuning
+from fleetlib.rightsize import TuneOptions, Tuning, tune_options
 from fleetlib.sandbox import Sandbox
 
 from .conftest import REPO, _kubectl
@@ -51,7 +51,7 @@ def bootstrap(sandbox: Sandbox, params: Any) -> None:
 
 def tuning(sandbox: Sandbox, params: Any, **options: Any) -> Tuning:
     t = Tuning(params, kube_adapter.connect(params, home=sandbox.home), gh.connect(params, home=sandbox.home),
-               TuneOptions.from_options(options), home=sandbox.home, echo=False)
+               tune_options(**options), home=sandbox.home, echo=False)
     t.gather()
     return t
 
@@ -170,8 +170,8 @@ def test_metrics_server_sampling(sandbox: Sandbox, booted: Any) -> None:
         assert len(usage[c].cpu) == 1 and len(usage[c].cpu[0].values) == 4
         assert 0 < usage[c].cpu[0].values[0] < 1 and 10 * MiB < usage[c].memory[0].values[0] < 1024 * MiB
     t = Tuning(booted, kube, gh.connect(booted, home=sandbox.home),
-               TuneOptions.from_options({"usage_source": "metrics-server", "sample_window": "2s",
-                                         "sample_interval": "1s"}), home=sandbox.home, echo=False)
+               tune_options(usage_source="metrics-server", sample_window="2s", sample_interval="1s"),
+               home=sandbox.home, echo=False)
     t.gather()
     assert t.source_name == "metrics-server" and len(t.not_enough_data()) == 4
 
@@ -194,7 +194,7 @@ def test_bad_options_name_the_parameter() -> None:
     for key, value in (("strategy", "magic"), ("history", "two weeks"), ("apply", "push"), ("cpu_percentile", 120),
                        ("until", "yesterday"), ("usage_source", "grafana"), ("base", "flux")):
         with pytest.raises(ParameterError) as e:
-            TuneOptions.from_options({key: value})
+            tune_options(**{key: value})
         assert key in str(e.value)
 
 

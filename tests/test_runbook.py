@@ -36,7 +36,7 @@ def test_unknown_injected_parameter_is_refused() -> None:
 
 def test_bad_override_names_the_runbook_layer() -> None:
     ns = {"cluster": "services-amer", "stage": "dev", "target": "prod"}
-    with pytest.raises(ParameterError, match="runbook parameters: key 'target': must be one of: sandbox, live"):
+    with pytest.raises(ParameterError, match="runbook parameters: key 'target': must be one of sandbox, local, live, not 'prod'"):
         start("inspect", ns, catalog=Catalog.load(REPO))
 
 

@@ -97,10 +97,7 @@ def cmd_repo(args: argparse.Namespace) -> int:
 def cmd_results(args: argparse.Namespace) -> int:
     from fleetlib.record import read_records
 
-    path = Path(args.notebook)
-    if not path.is_file():
-        raise InputError(f"{args.notebook}: no such file", hint="pass an executed notebook (papermill's output)")
-    print(json.dumps(read_records(path), indent=2, sort_keys=True))
+    print(json.dumps(read_records(Path(args.notebook)), indent=2, sort_keys=True))
     return 0
 
 

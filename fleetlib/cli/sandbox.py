@@ -20,7 +20,7 @@ from fleetlib.parameters import Catalog
 from fleetlib.sandbox import Sandbox, reset, status
 from fleetlib.sandbox.flux import faults, seed
 from fleetlib.sandbox.flux.faults import SCENARIOS
-from fleetlib.sandbox.server import clear_serving_record, offline, serving_record, write_serving_record
+from fleetlib.sandbox.server import cluster_db, clear_serving_record, offline, serving_record, write_serving_record
 
 
 def _selection(args: argparse.Namespace) -> list[ClusterId]:
@@ -106,22 +106,50 @@ def cmd_fault(args: argparse.Namespace) -> int:
         return 0
     if not args.cluster:
         raise InputError("--cluster is required", hint="fleet sandbox fault --stage S --cluster C SCENARIO")
-    cid = Catalog.load(fleet_root()).find(args.cluster, stage=args.stage)
-    api, hub = offline(fleet_home(), cid)
-    if args.clear:
-        cleared = faults.clear(api, hub, args.scenario)
-        print(f"cleared on {cid}: {', '.join(cleared)}" if cleared else f"no fault to clear on {cid}")
-        return 0
-    if not args.scenario:
+    if args.scenario and args.scenario not in SCENARIOS:
+        raise InputError(f"unknown fault scenario {args.scenario!r}", hint="scenarios: " + ", ".join(SCENARIOS))
+    if not args.clear and not args.scenario:
         raise InputError("name a scenario", hint="fleet sandbox fault --list shows them")
-    record = faults.inject(api, hub, args.scenario, target=args.target)
+    if args.timeout <= 0:
+        raise InputError(f"--timeout {args.timeout}: must be more than 0 seconds", hint="e.g. --timeout 180")
+    cid = _existing(Catalog.load(fleet_root()).find(args.cluster, stage=args.stage))
+    sandbox = Sandbox.running(fleet_home())  # runs the cluster's controllers here unless a serving process does
+    api = sandbox.add_cluster(cid)
+
+    def progress(text: str) -> None:
+        print(f"◎ {text}", flush=True)
+
+    if args.clear:
+        records = faults.active(api)
+        cleared = faults.clear(api, sandbox.hub, args.scenario)
+        if not cleared:
+            print(f"no fault to clear on {cid}")
+            return 0
+        for name in cleared:
+            seen = faults.settle(api, sandbox.hub, name, records.get(name) or {}, cleared=True,
+                                 timeout=args.timeout, progress=progress)
+            print(f"✔ {seen} on {cid}")
+        return 0
+    record = faults.inject(api, sandbox.hub, args.scenario, target=args.target)
     target = f" (target {record['target']})" if record.get("target") else ""
-    print(f"injected {args.scenario} on {cid}{target}; clear it with --clear {args.scenario}")
+    print(f"✚ injected {args.scenario} on {cid}{target}", flush=True)
+    seen = faults.settle(api, sandbox.hub, args.scenario, record, timeout=args.timeout, progress=progress)
+    print(f"✔ {seen}; clear it with --clear {args.scenario}")
     return 0
 
 
+def _existing(cid: ClusterId) -> ClusterId:
+    """A cluster that has sandbox state (a fault or a seed on a cluster never used would create it)."""
+    if not cluster_db(fleet_home(), cid).exists():
+        raise InputError(f"sandbox cluster {cid} has no state yet",
+                         hint=f"bootstrap it first: papermill runbooks/bootstrap.ipynb out.ipynb -p cluster "
+                              f"{cid.cluster} -p stage {cid.stage}")
+    return cid
+
+
 def cmd_seed(args: argparse.Namespace) -> int:
-    cid = Catalog.load(fleet_root()).find(args.cluster, stage=args.stage)
+    seed.check_count(args.apps)
+    cid = _existing(Catalog.load(fleet_root()).find(args.cluster, stage=args.stage))
     api, hub = offline(fleet_home(), cid)
     added = seed.seed(api, hub, apps=args.apps)
     print(f"seeded {cid}: {seed.describe(added)}; committed to the fleet repository and applied")
@@ -149,6 +177,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--target", help="the controller or object the scenario acts on, where it has one")
     p.add_argument("--clear", action="store_true", help="clear the scenario (or every fault, with no scenario)")
     p.add_argument("--list", action="store_true", help="list the scenarios")
+    p.add_argument("--timeout", type=float, default=faults.SETTLE_TIMEOUT,
+                   help="seconds to wait until the cluster shows the fault or the recovery (default 180)")
     p.set_defaults(func=cmd_fault)
     p = verbs.add_parser("seed", help="add N realistic applications to a bootstrapped sandbox cluster and its repo")
     p.add_argument("--stage")

@@ -19,7 +19,7 @@ import os
 import secrets
 import shutil
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -145,12 +145,25 @@ class Sandbox:
         if api is not None:
             api.store.close()
 
-    def inject_fault(self, cid: ClusterId, scenario: str, *, target: str | None = None) -> dict[str, Any]:
-        """Start a fault scenario on a cluster (see fleetlib.sandbox.flux.faults.SCENARIOS)."""
-        return faults.inject(self.add_cluster(cid), self.hub, scenario, target=target)
+    def inject_fault(self, cid: ClusterId, scenario: str, *, target: str | None = None, wait: bool = False,
+                     progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+        """Start a fault scenario on a cluster (see fleetlib.sandbox.flux.faults.SCENARIOS); with `wait`, return
+        once the cluster shows it in its Flux conditions."""
+        api = self.add_cluster(cid)
+        record = faults.inject(api, self.hub, scenario, target=target)
+        if wait:
+            faults.settle(api, self.hub, scenario, record, progress=progress)
+        return record
 
-    def clear_fault(self, cid: ClusterId, scenario: str | None = None) -> list[str]:
-        return faults.clear(self.add_cluster(cid), self.hub, scenario)
+    def clear_fault(self, cid: ClusterId, scenario: str | None = None, *, wait: bool = False,
+                    progress: Callable[[str], None] | None = None) -> list[str]:
+        """Clear a scenario (or all); with `wait`, return once the cluster shows the recovery."""
+        api = self.add_cluster(cid)
+        records = faults.active(api)
+        cleared = faults.clear(api, self.hub, scenario)
+        for name in cleared if wait else []:
+            faults.settle(api, self.hub, name, records.get(name) or {}, cleared=True, progress=progress)
+        return cleared
 
     @property
     def kube_port(self) -> int:

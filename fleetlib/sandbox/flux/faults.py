@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,9 +121,16 @@ class ClusterOps:
             self.patch(kind, name, {"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": str(time.time())}}},
                        namespace)
 
+    def pods(self, app: str) -> list[dict[str, Any]]:
+        return list(json.loads(self.api.list_raw(self.type("Pod"), NAMESPACE, label_selector=f"app={app}"))["items"])
+
+    def head(self) -> str | None:
+        """The commit the flux-system source's branch points at in the sandbox GitHub."""
+        owner, name, branch = self.source_repo()
+        return self.hub.bare(owner, name).resolve(branch)
+
     def restart_pods(self, app: str) -> None:
-        pods = json.loads(self.api.list_raw(self.type("Pod"), None, label_selector=f"app={app}"))["items"]
-        for pod in pods:
+        for pod in self.pods(app):
             self.delete("Pod", pod["metadata"]["name"], pod["metadata"]["namespace"])
 
 
@@ -259,3 +267,146 @@ def _rate_limit(hub: Hub, *, add: bool) -> None:
         path.write_text(json.dumps({"count": count}))
     else:
         path.unlink(missing_ok=True)
+
+
+# --- waiting until the cluster shows the failure, or the recovery ------------------------------------
+
+Check = Callable[[ClusterOps, dict[str, Any]], bool]
+SETTLE_TIMEOUT = 180.0
+"""Wall-clock seconds `settle` waits (a health check times out after its own 1m0s first)."""
+
+_KUSTOMIZATIONS = {"kustomize-build-error": "fault-build-error", "missing-crd": "fault-missing-crd",
+                   "health-check-timeout": "fault-health-check", "dependency-not-ready": "fault-dependent"}
+
+
+def _cond(obj: dict[str, Any] | None, kind: str = "Ready") -> dict[str, Any]:
+    return next((c for c in ((obj or {}).get("status") or {}).get("conditions") or [] if c.get("type") == kind), {})
+
+
+def _source_at_head(c: ClusterOps) -> bool:
+    repo = c.get("GitRepository", "flux-system")
+    head = c.head()
+    revision = str((((repo or {}).get("status") or {}).get("artifact") or {}).get("revision", ""))
+    return bool(head) and revision.endswith(str(head)) and _cond(repo).get("status") == "True"
+
+
+def _ks_shows(name: str, test: Callable[[dict[str, Any]], bool]) -> Check:
+    def check(c: ClusterOps, record: dict[str, Any]) -> bool:
+        ks = c.get("Kustomization", name)
+        if ks is None or not _source_at_head(c):
+            return False
+        attempted = str(((ks.get("status") or {}).get("lastAttemptedRevision")) or "")
+        return attempted.endswith(str(c.head())) and test(_cond(ks))
+    return check
+
+
+def _source_shows(text: str) -> Check:
+    return lambda c, record: text in str(_cond(c.get("GitRepository", "flux-system")).get("message", ""))
+
+
+def _pod_shows(test: Callable[[dict[str, Any]], bool]) -> Check:
+    return lambda c, record: any(test(s) for p in c.pods(str(record.get("target")))
+                                 for s in (p.get("status") or {}).get("containerStatuses") or [])
+
+
+def _pods_fresh(c: ClusterOps, record: dict[str, Any]) -> bool:
+    pods = c.pods(str(record.get("target")))
+    return bool(pods) and all(s.get("ready") and not s.get("lastState") for p in pods
+                              for s in (p.get("status") or {}).get("containerStatuses") or [{}])
+
+
+def _always(c: ClusterOps, record: dict[str, Any]) -> bool:
+    return True
+
+
+SHOWS: dict[str, tuple[str, Check]] = {
+    "deploy-key-revoked": ("GitRepository flux-system fails authentication", _source_shows("unable to authenticate")),
+    "known-hosts-mismatch": ("GitRepository flux-system reports the host key mismatch",
+                             _source_shows("knownhosts: key mismatch")),
+    "kustomize-build-error": ("Kustomization fault-build-error reports BuildFailed",
+                              _ks_shows("fault-build-error", lambda r: r.get("reason") == "BuildFailed")),
+    "missing-crd": ("Kustomization fault-missing-crd reports the missing kind",
+                    _ks_shows("fault-missing-crd", lambda r: "no matches for kind" in str(r.get("message")))),
+    "dependency-not-ready": ("Kustomization fault-dependent reports DependencyNotReady",
+                             lambda c, record: _cond(c.get("Kustomization", "fault-dependent")).get("reason")
+                             == "DependencyNotReady"),
+    "health-check-timeout": ("Kustomization fault-health-check reports HealthCheckFailed (after its 1m0s timeout)",
+                             _ks_shows("fault-health-check", lambda r: r.get("reason") == "HealthCheckFailed")),
+    "helm-install-retries-exhausted": ("the HelmRelease is Stalled with RetriesExceeded",
+                                       lambda c, record: _cond(c.get("HelmRelease", str(record.get("target"))),
+                                                               "Stalled").get("reason") == "RetriesExceeded"),
+    "controller-oomkilled": ("the controller's pod was OOMKilled",
+                             _pod_shows(lambda s: ((s.get("lastState") or {}).get("terminated") or {}).get("reason")
+                                        == "OOMKilled")),
+    "controller-crashloop": ("the controller's pod is in CrashLoopBackOff",
+                             _pod_shows(lambda s: ((s.get("state") or {}).get("waiting") or {}).get("reason")
+                                        == "CrashLoopBackOff")),
+    "suspended-kustomization": ("the Kustomization is suspended", _always),
+    "stale-revision": ("the repository is ahead of the cluster", _always),
+    "api-flaky": ("the API server fails a share of requests", lambda c, record: _waited(1.0, record)),
+    "github-rate-limited": ("GitHub answers 403 rate limit exceeded", _always),
+}
+
+
+def _waited(seconds: float, record: dict[str, Any]) -> bool:
+    """True once `seconds` passed since the fault started (servers notice a fault within half a second)."""
+    return time.time() - float(record.get("since") or record.get("cleared") or 0) >= seconds
+
+
+def _recovered(scenario: str) -> Check:
+    """The scenario's own objects are healthy again (or gone) and the source is at the branch head."""
+    if scenario in _KUSTOMIZATIONS:
+        return lambda c, record: c.get("Kustomization", _KUSTOMIZATIONS[scenario]) is None and _source_at_head(c)
+    if scenario == "helm-install-retries-exhausted":
+        return lambda c, record: c.get("HelmRelease", str(record.get("target"))) is None
+    if scenario in ("controller-oomkilled", "controller-crashloop"):
+        return _pods_fresh
+    if scenario == "suspended-kustomization":
+        return lambda c, record: _cond(c.get("Kustomization", str(record.get("target")))).get("status") == "True" \
+            and not ((c.get("Kustomization", str(record.get("target"))) or {}).get("spec") or {}).get("suspend")
+    if scenario == "api-flaky":
+        return lambda c, record: _waited(1.0, record)
+    if scenario == "github-rate-limited":
+        return _always
+    return lambda c, record: _source_at_head(c)
+
+
+def _nudge(c: ClusterOps, scenario: str, record: dict[str, Any]) -> None:
+    """What `flux reconcile ... --with-source` does, so the cluster shows the change now, not at its next interval."""
+    if scenario in ("api-flaky", "github-rate-limited", "stale-revision") and "cleared" not in record:
+        return
+    if c.get("GitRepository", "flux-system") is not None and not _source_at_head(c):
+        c.reconcile("GitRepository", "flux-system")
+    elif scenario in _KUSTOMIZATIONS and c.get("Kustomization", _KUSTOMIZATIONS[scenario]) is not None:
+        c.reconcile("Kustomization", _KUSTOMIZATIONS[scenario])
+    elif scenario == "suspended-kustomization" and "cleared" in record:
+        c.reconcile("Kustomization", str(record.get("target")))
+
+
+def settle(api: ClusterApi, hub: Hub, scenario: str, record: dict[str, Any], *, cleared: bool = False,
+           timeout: float = SETTLE_TIMEOUT, progress: Callable[[str], None] | None = None,
+           poll: float = 0.5) -> str:
+    """Wait until the cluster shows the fault (or, `cleared`, the recovery) in its Flux conditions, requesting
+    reconciles as `flux reconcile` would; the controllers of whichever process holds the cluster's lease act.
+    Returns what was seen; raises InputError on timeout, naming what did not happen."""
+    c = ClusterOps(api, hub)
+    what, check = (f"{scenario} cleared", _recovered(scenario)) if cleared else SHOWS[scenario]
+    record = {**record, **({"cleared": time.time()} if cleared else {})}
+    if progress:
+        progress(f"waiting until {what} (up to {timeout:.0f} s)")
+    deadline = time.monotonic() + timeout
+    nudged = 0.0
+    while True:
+        try:
+            if check(c, record):
+                return what
+        except InputError:
+            pass  # e.g. the source is being recreated; look again
+        if time.monotonic() > deadline:
+            raise InputError(f"{scenario}: the cluster did not show that {what} within {timeout:.0f} s",
+                             hint="is a process running the cluster's controllers? (`fleet sandbox status`); "
+                                  "runbooks and `fleet sandbox serve` run them")
+        if time.monotonic() - nudged > 5.0:
+            _nudge(c, scenario, record)
+            nudged = time.monotonic()
+        time.sleep(poll)

@@ -45,10 +45,19 @@ def _objects(i: int, repo_url: str, folder: str) -> list[dict[str, Any]]:
     return [*sources, ks, release]
 
 
+MAX_APPS = 20_000
+
+
+def check_count(apps: int) -> int:
+    """The number of applications to seed, or an InputError (before anything is created)."""
+    if isinstance(apps, bool) or not isinstance(apps, int) or not 1 <= apps <= MAX_APPS:
+        raise InputError(f"--apps {apps} is out of range", hint=f"seed between 1 and {MAX_APPS} applications")
+    return apps
+
+
 def seed(api: ClusterApi, hub: Hub, *, apps: int) -> dict[str, int]:
     """Add `apps` applications after the ones already seeded; returns what was added per kind."""
-    if apps < 1 or apps > 20_000:
-        raise InputError(f"--apps {apps} is out of range", hint="seed between 1 and 20000 applications")
+    check_count(apps)
     c = ClusterOps(api, hub)
     owner, name, _ = c.source_repo()
     sync = c.get("Kustomization", "flux-system")

@@ -1,0 +1,411 @@
+"""Each runbook's options: one typed model per runbook, the single source of every option's type,
+default, bounds and help, checked completely before the runbook's first effect.
+
+papermill hands values as Python literals or plain strings: `-p dry_run True` is True, but
+`-p dry_run false` is the string "false", and `bool("false")` is True. So on/off options take
+exactly True/False (or true/false, as YAML spells them) and refuse anything else; durations and
+windows have bounds that keep a run finite; empty strings are refused, never defaulted. A runbook's
+`parameters` cell is generated from its model (`parameters_cell`) and a test holds the two equal.
+
+Options marked as overrides (`target`, `branch`, ...) stand for cluster-parameter keys: None keeps
+the parameters files' value, anything else is checked again by the cluster-parameter model.
+
+    opts = parse("bootstrap", {"cluster": "services-amer", "dry_run": "false"})
+    opts.dry_run                      # False
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from fleetlib.errors import InputError, ParameterError
+from fleetlib.model import FLUX_COMPONENTS, DEFAULT_STAGE, Duration, window_seconds
+from fleetlib.names import cluster_name, dns_label
+
+SOURCE = "runbook parameters"
+"""How a refusal names where the value came from (papermill's -p/-y/-f, or fleet run's)."""
+
+DEFAULT_CLUSTER = "services-amer"
+
+# --- value types ----------------------------------------------------------------------------------
+
+_SWITCH_TEXT = {"True": True, "true": True, "False": False, "false": False}
+
+
+def _switch(value: Any) -> Any:
+    """True/False, or the strings papermill hands over for them; anything else fails the bool check."""
+    return _SWITCH_TEXT.get(value, value) if isinstance(value, str) else value
+
+
+def _text(value: Any) -> Any:
+    """A number given where text is wanted (`-p branch 2024`) is that text."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    if any(ch in value for ch in "\r\n\x00"):
+        raise ValueError("must be one line")
+    return value
+
+
+def _stage(value: str) -> str:
+    try:
+        return dns_label(value, what="stage")
+    except InputError as e:
+        raise ValueError(e.message) from None
+
+
+def _cluster(value: str) -> str:
+    try:
+        return cluster_name(value)
+    except InputError as e:
+        raise ValueError(e.message) from None
+
+
+Switch = Annotated[bool, BeforeValidator(_switch)]
+Text = Annotated[str, BeforeValidator(_text), AfterValidator(_not_blank)]
+
+
+def _bounded(parse: Any, low: str, high: str, example: str) -> Any:
+    lo, hi = parse(low), parse(high)
+
+    def check(value: str) -> str:
+        try:
+            seconds = parse(value)
+        except ValueError:
+            seconds = math.nan
+        if not lo <= seconds <= hi:
+            raise ValueError(f"is not a duration from {low} to {high}, such as {example}")
+        return value
+
+    return check
+
+
+def GoDuration(low: str, high: str) -> Any:  # noqa: N802 - a type factory
+    """A Go duration (`5m`, `1m30s`) between two bounds."""
+    return Annotated[str, AfterValidator(_bounded(lambda t: Duration.parse(t).seconds, low, high, "'5m' or '90s'"))]
+
+
+def Window(low: str, high: str) -> Any:  # noqa: N802 - a type factory
+    """A Prometheus window (`14d`, `12h`, `30s`) between two bounds."""
+    return Annotated[str, AfterValidator(_bounded(window_seconds, low, high, "'14d', '12h', '30m' or '30s'"))]
+
+
+def _iso_time(value: str) -> str:
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError("is not an ISO 8601 time such as 2026-11-25T12:00:00Z") from None
+    return value
+
+
+IsoTime = Annotated[str, AfterValidator(_iso_time)]
+
+
+def Override(help: str) -> Any:  # noqa: N802,A002 - reads as a field declaration
+    """A cluster-parameter key the run may override; None keeps the parameters files' value."""
+    return Field(None, description=help, json_schema_extra={"override": True})
+
+
+# --- the models -----------------------------------------------------------------------------------
+
+
+class RunbookOptions(BaseModel):
+    """What every runbook takes: which cluster."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    notebook: ClassVar[str] = ""
+    """The notebook's path under the fleet root."""
+
+    cluster: Annotated[Text, AfterValidator(_cluster)] = Field(
+        DEFAULT_CLUSTER, description="cluster: a file parameters/<stage>/<cluster>.yaml")
+    stage: Annotated[Text, AfterValidator(_stage)] = Field(
+        DEFAULT_STAGE, description="stage of the cluster: a folder under parameters/")
+
+    @classmethod
+    def overrides(cls) -> tuple[str, ...]:
+        """The cluster-parameter keys this runbook lets a run override."""
+        return tuple(n for n, f in cls.model_fields.items() if (f.json_schema_extra or {}).get("override"))
+
+    @classmethod
+    def options(cls) -> tuple[str, ...]:
+        """The runbook's own options (not cluster, stage or overrides)."""
+        return tuple(n for n in cls.model_fields if n not in ("cluster", "stage") and n not in cls.overrides())
+
+    def override_values(self) -> dict[str, Any]:
+        """The overrides this run sets (None means: keep the parameters files' value)."""
+        return {k: getattr(self, k) for k in self.overrides() if getattr(self, k) is not None}
+
+
+_TARGET_HELP = "sandbox, local or live; None keeps the parameters files' value"
+_CONTEXT_HELP = "kube context for target live; None keeps the parameters files' value"
+
+
+class InspectOptions(RunbookOptions):
+    notebook: ClassVar[str] = "runbooks/inspect.ipynb"
+
+    target: Literal["sandbox", "local", "live"] | None = Override(_TARGET_HELP)
+    context: Text | None = Override(_CONTEXT_HELP)
+    branch: Text | None = Override("fleet-repo branch; None keeps the parameters files' value")
+    path: Text | None = Override("cluster folder in the fleet repo; None keeps the parameters files' value")
+
+
+class BootstrapOptions(RunbookOptions):
+    notebook: ClassVar[str] = "runbooks/bootstrap.ipynb"
+
+    target: Literal["sandbox", "local", "live"] | None = Override(_TARGET_HELP)
+    context: Text | None = Override(_CONTEXT_HELP)
+    version: Text | None = Override("Flux release, e.g. v2.5.1 (--version)")
+    components: list[str] | None = Override("controllers to install (--components)")
+    components_extra: list[str] | None = Override("image-reflector/automation controllers (--components-extra)")
+    branch: Text | None = Override("fleet-repo branch (--branch)")
+    path: Text | None = Override("cluster folder in the fleet repo (--path)")
+    interval: Text | None = Override("GitRepository interval, e.g. 1m (--interval)")
+    personal: Switch | None = Override("owner is a user, not an organisation (--personal)")
+    private: Switch | None = Override("create the repository private (--private)")
+    read_write_key: Switch | None = Override("register a read-write deploy key (--read-write-key)")
+    ssh_key_algorithm: Literal["ecdsa", "ed25519", "rsa"] | None = Override("ecdsa, ed25519 or rsa (--ssh-key-algorithm)")
+    ssh_ecdsa_curve: Literal["p256", "p384", "p521"] | None = Override("p256, p384 or p521 (--ssh-ecdsa-curve)")
+    ssh_rsa_bits: int | None = Override("RSA key size (--ssh-rsa-bits)")
+    secret_name: Text | None = Override("source secret name (--secret-name)")
+    namespace: Text | None = Override("Flux namespace (--namespace)")
+    network_policy: Switch | None = Override("install the network policies (--network-policy)")
+    registry: Text | None = Override("controller image registry (--registry)")
+    toleration_keys: list[str] | None = Override("toleration keys for the controllers (--toleration-keys)")
+    author_name: Text | None = Override("commit author name (--author-name)")
+    author_email: Text | None = Override("commit author email (--author-email)")
+    dry_run: Switch = Field(False, description="show every change and make none")
+    force: Switch = Field(False, description="take over a Flux installed by another tool or synced from another path")
+    rotate_key: Switch = Field(False, description="replace the deploy key (the old one is removed once the new one works)")
+    timeout: GoDuration("10s", "1h") = Field("5m", description="how long to wait for the cluster to reconcile (10s to 1h)")
+
+
+FAIL_ON = ("none", "warning", "error", "critical")
+
+
+class TroubleshootOptions(RunbookOptions):
+    notebook: ClassVar[str] = "runbooks/troubleshoot.ipynb"
+
+    target: Literal["sandbox", "local", "live"] | None = Override(_TARGET_HELP)
+    context: Text | None = Override(_CONTEXT_HELP)
+    reconcile_failed: Switch = Field(False, description="request a reconcile of every failing Flux object")
+    resume_suspended: Switch = Field(False, description="resume suspended Flux objects")
+    fail_on: Literal["none", "warning", "error", "critical"] = Field(
+        "error", description="end with an error when a finding is at least: warning, error, critical or none")
+
+
+MAX_POINTS = 300_000
+"""Samples per series a tuning run may ask for (history / step): 90 days at 30 s fits, 14 days at 1 ms does not."""
+MAX_SAMPLES = 10_000
+"""metrics.k8s.io samples a run may take (sample_window / sample_interval)."""
+
+
+class TuneResourcesOptions(RunbookOptions):
+    notebook: ClassVar[str] = "runbooks/tune-resources.ipynb"
+
+    target: Literal["sandbox", "local", "live"] | None = Override(_TARGET_HELP)
+    context: Text | None = Override(_CONTEXT_HELP)
+    branch: Text | None = Override("branch of the fleet repository; None keeps the parameters files' value")
+    prometheus_url: Text | None = Override("Prometheus base URL; None keeps the parameters files' value "
+                                           "(sandbox: its own)")
+    strategy: Literal["flux", "krr-simple", "vpa"] = Field(
+        "flux", description="recommendation strategy: flux, krr-simple or vpa")
+    base: Literal["krr-simple", "vpa"] = Field("krr-simple", description="the strategy flux starts from: krr-simple or vpa")
+    cpu_percentile: Annotated[float, Field(ge=50, le=100)] = Field(
+        95.0, description="percentile of CPU usage for the CPU request (50 to 100)")
+    memory_buffer: Annotated[float, Field(ge=0, le=5)] = Field(
+        0.15, description="headroom over the memory peak, as a fraction: 0.15 is 15% (0 to 5)")
+    history: Window("10m", "90d") = Field("14d", description="usage window read from Prometheus (10m to 90d)")
+    step: Window("1s", "1h") = Field("30s", description="resolution of the Prometheus range queries (1s to 1h; "
+                                                        f"at most {MAX_POINTS:,} steps in history)")
+    usage_source: Literal["auto", "prometheus", "metrics-server"] = Field(
+        "auto", description="auto (Prometheus when there is one), prometheus or metrics-server")
+    sample_window: Window("1s", "6h") = Field("30m", description="metrics-server only: how long to sample "
+                                                                 "metrics.k8s.io (1s to 6h)")
+    sample_interval: Window("1s", "5m") = Field("15s", description="metrics-server only: time between samples "
+                                                                   "(1s to 5m)")
+    min_change: Annotated[float, Field(ge=0, le=1)] = Field(
+        0.1, description="propose a value only when it moves by more than this fraction (0 to 1)")
+    until: IsoTime | None = Field(None, description="end of the usage window (ISO 8601); None is now")
+    apply: Literal["none", "commit", "pr"] = Field(
+        "none", description="none (show the diff), commit (to the branch) or pr (branch and pull request)")
+    out_dir: Text | None = Field(None, description="folder for the CSV and JSON exports; None is "
+                                                   "FLEET_HOME/exports/tune-resources")
+
+    @model_validator(mode="after")
+    def _finite(self) -> TuneResourcesOptions:
+        points = window_seconds(self.history) / window_seconds(self.step)
+        if points > MAX_POINTS:
+            raise ValueError(f"step: {self.history} at {self.step} is {points:,.0f} steps per series, more than "
+                             f"{MAX_POINTS:,}; use a coarser step")
+        samples = window_seconds(self.sample_window) / window_seconds(self.sample_interval)
+        if samples < 1:
+            raise ValueError("sample_interval: must not be longer than sample_window")
+        if samples > MAX_SAMPLES:
+            raise ValueError(f"sample_interval: {self.sample_window} every {self.sample_interval} is more than "
+                             f"{MAX_SAMPLES:,} samples; use a longer interval")
+        return self
+
+    def end(self) -> float | None:
+        """`until` as a Unix time (UTC when it names no zone), or None for now."""
+        if self.until is None:
+            return None
+        stamp = datetime.fromisoformat(self.until.replace("Z", "+00:00"))
+        return (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)).timestamp()
+
+
+class FleetOverviewOptions(RunbookOptions):
+    notebook: ClassVar[str] = "notebooks/fleet-overview.ipynb"
+
+    stage: Annotated[Text, AfterValidator(_stage)] = Field(DEFAULT_STAGE, description="stage shown first")
+    cluster: Annotated[Text, AfterValidator(_cluster)] = Field(DEFAULT_CLUSTER, description="cluster shown first")
+
+
+class ControllerUsageOptions(FleetOverviewOptions):
+    notebook: ClassVar[str] = "notebooks/controller-usage.ipynb"
+
+    controller: Literal[FLUX_COMPONENTS] = Field(  # type: ignore[valid-type]
+        "kustomize-controller", description="controller shown first")
+    days: Annotated[int, Field(ge=1, le=90)] = Field(14, description="longest history the slider offers, in days "
+                                                                    "(1 to 90)")
+
+
+class GettingStartedOptions(RunbookOptions):
+    notebook: ClassVar[str] = "notebooks/getting-started.ipynb"
+
+    cluster: Annotated[Text, AfterValidator(_cluster)] = Field(DEFAULT_CLUSTER,
+                                                               description="the sandbox cluster to use")
+    stage: Annotated[Text, AfterValidator(_stage)] = Field(DEFAULT_STAGE, description="its stage")
+    scenario: Text = Field("deploy-key-revoked", description="the fault to inject (see `fleet sandbox fault --list`)")
+
+
+MODELS: dict[str, type[RunbookOptions]] = {
+    "inspect": InspectOptions,
+    "bootstrap": BootstrapOptions,
+    "troubleshoot": TroubleshootOptions,
+    "tune-resources": TuneResourcesOptions,
+    "fleet-overview": FleetOverviewOptions,
+    "controller-usage": ControllerUsageOptions,
+    "getting-started": GettingStartedOptions,
+}
+"""Every notebook that takes parameters, by name."""
+
+RUNBOOKS = tuple(n for n, m in MODELS.items() if m.notebook.startswith("runbooks/"))
+"""The runbooks `fleet run` runs."""
+
+
+def model(name: str) -> type[RunbookOptions]:
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise InputError(f"unknown runbook {name!r}", hint="runbooks: " + ", ".join(RUNBOOKS)) from None
+
+
+# --- parsing, with refusals that name the parameter ---------------------------------------------
+
+
+def _refusal(cls: type[RunbookOptions], err: Mapping[str, Any], source: str, more: int) -> ParameterError:
+    loc = [str(p) for p in err["loc"]]
+    key = loc[0] if loc else None
+    kind = err["type"]
+    field = cls.model_fields.get(key or "")
+    given = err.get("input")
+    shown = repr(given) if isinstance(given, (str, int, float, bool)) and len(repr(given)) <= 60 else type(given).__name__
+    if kind == "extra_forbidden":
+        message = "unknown parameter"
+    elif kind == "bool_type":
+        message = f"must be True or False (true/false also), not {shown}"
+    elif kind == "literal_error":
+        message = f"must be one of {', '.join(map(str, get_args(_without_none(field.annotation))))}, not {shown}" \
+            if field else str(err["msg"])
+    elif kind in ("string_type", "int_type", "float_type", "list_type"):
+        wanted = {"string_type": "text", "int_type": "a whole number", "float_type": "a number",
+                  "list_type": "a list"}[kind]
+        message = f"must be {wanted}, not {shown}"
+    elif kind == "value_error":
+        text = str(err["ctx"]["error"])
+        if not loc and ":" in text:  # a check across fields names its field first
+            key, _, text = text.partition(": ")
+        message = f"{shown} {text}" if kind == "value_error" and isinstance(given, str) and loc else text
+    elif kind in ("greater_than_equal", "less_than_equal"):
+        lo = next((m.ge for m in (field.metadata if field else []) if getattr(m, "ge", None) is not None), None)
+        hi = next((m.le for m in (field.metadata if field else []) if getattr(m, "le", None) is not None), None)
+        message = f"{shown} is out of range: must be from {lo:g} to {hi:g}" if lo is not None and hi is not None \
+            else str(err["msg"])
+    else:
+        message = str(err["msg"]).replace("Input should be", "must be")
+    if more:
+        message += f" (and {more} more problem{'s' if more > 1 else ''})"
+    target = cls.model_fields.get(key or "")
+    hint = f"{key}: {target.description}" if target is not None and kind not in (
+        "bool_type", "literal_error") else None
+    if kind == "extra_forbidden":
+        hint = f"{cls.notebook or 'this runbook'} takes: " + ", ".join(cls.model_fields)
+    return ParameterError(message, source=source, key=key, hint=hint)
+
+
+def parse(name: str, values: Mapping[str, Any], *, source: str = SOURCE) -> RunbookOptions:
+    """The runbook's options from the values a run was given, or a ParameterError naming the first bad one."""
+    cls = model(name)
+    try:
+        return cls.model_validate(dict(values))
+    except ValidationError as e:
+        errors = e.errors()
+        raise _refusal(cls, errors[0], source, len(errors) - 1) from None
+
+
+# --- the notebook's parameters cell, generated from the model -----------------------------------
+
+
+def _without_none(annotation: Any) -> Any:
+    """`X` of `X | None` (and of `Annotated[X, ...]`)."""
+    if get_origin(annotation) is Annotated:
+        return _without_none(get_args(annotation)[0])
+    args = [a for a in get_args(annotation) if a is not type(None)] if get_origin(annotation) in (Union, _UnionType) \
+        else None
+    if args is not None and len(args) == 1:
+        return _without_none(args[0])
+    return annotation
+
+
+def _optional(annotation: Any) -> bool:
+    return get_origin(annotation) in (Union, _UnionType) and type(None) in get_args(annotation)
+
+
+def notebook_type(cls: type[RunbookOptions], name: str) -> str:
+    """The annotation a parameters cell declares for a field: `bool`, `str`, `"Optional[str]"`..."""
+    field = cls.model_fields[name]
+    inner = _without_none(field.annotation)
+    base = {bool: "bool", int: "int", float: "float", str: "str"}.get(inner)
+    if base is None:
+        base = "list" if get_origin(inner) is list else "str"  # Literal choices are strings
+    return f'"Optional[{base}]"' if _optional(field.annotation) else base
+
+
+def parameters_cell(name: str) -> str:
+    """The exact source of a notebook's `parameters` cell: every option, typed, with its default and help."""
+    cls = model(name)
+    lines = []
+    for field_name, field in cls.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        text = f'"{default}"' if isinstance(default, str) else repr(default)
+        lines.append(f"{field_name}: {notebook_type(cls, field_name)} = {text}  # {field.description}")
+    return "\n".join(lines)
+
+
+def help_text(name: str) -> list[tuple[str, str, str]]:
+    """(option, default, help) rows, as `papermill --help-notebook` shows them."""
+    cls = model(name)
+    return [(n, repr(f.get_default(call_default_factory=True)), str(f.description)) for n, f in cls.model_fields.items()]
+
+
+_UnionType = type(int | None)
+
