@@ -37,9 +37,8 @@ from fleetlib.files import check_writable_dir, make_private_dir, write_atomic
 from fleetlib.locations import fleet_home
 from fleetlib.model import ClusterId
 from fleetlib.parameters import Catalog, Layer, check_no_secrets, merge_and_validate
-from fleetlib.report import INDEX, read_index
+from fleetlib.runindex import INDEX, RUNS_DIR, read_index
 
-RUNS_DIR = "runs"
 PARAMETER_SOURCE = "-p/-y/-f"
 """How a refusal names the values `fleet run` was handed."""
 SHIPPED_RUNBOOKS = Path(__file__).resolve().parent.parent / "runbooks"

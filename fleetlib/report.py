@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,23 +28,8 @@ from matplotlib.figure import Figure
 from fleetlib import charts
 from fleetlib.diagnose import GROUPED_COLUMNS, grouped
 from fleetlib.files import write_atomic
-from fleetlib.errors import InputError, clip
 from fleetlib.locations import fleet_home
-
-INDEX = "index.json"
-"""Written last in a run folder, all at once (fleetlib.fleetrun)."""
-
-
-def read_index(folder: Path) -> dict[str, Any]:
-    path = folder / INDEX
-    if not path.is_file():
-        raise InputError(f"{folder}: no {INDEX} here",
-                         hint="pass a run folder (see `fleet runs`); a run still going has none yet")
-    try:
-        return dict(json.loads(path.read_text()))
-    except ValueError as e:
-        raise InputError(f"{path}: not valid JSON: {clip(str(e), 200)}") from None
-
+from fleetlib.runindex import read_index, run_folder
 
 SEVERITIES = ("critical", "error", "warning", "info")
 SEVERITY_COLOURS = {"critical": "#6a1b9a", "error": "#c62828", "warning": "#f9a825", "info": "#90a4ae"}
@@ -212,9 +196,10 @@ table.t th {{ background: #f5f5f5; }} img {{ max-width: 100%; display: block; ma
 """
 
 
-def write(folders: Sequence[Path], out: Path | None = None) -> dict[str, Path]:
-    """The report's HTML and CSVs in `out` (default FLEET_HOME/reports/<run-id>); returns the paths."""
-    report = FleetReport.load(folders)
+def write(runs: Sequence[Path | str], out: Path | None = None) -> dict[str, Path]:
+    """The report of runs (folders or run ids) as HTML and CSVs in `out` (default FLEET_HOME/reports/<run-id>);
+    returns the paths."""
+    report = FleetReport.load([run_folder(str(r), home=fleet_home()) for r in runs])
     name = report.run_ids[0] + (f"+{len(report.run_ids) - 1}-more" if len(report.run_ids) > 1 else "")
     out = out or fleet_home() / "reports" / name
     written = {"html": out / "report.html"}

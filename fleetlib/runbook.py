@@ -28,7 +28,8 @@ from fleetlib.options import RunbookOptions
 from fleetlib.parameters import Catalog, ClusterParams, Layer, check_no_secrets, merge_and_validate, provenance
 
 RUNBOOK_PARAMETERS = options_model.SOURCE
-_IPYTHON_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit", "open"})
+_IPYTHON_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit", "open",
+                            "PAPERMILL_INPUT_PATH", "PAPERMILL_OUTPUT_PATH"})  # papermill's --inject-paths
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,6 @@ drops from 30s to 5s when a busy controller reconciles in under 5 s).
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any

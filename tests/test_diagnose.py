@@ -89,7 +89,8 @@ def test_each_fault_is_the_first_finding(env: tuple[FluxCluster, Any], scenario:
 
 def test_a_cluster_without_flux_is_flux_not_installed(sandbox: Sandbox, tmp_path: Any) -> None:
     c = new_cluster(sandbox, "noflux", tmp_path)
-    params = merge_and_validate(c.id, [*Catalog.load(REPO).base_layers("dev"), Layer("test", {"target": "sandbox"})])
+    params = merge_and_validate(c.id, [*Catalog.load(REPO).base_layers("dev"),
+                                       Layer("test", {"target": "sandbox", "path": "./clusters/none"})])
     facts = gather(kube_adapter.connect(params, home=sandbox.home))
     found = diagnose(facts)
     assert [f.id for f in found] == ["flux-not-installed"] and found[0].severity == "critical"

@@ -16,7 +16,7 @@ import pytest
 
 from fleetlib.cli import main
 from fleetlib.model import ClusterId
-from fleetlib.report import read_index
+from fleetlib.runindex import read_index
 from fleetlib.sandbox import Sandbox
 
 from .conftest import REPO

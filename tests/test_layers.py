@@ -15,7 +15,7 @@ LAYERS: list[set[str]] = [
     {"scaffold", "fleetrepo", "bootstrap", "diagnose", "tuning", "manifests", "charts", "report",
      "sshkeys", "record", "facts", "fluxview", "troubleshoot", "operate", "kustomization", "rightsize", "tour"},
     {"kube", "github", "git", "metrics", "sandbox"},  # sandbox.* too                 # adapters: the only modules doing I/O
-    {"parameters", "options", "files", "locations", "plan"},
+    {"parameters", "options", "files", "locations", "plan", "runindex"},
     {"model", "names", "quantity", "errors", "__init__"},
 ]
 PACKAGE = REPO / "fleetlib"

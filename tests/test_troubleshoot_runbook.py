@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
-import pytest
 
 from fleetlib.bootstrap import Bootstrap
 from fleetlib.diagnose import grouped

@@ -3,7 +3,7 @@
     fleet run troubleshoot --all --parallel 2
     fleet run tune-resources --stage prod --all -p history 7d
     fleet runs
-    fleet report ~/.fleet/runs/20261125T101500Z-troubleshoot-1a2b3c [more run folders]
+    fleet report 20261125T101500Z-troubleshoot-1a2b3c [more run ids or folders]
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from fleetlib import report
 
-    written = report.write([Path(f) for f in args.run_dir], Path(args.out) if args.out else None)
+    written = report.write(args.run_dir, Path(args.out) if args.out else None)
     for kind, path in written.items():
         print(f"{kind}: {path}")
     return 0
@@ -89,6 +89,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=cmd_runs)
 
     p = sub.add_parser("report", help="write the HTML and CSV report of a fleet run")
-    p.add_argument("run_dir", nargs="+", help="run folders (see `fleet runs`); several make one fleet report")
+    p.add_argument("run_dir", nargs="+", metavar="RUN", help="run ids or folders (see `fleet runs`); several make one "
+                                                              "fleet report")
     p.add_argument("--out", help="report folder (default FLEET_HOME/reports/<run-id>)")
     p.set_defaults(func=cmd_report)

@@ -441,9 +441,9 @@ class ClusterApi:
                                        f"custom resources ({rt.kind}); use a merge patch")
                     new = strategic_merge(old, patch)
                 else:
-                    raise ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format - "
-                                   f"accepted media types include: application/json-patch+json, application/merge-patch"
-                                   f"+json, application/apply-patch+yaml, application/strategic-merge-patch+json")
+                    raise ApiError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - "
+                                   "accepted media types include: application/json-patch+json, application/merge-patch"
+                                   "+json, application/apply-patch+yaml, application/strategic-merge-patch+json")
             except PatchError as e:
                 raise ApiError(422, "Invalid", str(e)) from e
             if not isinstance(new, dict):

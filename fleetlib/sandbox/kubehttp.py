@@ -227,7 +227,7 @@ def _resource(api: ClusterApi, rt: ResourceType, method: str, namespace: str | N
             "POST": "create", "PUT": "update", "PATCH": "patch",
             "DELETE": "delete" if name else "deletecollection"}[method]
     if sub is None and verb not in rt.verbs:
-        raise ApiError(405, "MethodNotAllowed", f"the server does not allow this method on the requested resource",
+        raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource",
                        {"kind": rt.plural, "group": rt.group})
     if rt.namespaced and namespace is None and verb not in ("list", "watch"):
         raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource",

@@ -350,7 +350,7 @@ SHOWS: dict[str, tuple[str, Check]] = {
 
 def _waited(seconds: float, record: dict[str, Any]) -> bool:
     """True once `seconds` passed since the fault started (servers notice a fault within half a second)."""
-    return time.time() - float(record.get("since") or record.get("cleared") or 0) >= seconds
+    return time.time() - float(record.get("cleared") or record.get("since") or 0) >= seconds
 
 
 def _recovered(scenario: str) -> Check:
