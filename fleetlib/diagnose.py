@@ -267,6 +267,25 @@ def stale_revision(facts: ClusterFacts) -> list[Finding]:
     return out
 
 
+@rule("github-rate-limited")
+def github_rate_limited(facts: ClusterFacts) -> list[Finding]:
+    if not facts.github_error or "rate limit" not in facts.github_error:
+        return []
+    return [Finding("github-rate-limited", "warning", f"cluster {facts.cluster}", facts.github_error,
+                    "GitHub refuses API requests until the rate limit resets, so whether the cluster is behind its "
+                    "repository (stale revisions) was not judged; bootstraps and pull requests fail too",
+                    "wait for the reset (GitHub's X-RateLimit-Reset), or use a token of an account with a higher limit")]
+
+
+@rule("github-unavailable")
+def github_unavailable(facts: ClusterFacts) -> list[Finding]:
+    if not facts.github_error or "rate limit" in facts.github_error:
+        return []
+    return [Finding("github-unavailable", "info", f"cluster {facts.cluster}", facts.github_error,
+                    "the fleet repository's branch heads could not be read, so stale revisions were not judged",
+                    "export the token in the variable named by token_env, or check access to the repository host")]
+
+
 @rule("reconcile-failed")
 def reconcile_failed(facts: ClusterFacts) -> list[Finding]:
     """Any other Flux object not ready, with its own message."""

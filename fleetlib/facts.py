@@ -51,6 +51,8 @@ class ClusterFacts:
     logs: list[dict[str, Any]] = field(default_factory=list)
     heads: dict[str, str] = field(default_factory=dict)
     """GitRepository `namespace/name` -> the sha its branch points at in the repository."""
+    github_error: str | None = None
+    """Why the branch heads could not be read (no token, rate limited, unreachable), or None."""
     namespace_present: bool | None = None
     """Whether the Flux namespace exists (None: not read)."""
     components: tuple[str, ...] = DEFAULT_COMPONENTS

@@ -48,10 +48,8 @@ def gather_cluster(params: ClusterParams, kube: Kube) -> ClusterFacts:
                     if key not in branch_heads:
                         branch_heads[key] = hub.client.get_repo(key[0]).get_branch(branch).commit.sha
                     heads[f"{repo['metadata']['namespace']}/{repo['metadata']['name']}"] = branch_heads[key]
-        except FleetError:
-            pass  # no token for live: stale revisions cannot be judged, everything else can
         except Exception as e:  # noqa: BLE001 - a GitHub failure must not hide the cluster's own findings
-            print(f"⚠️ repository heads unavailable: {as_fleet_error(e, 'reading branch heads').message}")
+            facts.github_error = as_fleet_error(e, "reading the fleet repository's branch heads").message
     facts.heads = heads
     return facts
 

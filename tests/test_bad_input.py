@@ -10,10 +10,14 @@ from typing import Any
 
 import pytest
 
+from fleetlib.bootstrap import Bootstrap
 from fleetlib.cli import main
 from fleetlib.errors import InputError, ParameterError
 from fleetlib.parameters import Catalog
 from fleetlib.runbook import start
+from fleetlib.sandbox import Sandbox
+
+from .conftest import REPO
 
 TOKEN = "ghp_" + "A1b2C3d4E5f6G7h8I9j0" * 2
 BOMB = "\n".join(["a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]"] +
@@ -154,12 +158,33 @@ CLI_CASES: list[tuple[list[str], str]] = [
 ]
 
 
+@pytest.fixture(scope="module")
+def bootstrapped_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A FLEET_HOME where dev/services-amer is bootstrapped on the sandbox, its servers stopped (so nothing
+    writes there unless a command does)."""
+    home = tmp_path_factory.mktemp("booted") / "home"
+    sandbox = Sandbox.running(home)
+    try:
+        params = Catalog.load(REPO).resolve("services-amer", stage="dev")
+        Bootstrap.connect(params, home=home, echo=False, timeout="120s").run()
+    finally:
+        sandbox.stop()
+    return home
+
+
+@pytest.mark.parametrize("state", ["empty", "bootstrapped"])
 @pytest.mark.parametrize(("argv", "says"), CLI_CASES, ids=[f"{i}-{' '.join(a[:2])}" for i, (a, _) in
                                                             enumerate(CLI_CASES)])
 def test_cli_refuses_with_one_line_and_exit_2(fleet: tuple[Path, Path], capsys: pytest.CaptureFixture[str],
-                                              monkeypatch: pytest.MonkeyPatch, argv: list[str], says: str) -> None:
+                                              monkeypatch: pytest.MonkeyPatch, argv: list[str], says: str,
+                                              state: str, request: pytest.FixtureRequest) -> None:
     root, home = fleet
-    monkeypatch.chdir(Path(__file__).resolve().parent.parent)
+    if state == "bootstrapped":
+        if says == "has no state yet":
+            pytest.skip("the cluster has state here")
+        home = request.getfixturevalue("bootstrapped_home")
+        monkeypatch.setenv("FLEET_HOME", str(home))
+    monkeypatch.chdir(REPO)
     before = snapshot(root, home)
     code = main(argv)
     out, err = capsys.readouterr()

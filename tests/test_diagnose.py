@@ -15,7 +15,7 @@ from fleetlib.diagnose import SEVERITY, diagnose
 from fleetlib.errors import ClusterError
 from fleetlib.facts import gather
 from fleetlib.sandbox.flux import faults
-from fleetlib.troubleshoot import conclude
+from fleetlib.troubleshoot import conclude, gather_cluster
 from fleetlib.parameters import Catalog, Layer, merge_and_validate
 from fleetlib.sandbox import Sandbox
 
@@ -35,6 +35,7 @@ CASES = [
     ("suspended-kustomization", "suspended", "Kustomization/flux-system/flux-system"),
     ("stale-revision", "stale-revision", "GitRepository/flux-system/flux-system"),
     ("api-flaky", "api-unreachable", None),
+    ("github-rate-limited", "github-rate-limited", None),
 ]
 
 
@@ -53,8 +54,8 @@ def env(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 
 def findings(fc: FluxCluster, kube: Any) -> list[Any]:
-    heads = {"flux-system/flux-system": fc.head()}
-    return diagnose(gather(kube, heads=heads))
+    """What the troubleshooting runbook diagnoses: the cluster's facts with the repository heads from GitHub."""
+    return diagnose(gather_cluster(kube.params, kube))
 
 
 def above_info(found: list[Any]) -> list[Any]:

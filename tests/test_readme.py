@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from fleetlib.record import read_records
+
 from .conftest import REPO
 
 RUN = "run"
@@ -140,6 +142,9 @@ def test_readme_commands_run_as_written(checkout: Path, tmp_path: Path) -> None:
             done = shell(checkout, env, line)
             assert done.returncode == expected, f"{command}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
             assert "Traceback" not in done.stderr, command
+            if command.endswith("-p fail_on none"):  # right after `fleet sandbox fault ... deploy-key-revoked`
+                first = read_records(checkout / "out.ipynb")["findings"][0]
+                assert (first["id"], first["object"]) == ("source-auth-failed", "GitRepository/flux-system/flux-system")
             ran.append(command)
     finally:
         if serving is not None:
