@@ -21,7 +21,7 @@ import yaml
 from fleetlib import github as gh
 from fleetlib import kube as kube_adapter
 from fleetlib.bootstrap import Bootstrap
-from fleetlib.errors import ParameterError
+from fleetlib.errors import ClusterError, ParameterError
 from fleetlib.metrics import MetricsServerSource, Prometheus
 from fleetlib.model import ClusterId
 from fleetlib.operate import request_reconcile
@@ -397,3 +397,11 @@ def test_a_busy_cluster_gets_more_workers_and_memory_through_git(sandbox: Sandbo
         resources_of(sandbox, params, tmp_path)["kustomize-controller"]["args"]), timeout=90)
     again = tuning(sandbox, params, apply="commit", until=UNTIL)
     assert again.flags().empty and not again.proposal().changed and again.drift().empty
+
+
+def test_a_cluster_never_bootstrapped_says_so(sandbox: Sandbox) -> None:
+    params = params_for("never-booted")
+    t = Tuning(params, kube_adapter.connect(params, home=sandbox.home), gh.connect(params, home=sandbox.home),
+               tune_options(), home=sandbox.home, echo=False)
+    with pytest.raises(ClusterError, match="tune/never-booted was never bootstrapped: no Flux controller runs"):
+        t.gather()
