@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from fleetlib.objects import spec
 from fleetlib.facts import FLUX_CRDS, ClusterFacts
 
 SEVERITY = {"info": 0, "warning": 1, "error": 2, "critical": 3}
@@ -80,7 +81,7 @@ def _flux_cmd(obj: dict[str, Any]) -> str:
 
 
 def _secret_of(obj: dict[str, Any]) -> str:
-    return str(((obj.get("spec") or {}).get("secretRef") or {}).get("name") or obj["metadata"]["name"])
+    return str((spec(obj).get("secretRef") or {}).get("name") or obj["metadata"]["name"])
 
 
 @rule("api-unreachable")
@@ -156,7 +157,7 @@ def controller_oomkilled(facts: ClusterFacts) -> list[Finding]:
         for s in (pod.get("status") or {}).get("containerStatuses") or []:
             last = ((s.get("lastState") or {}).get("terminated") or {})
             if last.get("reason") == "OOMKilled":
-                limits = next((c.get("resources", {}).get("limits", {}) for c in (pod.get("spec") or {}).get(
+                limits = next((c.get("resources", {}).get("limits", {}) for c in spec(pod).get(
                     "containers") or [] if c["name"] == s["name"]), {})
                 out.append(Finding(
                     "controller-oomkilled", "error", f"Deployment/{facts.namespace}/{app}",
@@ -235,7 +236,7 @@ def dependency_not_ready(facts: ClusterFacts) -> list[Finding]:
     for obj, ready in _failing(facts, ("Kustomization", "HelmRelease"), lambda o, r: r.get("reason") == "DependencyNotReady"):
         missing = "not found" in ready.get("message", "")
         deps = ", ".join(f"{d.get('namespace') or obj['metadata']['namespace']}/{d.get('name')}"
-                         for d in (obj.get("spec") or {}).get("dependsOn") or [])
+                         for d in spec(obj).get("dependsOn") or [])
         out.append(Finding(
             "dependency-not-ready", "error" if missing else "warning", ref(obj), ready["message"],
             f"it depends on {obj['kind']} {deps or 'objects'} that does not exist" if missing else
@@ -249,7 +250,7 @@ def dependency_not_ready(facts: ClusterFacts) -> list[Finding]:
 def suspended(facts: ClusterFacts) -> list[Finding]:
     return [Finding("suspended", "warning", ref(obj), "spec.suspend: true", "reconciliation is suspended",
                     f"resume it when intended: `flux resume {_flux_cmd(obj)}`")
-            for obj in facts.all_objects() if (obj.get("spec") or {}).get("suspend")]
+            for obj in facts.all_objects() if spec(obj).get("suspend")]
 
 
 @rule("stale-revision")

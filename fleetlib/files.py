@@ -197,3 +197,14 @@ def make_private_dir(path: Path, *, exist_ok: bool = True) -> Path:
     finally:
         os.umask(old)
     return path
+
+
+PRIVATE_UMASK = 0o077
+
+
+def private_files() -> None:
+    """Files and folders this process creates from now on are readable by the user only (umask 077): every
+    fleetlib entry point (the CLI, a runbook's kernel, the sandbox, a fleet run's workers) calls it, so the
+    sandbox's state (SQLite with its -wal and -shm), keys, kubeconfigs, repositories and run folders never
+    reach another local user."""
+    os.umask(PRIVATE_UMASK)

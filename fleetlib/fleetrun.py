@@ -33,7 +33,7 @@ from typing import Any
 
 from fleetlib import options as options_model
 from fleetlib.errors import FleetError, InputError, ParameterError, clip
-from fleetlib.files import check_writable_dir, make_private_dir, write_atomic
+from fleetlib.files import check_writable_dir, make_private_dir, private_files, write_atomic
 from fleetlib.locations import fleet_home
 from fleetlib.model import ClusterId
 from fleetlib.parameters import Catalog, Layer, check_no_secrets, merge_and_validate
@@ -139,11 +139,12 @@ def _kernel_start_failed(e: BaseException) -> bool:
 def execute(job: Job) -> dict[str, Any]:
     """Run one job with papermill; never raises for a failing notebook (the outcome says so)."""
     os.environ.update(job.env)
+    private_files()
     out = Path(job.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     with _stderr_to(out.with_suffix(".log")):
         outcome = _execute(job, out)
-    out.with_suffix(".log").chmod(0o444)
+    out.with_suffix(".log").chmod(0o400)
     return outcome
 
 
@@ -193,7 +194,7 @@ def _execute(job: Job, out: Path) -> dict[str, Any]:
     except FleetError:
         outcome["records"] = {}
     if out.exists():
-        out.chmod(0o444)
+        out.chmod(0o400)
     return outcome
 
 
@@ -289,7 +290,7 @@ def run(plan: RunPlan, *, parallel: int = 2, executor: str = "local", scheduler:
              "failed": sum(r["status"] != "ok" for r in results.values())}
     path = plan.folder / INDEX
     write_atomic(path, json.dumps(index, indent=2, default=str) + "\n", exclusive=True)
-    path.chmod(0o444)
+    path.chmod(0o400)
     return index
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from fleetlib.objects import spec
 from fleetlib.diagnose import condition
 from fleetlib.facts import ClusterFacts
 
@@ -63,7 +64,7 @@ def get(facts: ClusterFacts, *, kind: str | None = None, namespace: str | None =
         if ready is not None and is_ready != ready:
             continue
         rows.append({"namespace": meta.get("namespace"), "kind": obj["kind"], "name": meta["name"],
-                     "revision": revision(obj), "suspended": bool((obj.get("spec") or {}).get("suspend")),
+                     "revision": revision(obj), "suspended": bool(spec(obj).get("suspend")),
                      "ready": cond.get("status", "False"),
                      "message": truncate_hex(cond.get("message", "waiting to be reconciled")),
                      "age": _age(meta.get("creationTimestamp"), now),
@@ -87,7 +88,7 @@ def stats(facts: ClusterFacts) -> pd.DataFrame:
     """flux stats -A: reconcilers, running, failing, suspended and artifact storage per kind."""
     rows = []
     for kind, items in facts.objects.items():
-        suspended = sum(1 for o in items if (o.get("spec") or {}).get("suspend"))
+        suspended = sum(1 for o in items if spec(o).get("suspend"))
         failing = sum(1 for o in items if condition(o).get("status") == "False")
         storage = sum(int(((o.get("status") or {}).get("artifact") or {}).get("size") or 0) for o in items)
         rows.append({"reconcilers": kind, "running": len(items) - suspended, "failing": failing,
@@ -109,9 +110,9 @@ def check(facts: ClusterFacts, *, flux_version: str) -> pd.DataFrame:
     rows.append({"check": "bootstrapped", "ok": "kustomize.toolkit.fluxcd.io/name" in labels,
                  "detail": str("kustomize.toolkit.fluxcd.io/name" in labels).lower()})
     for d in facts.deployments:
-        status, spec = d.get("status") or {}, d.get("spec") or {}
-        ready = bool(status.get("readyReplicas")) and status.get("readyReplicas") == spec.get("replicas", 1)
-        images = ", ".join(c.get("image", "") for c in spec["template"]["spec"]["containers"])
+        status, dspec = d.get("status") or {}, spec(d)
+        ready = bool(status.get("readyReplicas")) and status.get("readyReplicas") == dspec.get("replicas", 1)
+        images = ", ".join(c.get("image", "") for c in spec(dspec.get("template")).get("containers") or [])
         rows.append({"check": f"controller {d['metadata']['name']}", "ok": ready,
                      "detail": f"{'deployment ready' if ready else 'not ready'}; {images}"})
     if not facts.deployments:
@@ -129,11 +130,11 @@ def related(facts: ClusterFacts, kind: str, name: str, namespace: str) -> set[tu
     out = {(kind, name)}
     obj = next((o for o in facts.objects.get(kind, []) if o["metadata"]["name"] == name
                 and o["metadata"].get("namespace") == namespace), None)
-    spec = (obj or {}).get("spec") or {}
-    if kind == "Kustomization" and spec.get("sourceRef"):
-        out.add((spec["sourceRef"].get("kind", "GitRepository"), spec["sourceRef"]["name"]))
+    ospec = spec(obj)
+    if kind == "Kustomization" and isinstance(ospec.get("sourceRef"), dict):
+        out.add((ospec["sourceRef"].get("kind", "GitRepository"), ospec["sourceRef"].get("name", "")))
     if kind == "HelmRelease":
-        src = ((spec.get("chart") or {}).get("spec") or {}).get("sourceRef") or {}
+        src = ((ospec.get("chart") or {}).get("spec") or {}).get("sourceRef") or {}
         if src:
             out.add((src.get("kind", "HelmRepository"), src.get("name", "")))
         out.add(("HelmChart", f"{namespace}-{name}"))

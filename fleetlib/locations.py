@@ -58,6 +58,8 @@ def fleet_home(*, env: Mapping[str, str] = os.environ) -> Path:
     old = os.umask(0o077)
     try:
         home.mkdir(parents=True, exist_ok=True)
+        if home.stat().st_mode & 0o077 and home.stat().st_uid == os.getuid():
+            home.chmod(0o700)  # made before fleetlib kept it private: close it now
     except OSError as e:
         raise InputError(f"{shown}: cannot create the folder: {e.strerror or e}",
                          hint="point FLEET_HOME at a folder you can write to") from None

@@ -13,6 +13,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from fleetlib.objects import spec
 from fleetlib.diagnose import condition
 from fleetlib.errors import ClusterError, InputError
 from fleetlib.facts import FLUX_KINDS, ClusterFacts
@@ -69,11 +70,11 @@ def reconcile(kube: Kube, kind: str, name: str, namespace: str, *, with_source: 
               timeout: float = 300.0, poll: float = 0.5) -> str:
     """Request a reconcile and wait for it; returns flux's success line."""
     obj = _get(kube, kind, name, namespace)
-    if (obj.get("spec") or {}).get("suspend"):
+    if spec(obj).get("suspend"):
         raise ClusterError(f"{kind} {namespace}/{name}: resource is suspended", hint=f"flux resume {plural(kind)[:-1]}")
     if with_source and kind in ("Kustomization", "HelmRelease"):
-        spec = obj.get("spec") or {}
-        src = spec.get("sourceRef") or ((spec.get("chart") or {}).get("spec") or {}).get("sourceRef") or {}
+        ospec = spec(obj)
+        src = ospec.get("sourceRef") or ((ospec.get("chart") or {}).get("spec") or {}).get("sourceRef") or {}
         if src.get("name"):
             reconcile(kube, src.get("kind", "GitRepository"), src["name"], src.get("namespace") or namespace,
                       timeout=timeout, poll=poll)
@@ -116,7 +117,7 @@ def tree(facts: ClusterFacts, name: str, namespace: str) -> list[str]:
             last = i == len(entries) - 1
             lines.append(f"{prefix}{'└── ' if last else '├── '}{kind}/{ns + '/' if ns else ''}{obj_name}")
             child = by_key.get((ns, obj_name)) if kind == "Kustomization" else None
-            if child is not None and (ns, obj_name) not in seen and not (child.get("spec") or {}).get("kubeConfig"):
+            if child is not None and (ns, obj_name) not in seen and not spec(child).get("kubeConfig"):
                 walk(child, prefix + ("    " if last else "│   "), seen | {(ns, obj_name)})
 
     walk(root, "", {(namespace, name)})
@@ -133,17 +134,17 @@ def trace(kube: Kube, api_version: str, kind: str, name: str, namespace: str | N
         mname, mns = labels.get(f"{group}.toolkit.fluxcd.io/name"), labels.get(f"{group}.toolkit.fluxcd.io/namespace")
         if mname and mns:
             owner = _get(kube, manager, mname, mns)
-            spec, status = owner.get("spec") or {}, owner.get("status") or {}
-            src = spec.get("sourceRef") or ((spec.get("chart") or {}).get("spec") or {}).get("sourceRef") or {}
+            ospec, status = spec(owner), owner.get("status") or {}
+            src = ospec.get("sourceRef") or ((ospec.get("chart") or {}).get("spec") or {}).get("sourceRef") or {}
             source = kube.get(FLUX_KINDS.get(src.get("kind", "GitRepository"), ""), src.get("kind", "GitRepository"),
                               src.get("namespace") or mns, src.get("name", "")) if src else None
             return {"object": f"{kind}/{namespace + '/' if namespace else ''}{name}",
-                    manager.lower(): f"{mns}/{mname}", "path": spec.get("path"),
+                    manager.lower(): f"{mns}/{mname}", "path": ospec.get("path"),
                     "revision": status.get("lastAppliedRevision") or status.get("lastAttemptedRevision"),
                     "last_reconciled": condition(owner).get("lastTransitionTime"),
                     "message": condition(owner).get("message"),
                     "source": f"{src.get('kind')}/{src.get('namespace') or mns}/{src.get('name')}" if src else None,
-                    "source_url": ((source or {}).get("spec") or {}).get("url"),
+                    "source_url": spec(source).get("url"),
                     "source_revision": (((source or {}).get("status") or {}).get("artifact") or {}).get("revision"),
                     "source_ready": condition(source or {}).get("status")}
     raise InputError(f"{kind} {namespace}/{name}: object not managed by Flux")

@@ -319,6 +319,18 @@ def check_no_secrets(layer: Layer, data: Any = None, path: tuple[str, ...] = ())
         )
 
 
+def secret_strings(data: Any, *, under_secret_key: bool = False) -> list[str]:
+    """Every text in `data` that check_no_secrets would refuse (to remove it from where it was written)."""
+    if isinstance(data, Mapping):
+        return [t for k, v in data.items() for t in secret_strings(v, under_secret_key=str(k).lower() in _TOKEN_KEYS)]
+    if isinstance(data, list):
+        return [t for v in data for t in secret_strings(v, under_secret_key=under_secret_key)]
+    if isinstance(data, str) and data and (under_secret_key or _CREDENTIAL_URL.match(data) or _TOKEN_VALUE.match(data)
+                                           or "PRIVATE KEY-----" in data):
+        return [data]
+    return []
+
+
 def _merge(into: dict[str, Any], values: Mapping[str, Any], source: str, origin: dict[tuple[str, ...], str], prefix: tuple[str, ...] = ()) -> None:
     for key, value in values.items():
         here = (*prefix, str(key))

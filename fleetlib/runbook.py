@@ -20,12 +20,22 @@ import pandas as pd
 
 from fleetlib import options as options_model
 from fleetlib.errors import ParameterError
+from fleetlib.files import private_files
 from fleetlib.fleetrepo import flux_system_files
 from fleetlib.kube import Kube
 from fleetlib.kube import connect as kube_connect
 from fleetlib.locations import fleet_home, fleet_root
 from fleetlib.options import RunbookOptions
-from fleetlib.parameters import Catalog, ClusterParams, Layer, check_no_secrets, merge_and_validate, provenance
+from fleetlib.parameters import (
+    Catalog,
+    ClusterParams,
+    Layer,
+    check_no_secrets,
+    merge_and_validate,
+    provenance,
+    secret_strings,
+)
+from fleetlib.redact import schedule_redaction
 
 RUNBOOK_PARAMETERS = options_model.SOURCE
 _IPYTHON_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit", "open",
@@ -88,6 +98,7 @@ def start(name: str, namespace: Mapping[str, Any], *, catalog: Catalog | None = 
     Every value is checked before anything happens: unknown names, secrets given as values, each option
     against the runbook's model (types, choices, bounds), then the cluster's layered parameters with the
     run's overrides. The first problem raises a ParameterError naming the parameter."""
+    private_files()
     model = options_model.model(name)
     given = _user_names(namespace)
     unknown = sorted(set(given) - set(model.model_fields))
@@ -97,7 +108,14 @@ def start(name: str, namespace: Mapping[str, Any], *, catalog: Catalog | None = 
             source=RUNBOOK_PARAMETERS,
             hint=f"runbook {name!r} takes: " + ", ".join(model.model_fields),
         )
-    check_no_secrets(Layer(RUNBOOK_PARAMETERS, given))
+    try:
+        check_no_secrets(Layer(RUNBOOK_PARAMETERS, given))
+    except ParameterError as e:
+        where = schedule_redaction(secret_strings(given))
+        if where is not None:
+            raise ParameterError(e.message, hint=f"{e.hint}; papermill wrote the value into {where.name}'s parameters "
+                                                 "cell: fleetlib replaces it there when papermill exits") from None
+        raise
     options = options_model.parse(name, given)
     catalog = catalog or Catalog.load(fleet_root())
     cid = catalog.find(options.cluster, stage=options.stage)

@@ -12,8 +12,9 @@ from typing import Any
 
 import pandas as pd
 
+from fleetlib.objects import spec
 from fleetlib.diagnose import GROUPED_COLUMNS, SEVERITY, Finding, grouped
-from fleetlib.errors import ClusterError, FleetError, ParameterError, clip
+from fleetlib.errors import ClusterError, ParameterError, clip
 from fleetlib.facts import FLUX_KINDS, ClusterFacts, gather
 from fleetlib.github import as_fleet_error
 from fleetlib.github import connect as github_connect
@@ -40,9 +41,9 @@ def gather_cluster(params: ClusterParams, kube: Kube) -> ClusterFacts:
             hub = github_connect(params, home=fleet_home())
             branch_heads: dict[tuple[str, str], str] = {}  # many GitRepositories share one repository branch
             for repo in repos:
-                spec = repo.get("spec") or {}
-                m = _GITHUB_URL.search(str(spec.get("url", "")))
-                branch = (spec.get("ref") or {}).get("branch")
+                rspec = spec(repo)
+                m = _GITHUB_URL.search(str(rspec.get("url", "")))
+                branch = (rspec.get("ref") or {}).get("branch")
                 if m and branch:
                     key = (f"{m.group(1)}/{m.group(2)}", branch)
                     if key not in branch_heads:

@@ -173,7 +173,7 @@ def test_runs_lists_past_runs(healthy_run: Path, capsys: pytest.CaptureFixture[s
     (["run", "troubleshoot", "--all", "--stage", "../etc"], "stage"),
     (["run", "troubleshoot", "--all", "--executor", "dask"], "--executor dask needs --scheduler"),
     (["run", "troubleshoot", "--all", "--executor", "dask", "--scheduler", "tcp://127.0.0.1:9"], "no Dask scheduler"),
-    (["report", "/nonexistent/run"], "no index.json here"),
+    (["report", "/nonexistent/run"], "neither a run folder nor a run id"),
 ])
 def test_bad_input_is_named_and_starts_nothing(args: list[str], message: str, tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch,

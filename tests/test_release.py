@@ -78,3 +78,39 @@ def test_crds_match_in_names_versions_and_subresources() -> None:
                 for o in objs if o["kind"] == "CustomResourceDefinition"}
 
     assert shape(served_default()) == shape(real())
+
+
+def _crd_version(objs: list[dict[str, Any]], kind: str, version: str) -> dict[str, Any]:
+    crd = next(o for o in objs if o["kind"] == "CustomResourceDefinition" and o["spec"]["names"]["kind"] == kind)
+    return next(v for v in crd["spec"]["versions"] if v["name"] == version)
+
+
+def _shape(schema: dict[str, Any], path: str = "") -> dict[str, Any]:
+    """What validation and `kubectl explain` read of a schema, by field path: type, enum, required, pattern, default,
+    bounds (descriptions aside: they are written in our own words)."""
+    keys = ("type", "enum", "pattern", "default", "minLength", "maxLength", "minimum", "maximum", "format",
+            "x-kubernetes-preserve-unknown-fields", "x-kubernetes-int-or-string", "nullable")
+    out = {path: {k: schema[k] for k in keys if k in schema} | {"required": sorted(schema.get("required") or [])}}
+    for name, sub in (schema.get("properties") or {}).items():
+        out.update(_shape(sub, f"{path}.{name}"))
+    if isinstance(schema.get("items"), dict):
+        out.update(_shape(schema["items"], f"{path}[]"))
+    if isinstance(schema.get("additionalProperties"), dict):
+        out.update(_shape(schema["additionalProperties"], f"{path}{{}}"))
+    return out
+
+
+SERVED = [("GitRepository", "v1"), ("OCIRepository", "v1beta2"), ("Bucket", "v1"), ("HelmRepository", "v1"),
+          ("HelmChart", "v1"), ("Kustomization", "v1"), ("HelmRelease", "v2"), ("Provider", "v1beta3"),
+          ("Alert", "v1beta3"), ("Receiver", "v1")]
+
+
+@pytest.mark.parametrize(("kind", "version"), SERVED, ids=[f"{k}-{v}" for k, v in SERVED])
+def test_crd_spec_schema_and_printer_columns_match(kind: str, version: str) -> None:
+    ours, theirs = _crd_version(served_default(), kind, version), _crd_version(real(), kind, version)
+    assert ours["additionalPrinterColumns"] == theirs["additionalPrinterColumns"]
+    spec_ours = _shape(ours["schema"]["openAPIV3Schema"]["properties"]["spec"], "spec")
+    spec_theirs = _shape(theirs["schema"]["openAPIV3Schema"]["properties"]["spec"], "spec")
+    assert sorted(set(spec_ours) ^ set(spec_theirs)) == []
+    assert {p: v for p, v in spec_ours.items() if v != spec_theirs[p]} == \
+        {p: spec_theirs[p] for p, v in spec_ours.items() if v != spec_theirs[p]}

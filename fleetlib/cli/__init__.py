@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from fleetlib.cli import core, runs, sandbox
 from fleetlib.errors import FleetError
+from fleetlib.files import private_files
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    private_files()
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:

@@ -80,8 +80,12 @@ def cmd_kubeconfig(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     home = fleet_home()
     rows = status(home)
-    print(render_table(rows, ["stage", "cluster", "objects", "resourceVersion", "created"]) if rows
+    print(render_table(rows, ["stage", "cluster", "objects", "resourceVersion", "created", "state"]) if rows
           else "no sandbox cluster has state yet")
+    for row in rows:
+        if row["state"] != "ok":
+            print(f"{row['stage']}/{row['cluster']}: {row['state']}; `fleet sandbox reset --stage {row['stage']} "
+                  f"--cluster {row['cluster']}` starts it afresh")
     record = serving_record(home)
     print(f"serving: process {record['pid']}, kubeconfig {record['kubeconfig']}" if record else "serving: no")
     return 0

@@ -30,7 +30,9 @@ import yaml
 from fleetlib.sandbox.apply import ApplyConflict, record_update, server_side_apply
 from fleetlib.sandbox.patch import PatchError, json_patch, merge_patch, strategic_merge
 from fleetlib.sandbox.registry import BUILTINS, CRD_KEY, Registry, ResourceType
+from fleetlib.sandbox.schema import apply_defaults, prune, schema_problems
 from fleetlib.sandbox.selectors import SelectorError, parse_fields, parse_labels
+from fleetlib.sandbox.validation import Cause, DecodeError, check_object, check_types, update_problem
 from fleetlib.sandbox.store import Row, Store, Tx
 
 KUBERNETES_VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.2", "gitCommit": "sandbox",
@@ -38,7 +40,6 @@ KUBERNETES_VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.2", "git
                       "compiler": "gc", "platform": "linux/amd64"}
 _BUILTIN_GROUPS = {t.group for t in BUILTINS}
 _NO_GENERATION = {"ConfigMap", "Secret", "Event", "ServiceAccount", "Endpoints", "Namespace", "Lease"}
-_DNS_SUBDOMAIN_MAX = 253
 
 
 @dataclass
@@ -75,9 +76,16 @@ def conflict(rt: ResourceType, name: str) -> ApiError:
 
 
 def invalid(rt: ResourceType, name: str, field: str, why: str) -> ApiError:
+    return invalid_causes(rt, name, [Cause(field, "FieldValueInvalid", why)])
+
+
+def invalid_causes(rt: ResourceType, name: str, causes: list[Cause]) -> ApiError:
+    """422 Invalid naming every problem, worded as the real server words it."""
     details = {**_details(rt, name), "kind": rt.kind,
-               "causes": [{"reason": "FieldValueInvalid", "message": why, "field": field}]}
-    return ApiError(422, "Invalid", f'{rt.kind} "{name}" is invalid: {field}: {why}', details)
+               "causes": [{"reason": c.reason, "message": c.message, "field": c.field} for c in causes]}
+    texts = [c.text() if c.field else c.message for c in causes]
+    listed = texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
+    return ApiError(422, "Invalid", f'{rt.kind} "{name}" is invalid: {listed}', details)
 
 
 def now_rfc3339(clock: float | None = None) -> str:
@@ -239,7 +247,16 @@ class ClusterApi:
                            f"in namespace {namespace} because it is being terminated",
                            {"name": namespace, "kind": "namespaces"})
 
-    def _validate(self, rt: ResourceType, obj: dict[str, Any], namespace: str | None, name: str) -> None:
+    def _validate(self, rt: ResourceType, obj: dict[str, Any], namespace: str | None, name: str, *,
+                  partial: bool = False) -> None:
+        """Decode checks (400), then every validation cause at once (422), as the real server orders them.
+        A `partial` object (a server-side apply configuration) gets the decode checks only: the merged result is
+        validated whole."""
+        try:
+            check_types(rt, obj)
+        except DecodeError as e:
+            raise ApiError(400, "BadRequest", f"{rt.kind} in version \"{rt.version}\" cannot be handled as a "
+                           f"{rt.kind}: {e}") from None
         api_version, kind = obj.get("apiVersion"), obj.get("kind")
         if kind is not None and kind != rt.kind:
             raise ApiError(400, "BadRequest", f"the object provided is unrecognized (kind {kind!r} on {rt.plural})")
@@ -254,19 +271,40 @@ class ClusterApi:
             raise ApiError(400, "BadRequest", "the namespace of the provided object does not match the namespace "
                            "sent on the request")
         if not name:
-            raise invalid(rt, "", "metadata.name", "Required value: name or generateName is required")
-        if len(name) > _DNS_SUBDOMAIN_MAX or not all(c.isalnum() and c == c.lower() or c in "-." for c in name) \
-                or not name[0].isalnum() or not name[-1].isalnum():
-            if rt.key != CRD_KEY and ":" not in name:
-                raise invalid(rt, name, "metadata.name", f'Invalid value: "{name}": a lowercase RFC 1123 subdomain '
-                              "must consist of lower case alphanumeric characters, '-' or '.', and must start and "
-                              "end with an alphanumeric character")
+            raise invalid_causes(rt, "", [Cause("metadata.name", "FieldValueRequired",
+                                                "Required value: name or generateName is required")])
+        if partial:
+            return
+        causes = check_object(rt, obj)
         if rt.key == CRD_KEY:
             spec = obj.get("spec") or {}
             want = f"{(spec.get('names') or {}).get('plural')}.{spec.get('group')}"
             if name != want:
-                raise invalid(rt, name, "metadata.name", f'Invalid value: "{name}": must be spec.names.plural+"."'
-                              "+spec.group")
+                causes.append(Cause("metadata.name", "FieldValueInvalid",
+                                    f'Invalid value: "{name}": must be spec.names.plural+"."+spec.group'))
+        elif rt.group not in _BUILTIN_GROUPS:
+            causes += self.schema_causes(rt, obj)
+        if causes:
+            raise invalid_causes(rt, name, causes)
+
+    def _prune(self, rt: ResourceType, obj: dict[str, Any], *, strict: bool, defaults: bool = True) -> None:
+        """Drop fields a custom resource's schema does not declare (under fieldValidation=Strict, refuse them), then
+        fill in the schema's defaults (not for a server-side apply configuration: only its merged result)."""
+        schema = self.registry().schema(rt) if rt.group not in _BUILTIN_GROUPS else None
+        if schema is None:
+            return
+        removed = prune(schema, obj)
+        if defaults:
+            apply_defaults(schema, obj)
+        if removed and strict:
+            shown = ", ".join(f'unknown field "{p}"' for p in removed[:5])
+            raise ApiError(400, "BadRequest", f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
+                           f"strict decoding error: {shown}")
+
+    def schema_causes(self, rt: ResourceType, obj: dict[str, Any]) -> list[Cause]:
+        """A custom resource against its CRD's OpenAPI schema for the version it was sent in."""
+        schema = self.registry().schema(rt)
+        return schema_problems(schema, obj) if schema is not None else []
 
     def _prepare_new(self, rt: ResourceType, obj: dict[str, Any], namespace: str | None, rv: int) -> dict[str, Any]:
         meta = obj["metadata"]
@@ -329,7 +367,7 @@ class ClusterApi:
         return obj
 
     def create(self, rt: ResourceType, namespace: str | None, obj: dict[str, Any], *, manager: str,
-               dry_run: bool = False) -> dict[str, Any]:
+               dry_run: bool = False, strict: bool = False) -> dict[str, Any]:
         if rt.key == "authorization.k8s.io/selfsubjectaccessreviews":
             return {**obj, "status": {"allowed": True, "reason": "sandbox: the sandbox user is cluster-admin"}}
         obj = copy.deepcopy(obj)
@@ -339,6 +377,8 @@ class ClusterApi:
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = meta["generateName"] + "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
         name = str(meta.get("name") or "")
+        self._validate(rt, obj, namespace, name, partial=True)
+        self._prune(rt, obj, strict=strict)
         self._validate(rt, obj, namespace, name)
         namespace = (namespace or meta.get("namespace")) if rt.namespaced else None
         try:
@@ -396,15 +436,21 @@ class ClusterApi:
         return self._write(tx, rt, new, "MODIFIED")
 
     def replace(self, rt: ResourceType, namespace: str | None, name: str, obj: dict[str, Any], *, manager: str,
-                subresource: str | None = None) -> dict[str, Any]:
-        self._validate(rt, obj, namespace, (obj.get("metadata") or {}).get("name") or name)
-        if (obj.get("metadata") or {}).get("name") != name:
-            raise ApiError(400, "BadRequest", "the name of the object does not match the name on the URL")
+                subresource: str | None = None, strict: bool = False) -> dict[str, Any]:
+        obj = copy.deepcopy(obj)
+        given = str((obj.get("metadata") or {}).get("name") or name) if isinstance(obj.get("metadata"), dict) else name
+        self._validate(rt, obj, namespace, given, partial=True)
+        if subresource is None:
+            self._prune(rt, obj, strict=strict)
+            self._validate(rt, obj, namespace, given)
         wanted_rv = (obj.get("metadata") or {}).get("resourceVersion")
         with self.store.write() as tx:
             row = tx.get(rt.key, _ns_key(rt, namespace), name)
             if row is None:
                 raise not_found(rt, name)
+            problem = update_problem(rt, row.obj(), obj, name=name, namespace=namespace)
+            if problem:
+                raise ApiError(problem[0], problem[1], problem[2], _details(rt, name))
             if not wanted_rv:
                 raise invalid(rt, name, "metadata.resourceVersion", "Invalid value: 0x0: must be specified for an update")
             if str(wanted_rv) != str(row.rv):
@@ -413,7 +459,8 @@ class ClusterApi:
                                        manager=manager)
 
     def patch(self, rt: ResourceType, namespace: str | None, name: str, content_type: str, body: bytes, *,
-              manager: str | None, force: bool = False, subresource: str | None = None) -> tuple[int, dict[str, Any]]:
+              manager: str | None, force: bool = False, subresource: str | None = None,
+              strict: bool = False) -> tuple[int, dict[str, Any]]:
         """Apply a patch; returns (HTTP code, object): 201 when server-side apply created it."""
         kind = content_type.split(";")[0].strip()
         try:
@@ -424,6 +471,8 @@ class ClusterApi:
             if not manager:
                 raise ApiError(422, "Invalid", 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: '
                                "is required for apply patch")
+            if isinstance(patch, dict) and subresource is None:
+                self._prune(rt, patch, strict=strict, defaults=False)
             return self._apply(rt, namespace, name, patch, manager=manager, force=force, subresource=subresource)
         with self.store.write() as tx:
             row = tx.get(rt.key, _ns_key(rt, namespace), name)
@@ -448,6 +497,13 @@ class ClusterApi:
                 raise ApiError(422, "Invalid", str(e)) from e
             if not isinstance(new, dict):
                 raise ApiError(422, "Invalid", "the patch did not produce an object")
+            problem = update_problem(rt, old, new, name=name, namespace=namespace)
+            if problem:
+                raise ApiError(problem[0], problem[1], problem[2], _details(rt, name))
+            if subresource is None:
+                self._validate(rt, new, namespace, name, partial=True)
+                self._prune(rt, new, strict=strict)
+                self._validate(rt, new, namespace, name)
             rv_wanted = (new.get("metadata") or {}).get("resourceVersion")
             if rv_wanted and str(rv_wanted) != str(row.rv):
                 raise conflict(rt, name)
@@ -459,8 +515,9 @@ class ClusterApi:
             raise ApiError(400, "BadRequest", "an apply patch must be a YAML or JSON object")
         meta = applied.get("metadata") or {}
         if meta.get("name") != name:
-            raise ApiError(400, "BadRequest", "the name of the object does not match the name on the URL")
-        self._validate(rt, applied, namespace, name)
+            raise ApiError(400, "BadRequest", f"the name of the object ({meta.get('name') or ''}) does not match the "
+                           f"name on the URL ({name})")
+        self._validate(rt, applied, namespace, name, partial=True)
         now = now_rfc3339(self.clock())
         with self.store.write() as tx:
             row = tx.get(rt.key, _ns_key(rt, namespace), name)
@@ -470,6 +527,8 @@ class ClusterApi:
                     obj = server_side_apply(None, applied, manager=manager, force=force, now=now,
                                             api_version=rt.api_version, with_status=not rt.has_status)
                     obj = self._prepare_new(rt, obj, namespace, tx.next_rv())
+                    self._prune(rt, obj, strict=False)
+                    self._validate(rt, obj, namespace, name)
                     return 201, self._write(tx, rt, obj, "ADDED")
                 old = row.obj()
                 new = server_side_apply(old, applied, manager=manager, force=force, now=now,
@@ -479,6 +538,9 @@ class ClusterApi:
                 raise ApiError(409, "Conflict", str(e), {**_details(rt, name), "causes": [
                     {"reason": "FieldManagerConflict", "message": f'conflict with "{m}"', "field": p[-1]}
                     for m, _v, p in e.conflicts]}) from e
+            if subresource is None:
+                self._prune(rt, new, strict=False)
+                self._validate(rt, new, namespace, name)
             return 200, self._finish_update(tx, rt, row, old, new, subresource=subresource, manager=manager,
                                             record=False)
 
@@ -552,8 +614,9 @@ class ClusterApi:
 
     def watch(self, rt: ResourceType, namespace: str | None, *, resource_version: str | None,
               label_selector: str | None, field_selector: str | None, timeout: float,
-              poll: float = 0.05) -> Iterator[dict[str, Any]]:
-        """Watch events as dicts {"type", "object"}; an ERROR event with a 410 Status when too old."""
+              poll: float = 0.05, bookmark: bool = False) -> Iterator[dict[str, Any]]:
+        """Watch events as dicts {"type", "object"}; an ERROR event with a 410 Status when too old. With
+        `bookmark`, the current objects are followed by a BOOKMARK marking the end of the initial events."""
         labels = parse_labels(label_selector)
         fields, _ = parse_fields(field_selector)
         ns = namespace if rt.namespaced else None
@@ -567,6 +630,11 @@ class ClusterApi:
                 obj = json.loads(self._served(rt, row.body))
                 if wanted(obj):
                     yield {"type": "ADDED", "object": obj}
+            if bookmark:
+                yield {"type": "BOOKMARK", "object": {
+                    "kind": rt.kind, "apiVersion": rt.api_version,
+                    "metadata": {"resourceVersion": str(since),
+                                 "annotations": {"k8s.io/initial-events-end": "true"}}}}
         else:
             since = int(resource_version)
             if since < self.store.oldest_change() - 1:

@@ -35,10 +35,15 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from fleetlib.errors import GitError
 from fleetlib.files import write_atomic
+from fleetlib.names import branch_problem, is_github_owner, is_github_repo
 from fleetlib.sandbox.bare import BareRepo
 from fleetlib.sandbox.httpbase import LocalServer, VerbHandler
 from fleetlib.sandbox.pki import file_lock
 
+API_BODY_LIMIT = 1 << 20
+"""REST bodies are small JSON documents: more than 1 MiB is refused (413)."""
+GIT_BODY_LIMIT = 100 << 20
+"""A push's pack may be large: more than 100 MiB is refused (413)."""
 log = logging.getLogger(__name__)
 
 DOCS = "https://docs.github.com/rest"
@@ -85,6 +90,20 @@ def ssh_fingerprint(public_line: str) -> str:
 
 def _public_openssh(key: Any) -> str:
     return key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+
+
+def check_names(owner: str, name: str) -> None:
+    """Owners and repositories as GitHub names them; anything else (`..`, `a b;$(id)`) is not found."""
+    if not isinstance(owner, str) or not isinstance(name, str) or not is_github_owner(owner) or not is_github_repo(name):
+        raise not_found()
+
+
+def _is_base64(text: str) -> bool:
+    try:
+        base64.b64decode(text, validate=True)
+    except ValueError:
+        return False
+    return True
 
 
 class Hub:
@@ -145,7 +164,12 @@ class Hub:
                    (login, USER_ID if personal else 2000 + sum(map(ord, login)), "User" if personal else "Organization"))
 
     def repo_path(self, owner: str, name: str) -> Path:
-        return self.root / owner / f"{name}.git"
+        """The bare repository's folder, for names GitHub accepts only, and always inside the hub's root."""
+        check_names(owner, name)
+        path = (self.root / owner / f"{name}.git").resolve()
+        if self.root.resolve() not in path.parents:
+            raise not_found()
+        return path
 
     def bare(self, owner: str, name: str) -> BareRepo:
         return BareRepo(self.repo_path(owner, name))
@@ -159,6 +183,14 @@ class Hub:
 
     def create_repo(self, owner: str, name: str, *, private: bool, description: str = "",
                     auto_init: bool = False) -> dict[str, Any]:
+        if not isinstance(name, str) or not is_github_repo(name) or name.lower().endswith(".git"):
+            raise HubError(422, "Repository creation failed.", [
+                {"resource": "Repository", "code": "custom", "field": "name",
+                 "message": "name can only contain ASCII letters, digits, and the characters ., -, and _"}])
+        if not isinstance(description, str) or len(description) > 350:
+            raise HubError(422, "Repository creation failed.", [
+                {"resource": "Repository", "code": "custom", "field": "description",
+                 "message": "description is too long (maximum is 350 characters)"}])
         try:
             self.db().execute("INSERT INTO repos (owner, name, private, description, created_at) VALUES (?,?,?,?,?)",
                               (owner, name, int(private), description, _now()))
@@ -206,8 +238,12 @@ class Hub:
 
     def add_key(self, owner: str, name: str, *, title: str, key: str, read_only: bool) -> dict[str, Any]:
         rid = self.repo_row(owner, name)[0]
+        if len(title) > 1024 or any(ord(ch) < 32 for ch in title):
+            raise HubError(422, "Validation Failed", [{"resource": "PublicKey", "code": "custom", "field": "title",
+                                                       "message": "title is invalid: one line of at most 1024 "
+                                                                  "characters"}])
         parts = key.strip().split()
-        if len(parts) < 2 or not parts[0].startswith(("ssh-", "ecdsa-")):
+        if len(parts) < 2 or not parts[0].startswith(("ssh-", "ecdsa-")) or not _is_base64(parts[1]):
             raise HubError(422, "Validation Failed", [{"resource": "PublicKey", "code": "custom", "field": "key",
                                                        "message": "key is invalid. You must supply a key in OpenSSH public key format"}])
         normal = " ".join(parts[:2])
@@ -249,6 +285,8 @@ class Hub:
         bare = self.bare(owner, name)
         if not ref.startswith("refs/") or ref.count("/") < 2:
             raise HubError(422, "Reference name must start with 'refs/' and have at least two slashes.")
+        if branch_problem(ref.removeprefix("refs/heads/")) or ref.endswith("/"):
+            raise HubError(422, f"{ref} is not a valid ref name.")
         if bare.resolve(sha) is None:
             raise HubError(422, "Object does not exist")
         branch = ref.removeprefix("refs/heads/")
@@ -419,19 +457,33 @@ class HubHandler(VerbHandler):
     server: HubServer
     server_version = "GitHub.com"
 
-    def _read_body(self) -> bytes:
+    def _read_body(self, *, limit: int) -> bytes:
+        """The request body within `limit` bytes (413 beyond), chunked or with a Content-Length (400 when bad)."""
+        too_large = HubError(413, f"Request body too large (limit {limit} bytes)")
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
+            chunks, total = [], 0
             while True:
-                size = int(self.rfile.readline().strip().split(b";")[0], 16)
+                try:
+                    size = int(self.rfile.readline(64).strip().split(b";")[0], 16)
+                except ValueError:
+                    raise HubError(400, "Malformed chunked body") from None
                 if size == 0:
-                    self.rfile.readline()
+                    self.rfile.readline(64)
                     break
+                total += size
+                if total > limit:
+                    raise too_large
                 chunks.append(self.rfile.read(size))
-                self.rfile.readline()
+                self.rfile.readline(64)
             return b"".join(chunks)
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+        text = self.headers.get("Content-Length")
+        if text is None:
+            return b""
+        if not text.strip().isdigit():
+            raise HubError(400, "Invalid Content-Length")
+        if int(text) > limit:
+            raise too_large
+        return self.rfile.read(int(text)) if int(text) else b""
 
     def _reply(self, code: int, body: Any, *, content_type: str = "application/json; charset=utf-8",
                headers: dict[str, str] | None = None) -> None:
@@ -456,14 +508,34 @@ class HubHandler(VerbHandler):
                 return None
         return None
 
+    def _refuse(self, code: int, body: Any, **kw: Any) -> None:
+        """Answer without reading the request body, and close the connection (the body would be the next request)."""
+        self.close_connection = True
+        self._reply(code, body, **kw)
+
     def _dispatch(self, method: str) -> None:
         hub = self.server.hub
-        body = self._read_body() if method != "GET" else b""
         url = urlsplit(self.path)
         path = unquote(url.path)
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         token = self._token()
         authed = token is not None and hmac.compare_digest(token.encode(), hub.token.encode())
+        if any(part in (".", "..") for part in path.split("/")):
+            self._refuse(404, HubError(404, "Not Found").body())
+            return
+        if not authed and (path.startswith("/api/v3") or ".git/" in path):
+            if ".git/" in path:
+                self._refuse(401, b"Authentication failed\n", content_type="text/plain",
+                             headers={"WWW-Authenticate": 'Basic realm="GitHub"'})
+            else:
+                self._refuse(401, HubError(401, "Bad credentials").body())
+            return
+        try:
+            body = self._read_body(limit=GIT_BODY_LIMIT if ".git/" in path else API_BODY_LIMIT) \
+                if method != "GET" else b""
+        except HubError as e:
+            self._refuse(e.code, e.body())
+            return
         rate = {"X-RateLimit-Limit": "5000", "X-RateLimit-Remaining": "4999", "X-RateLimit-Reset": str(int(time.time()) + 3600)}
         try:
             if path.startswith("/api/v3") and (hub.root / "rate-limited.json").exists():

@@ -4,7 +4,7 @@ One server serves every sandbox cluster under a path prefix (`/clusters/<stage>/
 kubectl and the official client keep from the kubeconfig's server URL. Requests map onto
 `ClusterApi`; every failure answers a `Status` object.
 
-    server = KubeServer(("127.0.0.1", 0), clusters, token=pki.token(), tls=pki.server_context())
+    server = KubeServer(("127.0.0.1", 0), clusters, token_for=pki.cluster_token, tls=pki.server_context())
 """
 
 from __future__ import annotations
@@ -22,14 +22,21 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import yaml
+
 from fleetlib.sandbox.apiserver import KUBERNETES_VERSION, ApiError, ClusterApi
 from fleetlib.sandbox.httpbase import LocalServer, VerbHandler
 from fleetlib.sandbox.openapi import openapi_v2, openapi_v3_group, openapi_v3_index
+from fleetlib.sandbox.protobuf import ProtobufError, decode_protobuf
 from fleetlib.sandbox.registry import ResourceType
+from fleetlib.sandbox.selectors import SelectorError, parse_fields, parse_labels
+from fleetlib.sandbox.tables import to_table, wants_table
 
 log = logging.getLogger(__name__)
 
 PREFIX = "clusters"
+MAX_BODY = 3 * 1024 * 1024
+"""The API server's request body limit (3 MiB); larger bodies get 413 before they are read."""
 WATCH_DEFAULT_TIMEOUT = 1800.0
 FOLLOW_LIMIT = 3600.0
 
@@ -63,11 +70,11 @@ RequestHook = Callable[["KubeHandler", ClusterApi, str], "Response | None"]
 
 
 class KubeServer(LocalServer):
-    def __init__(self, address: tuple[str, int], clusters: Mapping[tuple[str, str], ClusterApi], *, token: str,
-                 tls: ssl.SSLContext | None) -> None:
+    def __init__(self, address: tuple[str, int], clusters: Mapping[tuple[str, str], ClusterApi], *,
+                 token_for: Callable[[str, str], str], tls: ssl.SSLContext | None) -> None:
         super().__init__(address, KubeHandler)
         self.clusters = dict(clusters)
-        self.token = token
+        self.token_for = token_for
         self.tls = tls
         self.hooks: list[RequestHook] = []
         self.requests = 0
@@ -97,8 +104,35 @@ class KubeHandler(VerbHandler):
             log.debug("connection closed: %s", e)
 
     def _body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
+        """The request body, read only after authentication, within MAX_BODY (413 beyond, as the real server)."""
+        chunked = "chunked" in str(self.headers.get("Transfer-Encoding") or "").lower()
+        length_text = self.headers.get("Content-Length")
+        if chunked:
+            return self._chunked()
+        if length_text is None:
+            return b""
+        if not length_text.strip().isdigit():
+            raise ApiError(400, "BadRequest", f"invalid Content-Length header {length_text[:40]!r}")
+        length = int(length_text)
+        if length > MAX_BODY:
+            raise ApiError(413, "RequestEntityTooLarge", f"Request entity too large: limit is {MAX_BODY}")
         return self.rfile.read(length) if length else b""
+
+    def _chunked(self) -> bytes:
+        out = bytearray()
+        while True:
+            line = self.rfile.readline(64).strip().split(b";")[0]
+            try:
+                size = int(line, 16)
+            except ValueError:
+                raise ApiError(400, "BadRequest", "malformed chunked request body") from None
+            if size == 0:
+                self.rfile.readline(64)
+                return bytes(out)
+            if len(out) + size > MAX_BODY:
+                raise ApiError(413, "RequestEntityTooLarge", f"Request entity too large: limit is {MAX_BODY}")
+            out += self.rfile.read(size)
+            self.rfile.readline(64)
 
     def _send(self, resp: Response) -> None:
         if resp.stream is not None:
@@ -123,32 +157,49 @@ class KubeHandler(VerbHandler):
         self.end_headers()
         self.wfile.write(resp.body)
 
-    def _authorized(self) -> bool:
+    def _authorized(self, cluster: tuple[str, str] | None) -> bool:
+        """A bearer token that opens `cluster` (each cluster has its own); outside a cluster's prefix, any
+        served cluster's token authenticates (the answer is then 404)."""
         header = self.headers.get("Authorization") or ""
         scheme, _, value = header.partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), self.server.token.encode())
+        if scheme.lower() != "bearer" or not value.strip():
+            return False
+        given = value.strip().encode()
+        candidates = [cluster] if cluster is not None else list(self.server.clusters)
+        return any(hmac.compare_digest(given, self.server.token_for(*c).encode()) for c in candidates)
+
+    def _refuse(self, err: ApiError) -> None:
+        """Answer without reading the body, and close the connection (the unread body would be the next request)."""
+        self.close_connection = True
+        self._send(error_response(err))
 
     def _dispatch(self, method: str) -> None:
         self.server.count()
-        body = self._body() if method in ("POST", "PUT", "PATCH", "DELETE") else b""
         url = urlsplit(self.path)
         parts = [p for p in url.path.split("/") if p]
-        if not self._authorized():
-            self._send(json_response(401, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                                           "message": "Unauthorized", "reason": "Unauthorized", "code": 401}))
+        cluster = (parts[1], parts[2]) if len(parts) >= 3 and parts[0] == PREFIX else None
+        if cluster not in self.server.clusters:
+            cluster = None
+        if not self._authorized(cluster):
+            self._refuse(ApiError(401, "Unauthorized", "Unauthorized"))
             return
-        if len(parts) < 3 or parts[0] != PREFIX or (parts[1], parts[2]) not in self.server.clusters:
-            self._send(error_response(_not_found_path()))
+        if cluster is None:
+            self._refuse(_not_found_path())
             return
-        api = self.server.clusters[(parts[1], parts[2])]
+        try:
+            body = self._body() if method in ("POST", "PUT", "PATCH", "DELETE") else b""
+        except ApiError as e:
+            self._refuse(e)
+            return
+        api = self.server.clusters[cluster]
         path = "/" + "/".join(parts[3:])
         for hook in self.server.hooks:
             early = hook(self, api, path)
             if early is not None:
                 self._send(early)
                 return
-        query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         try:
+            query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True, strict_parsing=False).items()}
             resp = route(api, method, parts[3:], query, body, self.headers, prefix="/" + "/".join(parts[:3]),
                          host=self.server.server_address)
         except ApiError as e:
@@ -159,6 +210,48 @@ class KubeHandler(VerbHandler):
         self._send(resp)
 
 
+_CHOICES = {"propagationPolicy": ("Orphan", "Background", "Foreground"), "fieldValidation": ("Ignore", "Warn", "Strict"),
+            "resourceVersionMatch": ("NotOlderThan", "Exact"), "dryRun": ("All",),
+            "includeObject": ("None", "Metadata", "Object")}
+_BOOLS = ("watch", "follow", "timestamps", "allowWatchBookmarks", "sendInitialEvents", "force", "pretty", "previous",
+          "insecureSkipTLSVerifyBackend")
+_COUNTS = {"limit": 0, "timeoutSeconds": 0, "tailLines": 0, "sinceSeconds": 1, "limitBytes": 1,
+           "gracePeriodSeconds": 0}
+
+
+def check_query(query: Mapping[str, str]) -> None:
+    """Refuse query parameters the real server would refuse, before any answer starts (400 BadRequest)."""
+    for key, low in _COUNTS.items():
+        if key in query:
+            text = query[key]
+            if not text.lstrip("-").isdigit():
+                raise ApiError(400, "BadRequest", f'invalid value for {key}: "{text[:40]}" is not an integer')
+            if int(text) < low:
+                raise ApiError(400, "BadRequest", f"invalid value for {key}: {text} must be {low} or more")
+    for key in _BOOLS:
+        if key in query and query[key].lower() not in ("", "true", "false", "1", "0"):
+            raise ApiError(400, "BadRequest", f'invalid value for {key}: "{query[key][:40]}" is not a boolean')
+    for key, allowed in _CHOICES.items():
+        if key in query and query[key] not in allowed:
+            if key == "propagationPolicy":
+                raise ApiError(422, "Invalid", 'DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported '
+                               f'value: "{query[key][:40]}": supported values: "Foreground", "Background", "Orphan"')
+            raise ApiError(400, "BadRequest", f'invalid value for {key}: "{query[key][:40]}": supported values: '
+                           + ", ".join(f'"{a}"' for a in allowed))
+    rv = query.get("resourceVersion", "")
+    if rv and not rv.isdigit():
+        raise ApiError(400, "BadRequest", f'invalid resource version "{rv[:40]}"')
+    try:
+        parse_labels(query.get("labelSelector"))
+        parse_fields(query.get("fieldSelector"))
+    except SelectorError as e:
+        raise ApiError(400, "BadRequest", str(e)) from e
+
+
+def _true(query: Mapping[str, str], key: str) -> bool:
+    return query.get(key, "").lower() in ("true", "1")
+
+
 def _manager(query: Mapping[str, str], headers: Any) -> str:
     if query.get("fieldManager"):
         return query["fieldManager"]
@@ -166,11 +259,27 @@ def _manager(query: Mapping[str, str], headers: Any) -> str:
     return agent.split("/")[0].split(" ")[0] or "unknown"
 
 
-def _decode(body: bytes) -> dict[str, Any]:
+_BODY_TYPES = ("application/json", "application/yaml", "application/vnd.kubernetes.protobuf")
+
+
+def _decode(body: bytes, headers: Any = None, rt: ResourceType | None = None) -> dict[str, Any]:
+    """A create or update body in JSON, YAML or (for the kinds kubectl's generators create) protobuf;
+    any other media type is 415, as the real server answers."""
+    media = str((headers.get("Content-Type") if headers is not None else None) or "application/json")
+    media = media.split(";")[0].strip().lower()
+    if media not in _BODY_TYPES:
+        raise ApiError(415, "UnsupportedMediaType", f'the body of the request was in an unknown format - accepted '
+                       f'media types include: {", ".join(_BODY_TYPES)}')
+    if media == "application/vnd.kubernetes.protobuf":
+        try:
+            return decode_protobuf(body)
+        except ProtobufError as e:
+            raise ApiError(415, "UnsupportedMediaType", f"the sandbox cannot decode this protobuf body: {e}; send "
+                           "JSON (Content-Type: application/json)") from None
     try:
-        obj = json.loads(body or b"{}")
-    except ValueError as e:
-        raise ApiError(400, "BadRequest", f"the body of the request could not be decoded: {str(e)[:200]}") from e
+        obj = json.loads(body or b"{}") if media == "application/json" else yaml.safe_load(body or b"{}")
+    except (ValueError, yaml.YAMLError) as e:
+        raise ApiError(400, "BadRequest", f"the body of the request could not be decoded: {str(e)[:200]}") from None
     if not isinstance(obj, dict):
         raise ApiError(400, "BadRequest", "the body of the request must be an object")
     return obj
@@ -223,7 +332,8 @@ def route(api: ClusterApi, method: str, parts: list[str], query: Mapping[str, st
 
 def _resource(api: ClusterApi, rt: ResourceType, method: str, namespace: str | None, name: str | None,
               sub: str | None, query: Mapping[str, str], body: bytes, headers: Any) -> Response:
-    verb = {"GET": "get" if name else ("watch" if query.get("watch") in ("true", "1") else "list"),
+    check_query(query)
+    verb = {"GET": "get" if name else ("watch" if _true(query, "watch") else "list"),
             "POST": "create", "PUT": "update", "PATCH": "patch",
             "DELETE": "delete" if name else "deletecollection"}[method]
     if sub is None and verb not in rt.verbs:
@@ -233,32 +343,47 @@ def _resource(api: ClusterApi, rt: ResourceType, method: str, namespace: str | N
         raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource",
                        {"kind": rt.plural, "group": rt.group})
     manager = _manager(query, headers)
+    table = wants_table(headers.get("Accept")) and sub is None and verb in ("get", "list", "watch")
     if verb == "list":
-        return raw_json(200, api.list_raw(rt, namespace, label_selector=query.get("labelSelector"),
-                                          field_selector=query.get("fieldSelector"),
-                                          limit=int(query["limit"]) if query.get("limit") else None,
-                                          cont=query.get("continue") or None))
+        text = api.list_raw(rt, namespace, label_selector=query.get("labelSelector"),
+                            field_selector=query.get("fieldSelector"),
+                            limit=int(query["limit"]) if query.get("limit") else None, cont=query.get("continue") or None)
+        if table:
+            listed = json.loads(text)
+            return json_response(200, _table(api, rt, listed["items"], query, listed.get("metadata")))
+        return raw_json(200, text)
     if verb == "watch":
-        return Response(200, content_type="application/json", stream=_watch_stream(api, rt, namespace, query))
+        return Response(200, content_type="application/json",
+                        stream=_watch_stream(api, rt, namespace, query, table=query if table else None))
     assert name is not None or verb in ("create", "deletecollection")
     if sub == "log":
         return _logs(api, rt, namespace, name or "", query)
     if verb == "get":
-        return raw_json(200, api.get_raw(rt, namespace, name or ""))
+        text = api.get_raw(rt, namespace, name or "")
+        if table:
+            obj = json.loads(text)
+            return json_response(200, _table(api, rt, [obj], query,
+                                             {"resourceVersion": obj["metadata"].get("resourceVersion", "")}))
+        return raw_json(200, text)
     if verb == "create":
-        obj = api.create(rt, namespace, _decode(body), manager=manager, dry_run="dryRun" in query)
+        strict = query.get("fieldValidation") == "Strict"
+        obj = api.create(rt, namespace, _decode(body, headers, rt), manager=manager, dry_run="dryRun" in query,
+                         strict=strict)
         return json_response(201, obj)
     if verb == "update":
-        return json_response(200, api.replace(rt, namespace, name or "", _decode(body), manager=manager,
-                                              subresource=sub))
+        return json_response(200, api.replace(rt, namespace, name or "", _decode(body, headers, rt), manager=manager,
+                                              subresource=sub, strict=query.get("fieldValidation") == "Strict"))
     if verb == "patch":
         code, obj = api.patch(rt, namespace, name or "", str(headers.get("Content-Type") or ""), body,
                               manager=query.get("fieldManager") or (None if "apply-patch" in str(
                                   headers.get("Content-Type")) else manager),
-                              force=query.get("force") in ("true", "1"), subresource=sub)
+                              force=query.get("force") in ("true", "1"), subresource=sub,
+                              strict=query.get("fieldValidation") == "Strict")
         return json_response(code, obj)
     options = _decode(body) if body else {}
     propagation = query.get("propagationPolicy") or options.get("propagationPolicy")
+    if propagation is not None:
+        check_query({"propagationPolicy": str(propagation)})
     if verb == "delete":
         return json_response(200, api.delete(rt, namespace, name or "", propagation=propagation,
                                              preconditions=options.get("preconditions")))
@@ -274,11 +399,23 @@ def _resource(api: ClusterApi, rt: ResourceType, method: str, namespace: str | N
     return raw_json(200, json.dumps(listed, separators=(",", ":")))
 
 
-def _watch_stream(api: ClusterApi, rt: ResourceType, namespace: str | None, query: Mapping[str, str]) -> Iterator[bytes]:
+def _table(api: ClusterApi, rt: ResourceType, objects: list[dict[str, Any]], query: Mapping[str, str],
+           list_meta: Mapping[str, Any] | None) -> dict[str, Any]:
+    return to_table(rt, objects, columns=api.registry().printer_columns(rt),
+                    include=query.get("includeObject") or "Metadata", now=time.time(), list_meta=list_meta)
+
+
+def _watch_stream(api: ClusterApi, rt: ResourceType, namespace: str | None, query: Mapping[str, str], *,
+                  table: Mapping[str, str] | None = None) -> Iterator[bytes]:
+    """Watch events as newline-delimited JSON. With `sendInitialEvents=true` (watch-list, what `kubectl wait`
+    asks for), every current object comes first as ADDED, then a BOOKMARK marked `k8s.io/initial-events-end`."""
     timeout = float(query.get("timeoutSeconds") or WATCH_DEFAULT_TIMEOUT)
-    for event in api.watch(rt, namespace, resource_version=query.get("resourceVersion"),
+    initial = _true(query, "sendInitialEvents")
+    for event in api.watch(rt, namespace, resource_version=None if initial else query.get("resourceVersion"),
                            label_selector=query.get("labelSelector"), field_selector=query.get("fieldSelector"),
-                           timeout=timeout):
+                           timeout=timeout, bookmark=initial and _true(query, "allowWatchBookmarks")):
+        if table is not None and event["type"] in ("ADDED", "MODIFIED", "DELETED"):
+            event = {"type": event["type"], "object": _table(api, rt, [event["object"]], table, {})}
         yield json.dumps(event, separators=(",", ":")).encode() + b"\n"
 
 
@@ -295,7 +432,7 @@ def _logs(api: ClusterApi, rt: ResourceType, namespace: str | None, name: str, q
                        f"[{' '.join(containers)}]")
     if container not in containers:
         raise ApiError(400, "BadRequest", f"container {container} is not valid for pod {name}")
-    since = time.time() - float(query["sinceSeconds"]) if query.get("sinceSeconds") else None
+    since = time.time() - int(query["sinceSeconds"]) if query.get("sinceSeconds") else None
     tail = int(query["tailLines"]) if query.get("tailLines") else None
     stamps = query.get("timestamps") in ("true", "1")
     rows = api.store.read_logs(namespace or "", name, container, since_ts=since, tail=tail)

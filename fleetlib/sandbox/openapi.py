@@ -1,13 +1,17 @@
-"""The OpenAPI documents kubectl reads before `apply`: enough to learn, per kind, that the server
-validates fields itself (the `fieldValidation` query parameter on PATCH), so kubectl needs no
-client-side schemas. Schemas are open (`x-kubernetes-preserve-unknown-fields`).
+"""The OpenAPI documents kubectl reads: before `apply`, to learn per kind that the server validates
+fields itself (the `fieldValidation` query parameter), and for `kubectl explain`, the schema of each
+kind. Custom resources get their CRD's schema for that version (the Flux kinds' are written in
+fleetlib.sandbox.fluxapi); built-in kinds are open (`x-kubernetes-preserve-unknown-fields`), a known
+difference from a real server.
 
     index = openapi_v3_index(registry, "/clusters/dev/services-amer")
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import json
 from typing import Any
 
 from fleetlib.sandbox.apiserver import KUBERNETES_VERSION
@@ -41,9 +45,12 @@ def _paths(t: ResourceType) -> dict[str, Any]:
     }
 
 
-def _schema(t: ResourceType) -> dict[str, Any]:
-    return {"type": "object", "x-kubernetes-preserve-unknown-fields": True,
-            "x-kubernetes-group-version-kind": [{"group": t.group, "version": t.version, "kind": t.kind}],
+def _schema(registry: Registry, t: ResourceType) -> dict[str, Any]:
+    gvk = [{"group": t.group, "version": t.version, "kind": t.kind}]
+    crd_schema = registry.schema(t)
+    if crd_schema is not None and crd_schema.get("properties"):
+        return {**copy.deepcopy(dict(crd_schema)), "x-kubernetes-group-version-kind": gvk}
+    return {"type": "object", "x-kubernetes-preserve-unknown-fields": True, "x-kubernetes-group-version-kind": gvk,
             "properties": {"apiVersion": {"type": "string"}, "kind": {"type": "string"},
                            "metadata": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}
 
@@ -56,11 +63,12 @@ def openapi_v3_group(registry: Registry, gv_path: str) -> dict[str, Any] | None:
     for t in types:
         paths.update(_paths(t))
     return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": KUBERNETES_VERSION["gitVersion"]},
-            "paths": paths, "components": {"schemas": {_schema_name(t): _schema(t) for t in types}}}
+            "paths": paths, "components": {"schemas": {_schema_name(t): _schema(registry, t) for t in types}}}
 
 
 def _hash(registry: Registry, gv_path: str) -> str:
-    text = "|".join(f"{t.kind}/{t.plural}/{t.namespaced}" for t in registry.types if _gv_path(t) == gv_path)
+    text = "|".join(f"{t.kind}/{t.plural}/{t.namespaced}/{json.dumps(registry.schema(t), sort_keys=True)}"
+                    for t in registry.types if _gv_path(t) == gv_path)
     return hashlib.sha512(text.encode()).hexdigest()[:64].upper()
 
 
@@ -70,6 +78,6 @@ def openapi_v3_index(registry: Registry, prefix: str) -> dict[str, Any]:
 
 
 def openapi_v2(registry: Registry) -> dict[str, Any]:
-    definitions = {_schema_name(t): _schema(t) for t in registry.types}
+    definitions = {_schema_name(t): _schema(registry, t) for t in registry.types}
     return {"swagger": "2.0", "info": {"title": "Kubernetes", "version": KUBERNETES_VERSION["gitVersion"]},
             "paths": {}, "definitions": definitions}

@@ -1,8 +1,9 @@
 """The sandbox's TLS and credentials, generated once and kept under FLEET_HOME/sandbox/pki.
 
-A CA (as on a kind cluster), a server certificate for 127.0.0.1 and localhost signed by it, and
-the bearer token clients send. Key and token files are mode 0600; generation takes a file lock,
-so concurrent first starts agree on one CA.
+A CA (as on a kind cluster), a server certificate for 127.0.0.1 and localhost signed by it, and a
+master secret from which each cluster's bearer token is derived (so a context's token opens its own
+cluster only). Key and secret files are mode 0600; generation takes a file lock, so concurrent first
+starts agree on one CA.
 
     pki = Pki.ensure(home / "sandbox" / "pki")
     context = pki.server_context()
@@ -10,7 +11,10 @@ so concurrent first starts agree on one CA.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
+import hmac
 import fcntl
 import ipaddress
 import os
@@ -72,7 +76,13 @@ class Pki:
         return self.folder / "token"
 
     def token(self) -> str:
+        """The sandbox's master secret: never sent; each cluster's token is derived from it."""
         return self.token_file.read_text().strip()
+
+    def cluster_token(self, stage: str, cluster: str) -> str:
+        """The bearer token of one cluster (its kubeconfig user): it opens that cluster only."""
+        digest = hmac.new(self.token().encode(), f"cluster:{stage}/{cluster}".encode(), hashlib.sha256).digest()
+        return "sbx-" + base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
     def ca_pem(self) -> bytes:
         return self.ca_cert.read_bytes()

@@ -129,16 +129,36 @@ def crd_types(crd: Mapping[str, Any]) -> list[ResourceType]:
     return out
 
 
+def crd_versions(crd: Mapping[str, Any]) -> dict[tuple[str, str, str], Mapping[str, Any]]:
+    """(group, version, plural) -> that version's entry in the CRD (schema, printer columns)."""
+    spec = crd.get("spec") or {}
+    plural = (spec.get("names") or {}).get("plural")
+    return {(spec.get("group"), v.get("name"), plural): v for v in spec.get("versions") or [] if isinstance(v, dict)}
+
+
 @dataclass(frozen=True)
 class Registry:
-    """Every type a cluster serves, by (group, version, plural)."""
+    """Every type a cluster serves, by (group, version, plural), with the CRDs' per-version schemas and columns."""
 
     types: tuple[ResourceType, ...]
+    versions: Mapping[tuple[str, str, str], Mapping[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def with_crds(cls, crds: Iterable[Mapping[str, Any]]) -> Registry:
+        crds = list(crds)
         extra = [t for crd in crds for t in crd_types(crd)]
-        return cls(BUILTINS + tuple(extra))
+        versions = {k: v for crd in crds for k, v in crd_versions(crd).items()}
+        return cls(BUILTINS + tuple(extra), versions)
+
+    def schema(self, rt: ResourceType) -> Mapping[str, Any] | None:
+        """The CRD's `openAPIV3Schema` for this version, or None (built-in kinds; CRDs without a schema)."""
+        entry = self.versions.get((rt.group, rt.version, rt.plural)) or {}
+        return (entry.get("schema") or {}).get("openAPIV3Schema")
+
+    def printer_columns(self, rt: ResourceType) -> list[Mapping[str, Any]] | None:
+        """The CRD's `additionalPrinterColumns` for this version, or None for built-in kinds."""
+        entry = self.versions.get((rt.group, rt.version, rt.plural))
+        return None if entry is None else list(entry.get("additionalPrinterColumns") or [])
 
     def lookup(self, group: str, version: str, plural: str) -> ResourceType | None:
         for t in self.types:

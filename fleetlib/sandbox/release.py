@@ -3,9 +3,9 @@
 A live bootstrap downloads `install.yaml` from the fluxcd/flux2 GitHub release; the sandbox GitHub
 serves this instead, so bootstrap has one code path. The objects, names, labels and controller
 settings are those of the real release (namespace with its labels, a CRD per Flux kind with open
-schemas, service accounts, RBAC, controller Deployments with images, args, ports, probes, resources
-and security context, services, network policies, the critical-pods quota); the CRD schemas are
-open, which the sandbox API server does not need.
+schemas and printer columns (fleetlib.sandbox.fluxapi), service accounts, RBAC, controller Deployments
+with images, args, ports, probes, resources and security context, services, network policies, the
+critical-pods quota).
 
     text = install_yaml("v2.5.1")            # multi-document YAML, every component
 """
@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
+
+from fleetlib.sandbox.fluxapi import version_entry
 
 NAMESPACE = "flux-system"
 COMMON_LABELS = {"app.kubernetes.io/instance": NAMESPACE, "app.kubernetes.io/part-of": "flux"}
@@ -122,9 +124,11 @@ def _labels(component: str | None = None, **extra: str) -> dict[str, str]:
 def _crd(c: Crd) -> dict[str, Any]:
     versions = []
     for name, deprecated in c.versions:
+        schema, columns = version_entry(c.kind, name)
         v: dict[str, Any] = {"name": name, "served": True, "storage": name == c.storage,
-                             "schema": {"openAPIV3Schema": {"type": "object",
-                                                            "x-kubernetes-preserve-unknown-fields": True}}}
+                             "schema": {"openAPIV3Schema": schema}}
+        if columns:
+            v["additionalPrinterColumns"] = columns
         if deprecated:
             v["deprecated"] = True
         if name != c.storage or c.status_on_storage:

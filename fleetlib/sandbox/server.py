@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 import yaml
 
-from fleetlib.files import write_atomic
+from fleetlib.files import private_files, write_atomic
 from fleetlib.model import ClusterId
 from fleetlib.sandbox.apiserver import ClusterApi
 from fleetlib.sandbox.flux import ControllerSet, FluxSettings, faults
@@ -35,7 +35,7 @@ from fleetlib.sandbox.kubehttp import FlakyApi, KubeServer
 from fleetlib.sandbox.metrics import ClusterMetrics, PromServer
 from fleetlib.sandbox.pki import Pki, file_lock
 from fleetlib.sandbox.release import release_asset
-from fleetlib.sandbox.store import Store
+from fleetlib.sandbox.store import DamagedState, Store, check_database
 
 
 def sandbox_root(home: Path) -> Path:
@@ -89,9 +89,11 @@ class Sandbox:
 
     @classmethod
     def start(cls, home: Path, *, settings: FluxSettings | None = None, controllers: bool = True) -> Sandbox:
+        private_files()
         root = sandbox_root(home)
+        remove_stale_kubeconfigs(root / "run")
         pki = Pki.ensure(root / "pki")
-        kube = KubeServer(("127.0.0.1", 0), {}, token=pki.token(), tls=pki.server_context())
+        kube = KubeServer(("127.0.0.1", 0), {}, token_for=pki.cluster_token, tls=pki.server_context())
         kube.hooks.append(FlakyApi())
         hub = Hub(root / "github", token=github_token(home), releases=release_asset)
         hub_server = HubServer(("127.0.0.1", 0), hub)
@@ -123,7 +125,7 @@ class Sandbox:
         key = (cid.stage, cid.cluster)
         with self._lock:
             if key not in self.kube.clusters:
-                api = ClusterApi(Store(cluster_db(self.home, cid)), node=f"{cid.cluster}-control-plane")
+                api = ClusterApi(open_store(self.home, cid), node=f"{cid.cluster}-control-plane")
                 metrics = ClusterMetrics(api, str(cid))
                 api.virtual = {"metrics.k8s.io/pods": metrics.pod_metrics,
                                "metrics.k8s.io/nodes": lambda _ns: metrics.node_metrics()}
@@ -191,8 +193,9 @@ class Sandbox:
             "apiVersion": "v1", "kind": "Config", "preferences": {},
             "clusters": [{"name": context_name(c), "cluster": {"server": self.server_url(c),
                                                                "certificate-authority-data": ca}} for c in cids],
-            "users": [{"name": "sandbox-admin", "user": {"token": self.pki.token()}}],
-            "contexts": [{"name": context_name(c), "context": {"cluster": context_name(c), "user": "sandbox-admin",
+            "users": [{"name": context_name(c), "user": {"token": self.pki.cluster_token(c.stage, c.cluster)}}
+                      for c in cids],
+            "contexts": [{"name": context_name(c), "context": {"cluster": context_name(c), "user": context_name(c),
                                                                "namespace": "default"}} for c in cids],
             "current-context": context_name(current or cids[0]) if cids else "",
         }
@@ -206,6 +209,27 @@ class Sandbox:
         write_atomic(path, yaml.safe_dump(self.kubeconfig(cids, current=current), sort_keys=False))
         os.chmod(path, 0o600)
         return path
+
+
+def remove_stale_kubeconfigs(folder: Path) -> list[Path]:
+    """Per-process kubeconfigs (they hold bearer tokens) of processes that are gone, e.g. killed kernels."""
+    removed = []
+    for path in folder.glob("kubeconfig-*.yaml") if folder.is_dir() else []:
+        pid = path.stem.removeprefix("kubeconfig-")
+        if pid.isdigit() and not _alive(int(pid)):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def reset(home: Path, cid: ClusterId | None = None) -> list[str]:
@@ -225,18 +249,37 @@ def reset(home: Path, cid: ClusterId | None = None) -> list[str]:
     return removed
 
 
+def open_store(home: Path, cid: ClusterId) -> Store:
+    """A cluster's store; a damaged database file is reported with its path and how to start that cluster afresh."""
+    try:
+        return Store(cluster_db(home, cid))
+    except DamagedState as e:
+        raise DamagedState(e.message, hint=f"forget this cluster's state with `fleet sandbox reset --stage {cid.stage} "
+                                           f"--cluster {cid.cluster}` (then bootstrap it again), or restore the file "
+                                           "from a backup") from None
+
+
 def status(home: Path) -> list[dict[str, Any]]:
-    """One row per cluster with sandbox state: objects, resourceVersion, created."""
+    """One row per cluster folder with sandbox state: objects, resourceVersion, created, and whether it is damaged."""
     rows = []
     base = sandbox_root(home) / "clusters"
-    for db in sorted(base.glob("*/*/state.db")) if base.exists() else []:
-        store = Store(db)
+    for folder in sorted(p for p in base.glob("*/*") if p.is_dir()) if base.exists() else []:
+        row: dict[str, Any] = {"stage": folder.parent.name, "cluster": folder.name, "objects": "-",
+                               "resourceVersion": "-", "created": "-", "state": "ok"}
+        db = folder / "state.db"
         try:
-            count = store._db().execute("SELECT COUNT(*) FROM objects").fetchone()[0]
-            rows.append({"stage": db.parent.parent.name, "cluster": db.parent.name, "objects": int(count),
-                         "resourceVersion": store.rv(), "created": store.meta("initialized")})
-        finally:
-            store.close()
+            check_database(db)
+            if not db.exists():
+                raise DamagedState(f"{db}: is missing")
+            store = Store(db)
+            try:
+                count = store._db().execute("SELECT COUNT(*) FROM objects").fetchone()[0]
+                row.update(objects=int(count), resourceVersion=store.rv(), created=store.meta("initialized"))
+            finally:
+                store.close()
+        except DamagedState as e:
+            row["state"] = "damaged: " + e.message.removeprefix(f"{db}: ")
+        rows.append(row)
     return rows
 
 
@@ -280,5 +323,5 @@ def clear_serving_record(home: Path) -> None:
 def offline(home: Path, cid: ClusterId) -> tuple[ClusterApi, Hub]:
     """A cluster's API semantics and the sandbox GitHub without serving them (for the CLI's one-shot
     changes; the controllers of whichever process holds the cluster's lease act on them)."""
-    return (ClusterApi(Store(cluster_db(home, cid)), node=f"{cid.cluster}-control-plane"),
+    return (ClusterApi(open_store(home, cid), node=f"{cid.cluster}-control-plane"),
             Hub(sandbox_root(home) / "github", token=github_token(home), releases=release_asset))

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fleetlib.errors import SandboxError
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
     resource TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
@@ -41,6 +43,7 @@ CREATE TABLE IF NOT EXISTS logs (
 CREATE INDEX IF NOT EXISTS logs_by_pod ON logs (namespace, pod, container, id);
 """
 
+SQLITE_HEADER = b"SQLite format 3\x00"
 CHANGES_KEPT = 50_000
 """Watch history kept; a watch from an older resourceVersion gets 410 Gone."""
 
@@ -113,15 +116,53 @@ def _get(db: sqlite3.Connection, resource: str, namespace: str, name: str) -> Ro
     return Row(*r) if r else None
 
 
+class DamagedState(SandboxError):
+    """A cluster's database file exists but is empty, truncated or not a sandbox database; it is never re-created
+    silently (that would turn a broken cluster into an empty, healthy-looking one)."""
+
+
+def check_database(path: Path) -> None:
+    """Raise DamagedState when `path` exists but cannot be this sandbox's database."""
+    if not path.exists():
+        return
+    try:
+        with path.open("rb") as fh:
+            header = fh.read(len(SQLITE_HEADER))
+    except OSError as e:
+        raise DamagedState(f"{path}: cannot be read ({e.strerror})") from None
+    if not header:
+        raise DamagedState(f"{path}: is empty (0 bytes)")
+    if header != SQLITE_HEADER:
+        raise DamagedState(f"{path}: is not a SQLite database")
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)
+        try:
+            ok = db.execute("PRAGMA quick_check(1)").fetchone()[0]
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            rv = db.execute("SELECT value FROM meta WHERE key='rv'").fetchone() if "meta" in tables else None
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as e:
+        raise DamagedState(f"{path}: is damaged ({e})") from None
+    if ok != "ok":
+        raise DamagedState(f"{path}: is damaged ({ok})")
+    if not {"objects", "changes", "meta"} <= tables or rv is None:
+        raise DamagedState(f"{path}: is a SQLite database, but not a sandbox cluster's")
+
+
 class Store:
-    """Thread-safe access to one cluster's database: a connection per thread."""
+    """Thread-safe access to one cluster's database: a connection per thread. A damaged file raises DamagedState."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        check_database(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        with self.write() as tx:
-            tx.db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('rv', '1000')")
+        try:
+            with self.write() as tx:
+                tx.db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('rv', '1000')")
+        except sqlite3.DatabaseError as e:
+            raise DamagedState(f"{path}: is damaged ({e})") from None
 
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)

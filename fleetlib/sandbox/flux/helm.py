@@ -28,14 +28,15 @@ class HelmController:
     def step(self) -> None:
         if self.rt.controller_pod(COMPONENT) is None:
             return
-        releases = self.rt.list("HelmRelease")
+        releases = self.rt.valid("HelmRelease", COMPONENT)
         if not releases:
             return
         repos = {(r["metadata"]["namespace"], r["metadata"]["name"]): r for r in self.rt.list("HelmRepository")}
         faults = self.rt.faults()
+        reconcile = self.rt.guarded(COMPONENT, self.reconcile)
         for hr in releases:
             if self.schedule.due(hr):
-                self.reconcile(hr, repos, faults)
+                reconcile(hr, repos, faults)
 
     def reconcile(self, hr: dict[str, Any], repos: dict[tuple[str, str], dict[str, Any]], faults: Any) -> None:
         meta, spec, status = hr["metadata"], hr.get("spec") or {}, dict(hr.get("status") or {})

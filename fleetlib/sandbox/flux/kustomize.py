@@ -79,7 +79,7 @@ class KustomizeController:
     def step(self) -> None:
         if self.rt.controller_pod(COMPONENT) is None:
             return
-        items = self.rt.list("Kustomization")
+        items = self.rt.valid("Kustomization", COMPONENT)
         if not items:
             return
         by_key = {(k["metadata"]["namespace"], k["metadata"]["name"]): k for k in items}
@@ -95,7 +95,8 @@ class KustomizeController:
             elif self.schedule.due(ks) or self._new_artifact(ks, revisions):
                 self.health.pop(uid, None)
                 due.append(ks)
-        list(self.workers.map(lambda ks: self.reconcile(ks, by_key), due))
+        reconcile = self.rt.guarded(COMPONENT, self.reconcile)
+        list(self.workers.map(lambda ks: reconcile(ks, by_key), due))
 
     @staticmethod
     def _new_artifact(ks: dict[str, Any], revisions: dict[tuple[str, str, str], str | None]) -> bool:

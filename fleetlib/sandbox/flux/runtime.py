@@ -9,6 +9,7 @@ controller pods' logs), the cluster's faults, and the lease that lets one contro
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from fleetlib.sandbox.apiserver import ApiError, ClusterApi, now_rfc3339
+from fleetlib.sandbox.flux.conditions import set_condition
 from fleetlib.sandbox.hub import Hub
 from fleetlib.sandbox.registry import ResourceType
 
@@ -100,6 +102,44 @@ class Runtime:
         if t is None:
             return []
         return json.loads(self.api.list_raw(t, namespace))["items"]
+
+    def valid(self, kind: str, component: str) -> list[dict[str, Any]]:
+        """The objects of `kind` whose spec the controller can read; any other is marked Stalled (InvalidSpec) once,
+        with an event and an error log, and skipped, so one bad object never stops the others."""
+        out = []
+        for obj in self.list(kind):
+            spec = obj.get("spec")
+            if isinstance(spec, dict):
+                out.append(obj)
+                continue
+            self.stall(obj, component, "InvalidSpec", f"spec must be an object, not {type(spec).__name__}")
+        return out
+
+    def stall(self, obj: dict[str, Any], component: str, reason: str, message: str) -> None:
+        """Ready=False and Stalled=True with `reason`: the controller will not retry until the object changes."""
+        generation = (obj.get("metadata") or {}).get("generation")
+        current = [c for c in (obj.get("status") or {}).get("conditions") or [] if isinstance(c, dict)]
+        if any(c.get("type") == "Stalled" and c.get("reason") == reason and c.get("message") == message
+               and c.get("observedGeneration") == generation for c in current):
+            return
+        stamp = self.stamp()
+        conds = set_condition(current, "Ready", "False", reason, message, now=stamp, generation=generation)
+        conds = set_condition(conds, "Stalled", "True", reason, message, now=stamp, generation=generation)
+        self.patch_status(obj, {"conditions": conds, "observedGeneration": generation}, component)
+        self.event(obj, "Warning", reason, message, component)
+        self.log(component, "error", "Reconciler error", obj, error=message)
+
+    def guarded(self, component: str, reconcile: Any) -> Any:
+        """`reconcile(obj)` that never raises: an unexpected failure stalls that object and the pass goes on."""
+        def run(obj: dict[str, Any], *args: Any) -> None:
+            try:
+                reconcile(obj, *args)
+            except ApiError:
+                raise
+            except Exception as e:  # noqa: BLE001 - one object's surprise must not jam the controller
+                logging.getLogger(__name__).debug("reconcile of %s failed", obj.get("metadata"), exc_info=True)
+                self.stall(obj, component, "ReconciliationFailed", f"{type(e).__name__}: {str(e)[:300]}")
+        return run
 
     def get(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
         t = self.type(kind)

@@ -55,12 +55,13 @@ class SourceController:
     def step(self) -> None:
         if self.rt.controller_pod(COMPONENT) is None:
             return
-        due = [repo for repo in self.rt.list("GitRepository") if self.schedule.due(repo)]
+        due = [repo for repo in self.rt.valid("GitRepository", COMPONENT) if self.schedule.due(repo)]
         self._heads.clear()  # one `git rev-parse` per repository and pass, however many GitRepositories
-        list(self.workers.map(self.reconcile_git, due))
-        for repo in self.rt.list("HelmRepository"):
+        list(self.workers.map(self.rt.guarded(COMPONENT, self.reconcile_git), due))
+        reconcile_helm = self.rt.guarded(COMPONENT, self.reconcile_helm)
+        for repo in self.rt.valid("HelmRepository", COMPONENT):
             if self.schedule.due(repo):
-                self.reconcile_helm(repo)
+                reconcile_helm(repo)
 
     # --- GitRepository --------------------------------------------------------------------------
 
