@@ -230,6 +230,21 @@ def helm_retries_exhausted(facts: ClusterFacts) -> list[Finding]:
     return out
 
 
+@rule("stalled")
+def stalled(facts: ClusterFacts) -> list[Finding]:
+    """Objects the controller stopped retrying (Stalled=True) for a reason no other rule names."""
+    out = []
+    for obj in facts.all_objects():
+        cond = condition(obj, "Stalled")
+        if cond.get("status") == "True" and cond.get("reason") != "RetriesExceeded":
+            out.append(Finding("stalled", "error", ref(obj), f"{cond.get('reason')}: {cond.get('message', '')}",
+                               f"the controller stopped retrying {obj['kind']} {obj['metadata']['name']} until its spec "
+                               "changes",
+                               f"fix its spec (`kubectl -n {obj['metadata'].get('namespace')} get {obj['kind'].lower()} "
+                               f"{obj['metadata']['name']} -o yaml`), or delete and recreate it from Git"))
+    return out
+
+
 @rule("dependency-not-ready")
 def dependency_not_ready(facts: ClusterFacts) -> list[Finding]:
     out = []
@@ -295,7 +310,8 @@ def reconcile_failed(facts: ClusterFacts) -> list[Finding]:
                     f"{obj['kind']} failed with {ready.get('reason')}",
                     f"`kubectl describe` it and read the controller logs; then `flux reconcile {_flux_cmd(obj)}`")
             for obj, ready in _failing(facts, tuple(facts.objects), lambda o, r: r.get("reason") not in (
-                "BuildFailed", "HealthCheckFailed", "DependencyNotReady", "InstallFailed") and not any(
+                "BuildFailed", "HealthCheckFailed", "DependencyNotReady", "InstallFailed") and condition(
+                o, "Stalled").get("status") != "True" and not any(
                 k in r.get("message", "") for k in known))]
 
 

@@ -208,3 +208,10 @@ def private_files() -> None:
     sandbox's state (SQLite with its -wal and -shm), keys, kubeconfigs, repositories and run folders never
     reach another local user."""
     os.umask(PRIVATE_UMASK)
+
+
+def make_private_tree(root: Path) -> None:
+    """Drop group and other permissions under `root` (an extracted archive keeps the modes it carries)."""
+    for path in [root, *root.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(path.stat().st_mode & 0o700)

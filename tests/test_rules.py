@@ -66,3 +66,18 @@ def test_grouped_folds_the_same_id_and_cause_into_one_row() -> None:
     assert out[1]["objects"] == ("GitRepository/flux-system/app-0000, GitRepository/flux-system/app-0001, "
                                  "GitRepository/flux-system/app-0002 and 148 more")
     assert out[1]["evidence"] == "e0" and out[1]["remediation"] == "r0"
+
+
+def flux_object(kind: str, name: str, *conds: dict[str, Any], spec: Any = None) -> dict[str, Any]:
+    return {"kind": kind, "metadata": {"name": name, "namespace": "flux-system"}, "spec": spec or {},
+            "status": {"conditions": list(conds)}}
+
+
+def test_a_stalled_object_is_a_finding_and_not_a_crash() -> None:
+    bad = flux_object("Kustomization", "bad", {"type": "Ready", "status": "False", "reason": "InvalidSpec",
+                                               "message": "spec must be an object, not str"},
+                      {"type": "Stalled", "status": "True", "reason": "InvalidSpec",
+                       "message": "spec must be an object, not str"}, spec="garbage")
+    found = diagnose(installed(objects={"Kustomization": [bad]}))
+    assert [(f.id, f.object) for f in found] == [("stalled", "Kustomization/flux-system/bad")]
+    assert found[0].evidence == "InvalidSpec: spec must be an object, not str"

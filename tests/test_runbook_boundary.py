@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import subprocess
 import sys
 from pathlib import Path
@@ -53,3 +54,17 @@ def test_false_spelled_as_yaml_spells_it_plans_no_key_rotation(tmp_path: Path) -
         assert "► connecting to the sandbox API server at https://127.0.0.1:" in done.stderr
     finally:
         sandbox.stop()
+
+
+def test_a_refused_token_is_removed_from_the_output_notebook(tmp_path: Path) -> None:
+    token = "ghp_" + "Zz9Yy8Xx7Ww6Vv5Uu4Tt" * 2
+    home = tmp_path / "home"
+    home.mkdir()
+    out = tmp_path / "out.ipynb"
+    done = papermill(home, out, "-p", "author_name", token)
+    assert done.returncode != 0 and token not in done.stderr
+    assert "papermill wrote the value into out.ipynb's parameters cell" in done.stderr
+    deadline = time.monotonic() + 15
+    while token in out.read_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert token not in out.read_text() and "<redacted>" in out.read_text()

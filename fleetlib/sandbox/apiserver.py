@@ -254,6 +254,8 @@ class ClusterApi:
         validated whole."""
         try:
             check_types(rt, obj)
+            if not partial:
+                causes = check_object(rt, obj)
         except DecodeError as e:
             raise ApiError(400, "BadRequest", f"{rt.kind} in version \"{rt.version}\" cannot be handled as a "
                            f"{rt.kind}: {e}") from None
@@ -275,7 +277,6 @@ class ClusterApi:
                                                 "Required value: name or generateName is required")])
         if partial:
             return
-        causes = check_object(rt, obj)
         if rt.key == CRD_KEY:
             spec = obj.get("spec") or {}
             want = f"{(spec.get('names') or {}).get('plural')}.{spec.get('group')}"
@@ -373,7 +374,7 @@ class ClusterApi:
         obj = copy.deepcopy(obj)
         meta = obj.setdefault("metadata", {})
         if not isinstance(meta, dict):
-            raise invalid(rt, "", "metadata", "must be an object")
+            self._validate(rt, obj, namespace, "", partial=True)  # the decoding error, 400
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = meta["generateName"] + "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
         name = str(meta.get("name") or "")

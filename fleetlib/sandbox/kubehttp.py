@@ -36,7 +36,11 @@ log = logging.getLogger(__name__)
 
 PREFIX = "clusters"
 MAX_BODY = 3 * 1024 * 1024
-"""The API server's request body limit (3 MiB); larger bodies get 413 before they are read."""
+"""The API server's request body limit (3 MiB); larger bodies get 413, never stored in memory."""
+DRAIN_LIMIT = 64 * 1024 * 1024
+"""An authenticated body over the limit but under this is read and dropped before the 413 (so the client, which sends
+first and reads after, sees the answer); a larger one gets the 413 at once and the connection is closed."""
+DRAIN_PAUSE = 2.0
 WATCH_DEFAULT_TIMEOUT = 1800.0
 FOLLOW_LIMIT = 3600.0
 
@@ -115,8 +119,25 @@ class KubeHandler(VerbHandler):
             raise ApiError(400, "BadRequest", f"invalid Content-Length header {length_text[:40]!r}")
         length = int(length_text)
         if length > MAX_BODY:
+            if length <= DRAIN_LIMIT:  # read and drop it, so a client that sends everything first sees the 413
+                self._drain(length)
+            self.close_connection = True
             raise ApiError(413, "RequestEntityTooLarge", f"Request entity too large: limit is {MAX_BODY}")
         return self.rfile.read(length) if length else b""
+
+    def _drain(self, length: int) -> None:
+        """Read and drop `length` bytes, giving up when the client pauses for DRAIN_PAUSE seconds."""
+        self.connection.settimeout(DRAIN_PAUSE)
+        try:
+            while length > 0:
+                got = self.rfile.read(min(1 << 16, length))
+                if not got:
+                    return
+                length -= len(got)
+        except (TimeoutError, OSError):
+            return
+        finally:
+            self.connection.settimeout(None)
 
     def _chunked(self) -> bytes:
         out = bytearray()

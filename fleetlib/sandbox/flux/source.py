@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from fleetlib.files import make_private_tree
 from fleetlib.git import run_git, run_git_raw
 from fleetlib.sandbox.flux.conditions import READY, RECONCILING, STALLED, drop_condition, get_condition, set_condition
 from fleetlib.sandbox.flux.runtime import Runtime
@@ -198,6 +199,7 @@ class SourceController:
         tmp.mkdir(parents=True)
         with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
             archive.extractall(tmp, filter="data")
+        make_private_tree(tmp)
         code, data, _ = run_git_raw(["archive", "--format=tar.gz", sha], cwd=bare_path)
         try:
             tmp.rename(shared)
