@@ -35,17 +35,20 @@ from fleetlib.facts import FLUX_KINDS
 from fleetlib.fleetrepo import COMPONENTS_FILE, FLUX_SYSTEM_DIR, KUSTOMIZATION_FILE, SYNC_FILE, normalise_path
 from fleetlib.git import PUSH_ATTEMPTS, Checkout, NonFastForward
 from fleetlib.github import GitHub, as_fleet_error
-from fleetlib.github import connect as github_connect
+from fleetlib.github import open_client as open_github
 from fleetlib.kube import Kube
-from fleetlib.kube import connect as kube_connect
+from fleetlib.kube import open_client as open_kube
+from fleetlib import targets
+from fleetlib.files import write_atomic
 from fleetlib.locations import fleet_home
+from fleetlib.targets import Endpoints
 from fleetlib.manifests import components_yaml, kustomization_yaml, parse_release, sync_yaml
 from fleetlib.model import Duration
 from fleetlib.operate import request_reconcile
 from fleetlib.parameters import ClusterParams
 from fleetlib.sshkeys import KeyPair, fingerprint, generate
 
-MIN_KUBERNETES = {"v2.4": (1, 28, 0), "v2.5": (1, 30, 0), "v2.6": (1, 31, 0)}
+MIN_KUBERNETES = {"v2.4": (1, 28, 0), "v2.5": (1, 30, 0), "v2.6": (1, 31, 0), "v2.7": (1, 32, 0), "v2.8": (1, 33, 0), "v2.9": (1, 33, 0)}
 TROUBLESHOOT = ("run the troubleshooting runbook (`papermill runbooks/troubleshoot.ipynb out.ipynb -p cluster "
                 "{cluster} -p stage {stage}`), or inspect it with `kubectl --context {context} -n {ns} describe {kind} "
                 "{name}` and the controller logs")
@@ -61,10 +64,15 @@ class Step:
 
 
 class Bootstrap:
-    def __init__(self, params: ClusterParams, kube: Kube, hub: GitHub, *, dry_run: bool = False,
+    def __init__(self, params: ClusterParams, kube: Kube, hub: GitHub, where: Endpoints, *, dry_run: bool = False,
                  force: bool = False, rotate_key: bool = False, timeout: str = "5m", home: Path | None = None,
                  echo: bool = True) -> None:
-        self.params, self.kube, self.hub = params, kube, hub
+        self.requested_version = params.version
+        if where.flux_version != params.version:  # a target that runs another release (local): install that one
+            params = params.model_copy(update={"version": where.flux_version})
+        self.params, self.kube, self.hub, self.where = params, kube, hub, where
+        self.version = where.flux_version
+        """The Flux release installed: the parameters' own, except on a target that runs another (local)."""
         self.dry_run, self.force, self.rotate_key = dry_run, force, rotate_key
         self.timeout = Duration.parse(timeout).seconds
         self.home = home or fleet_home()
@@ -82,15 +90,17 @@ class Bootstrap:
 
     @classmethod
     def connect(cls, params: ClusterParams, *, home: Path, **options: Any) -> Bootstrap:
-        """For a cluster's parameters, connecting to its Kubernetes API and GitHub (options as __init__ takes)."""
-        return cls(params, kube_connect(params, home=home), github_connect(params, home=home), home=home, **options)
+        """For a cluster's parameters, connecting to its target's Kubernetes API and GitHub (options as __init__
+        takes)."""
+        where = targets.resolve(params, home=home)
+        return cls(params, open_kube(where), open_github(where), where, home=home, **options)
 
     @classmethod
     def from_run(cls, run: Any) -> Bootstrap:
         """From a runbook run (fleetlib.runbook.start): its parameters, options and connections."""
         opts = run.options
-        return cls(run.params, run.kube, github_connect(run.params, home=fleet_home()), dry_run=opts.dry_run,
-                   force=opts.force, rotate_key=opts.rotate_key, timeout=opts.timeout)
+        return cls.connect(run.params, home=fleet_home(), dry_run=opts.dry_run, force=opts.force,
+                           rotate_key=opts.rotate_key, timeout=opts.timeout)
 
     # --- reporting ------------------------------------------------------------------------------
 
@@ -127,7 +137,8 @@ class Bootstrap:
                                f"{'-' + p.ssh_ecdsa_curve if p.ssh_key_algorithm == 'ecdsa' else ''}, "
                                f"secret {p.namespace}/{p.secret_name}"),
                 ("files", ", ".join(self.files.values())),
-                ("mode", "dry run: nothing will change" if self.dry_run else "apply")]
+                ("mode", "dry run: nothing will change" if self.dry_run else "apply"),
+                *(("note", note) for note in self.where.notes)]
         return pd.DataFrame(rows, columns=["what", "value"])
 
     # --- 2. preflight ---------------------------------------------------------------------------
@@ -135,6 +146,8 @@ class Bootstrap:
     def preflight(self) -> None:
         with self._step("preflight") as notes:
             p = self.params
+            for note in self.where.notes:
+                self.say("►", note)
             self.say("►", f"connecting to {self.kube.where or 'context ' + self.kube.context}")
             version = self.kube.version()
             need = MIN_KUBERNETES.get(".".join(p.version.split(".")[:2]), (1, 30, 0))
@@ -234,16 +247,13 @@ class Bootstrap:
                       f"{self.files[COMPONENTS_FILE]}: {'unchanged' if not changed else 'changed'}"]
 
     def _release(self) -> str:
-        """install.yaml of the Flux release: from GitHub (cached with a checksum) or from the sandbox."""
-        v = self.params.version
-        web = self.hub.web_url if self.params.target == "sandbox" else "https://github.com"
-        url = f"{web}/fluxcd/flux2/releases/download/{v}/install.yaml"
+        """install.yaml of the Flux release, from where the target serves it (github.com: cached with a checksum)."""
+        v, url = self.version, self.where.release_url
         cache = self.home / "cache" / "flux" / v / "install.yaml"
-        if self.params.target == "live" and cache.exists():
-            digest = (cache.with_suffix(".yaml.sha256")).read_text().split()[0] if cache.with_suffix(
-                ".yaml.sha256").exists() else ""
+        sums = cache.with_suffix(".yaml.sha256")
+        if self.where.cache_releases and cache.exists() and sums.exists():
             data = cache.read_bytes()
-            if hashlib.sha256(data).hexdigest() == digest:
+            if hashlib.sha256(data).hexdigest() == sums.read_text().split()[0]:
                 return data.decode()
         self.say("►", f"downloading Flux {v} manifests from {url}")
         try:
@@ -251,10 +261,9 @@ class Bootstrap:
         except (urllib.error.URLError, TimeoutError) as e:
             raise GitError(f"downloading the Flux {v} release manifests from {url}: {clip(str(e), 200)}",
                            hint="check the version and network access to github.com") from e
-        if self.params.target == "live":
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            cache.write_bytes(data)
-            cache.with_suffix(".yaml.sha256").write_text(f"{hashlib.sha256(data).hexdigest()}  install.yaml\n")
+        if self.where.cache_releases:
+            write_atomic(cache, data.decode())
+            write_atomic(sums, f"{hashlib.sha256(data).hexdigest()}  install.yaml\n")
         return data.decode()
 
     def _write_and_commit(self, files: dict[str, str], message: str, *, only_if_absent: tuple[str, ...] = ()) -> bool:
@@ -571,6 +580,7 @@ class Bootstrap:
         """What the fleet report keeps of this run (never a key or a token)."""
         p = self.params
         return {"cluster": p.cluster, "stage": p.stage, "target": p.target, "flux_version": p.version,
+                "requested_flux_version": self.requested_version,
                 "components": p.all_components, "commits": self.commits, "revision": self.revision,
                 "deploy_key_fingerprint": self.key_fingerprint, "dry_run": self.dry_run,
                 "steps": [vars(s) for s in self.steps],

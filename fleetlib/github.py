@@ -1,8 +1,8 @@
 """The one module that talks to the GitHub API, through PyGithub.
 
-For the `sandbox` target it uses the sandbox GitHub and its token; for `live`, api.github.com (or
-`https://<hostname>/api/v3` for GitHub Enterprise) with the token from the environment variable named
-by `token_env`. A token never appears in a message.
+Where it talks to comes from fleetlib.targets: the sandbox GitHub and its token for `sandbox` and
+`local`, api.github.com (or `https://<hostname>/api/v3` for GitHub Enterprise) with the token from the
+environment variable named by `token_env` for `live`. A token never appears in a message.
 
     hub = connect(params, home=fleet_home())
     repo = hub.client.get_repo(params.repo_slug)
@@ -18,11 +18,11 @@ from pathlib import Path
 
 from github import Auth, Github, GithubException
 
-from fleetlib.errors import FleetError, GitError, InputError, clip
+from fleetlib.errors import FleetError, GitError, clip
 from fleetlib.git import Checkout, auth_env
 from fleetlib.parameters import ClusterParams
-from fleetlib.sandbox import Sandbox
-from fleetlib.sandbox.server import github_token
+from fleetlib import targets
+from fleetlib.targets import Endpoints
 
 
 def github_error(e: GithubException, what: str) -> GitError:
@@ -73,24 +73,11 @@ class GitHub:
                            hint="check the token's access to the repository") from e
 
 
-def api_url(hostname: str) -> str:
-    return "https://api.github.com" if hostname == "github.com" else f"https://{hostname}/api/v3"
-
-
 def connect(params: ClusterParams, *, home: Path, env: Mapping[str, str] = os.environ) -> GitHub:
-    if params.target == "sandbox":
-        sandbox = Sandbox.running(home)
-        sandbox.hub.ensure_account(params.owner, personal=params.personal)
-        token = github_token(home)
-        base, web = sandbox.github_api_url, sandbox.github_url
-        kwargs = {"retry": None, "seconds_between_requests": None, "seconds_between_writes": None}
-        where, token_env = f"the sandbox GitHub at {web} (as {params.hostname})", None
-    else:
-        token = env.get(params.token_env, "")
-        if not token:
-            raise InputError(f"the environment variable {params.token_env} is empty or unset",
-                             hint=f"export {params.token_env} with a GitHub token (repo scope, admin on the repository)")
-        base, web = api_url(params.hostname), f"https://{params.hostname}"
-        kwargs = {}
-        where, token_env = params.hostname, params.token_env
-    return GitHub(params, Github(base_url=base, auth=Auth.Token(token), **kwargs), web, token, where, token_env)
+    """A client of the cluster's GitHub through its target's endpoints (the token from the environment for live)."""
+    return open_client(targets.resolve(params, home=home, env=env))
+
+
+def open_client(where: Endpoints) -> GitHub:
+    client = Github(base_url=where.github_api, auth=Auth.Token(where.token()), **dict(where.github_options))
+    return GitHub(where.params, client, where.github_web, where.token(), where.github_where, where.token_env)

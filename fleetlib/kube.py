@@ -1,9 +1,8 @@
 """The one module that talks to the Kubernetes API, through the official client.
 
-`connect` gives the same `Kube` for both targets: for `sandbox` it starts this process's sandbox
-servers (if not running) and uses a kubeconfig context `sandbox-<stage>-<cluster>`; for `live` it
-uses the cluster's kube context from $KUBECONFIG or ~/.kube/config. Everything above this module is
-the same for both. Client errors become ClusterError with the API's own message, cut short.
+`connect` gives the same `Kube` for every target: fleetlib.targets says which kubeconfig and context
+(the sandbox's, a local cluster's, or the user's for live); everything above this module is the same for
+all. Client errors become ClusterError with the API's own message, cut short.
 
     kube = connect(params, home=fleet_home())
     kube.version()          # "v1.32.2"
@@ -29,7 +28,8 @@ from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
 from fleetlib.errors import ClusterError, InputError, clip
 from fleetlib.parameters import ClusterParams
-from fleetlib.sandbox import Sandbox, context_name
+from fleetlib import targets
+from fleetlib.targets import Endpoints
 
 
 def api_error(e: ApiException, what: str) -> ClusterError:
@@ -200,18 +200,16 @@ class Kube:
 
 
 def connect(params: ClusterParams, *, home: Path) -> Kube:
-    """A client for the cluster, starting the sandbox when the cluster's target is sandbox."""
-    if params.target == "sandbox":
-        sandbox = Sandbox.running(home)
-        sandbox.add_cluster(params.id)
-        kubeconfig = sandbox.write_kubeconfig(current=params.id)
-        context = context_name(params.id)
-        return Kube(params, config.new_client_from_config(str(kubeconfig), context=context), context, kubeconfig,
-                    where=f"the sandbox API server at {sandbox.server_url(params.id)} (context {context})")
-    assert params.context is not None  # the parameters model requires it for live
+    """A client for the cluster through its target's endpoints (starting the stand-in a target needs)."""
+    return open_client(targets.kube_only(params, home=home))
+
+
+def open_client(where: Endpoints) -> Kube:
+    """A client for the endpoints' kube context."""
     try:
-        api = config.new_client_from_config(context=params.context)
+        api = config.new_client_from_config(str(where.kubeconfig) if where.kubeconfig else None, context=where.context)
     except ConfigException as e:
-        raise InputError(f"kube context {params.context!r} of cluster {params.id} cannot be used: {clip(str(e), 200)}",
+        raise InputError(f"kube context {where.context!r} of cluster {where.params.id} cannot be used: "
+                         f"{clip(str(e), 200)}",
                          hint="check `kubectl config get-contexts`, or set context in the cluster's parameters file") from e
-    return Kube(params, api, params.context, None, where=f"context {params.context} ({api.configuration.host})")
+    return Kube(where.params, api, where.context, where.kubeconfig, where=where.kube_where)

@@ -16,8 +16,9 @@ from typing import Literal
 from fleetlib.errors import InputError
 from fleetlib.names import cluster_name, dns_label
 
-Target = Literal["sandbox", "live"]
-"""Where a runbook acts: the embedded sandbox (default) or a real cluster and GitHub."""
+Target = Literal["sandbox", "local", "live"]
+"""Where a runbook acts: the embedded sandbox (default), a local cluster running real Kubernetes and Flux
+(fleetlib.local), or a real cluster and GitHub."""
 
 DEFAULT_STAGE = "dev"
 """The stage runbooks and the CLI use when a cluster name exists in several stages."""

@@ -37,7 +37,7 @@ import pandas as pd
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from fleetlib import charts
+from fleetlib import charts, targets
 from fleetlib import options as options_model
 from fleetlib import kustomization as kfile
 from fleetlib.errors import ClusterError, FleetError, GitError, ParameterError
@@ -52,7 +52,6 @@ from fleetlib.options import TuneResourcesOptions
 from fleetlib.metrics import ControllerUsage, FluxLoad, MetricsServerSource, Prometheus, PrometheusSource, UsageSource
 from fleetlib.parameters import ClusterParams
 from fleetlib.quantity import format_cpu, format_memory
-from fleetlib.sandbox import Sandbox
 from fleetlib.tuning import (
     STRATEGIES,
     VALUES,
@@ -91,9 +90,8 @@ def settings_of(options: TuneResourcesOptions) -> Settings:
 
 def usage_source(params: ClusterParams, kube: Kube, options: TuneOptions, *, home: Path) -> UsageSource:
     """Prometheus when there is one (the sandbox always has one), else metrics.k8s.io sampling."""
-    url = params.prometheus_url
-    if url is None and params.target == "sandbox":
-        url = Sandbox.running(home).prometheus_url(params.id)
+    where = targets.kube_only(params, home=home)
+    url = where.prometheus_url
     if options.usage_source == "metrics-server" or (options.usage_source == "auto" and url is None):
         return MetricsServerSource(kube, parse_window(options.sample_window), parse_window(options.sample_interval))
     if url is None:

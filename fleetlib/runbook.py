@@ -56,7 +56,7 @@ class Run:
     def summary(self) -> str:
         p = self.params
         return (f"{self.name}: {p.id} target={p.target}"
-                f"{' context=' + p.context if p.target == 'live' and p.context else ''}"
+                f"{' context=' + p.context if p.context else ''}"
                 f" repo={p.repo_slug}@{p.branch} path={p.path} flux={p.version}")
 
     def parameter_table(self) -> pd.DataFrame:

@@ -7,20 +7,18 @@ scenario and wait until the cluster shows it, then clear it and wait until it ha
 
 from __future__ import annotations
 
+from typing import Any
+
 from fleetlib.diagnose import SEVERITY, Finding, diagnose
-from fleetlib.errors import InputError
 from fleetlib.kube import Kube
 from fleetlib.locations import fleet_home
 from fleetlib.parameters import ClusterParams
-from fleetlib.sandbox import Sandbox
+from fleetlib.targets import rehearsal_sandbox
 from fleetlib.troubleshoot import gather_cluster
 
 
-def _sandbox(params: ClusterParams) -> Sandbox:
-    if params.target != "sandbox":
-        raise InputError(f"{params.id} has target {params.target}: the tour breaks sandbox clusters only",
-                         hint="run it with -p target sandbox")
-    return Sandbox.running(fleet_home())
+def _sandbox(params: ClusterParams) -> Any:
+    return rehearsal_sandbox(params, home=fleet_home())
 
 
 def _problems(params: ClusterParams, kube: Kube) -> list[Finding]:

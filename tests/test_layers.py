@@ -14,7 +14,7 @@ LAYERS: list[set[str]] = [
     {"cli", "__main__", "runbook", "widgets", "fleetrun", "redact"},  # cli.* too                      # what people and notebooks call
     {"scaffold", "fleetrepo", "bootstrap", "diagnose", "tuning", "manifests", "charts", "report",
      "sshkeys", "record", "facts", "fluxview", "troubleshoot", "operate", "kustomization", "rightsize", "tour"},
-    {"kube", "github", "git", "metrics", "sandbox"},  # sandbox.* too                 # adapters: the only modules doing I/O
+    {"kube", "github", "git", "metrics", "targets", "sandbox", "local"},  # sandbox.*, local.* too  # adapters: I/O
     {"parameters", "options", "files", "locations", "plan", "runindex"},
     {"model", "names", "quantity", "errors", "objects", "__init__"},
 ]
@@ -53,7 +53,7 @@ def test_imports_point_down(path: Path) -> None:
 
 
 def test_only_the_adapters_import_the_outside_clients() -> None:
-    clients = {"kubernetes": {"kube", "sandbox"}, "github": {"github", "sandbox"}}
+    clients = {"kubernetes": {"kube", "sandbox", "local"}, "github": {"github", "sandbox"}, "paramiko": {"local"}}
     for path in modules():
         top = path.relative_to(PACKAGE).parts[0].removesuffix(".py")
         for node in ast.walk(ast.parse(path.read_text())):
@@ -63,3 +63,27 @@ def test_only_the_adapters_import_the_outside_clients() -> None:
                 root = name.split(".")[0]
                 if root in clients:
                     assert top in clients[root], f"{path.name} imports {name}; only {clients[root]} may"
+
+
+STAND_INS = ("sandbox", "local")
+"""The stand-ins for a cluster and GitHub: reached through fleetlib.targets only (and their own CLI verbs)."""
+
+
+def test_the_stand_ins_are_reached_through_targets_only() -> None:
+    allowed = {"targets", "sandbox", "local", "cli"}
+    for path in modules():
+        top = path.relative_to(PACKAGE).parts[0].removesuffix(".py")
+        if top in allowed:
+            continue
+        for module in imported(path):
+            assert module.split(".")[0] not in STAND_INS, f"{path.name} imports fleetlib.{module}; use fleetlib.targets"
+
+
+def test_nothing_but_targets_compares_the_target() -> None:
+    for path in modules():
+        rel = path.relative_to(PACKAGE).as_posix()
+        if rel in ("targets.py", "parameters.py") or rel.startswith(("sandbox/", "local/", "cli/")):
+            continue
+        text = path.read_text()
+        for needle in ('target == "', "target != \"", "target in (\"", ".target == '", ".target != '"):
+            assert needle not in text, f"{rel} compares the target ({needle}); ask fleetlib.targets instead"

@@ -180,12 +180,19 @@ def test_drift_between_live_and_repository(sandbox: Sandbox, booted: Any, tmp_pa
     sandbox.write_kubeconfig(tmp_path / "kubeconfig", current=booted.id)
     import subprocess
 
-    subprocess.run([_kubectl(), "--kubeconfig", str(tmp_path / "kubeconfig"), "-n", "flux-system", "patch", "deployment",
-                    "helm-controller", "--type=json", "-p",
-                    json.dumps([{"op": "replace", "path": "/spec/template/spec/containers/0/resources/requests/cpu",
-                                 "value": "250m"}])], check=True, capture_output=True)
-    t = tuning(sandbox, booted, until=UNTIL)
-    drift = t.drift()
+    def kubectl(*args: str) -> None:
+        subprocess.run([_kubectl(), "--kubeconfig", str(tmp_path / "kubeconfig"), "-n", "flux-system", *args],
+                       check=True, capture_output=True)
+
+    # Flux would put the repository's value back at its next reconciliation: hold it while the drift is read
+    kubectl("patch", "kustomization", "flux-system", "--type=merge", "-p", '{"spec":{"suspend":true}}')
+    try:
+        kubectl("patch", "deployment", "helm-controller", "--type=json", "-p", json.dumps(
+            [{"op": "replace", "path": "/spec/template/spec/containers/0/resources/requests/cpu", "value": "250m"}]))
+        t = tuning(sandbox, booted, until=UNTIL)
+        drift = t.drift()
+    finally:
+        kubectl("patch", "kustomization", "flux-system", "--type=merge", "-p", '{"spec":{"suspend":false}}')
     assert drift.to_dict("records") == [{"controller": "helm-controller", "field": "cpu request", "live": "250m",
                                          "repository": "100m"}]
 

@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from fleetlib.cli import core, runs, sandbox
+from fleetlib.cli import core, local, runs, sandbox
 from fleetlib.errors import FleetError
 from fleetlib.files import private_files
 
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     core.register(sub)
     sandbox.register(sub)
+    local.register(sub)
     runs.register(sub)
     return parser
 

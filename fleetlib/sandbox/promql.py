@@ -41,6 +41,12 @@ class Source(Protocol):
     def select(self, name: str | None, matchers: Sequence[Matcher]) -> list[Series]: ...
 
 
+def scrape_interval(source: Source) -> float:
+    """The source's sampling grid in seconds (the sandbox's model is sampled every 30 s; a scraped store says its
+    own interval)."""
+    return float(getattr(source, "scrape_interval", SCRAPE))
+
+
 # --- AST -----------------------------------------------------------------------------------------
 
 
@@ -262,8 +268,8 @@ def _drop_name(labels: Labels) -> Labels:
     return {k: v for k, v in labels.items() if k != "__name__"}
 
 
-def _instant(series: Series, ts: np.ndarray) -> np.ndarray:
-    return series.sample(np.floor(ts / SCRAPE) * SCRAPE)
+def _instant(series: Series, ts: np.ndarray, scrape: float = SCRAPE) -> np.ndarray:
+    return series.sample(np.floor(ts / scrape) * scrape)
 
 
 @dataclass
@@ -280,7 +286,7 @@ class _Windows:
 
 
 def _windows(node: Ranged, source: Source, ts: np.ndarray) -> list[_Windows]:
-    step = node.step if node.subquery else SCRAPE
+    step = node.step if node.subquery else scrape_interval(source)
     assert step
     first = np.floor((ts.min() - node.range) / step) * step + step
     grid = np.arange(first, ts.max() + step / 2, step)
@@ -356,7 +362,7 @@ def evaluate(node: Any, source: Source, ts: np.ndarray) -> list[Result]:
     if isinstance(node, Number):
         return [Result({}, np.full(ts.shape, node.value), scalar=True)]
     if isinstance(node, Selector):
-        return [Result(s.labels, _instant(s, ts)) for s in source.select(node.name, node.matchers)]
+        return [Result(s.labels, _instant(s, ts, scrape_interval(source))) for s in source.select(node.name, node.matchers)]
     if isinstance(node, Ranged):
         raise PromQLError("a range vector must be the argument of a function such as rate or max_over_time")
     if isinstance(node, Call):

@@ -247,11 +247,13 @@ def _network_policies() -> list[dict[str, Any]]:
     ]
 
 
-def install_objects(version: str) -> list[dict[str, Any]]:
-    """Every object of the release, in the order kustomize emits them."""
-    if version not in RELEASES:
+def install_objects(version: str, *, controllers: dict[str, str] | None = None,
+                    crds: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Every object of the release, in the order kustomize emits them. Another release can be assembled from
+    its controllers' versions and its CRDs (the local stack passes the CRDs of the modules it built)."""
+    if controllers is None and version not in RELEASES:
         raise KeyError(version)
-    versions = RELEASES[version]
+    versions = controllers if controllers is not None else RELEASES[version]
     namespace = {"apiVersion": "v1", "kind": "Namespace",
                  "metadata": {"labels": _labels(**{"pod-security.kubernetes.io/warn": "restricted",
                                                    "pod-security.kubernetes.io/warn-version": "latest"}),
@@ -266,9 +268,14 @@ def install_objects(version: str) -> list[dict[str, Any]]:
     services = [_service("notification-controller", "notification-controller", "http"),
                 _service("source-controller", "source-controller", "http"),
                 _service("webhook-receiver", "notification-controller", "http-webhook")]
-    deployments = [_deployment(c, versions[c.name]) for c in CONTROLLERS]
-    return [namespace, quota, *[_crd(c) for c in CRDS], *accounts, *_rbac(), *services, *deployments,
-            *_network_policies()]
+    deployments = [_deployment(c, versions[c.name]) for c in CONTROLLERS if c.name in versions]
+    definitions = crds if crds is not None else [_crd(c) for c in CRDS]
+    return [namespace, quota, *definitions, *accounts, *_rbac(), *services, *deployments, *_network_policies()]
+
+
+def crd_labels(component: str) -> dict[str, str]:
+    """The labels the release's kustomization puts on a component's CRDs."""
+    return _labels(component)
 
 
 def install_yaml(version: str) -> str:
@@ -280,4 +287,12 @@ def release_asset(repo_at_tag: str, asset: str) -> bytes | None:
     repo, _, tag = repo_at_tag.partition("@")
     if repo == "fluxcd/flux2" and asset == "install.yaml" and tag in RELEASES:
         return install_yaml(tag).encode()
+    for provider in EXTRA_RELEASES:
+        found = provider(repo_at_tag, asset)
+        if found is not None:
+            return found
     return None
+
+
+EXTRA_RELEASES: list[Any] = []
+"""Other release providers (the local stack registers the release it builds, through fleetlib.targets)."""

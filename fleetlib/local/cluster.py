@@ -1,0 +1,349 @@
+"""One local cluster: its state folder `FLEET_HOME/local/<stage>/<cluster>/`, the ports it runs on, the
+command line of each process, its kubeconfig context `local-<stage>-<cluster>` (in the fleet kubeconfig
+`FLEET_HOME/local/kubeconfig`), and up/down/status of its supervisor (fleetlib.local.supervisor), the one
+long-lived process that owns every other: etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
+kwok, the Flux controllers, and the endpoints beside them (the SSH git endpoint and the SOCKS proxy that
+leads source-controller to it, the kubelet log endpoint, the Prometheus scraper).
+
+Why our own orchestration rather than kwokctl's binary runtime: the Flux controllers, the SSH endpoint and
+the log endpoint must run beside the control plane with ports we choose and follow the cluster's own
+Deployments; one supervisor that starts everything (and whose death takes everything with it) is simpler
+than driving kwokctl and a second process manager.
+
+    cluster = LocalCluster(fleet_home(), ClusterId("dev", "services-amer"))
+    cluster.up(say=print)            # returns when the API server is ready
+    cluster.down()
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from fleetlib.errors import ClusterError, InputError
+from fleetlib.files import make_private_dir, write_atomic
+from fleetlib.local.build import bin_dir, download
+from fleetlib.local.pki import LocalPki
+from fleetlib.local.processes import pid_alive
+from fleetlib.local.versions import LOCAL, LocalVersions
+from fleetlib.model import ClusterId
+
+Say = Callable[[str], None]
+READY_TIMEOUT = 120.0
+FLUX_ROLES = {"source-controller": ("metrics", "health", "storage"),
+              "kustomize-controller": ("metrics", "health"),
+              "helm-controller": ("metrics", "health"),
+              "notification-controller": ("metrics", "health", "events", "receiver")}
+PORT_ROLES = ("etcd", "etcd-peer", "apiserver", "controller-manager", "scheduler", "kubelet", "ssh", "socks",
+              "prometheus", "kwok-metrics")
+NODE_ANNOTATION = "kwok.x-k8s.io/node"
+KWOK_STAGES = ("node/fast/node-initialize.yaml", "node/heartbeat/node-heartbeat.yaml", "pod/fast/pod-ready.yaml",
+               "pod/fast/pod-complete.yaml", "pod/fast/pod-delete.yaml")
+
+
+def local_root(home: Path) -> Path:
+    return home / "local"
+
+
+def context_name(cid: ClusterId) -> str:
+    return f"local-{cid.stage}-{cid.cluster}"
+
+
+def fleet_kubeconfig(home: Path) -> Path:
+    return local_root(home) / "kubeconfig"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class LocalCluster:
+    home: Path
+    cid: ClusterId
+    versions: LocalVersions = LOCAL
+
+    @property
+    def state(self) -> Path:
+        return local_root(self.home) / self.cid.stage / self.cid.cluster
+
+    @property
+    def bins(self) -> Path:
+        return bin_dir(self.versions)
+
+    @property
+    def node(self) -> str:
+        return f"{self.cid.cluster}-control-plane"
+
+    def pki(self) -> LocalPki:
+        return LocalPki.ensure(self.state / "pki")
+
+    # --- ports and the supervisor's record --------------------------------------------------------
+
+    def allocate_ports(self) -> dict[str, Any]:
+        ports: dict[str, Any] = {role: free_port() for role in PORT_ROLES}
+        ports["flux"] = {c: {r: free_port() for r in roles} for c, roles in FLUX_ROLES.items()}
+        write_atomic(self.state / "ports.json", json.dumps(ports, indent=1))
+        return ports
+
+    def ports(self) -> dict[str, Any]:
+        try:
+            return dict(json.loads((self.state / "ports.json").read_text()))
+        except (OSError, ValueError):
+            raise ClusterError(f"local cluster {self.cid} is not running", hint=f"start it: fleet local up --stage "
+                               f"{self.cid.stage} --cluster {self.cid.cluster}") from None
+
+    def record(self) -> dict[str, Any] | None:
+        """The supervisor's record (pid, children), if the supervisor is alive."""
+        try:
+            record = dict(json.loads((self.state / "supervisor.json").read_text()))
+        except (OSError, ValueError):
+            return None
+        return record if pid_alive(int(record.get("pid", 0))) else None
+
+    def running(self) -> bool:
+        return self.record() is not None
+
+    # --- kubeconfigs --------------------------------------------------------------------------------
+
+    def server(self) -> str:
+        return f"https://127.0.0.1:{self.ports()['apiserver']}"
+
+    def _kubeconfig_entry(self) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        pki = self.pki()
+
+        def b64(name: str) -> str:
+            return base64.b64encode(pki.path(name).read_bytes()).decode()
+
+        name = context_name(self.cid)
+        return ({"name": name, "cluster": {"server": self.server(), "certificate-authority-data": b64("ca.crt")}},
+                {"name": name, "user": {"client-certificate-data": b64("admin.crt"), "client-key-data": b64("admin.key")}},
+                {"name": name, "context": {"cluster": name, "user": name}})
+
+    def admin_kubeconfig(self) -> Path:
+        """A kubeconfig of this cluster alone (current context set), for its own processes."""
+        cluster, user, context = self._kubeconfig_entry()
+        path = self.state / "admin.kubeconfig"
+        write_atomic(path, yaml.safe_dump({"apiVersion": "v1", "kind": "Config", "clusters": [cluster], "users": [user],
+                                           "contexts": [context], "current-context": context["name"]}))
+        return path
+
+    # --- command lines -----------------------------------------------------------------------------
+
+    def commands(self, ports: dict[str, Any]) -> dict[str, list[str]]:
+        b, p, s = self.bins, self.pki(), self.state
+        kubeconfig = str(s / "admin.kubeconfig")
+        cert = {name: str(p.path(name)) for name in ("ca.crt", "ca.key", "apiserver.crt", "apiserver.key", "sa.key",
+                                                      "sa.pub", "apiserver-kubelet-client.crt",
+                                                      "apiserver-kubelet-client.key")}
+        peer = f"http://127.0.0.1:{ports['etcd-peer']}"
+        return {
+            "etcd": [str(b / "etcd"), "--name=default", f"--data-dir={s / 'etcd'}",
+                     f"--listen-client-urls=http://127.0.0.1:{ports['etcd']}",
+                     f"--advertise-client-urls=http://127.0.0.1:{ports['etcd']}", f"--listen-peer-urls={peer}",
+                     f"--initial-advertise-peer-urls={peer}", f"--initial-cluster=default={peer}",
+                     "--quota-backend-bytes=4294967296", "--log-level=warn",
+                     "--auto-compaction-retention=1"],
+            "kube-apiserver": [
+                str(b / "kube-apiserver"), f"--etcd-servers=http://127.0.0.1:{ports['etcd']}",
+                "--bind-address=127.0.0.1", f"--secure-port={ports['apiserver']}", "--advertise-address=127.0.0.1",
+                "--endpoint-reconciler-type=none", f"--tls-cert-file={cert['apiserver.crt']}",
+                f"--tls-private-key-file={cert['apiserver.key']}", f"--client-ca-file={cert['ca.crt']}",
+                f"--service-account-key-file={cert['sa.pub']}", f"--service-account-signing-key-file={cert['sa.key']}",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                "--service-cluster-ip-range=10.96.0.0/16", "--authorization-mode=Node,RBAC",
+                f"--kubelet-client-certificate={cert['apiserver-kubelet-client.crt']}",
+                f"--kubelet-client-key={cert['apiserver-kubelet-client.key']}",
+                "--kubelet-preferred-address-types=InternalIP", "--allow-privileged=true", "--profiling=false",
+                "--v=1"],
+            "kube-controller-manager": [
+                str(b / "kube-controller-manager"), f"--kubeconfig={kubeconfig}",
+                f"--authentication-kubeconfig={kubeconfig}", f"--authorization-kubeconfig={kubeconfig}",
+                "--bind-address=127.0.0.1", f"--secure-port={ports['controller-manager']}", "--leader-elect=false",
+                f"--service-account-private-key-file={cert['sa.key']}", f"--root-ca-file={cert['ca.crt']}",
+                "--use-service-account-credentials=false", "--allocate-node-cidrs=false", "--profiling=false",
+                "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller",
+                "--v=1"],
+            "kube-scheduler": [
+                str(b / "kube-scheduler"), f"--kubeconfig={kubeconfig}", f"--authentication-kubeconfig={kubeconfig}",
+                f"--authorization-kubeconfig={kubeconfig}", "--bind-address=127.0.0.1",
+                f"--secure-port={ports['scheduler']}", "--leader-elect=false", "--profiling=false", "--v=1"],
+            "kwok": [
+                str(b / "kwok"), f"--kubeconfig={kubeconfig}", f"--config={s / 'kwok.yaml'}",
+                "--manage-all-nodes=false", f"--manage-nodes-with-annotation-selector={NODE_ANNOTATION}=fake",
+                "--node-ip=127.0.0.1", f"--node-port={ports['kubelet']}", "--cidr=10.244.0.0/16",
+                "--node-lease-duration-seconds=40", f"--server-address=127.0.0.1:{ports['kwok-metrics']}"],
+        }
+
+    def write_kwok_config(self) -> Path:
+        """kwok's stages (node initialize and heartbeat; pod ready, complete and delete), read from the kwok
+        module's `kustomize/stage` folders in the module cache at run time."""
+        folder = Path(download("sigs.k8s.io/kwok", self.versions.kwok, work=self.state)["Dir"]) / "kustomize" / "stage"
+        docs = [(folder / rel).read_text() for rel in KWOK_STAGES]
+        path = self.state / "kwok.yaml"
+        write_atomic(path, "\n---\n".join(d.strip() for d in docs) + "\n")
+        return path
+
+    def node_object(self) -> dict[str, Any]:
+        """The fake node kwok manages, named as kind names a single-node cluster's node."""
+        return {"apiVersion": "v1", "kind": "Node",
+                "metadata": {"name": self.node, "annotations": {NODE_ANNOTATION: "fake",
+                                                                "node.alpha.kubernetes.io/ttl": "0"},
+                             "labels": {"kubernetes.io/hostname": self.node, "kubernetes.io/os": "linux",
+                                        "kubernetes.io/arch": "amd64", "node-role.kubernetes.io/control-plane": "",
+                                        "type": "kwok"}},
+                "spec": {},
+                "status": {"allocatable": {"cpu": "2", "memory": "24Gi", "pods": "110"},
+                           "capacity": {"cpu": "2", "memory": "24Gi", "pods": "110"},
+                           "nodeInfo": {"architecture": "amd64", "operatingSystem": "linux",
+                                        "kubeletVersion": f"{self.versions.kubernetes}-kwok",
+                                        "kubeProxyVersion": f"{self.versions.kubernetes}-kwok"}}}
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+
+    def check_built(self) -> None:
+        missing = [name for name in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok",
+                                     *self.versions.flux.controllers) if not (self.bins / name).exists()]
+        if missing:
+            raise InputError(f"the local stack is not built ({', '.join(missing)} missing in {self.bins})",
+                             hint="build it once with `fleet local build` (20-30 min cold, cached after)")
+
+    def up(self, *, say: Say = print, timeout: float = READY_TIMEOUT) -> float:
+        """Start the supervisor (if not running) and wait until the API server answers; returns the seconds."""
+        self.check_built()
+        started = time.monotonic()
+        if self.running():
+            say(f"✔ local cluster {self.cid} is already running ({self.server()})")
+            return 0.0
+        make_private_dir(self.state)
+        self.pki()
+        ports = self.allocate_ports()
+        self.admin_kubeconfig()
+        self.write_kwok_config()
+        log = self.state / "logs" / "supervisor.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "ab") as out:
+            subprocess.Popen([sys.executable, "-m", "fleetlib.local.supervisor", str(self.home), self.cid.stage,
+                              self.cid.cluster], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                             start_new_session=True, close_fds=True, env={**os.environ, "FLEET_HOME": str(self.home)})
+        say(f"► starting local cluster {self.cid}: etcd, kube-apiserver :{ports['apiserver']}, controller-manager, "
+            "scheduler, kwok")
+        deadline = time.monotonic() + timeout
+        while not self.api_ready():
+            if time.monotonic() > deadline:
+                tail = log.read_text(errors="replace")[-600:] if log.exists() else ""
+                self.down(say=lambda _: None)
+                raise ClusterError(f"local cluster {self.cid}: the API server was not ready within {timeout:.0f} s",
+                                   hint=f"see {self.state / 'logs'}; supervisor said: {tail[-300:]}")
+            time.sleep(0.5)
+        update_fleet_kubeconfig(self.home)
+        seconds = time.monotonic() - started
+        say(f"✔ local cluster {self.cid} API ready in {seconds:.1f} s (context {context_name(self.cid)})")
+        return seconds
+
+    def api_ready(self) -> bool:
+        record = self.record()
+        if record is None or not record.get("ready"):
+            return False
+        try:
+            return self.get("/readyz") == b"ok"
+        except OSError:
+            return False
+
+    def get(self, path: str, *, timeout: float = 5.0) -> bytes:
+        """A GET on the API server with the admin certificate (for readiness and small reads)."""
+        pki = self.pki()
+        ctx = ssl.create_default_context(cafile=str(pki.path("ca.crt")))
+        ctx.load_cert_chain(pki.path("admin.crt"), pki.path("admin.key"))
+        with urllib.request.urlopen(self.server() + path, context=ctx, timeout=timeout) as resp:  # noqa: S310
+            return bytes(resp.read())
+
+    def down(self, *, say: Say = print, timeout: float = 60.0) -> list[int]:
+        """Stop the supervisor (it stops every child); kill any recorded child still alive. Returns leftover
+        pids that had to be killed."""
+        record = None
+        try:
+            record = json.loads((self.state / "supervisor.json").read_text())
+        except (OSError, ValueError):
+            pass
+        pids = [int(record["pid"])] if record else []
+        children = [int(p) for p in (record or {}).get("children", {}).values() if p]
+        if pids and pid_alive(pids[0]):
+            os.kill(pids[0], signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while pid_alive(pids[0]) and time.monotonic() < deadline:
+                time.sleep(0.2)
+        killed = []
+        for pid in [*pids, *children]:
+            if pid_alive(pid):
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                killed.append(pid)
+        (self.state / "supervisor.json").unlink(missing_ok=True)
+        (self.state / "ports.json").unlink(missing_ok=True)
+        update_fleet_kubeconfig(self.home)
+        say(f"✔ local cluster {self.cid} stopped" + (f" (killed leftovers {killed})" if killed else ""))
+        return killed
+
+    def status(self) -> dict[str, Any]:
+        record = self.record()
+        row: dict[str, Any] = {"stage": self.cid.stage, "cluster": self.cid.cluster, "state": "stopped",
+                               "api": "-", "flux": "-", "pid": "-"}
+        if record is None:
+            return row
+        row.update(state="running", pid=record["pid"], api=self.server() if self.api_ready() else "not ready",
+                   flux=", ".join(sorted(record.get("flux") or [])) or "none")
+        return row
+
+
+def all_clusters(home: Path) -> list[LocalCluster]:
+    root = local_root(home)
+    return [LocalCluster(home, ClusterId(p.parent.name, p.name)) for p in sorted(root.glob("*/*")) if p.is_dir()]
+
+
+def update_fleet_kubeconfig(home: Path) -> Path:
+    """The fleet kubeconfig: one context per running local cluster."""
+    running = [c for c in all_clusters(home) if c.running()]
+    entries = [c._kubeconfig_entry() for c in running]
+    doc = {"apiVersion": "v1", "kind": "Config", "preferences": {},
+           "clusters": [e[0] for e in entries], "users": [e[1] for e in entries], "contexts": [e[2] for e in entries],
+           "current-context": entries[0][2]["name"] if entries else ""}
+    path = fleet_kubeconfig(home)
+    write_atomic(path, yaml.safe_dump(doc, sort_keys=False))
+    os.chmod(path, 0o600)
+    return path
+
+
+def wait_http(url: str, *, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - a loopback URL
+                if resp.status == 200:
+                    return True
+        except (OSError, urllib.error.URLError):
+            pass
+        time.sleep(0.3)
+    return False

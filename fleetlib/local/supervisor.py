@@ -1,0 +1,288 @@
+"""The supervisor of one local cluster: the long-lived process `fleet local up` starts and `fleet local down`
+stops. It starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok (each killed by the
+kernel if the supervisor dies), registers the fake node kwok manages, serves the SSH git endpoint, the
+SOCKS proxy, the kubelet log endpoint and the Prometheus-compatible API, and then runs the Flux controllers
+the way a kubelet would run their Deployments: a controller process runs while its Deployment exists with
+replicas, with the Deployment's own flags (host addresses and storage substituted), GOMEMLIMIT and
+GOMAXPROCS from its limits, restarted with a back-off when it exits and when its pod template changes.
+
+    python -m fleetlib.local.supervisor FLEET_HOME STAGE CLUSTER     (started by LocalCluster.up)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import signal
+import ssl
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from kubernetes.client.rest import ApiException
+
+from fleetlib.files import private_files, write_atomic
+from fleetlib.local.cluster import LocalCluster, wait_http
+from fleetlib.local.endpoints import LogServer, SocksProxy, serve_in_thread
+from fleetlib.local.processes import Child
+from fleetlib.local.scrape import ScrapeStore, Target, pod_samples, scrape
+from fleetlib.local.sshgit import SshGitServer
+from fleetlib.model import ClusterId
+from fleetlib.quantity import parse_quantity
+from fleetlib.sandbox.hub import Hub
+from fleetlib.sandbox.metrics import PromServer
+from fleetlib.sandbox.server import github_token, sandbox_root
+
+log = logging.getLogger("fleetlib.local.supervisor")
+CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+LOOP = 2.0
+SCRAPE_INTERVAL = float(os.environ.get("FLEET_LOCAL_SCRAPE", "15"))
+"""Seconds between scrapes of the controllers' metrics (the tests use 2)."""
+_REPLACED = ("--events-addr", "--enable-leader-election", "--storage-path", "--storage-adv-addr", "--storage-addr",
+             "--metrics-addr", "--health-addr", "--receiverAddr", "--receiver-addr", "--leader-election-release-on-cancel")
+
+
+def host_args(controller: str, args: list[str], ports: dict[str, Any], storage: Path) -> list[str]:
+    """The Deployment's flags for a host process: in-cluster addresses and paths replaced by loopback ones."""
+    own = ports["flux"][controller]
+    events = f"http://127.0.0.1:{ports['flux']['notification-controller']['events']}/"
+    kept = [a for a in args if not a.split("=", 1)[0] in _REPLACED]
+    extra = [f"--metrics-addr=127.0.0.1:{own['metrics']}", f"--health-addr=127.0.0.1:{own['health']}",
+             "--enable-leader-election=false"]
+    if controller == "notification-controller":
+        extra += [f"--events-addr=127.0.0.1:{own['events']}", f"--receiverAddr=127.0.0.1:{own['receiver']}"]
+    else:
+        extra.append(f"--events-addr={events}")
+    if controller == "source-controller":
+        extra += [f"--storage-path={storage}", f"--storage-addr=127.0.0.1:{own['storage']}",
+                  f"--storage-adv-addr=127.0.0.1:{own['storage']}"]
+    return kept + extra
+
+
+def limits_env(container: dict[str, Any]) -> dict[str, str]:
+    limits = ((container.get("resources") or {}).get("limits")) or {}
+    env = {}
+    if limits.get("memory"):
+        env["GOMEMLIMIT"] = str(int(parse_quantity(str(limits["memory"]))))
+    if limits.get("cpu"):
+        env["GOMAXPROCS"] = str(max(1, math.ceil(parse_quantity(str(limits["cpu"])))))
+    return env
+
+
+class Supervisor:
+    def __init__(self, home: Path, cid: ClusterId) -> None:
+        self.cluster = LocalCluster(home, cid)
+        self.home = home
+        self.state = self.cluster.state
+        self.ports = self.cluster.ports()
+        self.stop_event = threading.Event()
+        self.children: dict[str, Child] = {}
+        self.flux: dict[str, Child] = {}
+        self.flux_spec: dict[str, str] = {}
+        self.pods: dict[tuple[str, str], str] = {}
+        """(namespace, pod) -> the controller that pod stands for."""
+        self.api: k8s.ApiClient | None = None
+        self.metrics = ScrapeStore(self.state / "metrics.db", interval=SCRAPE_INTERVAL)
+        self.servers: list[Any] = []
+
+    # --- record -------------------------------------------------------------------------------------
+
+    def write_record(self, *, ready: bool) -> None:
+        children = {name: c.pid for name, c in {**self.children, **self.flux}.items() if c.alive()}
+        write_atomic(self.state / "supervisor.json", json.dumps(
+            {"pid": os.getpid(), "ready": ready, "children": children,
+             "flux": sorted(n for n, c in self.flux.items() if c.alive())}))
+
+    # --- control plane ------------------------------------------------------------------------------
+
+    def start_control_plane(self) -> None:
+        commands = self.cluster.commands(self.ports)
+        logs = self.state / "logs"
+        for name in CONTROL_PLANE:
+            self.children[name] = Child(name, commands[name], logs / f"{name}.log")
+        self.children["etcd"].start()
+        if not wait_http(f"http://127.0.0.1:{self.ports['etcd']}/health", timeout=60):
+            raise RuntimeError("etcd did not become healthy in 60 s")
+        self.children["kube-apiserver"].start()
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if self.cluster.get("/readyz") == b"ok":
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or not self.children["kube-apiserver"].alive():
+                raise RuntimeError("kube-apiserver did not become ready in 90 s")
+            time.sleep(0.3)
+        for name in ("kube-controller-manager", "kube-scheduler", "kwok"):
+            self.children[name].start()
+        self.api = k8s_config.new_client_from_config(str(self.state / "admin.kubeconfig"))
+        self.register_node()
+
+    def register_node(self) -> None:
+        core = k8s.CoreV1Api(self.api)
+        node = self.cluster.node_object()
+        try:
+            core.create_node(node)
+        except ApiException as e:
+            if e.status != 409:
+                raise
+        core.patch_node_status(self.cluster.node, {"status": node["status"]})
+
+    # --- endpoints ----------------------------------------------------------------------------------
+
+    def start_endpoints(self) -> None:
+        hub = Hub(sandbox_root(self.home) / "github", token=github_token(self.home))
+        pki = self.cluster.pki()
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(pki.path("kubelet.crt"), pki.path("kubelet.key"))
+        ssh = SshGitServer(("127.0.0.1", self.ports["ssh"]), hub)
+        socks = SocksProxy(("127.0.0.1", self.ports["socks"]), {("github.com", 22): ("127.0.0.1", self.ports["ssh"])})
+        logs = LogServer(("127.0.0.1", self.ports["kubelet"]), resolve=self.log_file, tls=tls)
+        prom = PromServer(("127.0.0.1", self.ports["prometheus"]),
+                          {(self.cluster.cid.stage, self.cluster.cid.cluster): self.metrics})  # type: ignore[dict-item]
+        for server, name in ((ssh, "ssh"), (socks, "socks"), (logs, "kubelet-logs"), (prom, "prometheus")):
+            serve_in_thread(server, name)
+            self.servers.append(server)
+        threading.Thread(target=self.scrape_loop, name="scrape", daemon=True).start()
+
+    def log_file(self, namespace: str, pod: str, container: str) -> Path | None:
+        controller = self.pods.get((namespace, pod))
+        if controller is None or container != "manager":
+            return None
+        return self.state / "logs" / f"{controller}.log"
+
+    # --- the Flux controllers, following their Deployments -------------------------------------------
+
+    def follow_flux(self) -> None:
+        apps = k8s.AppsV1Api(self.api)
+        core = k8s.CoreV1Api(self.api)
+        try:
+            deployments = apps.list_deployment_for_all_namespaces(label_selector="app.kubernetes.io/part-of=flux").items
+            pods = core.list_pod_for_all_namespaces(label_selector="app.kubernetes.io/part-of=flux").items
+        except (ApiException, OSError) as e:
+            log.warning("listing Flux deployments: %s", e)
+            return
+        wanted: dict[str, tuple[Any, Any]] = {}
+        for d in deployments:
+            name = d.metadata.name
+            if name in self.ports["flux"] and (d.spec.replicas is None or d.spec.replicas > 0):
+                container = next((c for c in d.spec.template.spec.containers if c.name == "manager"), None)
+                if container is not None:
+                    wanted[name] = (d, container)
+        self.pods = {(p.metadata.namespace, p.metadata.name): (p.metadata.labels or {}).get("app", "")
+                     for p in pods if (p.metadata.labels or {}).get("app") in wanted}
+        for name in list(self.flux):
+            if name not in wanted:
+                self.flux.pop(name).stop()
+                self.flux_spec.pop(name, None)
+        for name, (deployment, container) in wanted.items():
+            self.run_controller(name, deployment, self.api.sanitize_for_serialization(container))
+
+    def run_controller(self, name: str, deployment: Any, container: dict[str, Any]) -> None:
+        namespace = deployment.metadata.namespace
+        storage = self.state / "flux" / "storage"
+        storage.mkdir(parents=True, exist_ok=True)
+        argv = [str(self.cluster.bins / name), *host_args(name, list(container.get("args") or []), self.ports, storage)]
+        env = {"KUBECONFIG": str(self.state / "admin.kubeconfig"), "RUNTIME_NAMESPACE": namespace,
+               "SOURCE_CONTROLLER_LOCALHOST": f"127.0.0.1:{self.ports['flux']['source-controller']['storage']}",
+               **limits_env(container)}
+        if name == "source-controller":
+            env["ALL_PROXY"] = f"socks5://127.0.0.1:{self.ports['socks']}"
+            env["NO_PROXY"] = "127.0.0.1,localhost"
+        spec = hashlib.sha256(json.dumps([argv, env], sort_keys=True).encode()).hexdigest()
+        current = self.flux.get(name)
+        if current is not None and self.flux_spec.get(name) != spec:
+            current.stop()
+            current = None
+        if current is None:
+            child = Child(name, argv, self.state / "logs" / f"{name}.log", env=env)
+            child.start()
+            self.flux[name], self.flux_spec[name] = child, spec
+            log.info("started %s (pid %s)", name, child.pid)
+        else:
+            current.keep_running()
+
+    # --- metrics ------------------------------------------------------------------------------------
+
+    def scrape_loop(self) -> None:
+        while not self.stop_event.wait(SCRAPE_INTERVAL):
+            try:
+                self.scrape_once()
+            except Exception:  # noqa: BLE001 - a failed scrape is a gap in the graph, as in Prometheus
+                log.debug("scrape failed", exc_info=True)
+
+    def scrape_once(self) -> None:
+        core = k8s.CoreV1Api(self.api)
+        pods = self.api.sanitize_for_serialization(
+            core.list_pod_for_all_namespaces(label_selector="app.kubernetes.io/part-of=flux").items)
+        now = time.time()
+        samples = pod_samples(pods)
+        for pod in pods:
+            app = (pod["metadata"].get("labels") or {}).get("app", "")
+            child = self.flux.get(app)
+            if child is None or not child.alive():
+                continue
+            image = next((c.get("image", "") for c in pod["spec"].get("containers") or [] if c.get("name") == "manager"), "")
+            target = Target(f"http://127.0.0.1:{self.ports['flux'][app]['metrics']}/metrics", pod["metadata"]["namespace"],
+                            pod["metadata"]["name"], pod["spec"].get("nodeName", ""), image)
+            try:
+                samples += scrape(target)
+            except OSError:
+                continue
+        self.metrics.add(now, samples)
+
+    # --- the run ------------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        signal.signal(signal.SIGTERM, lambda *_: self.stop_event.set())
+        signal.signal(signal.SIGINT, lambda *_: self.stop_event.set())
+        self.write_record(ready=False)
+        try:
+            self.start_control_plane()
+            self.start_endpoints()
+            self.write_record(ready=True)
+            log.info("local cluster %s ready", self.cluster.cid)
+            while not self.stop_event.wait(LOOP):
+                for child in self.children.values():
+                    if child.keep_running():
+                        log.warning("%s exited (%s); restarted", child.name, child.last_exit)
+                self.follow_flux()
+                self.write_record(ready=True)
+        finally:
+            self.shutdown()
+
+    def shutdown(self) -> None:
+        for child in self.flux.values():
+            child.stop()
+        for name in reversed(CONTROL_PLANE):
+            if name in self.children:
+                self.children[name].stop()
+        for server in self.servers:
+            server.shutdown()
+            server.server_close()
+        (self.state / "supervisor.json").unlink(missing_ok=True)
+        log.info("local cluster %s stopped", self.cluster.cid)
+
+
+def main(argv: list[str]) -> int:
+    private_files()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    home, stage, cluster = Path(argv[0]), argv[1], argv[2]
+    try:
+        Supervisor(home, ClusterId(stage, cluster)).run()
+    except Exception:
+        log.exception("the supervisor failed")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
