@@ -11,6 +11,7 @@ all. Client errors become ClusterError with the API's own message, cut short.
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -82,16 +83,25 @@ class Kube:
             self._dynamic = DynamicClient(self.api_client, cache_file=str(cache))
         return self._dynamic
 
-    def _resource(self, api_version: str, kind: str) -> Any:
-        try:
-            return self.dynamic().resources.get(api_version=api_version, kind=kind)
-        except ResourceNotFoundError:
-            self.dynamic().resources.invalidate_cache()  # a CRD applied a moment ago
+    def _resource(self, api_version: str, kind: str, *, any_version: bool = False) -> Any:
+        """The API resource of a kind at a version; with `any_version`, the most stable version the cluster serves
+        when that one is not (Flux v2.9 serves OCIRepository v1 only, v2.5 v1beta2 only)."""
+        for attempt in range(2):
             try:
                 return self.dynamic().resources.get(api_version=api_version, kind=kind)
             except ResourceNotFoundError as e:
+                group = api_version.rpartition("/")[0]
+                found = [r for r in self.dynamic().resources.search(group=group, kind=kind)
+                         if getattr(r, "kind", None) == kind and "/" not in str(getattr(r, "name", "/"))] \
+                    if any_version else []
+                if found:
+                    return max(found, key=lambda r: _stability(str(r.api_version)))
+                if attempt == 0:
+                    self.dynamic().resources.invalidate_cache()  # a CRD applied a moment ago
+                    continue
                 raise ClusterError(f'no matches for kind "{kind}" in version "{api_version}"',
                                    hint="apply the CustomResourceDefinition first") from e
+        raise AssertionError("unreachable")
 
     def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
         try:
@@ -105,7 +115,7 @@ class Kube:
              label_selector: str | None = None) -> list[dict[str, Any]]:
         """Every object of a kind (one request); [] when the kind is not served (its CRD is absent)."""
         try:
-            resource = self._resource(api_version, kind)
+            resource = self._resource(api_version, kind, any_version=True)
         except ClusterError:
             return []
         # the raw JSON, parsed once: wrapping thousands of items in ResourceInstances costs seconds
@@ -197,6 +207,14 @@ class Kube:
         return {"cluster": str(self.params.id), "target": self.params.target, "context": self.context,
                 "kubernetes": self.version(), "nodes": len(nodes), "namespaces": len(namespaces),
                 "flux-system": any(n.metadata.name == self.params.namespace for n in namespaces)}
+
+
+def _stability(api_version: str) -> tuple[int, int, int]:
+    """v1 > v1beta2 > v1beta1 > v1alpha1: the order Kubernetes prefers versions in."""
+    m = re.match(r"^(?:.*/)?v(\d+)(?:(alpha|beta)(\d+))?$", api_version)
+    if not m:
+        return (0, 0, 0)
+    return (int(m.group(1)), {"alpha": 0, "beta": 1, None: 2}[m.group(2)], int(m.group(3) or 0))
 
 
 def connect(params: ClusterParams, *, home: Path) -> Kube:

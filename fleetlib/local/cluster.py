@@ -74,6 +74,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 @dataclass(frozen=True)
 class LocalCluster:
     home: Path
@@ -98,17 +107,34 @@ class LocalCluster:
     # --- ports and the supervisor's record --------------------------------------------------------
 
     def allocate_ports(self) -> dict[str, Any]:
-        ports: dict[str, Any] = {role: free_port() for role in PORT_ROLES}
-        ports["flux"] = {c: {r: free_port() for r in roles} for c, roles in FLUX_ROLES.items()}
+        """The cluster's ports: the ones it used before where they are still free (the node and the kubeconfig keep
+        pointing at them), new ones otherwise."""
+        try:
+            old = dict(json.loads((self.state / "ports.json").read_text()))
+        except (OSError, ValueError):
+            old = {}
+
+        def keep(port: Any) -> int:
+            return int(port) if isinstance(port, int) and port_free(port) else free_port()
+
+        ports: dict[str, Any] = {role: keep(old.get(role)) for role in PORT_ROLES}
+        ports["flux"] = {c: {r: keep((old.get("flux") or {}).get(c, {}).get(r)) for r in roles}
+                         for c, roles in FLUX_ROLES.items()}
         write_atomic(self.state / "ports.json", json.dumps(ports, indent=1))
         return ports
 
     def ports(self) -> dict[str, Any]:
         try:
+            if not (self.state / "supervisor.json").exists():
+                raise OSError("not running")
             return dict(json.loads((self.state / "ports.json").read_text()))
         except (OSError, ValueError):
             raise ClusterError(f"local cluster {self.cid} is not running", hint=f"start it: fleet local up --stage "
                                f"{self.cid.stage} --cluster {self.cid.cluster}") from None
+
+    def saved_ports(self) -> dict[str, Any]:
+        """The ports `up` chose (for the supervisor, which starts before it is recorded as running)."""
+        return dict(json.loads((self.state / "ports.json").read_text()))
 
     def record(self) -> dict[str, Any] | None:
         """The supervisor's record (pid, children), if the supervisor is alive."""
@@ -124,7 +150,7 @@ class LocalCluster:
     # --- kubeconfigs --------------------------------------------------------------------------------
 
     def server(self) -> str:
-        return f"https://127.0.0.1:{self.ports()['apiserver']}"
+        return f"https://127.0.0.1:{self.saved_ports()['apiserver']}"
 
     def _kubeconfig_entry(self) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         pki = self.pki()
@@ -212,7 +238,9 @@ class LocalCluster:
                 "spec": {},
                 "status": {"allocatable": {"cpu": "2", "memory": "24Gi", "pods": "110"},
                            "capacity": {"cpu": "2", "memory": "24Gi", "pods": "110"},
-                           "nodeInfo": {"architecture": "amd64", "operatingSystem": "linux",
+                           "nodeInfo": {"architecture": "amd64", "operatingSystem": "linux", "bootID": "",
+                                        "containerRuntimeVersion": f"kwok-{self.versions.kwok}", "kernelVersion": "",
+                                        "machineID": "", "osImage": "", "systemUUID": "",
                                         "kubeletVersion": f"{self.versions.kubernetes}-kwok",
                                         "kubeProxyVersion": f"{self.versions.kubernetes}-kwok"}}}
 
@@ -240,18 +268,22 @@ class LocalCluster:
         log = self.state / "logs" / "supervisor.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "ab") as out:
-            subprocess.Popen([sys.executable, "-m", "fleetlib.local.supervisor", str(self.home), self.cid.stage,
-                              self.cid.cluster], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                             start_new_session=True, close_fds=True, env={**os.environ, "FLEET_HOME": str(self.home)})
+            supervisor = subprocess.Popen([sys.executable, "-m", "fleetlib.local.supervisor", str(self.home),
+                                           self.cid.stage, self.cid.cluster], stdout=out, stderr=subprocess.STDOUT,
+                                          stdin=subprocess.DEVNULL, start_new_session=True, close_fds=True,
+                                          env={**os.environ, "FLEET_HOME": str(self.home)})
         say(f"► starting local cluster {self.cid}: etcd, kube-apiserver :{ports['apiserver']}, controller-manager, "
             "scheduler, kwok")
         deadline = time.monotonic() + timeout
         while not self.api_ready():
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline or supervisor.poll() is not None:
                 tail = log.read_text(errors="replace")[-600:] if log.exists() else ""
                 self.down(say=lambda _: None)
-                raise ClusterError(f"local cluster {self.cid}: the API server was not ready within {timeout:.0f} s",
-                                   hint=f"see {self.state / 'logs'}; supervisor said: {tail[-300:]}")
+                why = "its supervisor exited" if supervisor.poll() is not None else \
+                    f"the API server was not ready within {timeout:.0f} s"
+                raise ClusterError(f"local cluster {self.cid}: {why}",
+                                   hint=f"see {self.state / 'logs'}; the supervisor's last words: "
+                                        f"{' '.join(tail.split()[-40:])}")
             time.sleep(0.5)
         update_fleet_kubeconfig(self.home)
         seconds = time.monotonic() - started
@@ -302,7 +334,6 @@ class LocalCluster:
                         pass
                 killed.append(pid)
         (self.state / "supervisor.json").unlink(missing_ok=True)
-        (self.state / "ports.json").unlink(missing_ok=True)
         update_fleet_kubeconfig(self.home)
         say(f"✔ local cluster {self.cid} stopped" + (f" (killed leftovers {killed})" if killed else ""))
         return killed

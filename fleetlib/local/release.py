@@ -9,7 +9,6 @@ controller Deployments get kwok pods; their containers run on the host (fleetlib
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Any
 
@@ -37,14 +36,19 @@ def crds(versions: LocalVersions = LOCAL) -> list[dict[str, Any]]:
     return sorted(out, key=lambda d: d["metadata"]["name"])
 
 
-@functools.cache
+_ASSEMBLED: dict[str, str] = {}
+
+
 def install_yaml(versions: LocalVersions = LOCAL) -> str:
+    if versions.key in _ASSEMBLED:
+        return _ASSEMBLED[versions.key]
     definitions = crds(versions)
     if not definitions:
         raise FileNotFoundError(f"no CRDs of Flux {versions.flux.version} in the local build; run `fleet local build`")
     objects = install_objects(versions.flux.version, controllers={**versions.flux.controllers, **IMAGE_CONTROLLERS},
                               crds=definitions)
-    return "".join("---\n" + yaml.safe_dump(obj, sort_keys=False) for obj in objects)
+    _ASSEMBLED[versions.key] = "".join("---\n" + yaml.safe_dump(obj, sort_keys=False) for obj in objects)
+    return _ASSEMBLED[versions.key]
 
 
 def release_asset(repo_at_tag: str, asset: str, versions: LocalVersions = LOCAL) -> bytes | None:

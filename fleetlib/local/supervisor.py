@@ -81,7 +81,7 @@ class Supervisor:
         self.cluster = LocalCluster(home, cid)
         self.home = home
         self.state = self.cluster.state
-        self.ports = self.cluster.ports()
+        self.ports = self.cluster.saved_ports()
         self.stop_event = threading.Event()
         self.children: dict[str, Child] = {}
         self.flux: dict[str, Child] = {}
@@ -134,7 +134,10 @@ class Supervisor:
         except ApiException as e:
             if e.status != 409:
                 raise
-        core.patch_node_status(self.cluster.node, {"status": node["status"]})
+        endpoint = {"daemonEndpoints": {"kubeletEndpoint": {"Port": self.ports["kubelet"]}},
+                    "addresses": [{"type": "InternalIP", "address": "127.0.0.1"},
+                                  {"type": "Hostname", "address": self.cluster.node}]}
+        core.patch_node_status(self.cluster.node, {"status": {**node["status"], **endpoint}})
 
     # --- endpoints ----------------------------------------------------------------------------------
 
@@ -166,7 +169,7 @@ class Supervisor:
         core = k8s.CoreV1Api(self.api)
         try:
             deployments = apps.list_deployment_for_all_namespaces(label_selector="app.kubernetes.io/part-of=flux").items
-            pods = core.list_pod_for_all_namespaces(label_selector="app.kubernetes.io/part-of=flux").items
+            pods = core.list_pod_for_all_namespaces(label_selector=self.pod_selector()).items
         except (ApiException, OSError) as e:
             log.warning("listing Flux deployments: %s", e)
             return
@@ -185,6 +188,10 @@ class Supervisor:
                 self.flux_spec.pop(name, None)
         for name, (deployment, container) in wanted.items():
             self.run_controller(name, deployment, self.api.sanitize_for_serialization(container))
+
+    def pod_selector(self) -> str:
+        """The controllers' pods carry `app: <controller>` (the release's labels are on the Deployments only)."""
+        return f"app in ({','.join(sorted(self.ports['flux']))})"
 
     def run_controller(self, name: str, deployment: Any, container: dict[str, Any]) -> None:
         namespace = deployment.metadata.namespace
@@ -222,7 +229,7 @@ class Supervisor:
     def scrape_once(self) -> None:
         core = k8s.CoreV1Api(self.api)
         pods = self.api.sanitize_for_serialization(
-            core.list_pod_for_all_namespaces(label_selector="app.kubernetes.io/part-of=flux").items)
+            core.list_pod_for_all_namespaces(label_selector=self.pod_selector()).items)
         now = time.time()
         samples = pod_samples(pods)
         for pod in pods:

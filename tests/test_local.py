@@ -1,0 +1,183 @@
+"""`target: local`: upstream Kubernetes (kube-apiserver, controller-manager, scheduler, etcd), kwok for the
+node and pods, and the real Flux controllers, built from the Go module proxy on first use (cached in
+$FLEET_LOCAL_CACHE after) and run as host processes. The bootstrap runbook installs Flux for real, the real
+source-controller fetches over SSH with the deploy key, and `fleet local down` leaves nothing behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fleetlib.local.build import build, cache_dir
+from fleetlib.local.cluster import LocalCluster, context_name, fleet_kubeconfig
+from fleetlib.local.processes import pid_alive
+from fleetlib.local.versions import LOCAL
+from fleetlib.model import ClusterId
+from fleetlib.record import read_records
+
+from .conftest import REPO, _kubectl
+
+CLUSTER = "local-amer"
+STAGE = "dev"
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+@pytest.fixture(scope="module")
+def built() -> Path:
+    """The binaries, built on first use (20-30 min cold on two cores), cached after."""
+    build(cache_dir(), LOCAL, say=_say)
+    return cache_dir()
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fleet root with one cluster whose target is local (its own repository in the sandbox GitHub)."""
+    root = tmp_path_factory.mktemp("local-fleet")
+    subprocess.run(["cp", "-r", str(REPO / "parameters"), str(root / "parameters")], check=True)
+    (root / "parameters" / STAGE / f"{CLUSTER}.yaml").write_text(
+        f"target: local\ncontext: {context_name(ClusterId(STAGE, CLUSTER))}\nrepository: fleet-local\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def env(fleet: Path) -> dict[str, str]:
+    out = {**os.environ, "FLEET_ROOT": str(fleet), "FLEET_LOCAL_SCRAPE": "2"}
+    return out
+
+
+@pytest.fixture(scope="module")
+def cluster(built: Path, env: dict[str, str]) -> Iterator[LocalCluster]:
+    home = Path(env["FLEET_HOME"])
+    local = LocalCluster(home, ClusterId(STAGE, CLUSTER))
+    seconds = local.up(say=_say)
+    print(f"local cluster API ready in {seconds:.1f} s")
+    try:
+        yield local
+    finally:
+        local.down(say=_say)
+
+
+def kubectl(cluster: LocalCluster, *args: str, check: bool = True, input: str | None = None) -> str:  # noqa: A002
+    done = subprocess.run([_kubectl(), "--kubeconfig", str(fleet_kubeconfig(cluster.home)), "--context",
+                           context_name(cluster.cid), *args], capture_output=True, text=True, timeout=120,
+                          check=False, input=input)
+    if check and done.returncode != 0:
+        raise AssertionError(f"kubectl {' '.join(args)}: {done.stderr}")
+    return done.stdout + (done.stderr if not check else "")
+
+
+def papermill(env: dict[str, str], runbook: str, out: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "papermill", "--no-progress-bar", "--log-output",
+                           str(REPO / "runbooks" / f"{runbook}.ipynb"), str(out), "-p", "cluster", CLUSTER,
+                           "-p", "stage", STAGE, *args], env=env, capture_output=True, text=True, timeout=900,
+                          check=False)
+
+
+def test_the_server_is_real_kubernetes(cluster: LocalCluster) -> None:
+    out = json.loads(kubectl(cluster, "version", "-o", "json"))
+    assert out["serverVersion"]["gitVersion"] == LOCAL.kubernetes
+    assert "Ready" in kubectl(cluster, "get", "nodes")
+
+
+def wait(what: str, test: Any, timeout: float = 180) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = test()
+        if value:
+            return value
+        time.sleep(1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def bootstrapped(cluster: LocalCluster, env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("local-boot") / "bootstrap.ipynb"
+    started = time.monotonic()
+    done = papermill(env, "bootstrap", out, "-p", "timeout", "5m")
+    assert done.returncode == 0, done.stderr[-4000:]
+    print(f"bootstrap on local: {time.monotonic() - started:.1f} s")
+    return dict(read_records(out)["bootstrap"])
+
+
+def test_bootstrap_installs_real_flux_and_syncs_over_ssh(cluster: LocalCluster, bootstrapped: dict[str, Any]) -> None:
+    assert bootstrapped["status"] == "changed" and bootstrapped["flux_version"] == LOCAL.flux.version
+    revision = bootstrapped["revision"]
+    repo = json.loads(kubectl(cluster, "-n", "flux-system", "get", "gitrepository", "flux-system", "-o", "json"))
+    assert repo["status"]["artifact"]["revision"] == revision and repo["spec"]["url"].startswith("ssh://git@github.com/")
+    ks = json.loads(kubectl(cluster, "-n", "flux-system", "get", "kustomization", "flux-system", "-o", "json"))
+    ready = next(c for c in ks["status"]["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "True" and ks["status"]["lastAppliedRevision"] == revision
+    table = kubectl(cluster, "get", "kustomizations", "-A")
+    assert table.splitlines()[0].split()[:5] == ["NAMESPACE", "NAME", "AGE", "READY", "STATUS"]
+    assert "Applied revision" in table
+    assert "interval <string>" in kubectl(cluster, "explain", "kustomization.spec.interval")
+    refused = kubectl(cluster, "apply", "-f", "-", check=False, input=(
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {name: bad, namespace: "
+        "flux-system}\nspec: {interval: 1x, prune: true}\n"))
+    assert "is invalid" in refused and "spec.interval" in refused
+    logs = kubectl(cluster, "-n", "flux-system", "logs", "deploy/source-controller", "--tail", "5")
+    assert '"level"' in logs  # the real controller's JSON log, served for its kwok pod
+
+
+def test_a_second_bootstrap_is_up_to_date(cluster: LocalCluster, bootstrapped: dict[str, Any], env: dict[str, str],
+                                          tmp_path: Path) -> None:
+    done = papermill(env, "bootstrap", tmp_path / "again.ipynb")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert read_records(tmp_path / "again.ipynb")["bootstrap"]["status"] == "up to date"
+
+
+def test_a_deleted_deploy_key_is_source_auth_failed(cluster: LocalCluster, bootstrapped: dict[str, Any],
+                                                    env: dict[str, str], tmp_path: Path) -> None:
+    from fleetlib.sandbox import Sandbox
+
+    hub = Sandbox.running(cluster.home).hub
+    owner = "JiwooL0920"
+    keys = hub.keys(owner, "fleet-local")
+    for key in keys:
+        hub.delete_key(owner, "fleet-local", key["id"])
+    try:
+        kubectl(cluster, "-n", "flux-system", "annotate", "--overwrite", "gitrepository", "flux-system",
+                f"reconcile.fluxcd.io/requestedAt={time.time()}")
+        wait("the real source-controller to fail authentication", lambda: "unable to authenticate" in kubectl(
+            cluster, "-n", "flux-system", "get", "gitrepository", "flux-system", "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Ready\")].message}"))
+        out = tmp_path / "troubleshoot.ipynb"
+        papermill(env, "troubleshoot", out, "-p", "fail_on", "none")
+        first = read_records(out)["findings"][0]
+        assert first["id"] == "source-auth-failed" and first["object"] == "GitRepository/flux-system/flux-system"
+    finally:
+        for key in keys:
+            hub.add_key(owner, "fleet-local", title=key["title"], key=key["key"], read_only=key["read_only"])
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_down_leaves_no_process_and_no_port(built: Path, env: dict[str, str]) -> None:
+    home = Path(env["FLEET_HOME"])
+    local = LocalCluster(home, ClusterId(STAGE, "local-down"))
+    local.up(say=_say)
+    ports = local.ports()
+    record = local.record()
+    assert record is not None
+    pids = [int(record["pid"]), *[int(p) for p in record["children"].values()]]
+    flat = [p for k, p in ports.items() if isinstance(p, int)] + [p for c in ports["flux"].values() for p in c.values()]
+    done = subprocess.run([sys.executable, "-m", "fleetlib", "local", "down", "--all"], env=env, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert [p for p in pids if pid_alive(p)] == []
+    assert [p for p in flat if listening(p)] == []
