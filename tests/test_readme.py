@@ -69,6 +69,13 @@ COMMANDS: dict[str, tuple[str, int | str]] = {
     "python bench/sandbox_api.py": (SKIP, "a benchmark (minutes); benchmarks are run by hand, figures in the notes"),
     "python bench/sandbox_flux.py --apps 1000": (SKIP, "a benchmark (minutes)"),
     "python bench/troubleshoot.py": (SKIP, "a benchmark (minutes)"),
+    "fleet local build": (RUN, 0),  # built once per checkout ($FLEET_LOCAL_CACHE); here it checks the stamps
+    "fleet local up --cluster services-amer": (RUN, 0),
+    "papermill --log-output runbooks/bootstrap.ipynb out.ipynb -p cluster services-amer -p target local": (RUN, 0),
+    "KUBECONFIG=$(fleet local kubeconfig) kubectl --context local-dev-services-amer get kustomizations -A": (RUN, 0),
+    "fleet local status": (RUN, 0),
+    "fleet local logs --cluster services-amer kube-apiserver --tail 20": (RUN, 0),
+    "fleet local down --all": (RUN, 0),
     "fleet scaffold --stage staging --cluster edge-1 --like dev/services-amer": (RUN, 0),
     "fleet params edge-1 --stage staging": (RUN, 0),
 }
@@ -150,4 +157,5 @@ def test_readme_commands_run_as_written(checkout: Path, tmp_path: Path) -> None:
         if serving is not None:
             serving.send_signal(signal.SIGTERM)
             serving.wait(timeout=30)
+        shell(checkout, env, "fleet local down --all")  # nothing outlives the test, even when it failed
     assert ran == [c for c in readme_commands() if COMMANDS[c][0] == RUN]

@@ -303,15 +303,37 @@ def _windows(node: Ranged, source: Source, ts: np.ndarray) -> list[_Windows]:
     return out
 
 
+def _present(w: _Windows) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per window: the first and last grid index holding a sample, how many there are, and the values with counter
+    resets undone (a scraped process that restarted starts its counters again at zero)."""
+    has = ~np.isnan(w.values)
+    last = len(w.grid) - 1
+    index = np.arange(len(w.grid))
+    next_valid = np.minimum.accumulate(np.where(has, index, last + 1)[::-1])[::-1]
+    prev_valid = np.maximum.accumulate(np.where(has, index, -1))
+    lo, hi = np.clip(w.lo, 0, last), np.clip(w.hi, 0, last)
+    first, final = next_valid[lo], prev_valid[hi]
+    counts = np.concatenate([[0], np.cumsum(has)])
+    n = np.where(w.hi >= w.lo, counts[np.clip(w.hi + 1, 0, last + 1)] - counts[np.clip(w.lo, 0, last + 1)], 0)
+    filled = np.where(has, w.values, np.nan)
+    seen = filled[has]
+    drops = np.concatenate([[0.0], np.where(np.diff(seen) < 0, seen[:-1], 0.0)]) if seen.size else seen
+    corrected = filled.copy()
+    corrected[has] = seen + np.cumsum(drops)
+    return first, final, n, corrected
+
+
 def _reduce(w: _Windows, func: str, q: float | None = None) -> np.ndarray:
     n = w.hi - w.lo + 1
     out = np.full(w.lo.shape, np.nan)
     valid = n >= (2 if func in ("rate", "increase", "irate") else 1)
     if func in ("rate", "increase"):
-        # Prometheus' extrapolatedRate: extend the sampled interval towards the window's edges
+        # Prometheus' extrapolatedRate over the samples present: extend the sampled interval towards the edges
+        first_i, last_i, n, values = _present(w)
+        valid = (n >= 2) & (last_i > first_i)
         last = len(w.grid) - 1
-        first_t, last_t = w.grid[np.clip(w.lo, 0, last)], w.grid[np.clip(w.hi, 0, last)]
-        first_v, last_v = w.values[np.clip(w.lo, 0, last)], w.values[np.clip(w.hi, 0, last)]
+        first_t, last_t = w.grid[np.clip(first_i, 0, last)], w.grid[np.clip(last_i, 0, last)]
+        first_v, last_v = values[np.clip(first_i, 0, last)], values[np.clip(last_i, 0, last)]
         with np.errstate(divide="ignore", invalid="ignore"):
             delta = last_v - first_v
             sampled = last_t - first_t
