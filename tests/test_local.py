@@ -61,7 +61,11 @@ def env(fleet: Path) -> dict[str, str]:
 def cluster(built: Path, env: dict[str, str]) -> Iterator[LocalCluster]:
     home = Path(env["FLEET_HOME"])
     local = LocalCluster(home, ClusterId(STAGE, CLUSTER))
-    seconds = local.up(say=_say)
+    os.environ["FLEET_LOCAL_SCRAPE"] = "2"  # the supervisor scrapes the controllers every 2 s
+    try:
+        seconds = local.up(say=_say)
+    finally:
+        os.environ.pop("FLEET_LOCAL_SCRAPE", None)
     print(f"local cluster API ready in {seconds:.1f} s")
     try:
         yield local
@@ -160,6 +164,36 @@ def test_a_deleted_deploy_key_is_source_auth_failed(cluster: LocalCluster, boots
     finally:
         for key in keys:
             hub.add_key(owner, "fleet-local", title=key["title"], key=key["key"], read_only=key["read_only"])
+
+
+def test_tuning_reads_the_real_controllers_usage(cluster: LocalCluster, bootstrapped: dict[str, Any],
+                                                 env: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "tune.ipynb"
+    from fleetlib.local.scrape import ScrapeStore
+
+    store = ScrapeStore(cluster.state / "metrics.db", interval=2.0)
+    wait("a few scrapes of the controllers' metrics",
+         lambda: len(store.select("container_memory_working_set_bytes", ())) >= 4, timeout=120)
+    done = papermill(env, "tune-resources", out, "-p", "history", "10m", "-p", "step", "2s")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "✔ usage of 4 controllers from prometheus" in done.stderr and " 0 CPU samples" not in done.stderr
+    rows = read_records(out)["recommendations"]
+    assert {r["controller"] for r in rows} == set(LOCAL.flux.controllers)
+
+
+def test_a_crashed_supervisor_leaves_no_orphan(built: Path, env: dict[str, str]) -> None:
+    import signal
+
+    home = Path(env["FLEET_HOME"])
+    local = LocalCluster(home, ClusterId(STAGE, "local-crash"))
+    local.up(say=_say)
+    record = local.record()
+    assert record is not None
+    children = [int(p) for p in record["children"].values()]
+    assert children
+    os.kill(int(record["pid"]), signal.SIGKILL)  # the kernel kills every child with it (PR_SET_PDEATHSIG)
+    wait("the children to die with their supervisor", lambda: not any(pid_alive(p) for p in children), timeout=30)
+    local.down(say=_say)
 
 
 def listening(port: int) -> bool:
