@@ -119,11 +119,16 @@ def resolve(params: ClusterParams, *, home: Path, env: Mapping[str, str] = os.en
     if not token:
         raise InputError(f"the environment variable {params.token_env} is empty or unset",
                          hint=f"export {params.token_env} with a GitHub token (repo scope, admin on the repository)")
-    api = "https://api.github.com" if params.hostname == "github.com" else f"https://{params.hostname}/api/v3"
+    api = api_url(params.hostname)
     return Endpoints("live", params, None, params.context, f"context {params.context}", api,
                      f"https://{params.hostname}", params.hostname, params.token_env, params.version,
                      f"https://github.com/fluxcd/flux2/releases/download/{params.version}/install.yaml",
                      params.prometheus_url, params.prometheus_token_env, _token=token)
+
+
+def api_url(hostname: str) -> str:
+    """GitHub's REST API for a host: api.github.com, or a GitHub Enterprise host's /api/v3."""
+    return "https://api.github.com" if hostname == "github.com" else f"https://{hostname}/api/v3"
 
 
 def kube_only(params: ClusterParams, *, home: Path) -> Endpoints:

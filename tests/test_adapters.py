@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from fleetlib.targets import api_url
 from fleetlib import github as gh
 from fleetlib import kube
 from fleetlib.errors import InputError
@@ -43,4 +44,4 @@ def test_live_github_reads_the_token_from_the_environment(tmp_path: Path) -> Non
     secret = "ghp_" + "z" * 36
     hub = gh.connect(live, home=tmp_path, env={"GITHUB_TOKEN": secret})
     assert hub.web_url == "https://github.com" and secret not in repr(hub)
-    assert gh.api_url("github.example.com") == "https://github.example.com/api/v3"
+    assert api_url("github.example.com") == "https://github.example.com/api/v3"

@@ -102,7 +102,7 @@ def test_ambiguous_outside_the_default_stage_needs_a_stage(fleet_copy: Path) -> 
         ({"prune": "yes"}, "prune", "must be true or false"),
         ({"interval": 60}, "interval", "must be a string"),
         ({"interval": "soon"}, "interval", "not a positive duration"),
-        ({"target": "staging"}, "target", "must be one of: sandbox, live"),
+        ({"target": "staging"}, "target", "must be one of: sandbox, local, live"),
         ({"components": ["helm-controller"]}, None, "must include source-controller"),
         ({"components_extra": ["helm-controller"]}, "components_extra.0", "must be one of"),
         ({"path": "../other"}, "path", "must not contain '..'"),

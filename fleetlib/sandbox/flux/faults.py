@@ -353,8 +353,28 @@ def _waited(seconds: float, record: dict[str, Any]) -> bool:
     return time.time() - float(record.get("cleared") or record.get("since") or 0) >= seconds
 
 
+def _all_ready(c: ClusterOps) -> bool:
+    """Every Kustomization and HelmRelease Ready (not being deleted): what "none above info" needs."""
+    for kind in ("Kustomization", "HelmRelease"):
+        try:
+            items = json.loads(c.api.list_raw(c.type(kind), None))["items"]
+        except InputError:
+            continue
+        for obj in items:
+            if not (obj.get("metadata") or {}).get("deletionTimestamp") and _cond(obj).get("status") != "True" \
+                    and not ((obj.get("spec") or {}) if isinstance(obj.get("spec"), dict) else {}).get("suspend"):
+                return False
+    return True
+
+
 def _recovered(scenario: str) -> Check:
-    """The scenario's own objects are healthy again (or gone) and the source is at the branch head."""
+    """The scenario's own objects are healthy again (or gone), the source is at the branch head, and every
+    Kustomization and HelmRelease is Ready."""
+    specific = _recovered_objects(scenario)
+    return lambda c, record: specific(c, record) and _all_ready(c)
+
+
+def _recovered_objects(scenario: str) -> Check:
     if scenario in _KUSTOMIZATIONS:
         return lambda c, record: c.get("Kustomization", _KUSTOMIZATIONS[scenario]) is None and _source_at_head(c)
     if scenario == "helm-install-retries-exhausted":
@@ -377,6 +397,10 @@ def _nudge(c: ClusterOps, scenario: str, record: dict[str, Any]) -> None:
         return
     if c.get("GitRepository", "flux-system") is not None and not _source_at_head(c):
         c.reconcile("GitRepository", "flux-system")
+    elif "cleared" in record and not _all_ready(c):
+        for obj in json.loads(c.api.list_raw(c.type("Kustomization"), None))["items"]:
+            if _cond(obj).get("status") != "True":
+                c.reconcile("Kustomization", obj["metadata"]["name"], obj["metadata"]["namespace"])
     elif scenario in _KUSTOMIZATIONS and c.get("Kustomization", _KUSTOMIZATIONS[scenario]) is not None:
         c.reconcile("Kustomization", _KUSTOMIZATIONS[scenario])
     elif scenario == "suspended-kustomization" and "cleared" in record:
