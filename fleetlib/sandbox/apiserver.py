@@ -461,8 +461,18 @@ class ClusterApi:
 
     def patch(self, rt: ResourceType, namespace: str | None, name: str, content_type: str, body: bytes, *,
               manager: str | None, force: bool = False, subresource: str | None = None,
-              strict: bool = False) -> tuple[int, dict[str, Any]]:
-        """Apply a patch; returns (HTTP code, object): 201 when server-side apply created it."""
+              strict: bool = False, dry_run: bool = False) -> tuple[int, dict[str, Any]]:
+        """Apply a patch; returns (HTTP code, object): 201 when server-side apply created it. With `dry_run`, every
+        check runs and the would-be object is returned, and nothing is stored."""
+        try:
+            return self._patch(rt, namespace, name, content_type, body, manager=manager, force=force,
+                               subresource=subresource, strict=strict, dry_run=dry_run)
+        except _Rollback as done:
+            return done.code, done.obj
+
+    def _patch(self, rt: ResourceType, namespace: str | None, name: str, content_type: str, body: bytes, *,
+               manager: str | None, force: bool, subresource: str | None, strict: bool,
+               dry_run: bool) -> tuple[int, dict[str, Any]]:
         kind = content_type.split(";")[0].strip()
         try:
             patch = _load_apply(body) if kind == "application/apply-patch+yaml" else json.loads(body or b"null")
@@ -474,7 +484,8 @@ class ClusterApi:
                                "is required for apply patch")
             if isinstance(patch, dict) and subresource is None:
                 self._prune(rt, patch, strict=strict, defaults=False)
-            return self._apply(rt, namespace, name, patch, manager=manager, force=force, subresource=subresource)
+            return self._apply(rt, namespace, name, patch, manager=manager, force=force, subresource=subresource,
+                               dry_run=dry_run)
         with self.store.write() as tx:
             row = tx.get(rt.key, _ns_key(rt, namespace), name)
             if row is None:
@@ -508,10 +519,13 @@ class ClusterApi:
             rv_wanted = (new.get("metadata") or {}).get("resourceVersion")
             if rv_wanted and str(rv_wanted) != str(row.rv):
                 raise conflict(rt, name)
-            return 200, self._finish_update(tx, rt, row, old, new, subresource=subresource, manager=manager)
+            done = self._finish_update(tx, rt, row, old, new, subresource=subresource, manager=manager)
+            if dry_run:
+                raise _Rollback(done, 200)
+            return 200, done
 
     def _apply(self, rt: ResourceType, namespace: str | None, name: str, applied: Any, *, manager: str,
-               force: bool, subresource: str | None) -> tuple[int, dict[str, Any]]:
+               force: bool, subresource: str | None, dry_run: bool = False) -> tuple[int, dict[str, Any]]:
         if not isinstance(applied, dict):
             raise ApiError(400, "BadRequest", "an apply patch must be a YAML or JSON object")
         meta = applied.get("metadata") or {}
@@ -530,6 +544,8 @@ class ClusterApi:
                     obj = self._prepare_new(rt, obj, namespace, tx.next_rv())
                     self._prune(rt, obj, strict=False)
                     self._validate(rt, obj, namespace, name)
+                    if dry_run:
+                        raise _Rollback(obj, 201)
                     return 201, self._write(tx, rt, obj, "ADDED")
                 old = row.obj()
                 new = server_side_apply(old, applied, manager=manager, force=force, now=now,
@@ -542,8 +558,10 @@ class ClusterApi:
             if subresource is None:
                 self._prune(rt, new, strict=False)
                 self._validate(rt, new, namespace, name)
-            return 200, self._finish_update(tx, rt, row, old, new, subresource=subresource, manager=manager,
-                                            record=False)
+            done = self._finish_update(tx, rt, row, old, new, subresource=subresource, manager=manager, record=False)
+            if dry_run:
+                raise _Rollback(done, 200)
+            return 200, done
 
     # --- delete ---------------------------------------------------------------------------------
 
@@ -704,7 +722,8 @@ class ClusterApi:
 
 
 class _Rollback(Exception):
-    """Internal: abort a dry-run write transaction, carrying the would-be object."""
+    """Internal: abort a dry-run write transaction, carrying the would-be object and its status code."""
 
-    def __init__(self, obj: dict[str, Any]) -> None:
+    def __init__(self, obj: dict[str, Any], code: int = 201) -> None:
         self.obj = obj
+        self.code = code

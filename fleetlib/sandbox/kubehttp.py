@@ -399,7 +399,7 @@ def _resource(api: ClusterApi, rt: ResourceType, method: str, namespace: str | N
                               manager=query.get("fieldManager") or (None if "apply-patch" in str(
                                   headers.get("Content-Type")) else manager),
                               force=query.get("force") in ("true", "1"), subresource=sub,
-                              strict=query.get("fieldValidation") == "Strict")
+                              strict=query.get("fieldValidation") == "Strict", dry_run="dryRun" in query)
         return json_response(code, obj)
     options = _decode(body) if body else {}
     propagation = query.get("propagationPolicy") or options.get("propagationPolicy")

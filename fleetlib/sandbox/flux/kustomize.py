@@ -211,32 +211,54 @@ class KustomizeController:
 
     def _apply(self, ks: dict[str, Any], objects: list[dict[str, Any]], revision: str
                ) -> tuple[dict[str, str], list[dict[str, str]]]:
+        """Server-side apply in stages as fluxcd/pkg/ssa does: cluster definitions (CRDs, Namespaces) first, then the
+        rest; each stage is dry-run whole before any of it is applied, so a failed dry-run changes nothing."""
         name, ns = ks["metadata"]["name"], ks["metadata"]["namespace"]
         changes: dict[str, str] = {}
         inventory: list[dict[str, str]] = []
-        for obj in sorted(objects, key=lambda o: _FIRST.get(o.get("kind", ""), 2)):
-            meta = obj.setdefault("metadata", {})
-            meta.setdefault("labels", {}).update({NAME_LABEL: name, NAMESPACE_LABEL: ns})
-            t = self.rt.api.registry().by_kind(str(obj.get("apiVersion")), str(obj.get("kind")))
-            if t is None:
-                raise Failure("ReconciliationFailed", f"{ref(obj)} dry-run failed: no matches for kind "
-                              f"\"{obj.get('kind')}\" in version \"{obj.get('apiVersion')}\"", revision=revision)
-            if t.namespaced and not meta.get("namespace"):
-                raise Failure("ReconciliationFailed", f"{obj['kind']}/{meta.get('name')} namespace not specified: the "
-                              "server could not find the requested resource", revision=revision)
-            if not t.namespaced:
-                meta.pop("namespace", None)
-            before = self.rt.api.store.get(t.key, meta.get("namespace", "") if t.namespaced else "", meta["name"])
-            try:
-                _, after = self.rt.api.patch(t, meta.get("namespace"), meta["name"], "application/apply-patch+yaml",
-                                             json.dumps(obj).encode(), manager=MANAGER, force=True)
-            except ApiError as e:
-                raise Failure("ReconciliationFailed", f"{ref(obj)} apply failed: {e.message}", revision=revision) from e
-            action = "created" if before is None else (
-                "unchanged" if str(before.rv) == after["metadata"]["resourceVersion"] else "configured")
-            changes[ref(obj)] = action
-            inventory.append({"id": entry_id(obj), "v": t.version})
+        for obj in objects:
+            obj.setdefault("metadata", {}).setdefault("labels", {}).update({NAME_LABEL: name, NAMESPACE_LABEL: ns})
+        stages = [[o for o in objects if o.get("kind") in _FIRST], [o for o in objects if o.get("kind") not in _FIRST]]
+        for stage in stages:
+            typed = [(obj, self._type(obj, revision)) for obj in stage]
+            failures = []
+            for obj, t in typed:
+                try:
+                    self.rt.api.patch(t, obj["metadata"].get("namespace"), obj["metadata"]["name"],
+                                      "application/apply-patch+yaml", json.dumps(obj).encode(), manager=MANAGER,
+                                      force=True, dry_run=True)
+                except ApiError as e:
+                    failures.append(f"{ref(obj)} dry-run failed ({e.reason}): {e.message}")
+            if failures:
+                raise Failure("ReconciliationFailed", "\n".join(failures), revision=revision)
+            for obj, t in typed:
+                meta = obj["metadata"]
+                before = self.rt.api.store.get(t.key, meta.get("namespace", "") if t.namespaced else "", meta["name"])
+                try:
+                    _, after = self.rt.api.patch(t, meta.get("namespace"), meta["name"], "application/apply-patch+yaml",
+                                                 json.dumps(obj).encode(), manager=MANAGER, force=True)
+                except ApiError as e:
+                    raise Failure("ReconciliationFailed", f"{ref(obj)} apply failed ({e.reason}): {e.message}",
+                                  revision=revision) from e
+                action = "created" if before is None else (
+                    "unchanged" if str(before.rv) == after["metadata"]["resourceVersion"] else "configured")
+                changes[ref(obj)] = action
+                inventory.append({"id": entry_id(obj), "v": t.version})
         return changes, sorted(inventory, key=lambda e: e["id"])
+
+    def _type(self, obj: dict[str, Any], revision: str) -> Any:
+        """The resource type of a built object, or the dry-run failure the real controller reports for it."""
+        meta = obj["metadata"]
+        t = self.rt.api.registry().by_kind(str(obj.get("apiVersion")), str(obj.get("kind")))
+        if t is None:
+            raise Failure("ReconciliationFailed", f"{ref(obj)} dry-run failed: no matches for kind "
+                          f"\"{obj.get('kind')}\" in version \"{obj.get('apiVersion')}\"", revision=revision)
+        if t.namespaced and not meta.get("namespace"):
+            raise Failure("ReconciliationFailed", f"{obj['kind']}/{meta.get('name')} namespace not specified: the "
+                          "server could not find the requested resource", revision=revision)
+        if not t.namespaced:
+            meta.pop("namespace", None)
+        return t
 
     def _prune(self, ks: dict[str, Any], inventory: list[dict[str, str]]) -> dict[str, str]:
         if not (ks.get("spec") or {}).get("prune"):
