@@ -154,13 +154,13 @@ def dump_yaml(data: Any) -> str:
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
 
 
-def write_atomic(path: Path, text: str, *, exclusive: bool = False) -> None:
-    """Write `text` to `path` all at once. With `exclusive`, refuse when `path` exists."""
+def write_atomic(path: Path, text: str | bytes, *, exclusive: bool = False) -> None:
+    """Write `text` (or bytes) to `path` all at once. With `exclusive`, refuse when `path` exists."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(text.encode() if isinstance(text, str) else text)
             fh.flush()
             os.fsync(fh.fileno())
         if exclusive:

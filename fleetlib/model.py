@@ -117,17 +117,37 @@ class Duration:
         return cls(total)
 
     def go(self) -> str:
-        """Format as Go's time.Duration.String(): 60s -> '1m0s', 600s -> '10m0s', 30s -> '30s'."""
-        ms_total = round(self.seconds * 1000)
-        hours, rest = divmod(ms_total, 3_600_000)
-        minutes, rest = divmod(rest, 60_000)
-        secs = rest / 1000
-        sec_text = f"{secs:g}s" if secs != int(secs) else f"{int(secs)}s"
-        if hours:
-            return f"{hours}h{minutes}m{sec_text}"
-        if minutes:
-            return f"{minutes}m{sec_text}"
-        return sec_text
+        """Format as Go's time.Duration.String() (nanosecond precision): 60s -> '1m0s', 600s -> '10m0s',
+        0.000622s -> '622µs', 1.5s -> '1.5s', 3723.25s -> '1h2m3.25s'."""
+        return go_duration(self.seconds)
 
     def __str__(self) -> str:
         return self.go()
+
+
+def go_duration(seconds: float) -> str:
+    """Go's time.Duration.String() of a number of seconds, rounded to the nanosecond."""
+    ns = round(seconds * 1_000_000_000)
+    if ns == 0:
+        return "0s"
+    sign = "-" if ns < 0 else ""
+    ns = abs(ns)
+
+    def frac(value: int, digits: int) -> str:
+        whole, rest = divmod(value, 10 ** digits)
+        tail = f"{rest:0{digits}d}".rstrip("0")
+        return f"{whole}.{tail}" if tail else str(whole)
+    if ns < 1_000:
+        return f"{sign}{ns}ns"
+    if ns < 1_000_000:
+        return f"{sign}{frac(ns, 3)}µs"
+    if ns < 1_000_000_000:
+        return f"{sign}{frac(ns, 6)}ms"
+    hours, rest = divmod(ns, 3_600 * 10**9)
+    minutes, rest = divmod(rest, 60 * 10**9)
+    text = f"{frac(rest, 9)}s"
+    if hours:
+        return f"{sign}{hours}h{minutes}m{text}"
+    if minutes:
+        return f"{sign}{minutes}m{text}"
+    return sign + text

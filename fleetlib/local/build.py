@@ -11,6 +11,8 @@ cache at build time.
 - kwok: `go install sigs.k8s.io/kwok/cmd/kwok@<version>` (no replace directives). kwokctl is not built: the
   stack's own orchestration (fleetlib.local.cluster) starts the processes, because it must also run the Flux
   controllers, the SSH endpoint and the log server beside them with ports it chooses.
+- helm: `go install helm.sh/helm/v4/cmd/helm@<version>`, the version the Flux release's helm-controller links;
+  the sandbox's helm-controller renders charts with its `helm template`.
 - The Flux controllers: each from its own module copy (their go.mod files carry `replace ... => ./api`, so
   `go install` refuses them, and `main` imports `internal/`), with the `api` module put where the replace
   expects it.
@@ -218,7 +220,7 @@ def build(cache: Path | None = None, versions: LocalVersions = LOCAL, *, say: Sa
     go = check_go()
     started = time.monotonic()
     built: list[dict[str, Any]] = []
-    planned = [*MAINS, "kwok", *versions.flux.controllers]
+    planned = [*MAINS, "kwok", "helm", *versions.flux.controllers]
     stamp_base = f"{go}|{versions.key}|{hashlib.sha256(json.dumps(MAINS).encode()).hexdigest()[:12]}"
     if all(up_to_date(bins / name, f"{stamp_base}|{name}") for name in planned):
         say(f"✔ local stack binaries are up to date in {bins}")
@@ -247,7 +249,10 @@ def build(cache: Path | None = None, versions: LocalVersions = LOCAL, *, say: Sa
             step(name, f"k8s.io/kubernetes {versions.kubernetes}" if name != "etcd" else f"etcd {versions.etcd}",
                  lambda n=name, f=ldflags: run_go(["build", "-trimpath", "-p", "2", "-ldflags", f, "-o",
                                                    str(bins / n), f"./cmd/{n}"], cwd=module))
-    step("kwok", f"sigs.k8s.io/kwok {versions.kwok}", lambda: _install_kwok(bins, work, versions))
+    step("kwok", f"sigs.k8s.io/kwok {versions.kwok}",
+         lambda: _go_install(bins, work, f"sigs.k8s.io/kwok/cmd/kwok@{versions.kwok}", "kwok"))
+    step("helm", f"{versions.helm_module} {versions.helm}",
+         lambda: _go_install(bins, work, f"{versions.helm_module}/cmd/helm@{versions.helm}", "helm"))
     if not all(up_to_date(bins / c, f"{stamp_base}|{c}") for c in versions.flux.controllers):
         sources = flux_sources(work, versions)
         for controller, folder in sources.items():
@@ -259,15 +264,16 @@ def build(cache: Path | None = None, versions: LocalVersions = LOCAL, *, say: Sa
     return {"seconds": seconds, "built": built, "bin": str(bins), "disk_bytes": disk_bytes(root)}
 
 
-def _install_kwok(bins: Path, work: Path, versions: LocalVersions) -> None:
+def _go_install(bins: Path, work: Path, package: str, name: str) -> None:
+    """`go install <package>@<version>`: the module's own go.mod and go.sum, no replace directives."""
     env_bin = work / "gobin"
     env_bin.mkdir(exist_ok=True)
-    done = subprocess.run(["go", "install", "-trimpath", "-ldflags", "-s -w", f"sigs.k8s.io/kwok/cmd/kwok@{versions.kwok}"],
+    done = subprocess.run(["go", "install", "-trimpath", "-ldflags", "-s -w", package],
                           cwd=work, env={**go_env(work), "GOBIN": str(env_bin), "GOFLAGS": "-buildvcs=false"},
                           capture_output=True, text=True, timeout=3600, check=False)
     if done.returncode != 0:
-        raise BuildError(f"go install sigs.k8s.io/kwok/cmd/kwok@{versions.kwok} failed: {clip(done.stderr[-1500:], 1500)}")
-    shutil.move(str(env_bin / "kwok"), bins / "kwok")
+        raise BuildError(f"go install {package} failed: {clip(done.stderr[-1500:], 1500)}")
+    shutil.move(str(env_bin / name), bins / name)
 
 
 def disk_bytes(root: Path) -> int:

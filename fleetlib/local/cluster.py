@@ -50,7 +50,7 @@ FLUX_ROLES = {"source-controller": ("metrics", "health", "storage"),
               "helm-controller": ("metrics", "health"),
               "notification-controller": ("metrics", "health", "events", "receiver")}
 PORT_ROLES = ("etcd", "etcd-peer", "apiserver", "controller-manager", "scheduler", "kubelet", "ssh", "socks",
-              "prometheus", "kwok-metrics")
+              "prometheus", "kwok-metrics", "charts")
 NODE_ANNOTATION = "kwok.x-k8s.io/node"
 KWOK_STAGES = ("node/fast/node-initialize.yaml", "node/heartbeat/node-heartbeat.yaml", "pod/fast/pod-ready.yaml",
                "pod/fast/pod-complete.yaml", "pod/fast/pod-delete.yaml")

@@ -37,6 +37,8 @@ from fleetlib.local.sshgit import SshGitServer
 from fleetlib.model import ClusterId
 from fleetlib.quantity import parse_quantity
 from fleetlib.sandbox.hub import Hub
+from fleetlib.sandbox.charts import ArtifactStore
+from fleetlib.sandbox.chartserver import ChartServer
 from fleetlib.sandbox.metrics import PromServer
 from fleetlib.sandbox.server import github_token, sandbox_root
 
@@ -151,7 +153,9 @@ class Supervisor:
         logs = LogServer(("127.0.0.1", self.ports["kubelet"]), resolve=self.log_file, tls=tls)
         prom = PromServer(("127.0.0.1", self.ports["prometheus"]),
                           {(self.cluster.cid.stage, self.cluster.cid.cluster): self.metrics})  # type: ignore[dict-item]
-        for server, name in ((ssh, "ssh"), (socks, "socks"), (logs, "kubelet-logs"), (prom, "prometheus")):
+        charts = ChartServer(("127.0.0.1", self.ports["charts"]), ArtifactStore(self.home))
+        for server, name in ((ssh, "ssh"), (socks, "socks"), (logs, "kubelet-logs"), (prom, "prometheus"),
+                             (charts, "charts")):
             serve_in_thread(server, name)
             self.servers.append(server)
         threading.Thread(target=self.scrape_loop, name="scrape", daemon=True).start()
@@ -202,7 +206,10 @@ class Supervisor:
                "SOURCE_CONTROLLER_LOCALHOST": f"127.0.0.1:{self.ports['flux']['source-controller']['storage']}",
                **limits_env(container)}
         if name == "source-controller":
+            # git over SSH to github.com through SOCKS; Helm repositories and OCI registries over HTTP through the
+            # chart server, which serves charts.fleet.internal and registry.fleet.internal and refuses the rest
             env["ALL_PROXY"] = f"socks5://127.0.0.1:{self.ports['socks']}"
+            env["HTTP_PROXY"] = env["HTTPS_PROXY"] = f"http://127.0.0.1:{self.ports['charts']}"
             env["NO_PROXY"] = "127.0.0.1,localhost"
         spec = hashlib.sha256(json.dumps([argv, env], sort_keys=True).encode()).hexdigest()
         current = self.flux.get(name)

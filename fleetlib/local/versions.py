@@ -37,6 +37,9 @@ class LocalVersions:
     """go.etcd.io/etcd/server/v3, the version that Kubernetes release requires."""
     kwok: str
     flux: FluxRelease
+    helm: str = "v4.2.2"
+    """helm.sh/helm/v4: the helm CLI, at the version the release's helm-controller links (the sandbox renders
+    charts with its `helm template`)."""
     requested_flux: str = "v2.5.1"
     """The release the fleet's parameters name; `flux.version` is what the proxy lets us build."""
     unavailable: tuple[str, ...] = field(default=())
@@ -45,6 +48,10 @@ class LocalVersions:
     @property
     def key(self) -> str:
         return f"k8s-{self.kubernetes}_etcd-{self.etcd}_kwok-{self.kwok}_flux-{self.flux.version}"
+
+    @property
+    def helm_module(self) -> str:
+        return f"helm.sh/helm/v{self.helm.lstrip('v').split('.')[0]}"
 
     @property
     def kubernetes_minor(self) -> str:

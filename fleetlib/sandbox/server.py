@@ -29,6 +29,8 @@ import yaml
 from fleetlib.files import private_files, write_atomic
 from fleetlib.model import ClusterId
 from fleetlib.sandbox.apiserver import ClusterApi
+from fleetlib.sandbox.charts import ArtifactStore
+from fleetlib.sandbox.chartserver import ChartServer
 from fleetlib.sandbox.flux import ControllerSet, FluxSettings, faults
 from fleetlib.sandbox.hub import Hub, HubServer
 from fleetlib.sandbox.kubehttp import FlakyApi, KubeServer
@@ -74,6 +76,8 @@ class Sandbox:
     settings: FluxSettings = field(default_factory=FluxSettings)
     controllers_enabled: bool = True
     flux: dict[tuple[str, str], ControllerSet] = field(default_factory=dict)
+    charts: ChartServer | None = None
+    """The Helm repository and OCI registry (charts.fleet.internal, registry.fleet.internal) as an HTTP proxy."""
 
     _running: ClassVar[dict[Path, Sandbox]] = {}
     _lock: ClassVar[threading.Lock] = threading.Lock()
@@ -98,13 +102,14 @@ class Sandbox:
         hub = Hub(root / "github", token=github_token(home), releases=release_asset)
         hub_server = HubServer(("127.0.0.1", 0), hub)
         prom = PromServer(("127.0.0.1", 0), {})
+        charts = ChartServer(("127.0.0.1", 0), ArtifactStore(home))
         threads = [threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.1}, name=f"sandbox-{n}",
                                     daemon=True)
-                   for n, s in (("kube", kube), ("github", hub_server), ("prometheus", prom))]
+                   for n, s in (("kube", kube), ("github", hub_server), ("prometheus", prom), ("charts", charts))]
         for t in threads:
             t.start()
         sandbox = cls(home, pki, kube, hub, hub_server, prom, threads, settings or FluxSettings.from_env(),
-                      controllers)
+                      controllers, charts=charts)
         atexit.register(sandbox.stop)
         return sandbox
 
@@ -112,7 +117,7 @@ class Sandbox:
         for flux in list(self.flux.values()):
             flux.stop()
         self.flux.clear()
-        for server in (self.kube, self.hub_server, self.prom):
+        for server in (self.kube, self.hub_server, self.prom, *([self.charts] if self.charts else [])):
             server.shutdown()
             server.server_close()
         with self._lock:
@@ -132,8 +137,9 @@ class Sandbox:
                 self.prom.sources[key] = metrics
                 self.kube.clusters[key] = api
                 if self.controllers_enabled:
-                    self.flux[key] = ControllerSet.start(api, self.hub, self.settings,
-                                                         artifacts=cluster_db(self.home, cid).parent / "artifacts")
+                    self.flux[key] = ControllerSet.start(
+                        api, self.hub, self.settings, artifacts=cluster_db(self.home, cid).parent / "artifacts",
+                        proxy=self.charts.proxy_url if self.charts else None)
         return self.kube.clusters[key]
 
     def cluster(self, cid: ClusterId) -> ClusterApi:

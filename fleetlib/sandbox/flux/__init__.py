@@ -29,9 +29,10 @@ class ControllerSet:
         self.loop = Loop(runtime, [c.step for c in self.controllers])
 
     @classmethod
-    def start(cls, api: ClusterApi, hub: Hub, settings: FluxSettings, *, artifacts: Path) -> ControllerSet:
+    def start(cls, api: ClusterApi, hub: Hub, settings: FluxSettings, *, artifacts: Path,
+              proxy: str | None = None) -> ControllerSet:
         artifacts.mkdir(parents=True, exist_ok=True)
-        flux = cls(Runtime(api, hub, settings, artifacts))
+        flux = cls(Runtime(api, hub, settings, artifacts, proxy=proxy))
         flux.loop.start()
         return flux
 

@@ -23,6 +23,7 @@ import yaml
 
 from fleetlib.errors import InputError
 from fleetlib.sandbox.apiserver import ApiError, ClusterApi
+from fleetlib.sandbox.charts import CHARTS_URL, ArtifactStore, publish_demo_chart
 from fleetlib.sandbox.hub import Hub
 
 SCENARIOS: dict[str, str] = {
@@ -183,16 +184,17 @@ def inject(api: ClusterApi, hub: Hub, scenario: str, *, target: str | None = Non
             "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "fault-health"}},
                      "template": {"metadata": {"labels": {"app": "fault-health"}},
                                   "spec": {"containers": [{"name": "app",
-                                                           "image": "ghcr.io/example/does-not-exist:0.0.0"}]}}}}}),
+                                                           "image": "registry.invalid/example/app:0.0.0"}]}}}}}),
             "Add fault-health")
         c.apply(_kustomization("fault-health-check", f"./{FAULT_DIR}/health", wait=True, timeout="1m0s"))
     elif scenario == "helm-install-retries-exhausted":
+        publish_demo_chart(ArtifactStore.beside(c.hub.root), "broken", "1.0.0", broken=True)
         c.apply({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
                  "metadata": {"name": "fault-charts", "namespace": NAMESPACE},
-                 "spec": {"interval": "1h0m0s", "url": "https://stefanprodan.github.io/podinfo"}})
+                 "spec": {"interval": "1h0m0s", "url": CHARTS_URL}})
         c.apply({"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
                  "metadata": {"name": record["target"], "namespace": NAMESPACE},
-                 "spec": {"interval": "10m0s", "chart": {"spec": {"chart": "podinfo", "version": "6.5.0",
+                 "spec": {"interval": "10m0s", "chart": {"spec": {"chart": "broken", "version": "1.0.0",
                           "sourceRef": {"kind": "HelmRepository", "name": "fault-charts"}}},
                           "install": {"remediation": {"retries": 2}}}})
     elif scenario == "suspended-kustomization":

@@ -1,29 +1,53 @@
-"""helm-controller (simulated releases) and notification-controller (Providers, Alerts, Receivers).
-
-A HelmRelease whose HelmRepository is ready gets a release history, `Released` and `Ready`, as Helm's
-install and upgrade would leave them; under the helm-install-retries-exhausted fault the install
-fails and, past `spec.install.remediation.retries`, the release is Stalled with RetriesExceeded.
+"""helm-controller: HelmReleases installed for real. The chart comes from a HelmChart the controller keeps for
+`spec.chart` (source-controller resolves and pulls it from the HelmRepository) or from `spec.chartRef` (an
+OCIRepository or HelmChart); it is rendered (fleetlib.sandbox.flux.helmrender: `helm template`, or the
+documented subset without a helm binary), applied in Helm's install order with Helm's labels and annotations,
+recorded in a release Secret `sh.helm.release.v1.<release>.v<N>`, and waited on. Conditions, history,
+failure counting, remediation retries (RetriesExceeded), events and uninstall on deletion follow
+helm-controller v1.2-v1.6. notification-controller marks Providers, Alerts and Receivers ready.
 
     HelmController(runtime).step(); NotificationController(runtime).step()
 """
 
 from __future__ import annotations
 
+import base64
+import copy
+import gzip
 import hashlib
+import json
+import time
 from typing import Any
 
-from fleetlib.sandbox.flux.conditions import READY, RECONCILING, STALLED, drop_condition, is_ready, set_condition
+from fleetlib.model import go_duration
+from fleetlib.sandbox.apiserver import ApiError, now_rfc3339
+from fleetlib.sandbox.flux.conditions import (
+    READY,
+    RECONCILING,
+    STALLED,
+    drop_condition,
+    set_condition,
+    workload_current,
+)
+from fleetlib.sandbox.flux.helmrender import SUBSET, RenderError, read_chart, render
 from fleetlib.sandbox.flux.runtime import Runtime
-from fleetlib.sandbox.flux.schedule import Schedule
+from fleetlib.sandbox.flux.schedule import Schedule, interval_of
 
 COMPONENT = "helm-controller"
+MANAGER = "helm-controller"
+FINALIZER = "finalizers.fluxcd.io"
+RELEASED = "Released"
+NAME_LABEL, NAMESPACE_LABEL = "helm.toolkit.fluxcd.io/name", "helm.toolkit.fluxcd.io/namespace"
 
 
 class HelmController:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self.schedule = Schedule(rt)
-        self.failures: dict[str, int] = {}
+        self.waiting: dict[str, dict[str, Any]] = {}
+        """uid -> a release whose resources are being waited on (Helm's --wait), as the pass goes on."""
+        self.seen: dict[str, str | None] = {}
+        """uid -> the source artifact revision last reconciled from (the watch on sources)."""
 
     def step(self) -> None:
         if self.rt.controller_pod(COMPONENT) is None:
@@ -31,91 +55,428 @@ class HelmController:
         releases = self.rt.valid("HelmRelease", COMPONENT)
         if not releases:
             return
-        repos = {(r["metadata"]["namespace"], r["metadata"]["name"]): r for r in self.rt.list("HelmRepository")}
-        faults = self.rt.faults()
-        reconcile = self.rt.guarded(COMPONENT, self.reconcile)
         for hr in releases:
-            if self.schedule.due(hr):
-                reconcile(hr, repos, faults)
+            meta = hr["metadata"]
+            run = self.rt.guarded(COMPONENT, self.reconcile)
+            if meta.get("deletionTimestamp"):
+                if FINALIZER in (meta.get("finalizers") or []):
+                    self.rt.guarded(COMPONENT, self.finalize)(hr)
+                continue
+            if FINALIZER not in (meta.get("finalizers") or []):
+                hr = self._patch_meta(hr, {"finalizers": [*(meta.get("finalizers") or []), FINALIZER]}) or hr
+            pending = self.waiting.get(meta["uid"])
+            if pending is not None:
+                self.rt.guarded(COMPONENT, self._check_wait)(hr)
+                continue
+            if (hr.get("spec") or {}).get("suspend"):
+                continue
+            if self.schedule.due(hr) or self._source_moved(hr):
+                run(hr)
 
-    def reconcile(self, hr: dict[str, Any], repos: dict[tuple[str, str], dict[str, Any]], faults: Any) -> None:
-        meta, spec, status = hr["metadata"], hr.get("spec") or {}, dict(hr.get("status") or {})
-        chart_spec = ((spec.get("chart") or {}).get("spec")) or {}
-        chart, version = chart_spec.get("chart", "chart"), str(chart_spec.get("version") or "1.0.0")
-        src = chart_spec.get("sourceRef") or {}
-        src_ns = src.get("namespace") or meta["namespace"]
-        stamp, generation = self.rt.stamp(), meta.get("generation", 1)
-        release = f"{spec.get('targetNamespace') or meta['namespace']}/{spec.get('releaseName') or meta['name']}"
-        repo = repos.get((src_ns, src.get("name", "")))
-        if repo is None or not is_ready(repo):
-            message = f"HelmChart '{src_ns}/{meta['namespace']}-{meta['name']}' is not ready: latest generation of " \
-                      "object has not been reconciled"
-            conds = set_condition(status.get("conditions"), READY, "False", "ArtifactFailed", message, now=stamp,
-                                  generation=generation)
-            self.rt.patch_status(hr, {"conditions": conds}, COMPONENT)
-            self.rt.event(hr, "Warning", "ArtifactFailed", message, COMPONENT)
-            self.rt.log(COMPONENT, "error", "Reconciler error", hr, error=message)
-            self.schedule.done(hr, failed=True, retry=30.0)
+    def _patch_meta(self, hr: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any] | None:
+        t = self.rt.type("HelmRelease")
+        try:
+            _, out = self.rt.api.patch(t, hr["metadata"]["namespace"], hr["metadata"]["name"],
+                                       "application/merge-patch+json", json.dumps({"metadata": meta}).encode(),
+                                       manager=MANAGER)
+            return dict(out)
+        except ApiError:
+            return None
+
+    # --- the source -----------------------------------------------------------------------------------
+
+    def _source_ref(self, hr: dict[str, Any]) -> tuple[str, str, str]:
+        meta, spec = hr["metadata"], hr.get("spec") or {}
+        if spec.get("chartRef"):
+            ref = spec["chartRef"]
+            return str(ref.get("kind")), ref.get("namespace") or meta["namespace"], str(ref.get("name"))
+        src = (((spec.get("chart") or {}).get("spec")) or {}).get("sourceRef") or {}
+        return "HelmChart", src.get("namespace") or meta["namespace"], f"{meta['namespace']}-{meta['name']}"
+
+    def _source_moved(self, hr: dict[str, Any]) -> bool:
+        kind, ns, name = self._source_ref(hr)
+        source = self.rt.get(kind, ns, name)
+        revision = (((source or {}).get("status") or {}).get("artifact") or {}).get("revision")
+        return bool(revision) and hr["metadata"]["uid"] in self.seen and self.seen[hr["metadata"]["uid"]] != revision
+
+    def _chart_template(self, hr: dict[str, Any]) -> None:
+        """Create or update the HelmChart for `spec.chart`, as reconcileChartTemplate does."""
+        meta, spec = hr["metadata"], hr.get("spec") or {}
+        template = (spec.get("chart") or {}).get("spec") or {}
+        src = template.get("sourceRef") or {}
+        ns = src.get("namespace") or meta["namespace"]
+        name = f"{meta['namespace']}-{meta['name']}"
+        wanted = {"chart": template.get("chart"), "version": template.get("version") or "*",
+                  "sourceRef": {"kind": src.get("kind", "HelmRepository"), "name": src.get("name")},
+                  "interval": go_duration(interval_of({"spec": template}, "interval",
+                                                      str(spec.get("interval") or "10m"))),
+                  "reconcileStrategy": template.get("reconcileStrategy") or "ChartVersion"}
+        if template.get("valuesFiles"):
+            wanted["valuesFiles"] = template["valuesFiles"]
+        t = self.rt.type("HelmChart")
+        assert t is not None
+        current = self.rt.get("HelmChart", ns, name)
+        body = {"apiVersion": f"{t.group}/{t.version}", "kind": "HelmChart",
+                "metadata": {"name": name, "namespace": ns, "labels": {NAME_LABEL: meta["name"],
+                                                                       NAMESPACE_LABEL: meta["namespace"]}},
+                "spec": wanted}
+        if current is None or {k: (current.get("spec") or {}).get(k) for k in wanted} != wanted:
+            self.rt.api.patch(t, ns, name, "application/apply-patch+yaml", json.dumps(body).encode(), manager=MANAGER,
+                              force=True)
+            if current is None:
+                self.rt.event(hr, "Normal", "HelmChartCreated",
+                              f"Created HelmChart/{ns}/{name} with SourceRef '{wanted['sourceRef']['kind']}/{ns}/"
+                              f"{wanted['sourceRef']['name']}'", COMPONENT)
+        if (hr.get("status") or {}).get("helmChart") != f"{ns}/{name}":
+            hr.setdefault("status", {})["helmChart"] = f"{ns}/{name}"
+
+    @staticmethod
+    def _source_ready(kind: str, source: dict[str, Any]) -> str | None:
+        """isReady(): None when usable, else why not (as HelmRelease's SourceNotReady message says)."""
+        meta, status = source["metadata"], source.get("status") or {}
+        conds = {c.get("type"): c for c in status.get("conditions") or []}
+        where = f"{kind} '{meta['namespace']}/{meta['name']}' is not ready"
+        if meta.get("generation") != status.get("observedGeneration"):
+            ready = conds.get(READY) or {}
+            detail = ready.get("message") if ready.get("status") == "False" else \
+                "latest generation of object has not been reconciled"
+            return f"{where}: {detail}"
+        if (conds.get(STALLED) or {}).get("status") == "True":
+            return f"{where}: {conds[STALLED].get('message')}"
+        if not status.get("artifact"):
+            return f"{where}: does not have an artifact"
+        return None
+
+    # --- one reconciliation ---------------------------------------------------------------------------
+
+    def reconcile(self, hr: dict[str, Any]) -> None:
+        meta, spec = hr["metadata"], hr.get("spec") or {}
+        status = copy.deepcopy(hr.get("status") or {})
+        generation = meta.get("generation", 1)
+        _mark(status, RECONCILING, "True", "Progressing", "Fulfilling prerequisites", generation)
+        self.rt.patch_status(hr, status, COMPONENT)
+        requeue = self.rt.settings.requeue_dependency
+        if spec.get("chart") and not spec.get("chartRef"):
+            self._chart_template(hr)
+            status["helmChart"] = (hr.get("status") or {}).get("helmChart")
+        kind, ns, name = self._source_ref(hr)
+        source = self.rt.get(kind, ns, name)
+        if source is None:
+            t = self.rt.type(kind)
+            plural = f"{t.plural}.{t.group}" if t else kind.lower()
+            _mark(status, READY, "False", "ArtifactFailed",
+                  f'could not get Source object: {plural} "{name}" not found', generation)
+            self._finish(hr, status, retry=requeue)
             return
+        problem = self._source_ready(kind, source)
+        self.seen[meta["uid"]] = ((source.get("status") or {}).get("artifact") or {}).get("revision")
+        if problem:
+            self.rt.log(COMPONENT, "info", problem, hr)
+            _mark(status, READY, "False", "SourceNotReady", problem, generation)
+            self._finish(hr, status, retry=requeue)
+            return
+        artifact = source["status"]["artifact"]
+        try:
+            archive = (self.rt.artifacts / str(artifact["path"])).read_bytes()
+            chart_meta = read_chart(archive)[0]
+        except (OSError, RenderError) as e:
+            _mark(status, READY, "False", "ArtifactFailed", f"Could not load chart: {e}", generation)
+            self.rt.event(hr, "Warning", "ArtifactFailed", str(e), COMPONENT)
+            self._finish(hr, status, retry=requeue)
+            return
+        version = str(chart_meta.get("version"))
+        if kind == "OCIRepository":  # mutateChartWithSourceRevision: mutable tags are told apart by digest
+            digest = str(artifact["revision"]).rsplit("@", 1)[-1].split(":", 1)[-1]
+            version = f"{version.split('+')[0]}+{digest[:12]}"
+        values = spec.get("values") or {}
+        config_digest = "sha256:" + hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()
+        release, target_ns = _release_name(hr), spec.get("targetNamespace") or meta["namespace"]
+        status["storageNamespace"] = spec.get("storageNamespace") or meta["namespace"]
         history = list(status.get("history") or [])
-        failing = "helm-install-retries-exhausted" in faults and faults["helm-install-retries-exhausted"].get(
-            "target", meta["name"]) == meta["name"] and not history
-        if failing:
-            attempts = self.failures.get(meta["uid"], 0) + 1
-            self.failures[meta["uid"]] = attempts
-            retries = int((((spec.get("install") or {}).get("remediation")) or {}).get("retries", 0))
-            error = f"Helm install failed for release {release} with chart {chart}@{version}: context deadline exceeded"
-            conds = set_condition(status.get("conditions"), "Released", "False", "InstallFailed", error, now=stamp,
-                                  generation=generation)
-            conds = set_condition(conds, READY, "False", "InstallFailed", error, now=stamp, generation=generation)
-            new: dict[str, Any] = {"conditions": conds, "installFailures": attempts, "lastAttemptedRevision": version,
-                                   "lastAttemptedGeneration": generation}
-            self.rt.event(hr, "Warning", "InstallFailed", error, COMPONENT)
-            self.rt.log(COMPONENT, "error", "Reconciler error", hr, error=error)
-            if attempts > retries:
-                stalled = f"Failed to install after {attempts} attempt(s)"
-                new["conditions"] = set_condition(conds, STALLED, "True", "RetriesExceeded", stalled, now=stamp,
-                                                  generation=generation)
-                new["observedGeneration"] = generation
-                self.rt.event(hr, "Warning", "RetriesExceeded", stalled, COMPONENT)
-                self.rt.patch_status(hr, new, COMPONENT)
-                self.schedule.done(hr, failed=True, retry=3600.0)
-                return
-            self.rt.patch_status(hr, new, COMPONENT)
-            self.schedule.done(hr, failed=True, retry=5.0)  # remediation retries follow at once, not after interval
+        latest = history[0] if history else None
+        action = "install" if latest is None or (latest.get("status") == "failed" and len(history) == 1) else "upgrade"
+        failures = int(status.get("installFailures" if action == "install" else "upgradeFailures") or 0)
+        in_sync = latest is not None and latest.get("status") == "deployed" and \
+            latest.get("chartVersion") == version and latest.get("configDigest") == config_digest
+        if (status.get("lastAttemptedRevision"), status.get("lastAttemptedConfigDigest")) != (version, config_digest):
+            status.pop("installFailures", None)
+            status.pop("upgradeFailures", None)
+            failures = 0
+            _drop(status, STALLED)
+        status.update({"lastAttemptedGeneration": generation, "lastAttemptedRevision": version,
+                       "lastAttemptedConfigDigest": config_digest})
+        if in_sync:
+            released = next((c for c in status.get("conditions") or [] if c.get("type") == RELEASED), None)
+            if released is None or released.get("status") != "True":
+                verb = status.get("lastAttemptedReleaseAction") or "install"
+                reason = "InstallSucceeded" if verb == "install" else "UpgradeSucceeded"
+                released = {"reason": reason, "message": _success_message(latest, release, target_ns, verb)}
+            _mark(status, RELEASED, "True", released["reason"], released["message"], generation)
+            _mark(status, READY, "True", released["reason"], released["message"], generation)
+            self._finish(hr, status)
             return
-        digest = hashlib.sha256(f"{chart}{version}{spec.get('values')}".encode()).hexdigest()
-        first = not history
-        if first or history[0].get("chartVersion") != version or history[0].get("configDigest") != f"sha256:{digest}":
-            number = (history[0]["version"] + 1) if history else 1
-            history.insert(0, {"name": meta["name"], "namespace": meta["namespace"], "version": number,
-                               "chartName": chart, "chartVersion": version, "appVersion": version,
-                               "configDigest": f"sha256:{digest}", "digest": f"sha256:{digest}", "status": "deployed",
-                               "firstDeployed": stamp, "lastDeployed": stamp})
-            for old in history[1:]:
-                old["status"] = "superseded"
-            verb = "install" if first else "upgrade"
-            message = f"Helm {verb} succeeded for release {release}.v{number} with chart {chart}@{version}"
-            self.rt.event(hr, "Normal", "InstallSucceeded" if first else "UpgradeSucceeded", message, COMPONENT,
-                          annotations={"helm.toolkit.fluxcd.io/revision": version})
-            self.rt.log(COMPONENT, "info", f"release {verb} succeeded", hr, revision=version)
-            reason = "InstallSucceeded" if first else "UpgradeSucceeded"
-        else:
-            reason = "InstallSucceeded" if len(history) == 1 else "UpgradeSucceeded"
-            message = f"Helm {'install' if len(history) == 1 else 'upgrade'} succeeded for release {release}." \
-                      f"v{history[0]['version']} with chart {chart}@{version}"
-        self.failures.pop(meta["uid"], None)
-        conds = drop_condition(drop_condition(status.get("conditions"), STALLED), RECONCILING)
-        conds = set_condition(conds, "Released", "True", reason, message, now=stamp, generation=generation)
-        conds = set_condition(conds, READY, "True", reason, message, now=stamp, generation=generation)
-        new = {"conditions": conds, "history": history[:10], "observedGeneration": generation,
-               "lastAttemptedRevision": version, "lastAttemptedGeneration": generation,
-               "lastAttemptedConfigDigest": f"sha256:{digest}", "storageNamespace": meta["namespace"],
-               "helmChart": f"{src_ns}/{meta['namespace']}-{meta['name']}", "installFailures": None}
-        if self.schedule.requested(hr):
-            new["lastHandledReconcileAt"] = self.schedule.requested(hr)
-        self.rt.patch_status(hr, new, COMPONENT)
-        self.schedule.done(hr)
+        retries = _retries(spec, action)
+        if failures and failures > retries and retries >= 0:
+            self._stall(hr, status, action, failures)
+            return
+        status["lastAttemptedReleaseAction"] = action
+        timeout = interval_of(hr, "timeout", "5m")
+        _mark(status, RECONCILING, "True", "Progressing",
+              f"Running '{action}' action with timeout of {go_duration(timeout)}", generation)
+        self.rt.patch_status(hr, status, COMPONENT)
+        number = 1 if action == "install" else int(latest["version"]) + 1  # a failed install is remediated first
+        chart_name = str(chart_meta.get("name"))
+        try:
+            manifests, renderer = render(archive, release=release, namespace=target_ns, values=values,
+                                         version=version if version != chart_meta.get("version") else None)
+            applied = self._apply(hr, manifests, release, target_ns)
+        except (RenderError, ApiError) as e:
+            error = str(e) if isinstance(e, RenderError) else _apply_error(e)
+            self._failed(hr, status, action, release, target_ns, chart_name, version, chart_meta, number,
+                         config_digest, error, history)
+            return
+        entry = _history_entry(release, target_ns, chart_name, version, chart_meta, number, config_digest, "deployed")
+        self._write_release_secret(hr, entry, applied, status["storageNamespace"])
+        history = [entry, *[{**h, "status": "superseded"} if h.get("status") == "deployed" else h
+                            for h in history if h.get("version") != number]]
+        status["history"] = history[:5]
+        install_spec = (spec.get("install") if action == "install" else spec.get("upgrade")) or {}
+        if install_spec.get("disableWait"):
+            self._released(hr, status, action, release, target_ns, renderer)
+            return
+        self.waiting[meta["uid"]] = {"status": status, "action": action, "release": release, "namespace": target_ns,
+                                     "renderer": renderer,
+                                     "objects": applied, "deadline": self.rt.now() + timeout,
+                                     "chart": (chart_name, version, chart_meta, number, config_digest)}
+        self.rt.patch_status(hr, status, COMPONENT)
+
+    def _apply(self, hr: dict[str, Any], manifests: list[dict[str, Any]], release: str, namespace: str
+               ) -> list[dict[str, str]]:
+        """Apply the rendered manifests as Helm (server-side) does, with Helm's ownership labels and annotations."""
+        applied = []
+        for obj in manifests:
+            meta = obj.setdefault("metadata", {})
+            t = self.rt.api.registry().by_kind(str(obj.get("apiVersion")), str(obj.get("kind")))
+            if t is None:
+                raise RenderError(f'resource mapping not found for name: "{meta.get("name")}" namespace: "'
+                                  f'{meta.get("namespace") or namespace}" from "": no matches for kind '
+                                  f'"{obj.get("kind")}" in version "{obj.get("apiVersion")}"\nensure CRDs are '
+                                  "installed first")
+            if t.namespaced:
+                meta.setdefault("namespace", namespace)
+            else:
+                meta.pop("namespace", None)
+            meta.setdefault("labels", {}).update({"app.kubernetes.io/managed-by": "Helm",
+                                                  NAME_LABEL: hr["metadata"]["name"],
+                                                  NAMESPACE_LABEL: hr["metadata"]["namespace"]})
+            meta.setdefault("annotations", {}).update({"meta.helm.sh/release-name": release,
+                                                       "meta.helm.sh/release-namespace": namespace})
+            try:
+                self.rt.api.patch(t, meta.get("namespace"), meta["name"], "application/apply-patch+yaml",
+                                  json.dumps(obj).encode(), manager=MANAGER, force=True)
+            except ApiError as e:
+                e.message = f"server-side apply failed for object {meta.get('namespace') + '/' if t.namespaced else ''}" \
+                            f"{meta['name']} {obj.get('apiVersion')}, Kind={obj.get('kind')}: {e.message}"
+                raise
+            applied.append({"apiVersion": str(obj["apiVersion"]), "kind": str(obj["kind"]),
+                            "namespace": meta.get("namespace") or "", "name": meta["name"]})
+        return applied
+
+    def _check_wait(self, hr: dict[str, Any]) -> None:
+        pending = self.waiting[hr["metadata"]["uid"]]
+        waiting = []
+        for ref in pending["objects"]:
+            if ref["kind"] not in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"):
+                continue
+            obj = self.rt.get(ref["kind"], ref["namespace"] or None, ref["name"])
+            current, word = workload_current(obj) if obj else (False, "NotFound")
+            if not current:
+                waiting.append(f"{ref['kind']}/{ref['namespace']}/{ref['name']} status: '{word}'")
+        status = pending["status"]
+        if not waiting:
+            self.waiting.pop(hr["metadata"]["uid"], None)
+            self._released(hr, status, pending["action"], pending["release"], pending["namespace"], pending["renderer"])
+        elif self.rt.now() >= pending["deadline"]:
+            self.waiting.pop(hr["metadata"]["uid"], None)
+            chart_name, version, chart_meta, number, config_digest = pending["chart"]
+            history = list(status.get("history") or [])
+            history = [h for h in history if h.get("version") != number]
+            self._failed(hr, status, pending["action"], pending["release"], pending["namespace"], chart_name, version,
+                         chart_meta, number, config_digest, "context deadline exceeded", history)
+
+    # --- outcomes -------------------------------------------------------------------------------------
+
+    def _released(self, hr: dict[str, Any], status: dict[str, Any], action: str, release: str, namespace: str,
+                  renderer: str) -> None:
+        generation = hr["metadata"].get("generation", 1)
+        latest = status["history"][0]
+        reason = "InstallSucceeded" if action == "install" else "UpgradeSucceeded"
+        message = _success_message(latest, release, namespace, action)
+        if renderer == SUBSET:  # say what was simulated, where the user reads the outcome
+            message += f" (rendered by {SUBSET})"
+        status.pop("installFailures" if action == "install" else "upgradeFailures", None)
+        _mark(status, RELEASED, "True", reason, message, generation)
+        _mark(status, READY, "True", reason, message, generation)
+        self.rt.event(hr, "Normal", reason, message, COMPONENT,
+                      annotations={"helm.toolkit.fluxcd.io/revision": latest["chartVersion"],
+                                   "helm.toolkit.fluxcd.io/token": latest["configDigest"]})
+        self.rt.log(COMPONENT, "info", f"release {action} succeeded", hr, revision=latest["chartVersion"])
+        self._finish(hr, status)
+
+    def _failed(self, hr: dict[str, Any], status: dict[str, Any], action: str, release: str, namespace: str,
+                chart_name: str, version: str, chart_meta: dict[str, Any], number: int, config_digest: str,
+                error: str, history: list[dict[str, Any]]) -> None:
+        generation = hr["metadata"].get("generation", 1)
+        verb = "install" if action == "install" else "upgrade"
+        reason = "InstallFailed" if action == "install" else "UpgradeFailed"
+        message = f"Helm {verb} failed for release {namespace}/{release} with chart {chart_name}@{version}: {error}"
+        counter = "installFailures" if action == "install" else "upgradeFailures"
+        failures = int(status.get(counter) or 0) + 1
+        status[counter] = failures
+        entry = _history_entry(release, namespace, chart_name, version, chart_meta, number, config_digest, "failed")
+        self._write_release_secret(hr, entry, [], status.get("storageNamespace") or hr["metadata"]["namespace"])
+        status["history"] = [entry, *[h for h in history if h.get("version") != number]][:5]
+        _mark(status, RELEASED, "False", reason, message, generation)
+        _mark(status, READY, "False", reason, message, generation)
+        self.rt.event(hr, "Warning", reason, message, COMPONENT,
+                      annotations={"helm.toolkit.fluxcd.io/revision": version})
+        self.rt.log(COMPONENT, "error", f"failed to run '{verb}' action", hr, error=message)
+        retries = _retries(hr.get("spec") or {}, action)
+        if retries < 0 or failures <= retries:
+            _mark(status, RECONCILING, "True", "ProgressingWithRetry", message, generation)
+            self.rt.patch_status(hr, status, COMPONENT)
+            self.schedule.done(hr, failed=True, retry=0.0)  # remediation, then the next attempt at once
+            return
+        self._stall(hr, status, action, failures)
+
+    def _stall(self, hr: dict[str, Any], status: dict[str, Any], action: str, failures: int) -> None:
+        generation = hr["metadata"].get("generation", 1)
+        _mark(status, STALLED, "True", "RetriesExceeded", f"Failed to {action} after {failures} attempt(s)",
+              generation)
+        _drop(status, RECONCILING)
+        status["observedGeneration"] = generation
+        self.rt.patch_status(hr, status, COMPONENT)
+        self.schedule.done(hr, failed=True, retry=1e9)  # terminal until the spec changes
+
+    def _finish(self, hr: dict[str, Any], status: dict[str, Any], *, retry: float | None = None) -> None:
+        requested = self.schedule.requested(hr)
+        if requested:
+            status["lastHandledReconcileAt"] = requested
+        ready = next((c for c in status.get("conditions") or [] if c.get("type") == READY), {})
+        if ready.get("status") == "True":
+            _drop(status, RECONCILING)
+            _drop(status, STALLED)
+            status["observedGeneration"] = hr["metadata"].get("generation", 1)
+        self.rt.patch_status(hr, status, COMPONENT)
+        self.schedule.done(hr, failed=retry is not None, retry=retry)
+
+    def _write_release_secret(self, hr: dict[str, Any], entry: dict[str, Any], objects: list[dict[str, str]],
+                              namespace: str) -> None:
+        """The release as Helm stores it: Secret sh.helm.release.v1.<release>.v<N> (gzip, base64), labelled."""
+        t = self.rt.type("Secret")
+        assert t is not None
+        release = {"name": entry["name"], "namespace": entry["namespace"], "version": entry["version"],
+                   "info": {"status": entry["status"], "first_deployed": entry["firstDeployed"],
+                            "last_deployed": entry["lastDeployed"]},
+                   "chart": {"metadata": {"name": entry["chartName"], "version": entry["chartVersion"],
+                                          "appVersion": entry.get("appVersion")}},
+                   "manifest": json.dumps(objects)}
+        payload = base64.b64encode(gzip.compress(json.dumps(release).encode())).decode()
+        for old in self.rt.list("Secret", namespace):
+            labels = old["metadata"].get("labels") or {}
+            if labels.get("owner") == "helm" and labels.get("name") == entry["name"] and labels.get("status") == \
+                    "deployed" and old["metadata"]["name"] != f"sh.helm.release.v1.{entry['name']}.v{entry['version']}":
+                self.rt.api.patch(t, namespace, old["metadata"]["name"], "application/merge-patch+json",
+                                  json.dumps({"metadata": {"labels": {"status": "superseded"}}}).encode(),
+                                  manager=MANAGER)
+        body = {"apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
+                "metadata": {"name": f"sh.helm.release.v1.{entry['name']}.v{entry['version']}", "namespace": namespace,
+                             "labels": {"name": entry["name"], "owner": "helm", "status": entry["status"],
+                                        "version": str(entry["version"]), "modifiedAt": str(int(time.time()))}},
+                "data": {"release": base64.b64encode(payload.encode()).decode()}}
+        self.rt.api.patch(t, namespace, body["metadata"]["name"], "application/apply-patch+yaml",
+                          json.dumps(body).encode(), manager=MANAGER, force=True)
+
+    # --- deletion -------------------------------------------------------------------------------------
+
+    def finalize(self, hr: dict[str, Any]) -> None:
+        """Uninstall: the release's objects and Secrets, and the HelmChart kept for `spec.chart`."""
+        meta, spec, status = hr["metadata"], hr.get("spec") or {}, hr.get("status") or {}
+        if not spec.get("suspend"):
+            namespace = status.get("storageNamespace") or meta["namespace"]
+            release = _release_name(hr)
+            for secret in self.rt.list("Secret", namespace):
+                labels = secret["metadata"].get("labels") or {}
+                if labels.get("owner") != "helm" or labels.get("name") != release:
+                    continue
+                if labels.get("status") == "deployed":
+                    self._uninstall_objects(secret)
+                self._delete("Secret", namespace, secret["metadata"]["name"])
+            chart = status.get("helmChart")
+            if chart and "/" in chart:
+                ns, name = chart.split("/", 1)
+                self._delete("HelmChart", ns, name)
+        self.waiting.pop(meta["uid"], None)
+        self._patch_meta(hr, {"finalizers": [f for f in meta.get("finalizers") or [] if f != FINALIZER] or None})
+
+    def _uninstall_objects(self, secret: dict[str, Any]) -> None:
+        try:
+            payload = base64.b64decode(base64.b64decode(secret["data"]["release"]))
+            objects = json.loads(json.loads(gzip.decompress(payload))["manifest"])
+        except (KeyError, ValueError, OSError):
+            return
+        for ref in reversed(objects):
+            self._delete(ref["kind"], ref["namespace"] or None, ref["name"], api_version=ref["apiVersion"])
+
+    def _delete(self, kind: str, namespace: str | None, name: str, *, api_version: str | None = None) -> None:
+        t = self.rt.api.registry().by_kind(api_version, kind) if api_version else self.rt.type(kind)
+        if t is None:
+            return
+        try:
+            self.rt.api.delete(t, namespace if t.namespaced else None, name)
+        except ApiError:
+            pass
+
+
+def _release_name(hr: dict[str, Any]) -> str:
+    spec = hr.get("spec") or {}
+    if spec.get("releaseName"):
+        return str(spec["releaseName"])
+    if spec.get("targetNamespace"):
+        return f"{spec['targetNamespace']}-{hr['metadata']['name']}"
+    return str(hr["metadata"]["name"])
+
+
+def _retries(spec: dict[str, Any], action: str) -> int:
+    block = (spec.get("install") if action == "install" else spec.get("upgrade")) or {}
+    return int((block.get("remediation") or {}).get("retries", 0) or 0)
+
+
+def _history_entry(release: str, namespace: str, chart: str, version: str, chart_meta: dict[str, Any], number: int,
+                   config_digest: str, state: str) -> dict[str, Any]:
+    stamp = now_rfc3339()
+    return {"name": release, "namespace": namespace, "version": number, "chartName": chart, "chartVersion": version,
+            "appVersion": str(chart_meta.get("appVersion") or ""), "configDigest": config_digest,
+            "digest": "sha256:" + hashlib.sha256(f"{release}{number}{version}{config_digest}".encode()).hexdigest(),
+            "firstDeployed": stamp, "lastDeployed": stamp, "status": state}
+
+
+def _success_message(entry: dict[str, Any], release: str, namespace: str, verb: str) -> str:
+    return (f"Helm {verb} succeeded for release {namespace}/{release}.v{entry['version']} with chart "
+            f"{entry['chartName']}@{entry['chartVersion']}")
+
+
+def _apply_error(e: ApiError) -> str:
+    return e.message
+
+
+def _mark(status: dict[str, Any], kind: str, value: str, reason: str, message: str, generation: int) -> None:
+    status["conditions"] = set_condition(status.get("conditions"), kind, value, reason, message, now=now_rfc3339(),
+                                         generation=generation)
+
+
+def _drop(status: dict[str, Any], kind: str) -> None:
+    status["conditions"] = drop_condition(status.get("conditions"), kind)
 
 
 class NotificationController:

@@ -8,8 +8,10 @@ prune what left Git, honour dependsOn and health checks, and report as Flux does
 
 from __future__ import annotations
 
+import copy
 import json
 import posixpath
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -20,13 +22,12 @@ from typing import Any
 
 import yaml
 
-from fleetlib.model import Duration
-from fleetlib.sandbox.apiserver import ApiError
+from fleetlib.model import go_duration
+from fleetlib.sandbox.apiserver import ApiError, now_rfc3339
 from fleetlib.sandbox.flux.conditions import (
     HEALTHY,
     READY,
     RECONCILING,
-    STALLED,
     drop_condition,
     is_ready,
     set_condition,
@@ -39,6 +40,7 @@ COMPONENT = "kustomize-controller"
 CONCURRENT = 4
 """Parallel reconciles, as the controller's --concurrent flag (default 4)."""
 MANAGER = "kustomize-controller"
+FINALIZER = "finalizers.fluxcd.io"
 NAME_LABEL = "kustomize.toolkit.fluxcd.io/name"
 NAMESPACE_LABEL = "kustomize.toolkit.fluxcd.io/namespace"
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -53,10 +55,6 @@ class Failure(Exception):
         self.event = event or message
 
 
-def _fmt(seconds: float) -> str:
-    return Duration(max(seconds, 0.001)).go() if seconds >= 1 else f"{seconds:.3g}s"
-
-
 def entry_id(obj: dict[str, Any]) -> str:
     group = obj["apiVersion"].rpartition("/")[0]
     name = obj["metadata"]["name"].replace(":", "__")
@@ -69,11 +67,19 @@ def ref(obj: dict[str, Any]) -> str:
 
 
 class KustomizeController:
+    """Reconcile as kustomize-controller's Reconcile does (v1.5-v1.9): finalizer first; a deleted Kustomization
+    prunes its inventory (prune: true) and lets go; a suspended one only records the request it saw; then the
+    source, its artifact, the dependencies (re-checked every --requeue-dependency, with one info event and log
+    line each time), and the reconcile proper: fetch, build, dry-run and apply in stages, prune, health checks.
+    A new artifact revision triggers a reconcile once, as the controller's watch on sources does."""
+
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self.schedule = Schedule(rt)
         self.health: dict[str, dict[str, Any]] = {}
         self.builds: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self.seen: dict[str, str | None] = {}
+        """uid -> the source revision the last reconcile started from (a watch event fires once per change)."""
         self.workers = ThreadPoolExecutor(CONCURRENT, thread_name_prefix="kustomize-controller")
 
     def step(self) -> None:
@@ -86,91 +92,188 @@ class KustomizeController:
         revisions = {(s["kind"], s["metadata"]["namespace"], s["metadata"]["name"]):
                      ((s.get("status") or {}).get("artifact") or {}).get("revision")
                      for kind in ("GitRepository", "OCIRepository", "Bucket") for s in self.rt.list(kind)}
-        due = []
+        due: list[tuple[Any, dict[str, Any]]] = []
         for ks in items:
-            uid = ks["metadata"]["uid"]
+            meta = ks["metadata"]
+            uid = meta["uid"]
+            if meta.get("deletionTimestamp"):
+                if FINALIZER in (meta.get("finalizers") or []):
+                    due.append((self.finalize, ks))
+                continue
+            if FINALIZER not in (meta.get("finalizers") or []):
+                added = self._add_finalizer(ks)
+                if added is None:
+                    continue
+                ks = added
             pending = self.health.get(uid)
-            if pending is not None and pending["generation"] == ks["metadata"].get("generation"):
+            if pending is not None and pending["generation"] == meta.get("generation"):
                 self._check_health(ks, pending)
-            elif self.schedule.due(ks) or self._new_artifact(ks, revisions):
+                continue
+            if (ks.get("spec") or {}).get("suspend"):
+                if self._suspended_due(ks):
+                    due.append((self.suspended, ks))
+                continue
+            if self.schedule.due(ks) or self._new_artifact(ks, revisions):
                 self.health.pop(uid, None)
-                due.append(ks)
-        reconcile = self.rt.guarded(COMPONENT, self.reconcile)
-        list(self.workers.map(lambda ks: reconcile(ks, by_key), due))
+                due.append((lambda k, _by=by_key, _rev=revisions: self.reconcile(k, _by, _rev), ks))
+        runs = [(self.rt.guarded(COMPONENT, fn), ks) for fn, ks in due]
+        list(self.workers.map(lambda item: item[0](item[1]), runs))
 
-    @staticmethod
-    def _new_artifact(ks: dict[str, Any], revisions: dict[tuple[str, str, str], str | None]) -> bool:
-        """Like the real controller's watch on sources: a new artifact revision triggers a reconcile."""
-        spec = ks.get("spec") or {}
-        if spec.get("suspend"):
-            return False
-        src = spec.get("sourceRef") or {}
-        key = (src.get("kind", "GitRepository"), src.get("namespace") or ks["metadata"]["namespace"], src.get("name"))
-        revision = revisions.get(key)  # type: ignore[call-overload]
-        return bool(revision) and revision != (ks.get("status") or {}).get("lastAttemptedRevision")
+    def _add_finalizer(self, ks: dict[str, Any]) -> dict[str, Any] | None:
+        t = self.rt.type("Kustomization")
+        meta = ks["metadata"]
+        try:
+            _, out = self.rt.api.patch(t, meta["namespace"], meta["name"], "application/merge-patch+json",
+                                       json.dumps({"metadata": {"finalizers": [*(meta.get("finalizers") or []),
+                                                                               FINALIZER]}}).encode(),
+                                       manager=MANAGER)
+        except ApiError:
+            return None
+        return dict(out)
+
+    def _source_key(self, ks: dict[str, Any]) -> tuple[str, str, str]:
+        src = (ks.get("spec") or {}).get("sourceRef") or {}
+        return (src.get("kind", "GitRepository"), src.get("namespace") or ks["metadata"]["namespace"],
+                src.get("name", ""))
+
+    def _new_artifact(self, ks: dict[str, Any], revisions: dict[tuple[str, str, str], str | None]) -> bool:
+        """The watch on sources: a source's artifact revision other than the one last reconciled from."""
+        revision = revisions.get(self._source_key(ks))
+        uid = ks["metadata"]["uid"]
+        if uid not in self.seen:
+            self.seen[uid] = (ks.get("status") or {}).get("lastAttemptedRevision")
+        return bool(revision) and revision != self.seen[uid]
+
+    def _suspended_due(self, ks: dict[str, Any]) -> bool:
+        key = ks["metadata"]["uid"]
+        requested = self.schedule.requested(ks)
+        return self.schedule.generation.get(key) != ks["metadata"].get("generation", 1) or bool(
+            requested and requested != (ks.get("status") or {}).get("lastHandledReconcileAt"))
+
+    def suspended(self, ks: dict[str, Any]) -> None:
+        """A suspended Kustomization's reconcile: nothing but the log line and the status bookkeeping."""
+        self.rt.log(COMPONENT, "info", "Reconciliation is suspended for this object", ks)
+        status = copy.deepcopy(ks.get("status") or {})
+        self._finish(ks, status, time.monotonic(), announce=False)
+        self.schedule.generation[ks["metadata"]["uid"]] = ks["metadata"].get("generation", 1)
 
     # --- one reconciliation ---------------------------------------------------------------------
 
-    def reconcile(self, ks: dict[str, Any], by_key: dict[tuple[str, str], dict[str, Any]]) -> None:
+    def reconcile(self, ks: dict[str, Any], by_key: dict[tuple[str, str], dict[str, Any]],
+                  revisions: dict[tuple[str, str, str], str | None]) -> None:
         started = time.monotonic()
+        uid = ks["metadata"]["uid"]
+        self.seen[uid] = revisions.get(self._source_key(ks))
+        status = copy.deepcopy(ks.get("status") or {})
+        kind, ns, name = self._source_key(ks)
+        source = self.rt.get(kind, ns, name)
+        retry_interval = interval_of(ks, "retryInterval", str((ks.get("spec") or {}).get("interval") or "10m"))
+        if source is None:
+            t = self.rt.type(kind)
+            plural = f"{t.plural}.{t.group}" if t else kind.lower()
+            _mark(status, READY, "False", "ArtifactFailed", f'{plural} "{name}" not found', ks)
+            self.rt.log(COMPONENT, "info", f"Source '{kind}/{ns}/{name}' not found", ks)
+            self._finish(ks, status, started)
+            self.schedule.done(ks, failed=True, retry=retry_interval)
+            return
+        artifact = (source.get("status") or {}).get("artifact")
+        requeue = self.rt.settings.requeue_dependency
+        if not artifact:
+            message = f"Source artifact not found, retrying in {go_duration(requeue)}"
+            _mark(status, READY, "False", "ArtifactFailed", message, ks)
+            self.rt.log(COMPONENT, "info", message, ks)
+            self._finish(ks, status, started)
+            self.schedule.done(ks, failed=True, retry=requeue)
+            return
+        revision = str(artifact["revision"])
+        if (ks.get("spec") or {}).get("dependsOn"):
+            problem = self._dependencies(ks, by_key, revision)
+            if problem:
+                _mark(status, READY, "False", "DependencyNotReady", problem, ks)
+                message = f"Dependencies do not meet ready condition, retrying in {go_duration(requeue)}"
+                self.rt.log(COMPONENT, "info", message, ks)
+                self._event(ks, status, "info", message, revision)
+                self._finish(ks, status, started)
+                self.schedule.done(ks, failed=True, retry=requeue)
+                return
+            self.rt.log(COMPONENT, "info", "All dependencies are ready, proceeding with reconciliation", ks)
         try:
-            self._dependencies(ks, by_key)
-            revision, folder = self._source(ks)
-            try:
-                objects = self._build(folder, ks)
-            except Failure as f:
-                f.revision = revision
-                raise
-            changes, inventory = self._apply(ks, objects, revision)
-            changes.update(self._prune(ks, inventory))
+            self._reconcile(ks, status, artifact, revision, started)
         except Failure as failure:
-            self._fail(ks, failure, started)
-            return
-        checks = self._health_checks(ks, objects)
-        if checks:
-            timeout = self._timeout(ks)
-            stamp = self.rt.stamp()
-            conds = set_condition((ks.get("status") or {}).get("conditions"), RECONCILING, "True", "Progressing",
-                                  f"Running health checks for revision {revision} with a timeout of {_fmt(timeout)}",
-                                  now=stamp)
-            self.rt.patch_status(ks, {"conditions": conds, "lastAttemptedRevision": revision,
-                                      "inventory": {"entries": inventory}}, COMPONENT)
-            self.health[ks["metadata"]["uid"]] = {"generation": ks["metadata"].get("generation"), "revision": revision,
-                                                  "deadline": self.rt.now() + timeout, "timeout": timeout,
-                                                  "checks": checks, "inventory": inventory, "changes": changes,
-                                                  "started": started, "sim_started": self.rt.now()}
-            self._announce(ks, changes, revision)
-            return
-        self._succeed(ks, revision, inventory, changes, started, health=None)
+            _mark(status, READY, "False", failure.reason, failure.message, ks)
+            if failure.reason == "HealthCheckFailed":
+                _mark(status, HEALTHY, "False", failure.reason, failure.message, ks)
+            self._fail(ks, status, failure, revision, started)
 
-    def _dependencies(self, ks: dict[str, Any], by_key: dict[tuple[str, str], dict[str, Any]]) -> None:
+    def _reconcile(self, ks: dict[str, Any], status: dict[str, Any], artifact: dict[str, Any], revision: str,
+                   started: float) -> None:
+        timeout = go_duration(self._timeout(ks))
+        _mark(status, READY, "Unknown", "Progressing", "Reconciliation in progress", ks)
+        _mark(status, RECONCILING, "True", "Progressing",
+              f"Fetching manifests for revision {revision} with a timeout of {timeout}", ks)
+        self.rt.patch_status(ks, status, COMPONENT)
+        folder = self._folder(ks, artifact)
+        status["lastAttemptedRevision"] = revision
+        _mark(status, RECONCILING, "True", "Progressing",
+              f"Building manifests for revision {revision} with a timeout of {timeout}", ks)
+        objects = self._build(folder, ks)
+        _mark(status, RECONCILING, "True", "Progressing",
+              f"Detecting drift for revision {revision} with a timeout of {timeout}", ks)
+        changes, inventory = self._apply(ks, objects, revision)
+        changed = {k: v for k, v in changes.items() if v != "unchanged"}
+        if changes:
+            self.rt.log(COMPONENT, "info", "server-side apply completed", ks, output=changes, revision=revision)
+        if changed:
+            self._event(ks, status, "info", "\n".join(f"{k} {v}" for k, v in changed.items()), revision)
+        old = status.get("inventory")
+        status["inventory"] = {"entries": inventory}
+        if (ks.get("spec") or {}).get("prune"):
+            pruned = self._delete(ks, _stale(old, inventory))
+            if pruned:
+                text = "\n".join(f"{k} {v}" for k, v in pruned.items())
+                self.rt.log(COMPONENT, "info", f"garbage collection completed: {text}", ks)
+                self._event(ks, status, "info", text, revision)
+        checks = self._health_checks(ks, objects)
+        if not checks:
+            _drop(status, HEALTHY)
+            self._succeed(ks, status, revision, started)
+            return
+        message = f"Running health checks for revision {revision} with a timeout of {timeout}"
+        was_healthy = any(c.get("type") == HEALTHY and c.get("status") == "True" for c in status.get("conditions") or [])
+        _mark(status, RECONCILING, "True", "Progressing", message, ks)
+        _mark(status, HEALTHY, "Unknown", "Progressing", message, ks)
+        self.rt.patch_status(ks, status, COMPONENT)
+        self.health[ks["metadata"]["uid"]] = {
+            "generation": ks["metadata"].get("generation"), "revision": revision, "status": status,
+            "deadline": self.rt.now() + self._timeout(ks), "checks": checks, "started": started,
+            "sim_started": self.rt.now(), "wall_started": time.monotonic(), "was_healthy": was_healthy,
+            "new_revision": revision != status.get("lastAppliedRevision"), "drifted": bool(changed)}
+
+    def _folder(self, ks: dict[str, Any], artifact: dict[str, Any]) -> Path:
+        root = self.rt.artifacts / str(artifact["path"]).removesuffix(".tar.gz")
+        rel = posixpath.normpath(str((ks.get("spec") or {}).get("path") or "./")).lstrip("/")
+        folder = (root / rel).resolve()
+        if not str(folder).startswith(str(root.resolve())) or not folder.is_dir():
+            tmp = f"/tmp/kustomization-{secrets.randbelow(10**10)}"
+            raise Failure("ArtifactFailed", f"kustomization path not found: stat {tmp}/{rel.removeprefix('./')}: "
+                                            "no such file or directory")
+        return folder
+
+    def _dependencies(self, ks: dict[str, Any], by_key: dict[tuple[str, str], dict[str, Any]], revision: str
+                      ) -> str | None:
+        """What checkDependencies returns: None when every dependency is Ready at the current revision."""
         for dep in (ks.get("spec") or {}).get("dependsOn") or []:
             ns = dep.get("namespace") or ks["metadata"]["namespace"]
             target = by_key.get((ns, dep.get("name")))
-            retry = self.rt.settings.requeue_dependency
             if target is None:
-                raise Failure("DependencyNotReady", f"unable to get '{ns}/{dep.get('name')}' dependency: "
-                              f'Kustomization.kustomize.toolkit.fluxcd.io "{dep.get("name")}" not found', retry=retry)
+                return (f"dependency '{ns}/{dep.get('name')}' not found: Kustomization.kustomize.toolkit.fluxcd.io "
+                        f'"{dep.get("name")}" not found')
             if not is_ready(target):
-                raise Failure("DependencyNotReady", f"dependency '{ns}/{dep.get('name')}' is not ready", retry=retry)
-
-    def _source(self, ks: dict[str, Any]) -> tuple[str, Path]:
-        spec = ks.get("spec") or {}
-        src_ref = spec.get("sourceRef") or {}
-        kind, ns = src_ref.get("kind", "GitRepository"), src_ref.get("namespace") or ks["metadata"]["namespace"]
-        source = self.rt.get(kind, ns, src_ref.get("name", ""))
-        if source is None:
-            raise Failure("ArtifactFailed", f"Source '{kind}/{ns}/{src_ref.get('name')}' not found", retry=30.0)
-        artifact = (source.get("status") or {}).get("artifact")
-        if not artifact:
-            raise Failure("ArtifactFailed", "Source artifact not found, retrying in 30s", retry=30.0)
-        root = self.rt.artifacts / str(artifact["path"]).removesuffix(".tar.gz")
-        rel = posixpath.normpath(str(spec.get("path") or "./")).lstrip("/")
-        folder = (root / rel).resolve()
-        if not str(folder).startswith(str(root.resolve())) or not folder.is_dir():
-            raise Failure("ArtifactFailed", f"kustomization path not found: stat {root / rel}: no such file or directory",
-                          revision=artifact["revision"])
-        return str(artifact["revision"]), folder
+                return f"dependency '{ns}/{dep.get('name')}' is not ready"
+            if self._source_key(target) == self._source_key(ks) and \
+                    (target.get("status") or {}).get("lastAppliedRevision") != revision:
+                return f"dependency '{ns}/{dep.get('name')}' revision is not up to date"
+        return None
 
     def _build(self, folder: Path, ks: dict[str, Any]) -> list[dict[str, Any]]:
         spec = ks.get("spec") or {}
@@ -260,15 +363,15 @@ class KustomizeController:
             meta.pop("namespace", None)
         return t
 
-    def _prune(self, ks: dict[str, Any], inventory: list[dict[str, str]]) -> dict[str, str]:
-        if not (ks.get("spec") or {}).get("prune"):
-            return {}
-        keep = {e["id"] for e in inventory}
+    def _delete(self, ks: dict[str, Any], entries: list[dict[str, str]]) -> dict[str, str]:
+        """Delete inventory entries as fluxcd/pkg/ssa DeleteAll does: only objects still labelled as this
+        Kustomization's, never one annotated prune: disabled (or reconcile: disabled, ssa: ignore)."""
         out = {}
-        for entry in ((ks.get("status") or {}).get("inventory") or {}).get("entries") or []:
-            if entry["id"] in keep:
+        for entry in entries:
+            parts = entry["id"].split("_", 3) if entry["id"].count("_") >= 3 else None
+            if parts is None:
                 continue
-            ns, name, group, kind = entry["id"].split("_", 3) if entry["id"].count("_") >= 3 else ("", "", "", "")
+            ns, name, group, kind = parts
             t = next((x for x in self.rt.api.registry().types if x.group == group and x.kind == kind), None)
             if t is None:
                 continue
@@ -277,8 +380,13 @@ class KustomizeController:
             if live is None:
                 continue
             meta = live["metadata"]
-            if (meta.get("annotations") or {}).get("kustomize.toolkit.fluxcd.io/prune") == "disabled" or \
-                    (meta.get("labels") or {}).get(NAME_LABEL) != ks["metadata"]["name"]:
+            labels, annotations = meta.get("labels") or {}, meta.get("annotations") or {}
+            if labels.get(NAME_LABEL) != ks["metadata"]["name"] or \
+                    labels.get(NAMESPACE_LABEL) != ks["metadata"]["namespace"]:
+                continue
+            if annotations.get("kustomize.toolkit.fluxcd.io/prune") == "disabled" or \
+                    annotations.get("kustomize.toolkit.fluxcd.io/reconcile") == "disabled" or \
+                    annotations.get("kustomize.toolkit.fluxcd.io/ssa") == "ignore":
                 continue
             try:
                 self.rt.api.delete(t, ns or None, name)
@@ -286,6 +394,32 @@ class KustomizeController:
             except ApiError:
                 pass
         return out
+
+    def finalize(self, ks: dict[str, Any]) -> None:
+        """A Kustomization being deleted: prune what it applied (prune: true, not suspended), then let go."""
+        started = time.monotonic()
+        spec, status = ks.get("spec") or {}, copy.deepcopy(ks.get("status") or {})
+        entries = ((status.get("inventory") or {}).get("entries")) or []
+        policy = spec.get("deletionPolicy") or "MirrorPrune"
+        if entries and not spec.get("suspend") and (
+                policy in ("Delete", "WaitForTermination") or (policy == "MirrorPrune" and spec.get("prune"))):
+            deleted = self._delete(ks, entries)
+            if deleted:
+                self._event(ks, status, "info", "\n".join(f"{k} {v}" for k, v in deleted.items()),
+                            status.get("lastAppliedRevision"))
+        meta = ks["metadata"]
+        t = self.rt.type("Kustomization")
+        finalizers = [f for f in meta.get("finalizers") or [] if f != FINALIZER]
+        try:
+            self.rt.api.patch(t, meta["namespace"], meta["name"], "application/merge-patch+json",
+                              json.dumps({"metadata": {"finalizers": finalizers or None}}).encode(), manager=MANAGER)
+        except ApiError as e:
+            if e.code != 404:
+                raise
+        self.health.pop(meta["uid"], None)
+        self.seen.pop(meta["uid"], None)
+        if not spec.get("suspend") and _is_true(status, READY):
+            self._announce_finished(ks, status, started)
 
     # --- health checks --------------------------------------------------------------------------
 
@@ -297,10 +431,13 @@ class KustomizeController:
 
     def _health_checks(self, ks: dict[str, Any], objects: list[dict[str, Any]]) -> list[tuple[str, str | None, str]]:
         spec = ks.get("spec") or {}
+        me = (ks["metadata"]["namespace"], ks["metadata"]["name"])
         if spec.get("wait"):
-            return [(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]) for o in objects]
-        return [(c.get("kind", ""), c.get("namespace") or ks["metadata"]["namespace"], c.get("name", ""))
-                for c in spec.get("healthChecks") or []]
+            checks = [(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]) for o in objects]
+        else:
+            checks = [(c.get("kind", ""), c.get("namespace") or ks["metadata"]["namespace"], c.get("name", ""))
+                      for c in spec.get("healthChecks") or []]
+        return [c for c in checks if not (c[0] == "Kustomization" and (c[1], c[2]) == me)]
 
     def _check_health(self, ks: dict[str, Any], pending: dict[str, Any]) -> None:
         waiting = []
@@ -309,81 +446,88 @@ class KustomizeController:
             current, word = workload_current(obj) if obj else (False, "NotFound")
             if not current:
                 waiting.append(f"{kind}/{ns}/{name} status: '{word}'" if ns else f"{kind}/{name} status: '{word}'")
+        status, revision = pending["status"], pending["revision"]
+        took = go_duration(time.monotonic() - pending["wall_started"])
         if not waiting:
             self.health.pop(ks["metadata"]["uid"], None)
-            took = self.rt.now() - pending["sim_started"]
-            self._succeed(ks, pending["revision"], pending["inventory"], {}, pending["started"],
-                          health=f"Health check passed in {_fmt(took)}", announce=False)
+            message = f"Health check passed in {took}"
+            if not pending["was_healthy"] or (pending["new_revision"] and pending["drifted"]):
+                self._event(ks, status, "info", message, revision)
+            _mark(status, HEALTHY, "True", "Succeeded", message, ks)
+            self._succeed(ks, status, revision, pending["started"])
         elif self.rt.now() >= pending["deadline"]:
             self.health.pop(ks["metadata"]["uid"], None)
-            message = f"timeout waiting for: [{', '.join(waiting)}]"
-            self._fail(ks, Failure("HealthCheckFailed", message, revision=pending["revision"],
-                                   event=f"health check failed after {_fmt(pending['timeout'])}: {message}"),
-                       pending["started"], inventory=pending["inventory"])
+            problem = f"timeout waiting for: [{', '.join(waiting)}]"
+            _mark(status, HEALTHY, "False", "HealthCheckFailed", problem, ks)
+            message = f"health check failed after {took}: {problem}"
+            _mark(status, READY, "False", "HealthCheckFailed", message, ks)
+            self._fail(ks, status, Failure("HealthCheckFailed", message), revision, pending["started"])
 
     # --- reporting ------------------------------------------------------------------------------
 
-    def _announce(self, ks: dict[str, Any], changes: dict[str, str], revision: str) -> None:
-        changed = {k: v for k, v in changes.items() if v != "unchanged"}
-        if changed:
-            self.rt.event(ks, "Normal", "Progressing", "\n".join(f"{k} {v}" for k, v in changed.items()), COMPONENT,
-                          annotations={"kustomize.toolkit.fluxcd.io/revision": revision})
-            self.rt.log(COMPONENT, "info", "server-side apply completed", ks, revision=revision, output=changed)
+    def _event(self, ks: dict[str, Any], status: dict[str, Any], severity: str, message: str,
+               revision: str | None) -> None:
+        """As the controller's event(): reason is the Ready condition's (else the severity), Warning for errors."""
+        ready = next((c for c in status.get("conditions") or [] if c.get("type") == READY), None)
+        reason = (ready or {}).get("reason") or severity
+        self.rt.event(ks, "Warning" if severity == "error" else "Normal", reason, message, COMPONENT,
+                      annotations={"kustomize.toolkit.fluxcd.io/revision": revision} if revision else None)
 
-    def _succeed(self, ks: dict[str, Any], revision: str, inventory: list[dict[str, str]], changes: dict[str, str],
-                 started: float, *, health: str | None, announce: bool = True) -> None:
-        stamp = self.rt.stamp()
-        generation = ks["metadata"].get("generation", 1)
-        status = ks.get("status") or {}
-        conds = drop_condition(drop_condition(status.get("conditions"), RECONCILING), STALLED)
-        conds = set_condition(conds, READY, "True", "ReconciliationSucceeded", f"Applied revision: {revision}",
-                              now=stamp, generation=generation)
-        if health:
-            conds = set_condition(conds, HEALTHY, "True", "Succeeded", health, now=stamp, generation=generation)
-        new: dict[str, Any] = {"conditions": conds, "observedGeneration": generation, "lastAppliedRevision": revision,
-                               "lastAttemptedRevision": revision, "inventory": {"entries": inventory}}
-        if self.schedule.requested(ks):
-            new["lastHandledReconcileAt"] = self.schedule.requested(ks)
-        self.rt.patch_status(ks, new, COMPONENT)
-        if announce:
-            self._announce(ks, changes, revision)
-        took = time.monotonic() - started
-        interval = Duration(interval_of(ks)).go()
-        finished = f"Reconciliation finished in {_fmt(took)}, next run in {interval}"
-        if status.get("lastAppliedRevision") != revision or any(v != "unchanged" for v in changes.values()) or health:
-            self.rt.event(ks, "Normal", "ReconciliationSucceeded", finished, COMPONENT,
-                          annotations={"kustomize.toolkit.fluxcd.io/revision": revision})
-        self.rt.log(COMPONENT, "info", finished, ks, revision=revision)
+    def _succeed(self, ks: dict[str, Any], status: dict[str, Any], revision: str, started: float) -> None:
+        status["lastAppliedRevision"] = revision
+        _mark(status, READY, "True", "ReconciliationSucceeded", f"Applied revision: {revision}", ks)
+        self._finish(ks, status, started)
         self.schedule.done(ks)
 
-    def _fail(self, ks: dict[str, Any], failure: Failure, started: float,
-              inventory: list[dict[str, str]] | None = None) -> None:
-        stamp = self.rt.stamp()
-        generation = ks["metadata"].get("generation", 1)
-        status = ks.get("status") or {}
-        conds = set_condition(status.get("conditions"), READY, "False", failure.reason, failure.message, now=stamp,
-                              generation=generation)
-        conds = set_condition(conds, RECONCILING, "True", "ProgressingWithRetry", failure.message, now=stamp,
-                              generation=generation)
-        if failure.reason == "HealthCheckFailed":
-            conds = set_condition(conds, HEALTHY, "False", "HealthCheckFailed", failure.message, now=stamp,
-                                  generation=generation)
-        new: dict[str, Any] = {"conditions": conds}
-        if failure.revision:
-            new["lastAttemptedRevision"] = failure.revision
-        if inventory is not None:
-            new["inventory"] = {"entries": inventory}
-        if self.schedule.requested(ks):
-            new["lastHandledReconcileAt"] = self.schedule.requested(ks)
-        self.rt.patch_status(ks, new, COMPONENT)
-        retry = failure.retry if failure.retry is not None else interval_of(
-            ks, "retryInterval", str((ks.get("spec") or {}).get("interval") or "10m"))
-        self.rt.event(ks, "Warning", failure.reason, failure.event, COMPONENT,
-                      annotations={"kustomize.toolkit.fluxcd.io/revision": failure.revision} if failure.revision else None)
-        took = time.monotonic() - started
-        self.rt.log(COMPONENT, "error", f"Reconciliation failed after {_fmt(took)}, next try in {Duration(retry).go()}",
-                    ks, revision=failure.revision, error=failure.event)
+    def _fail(self, ks: dict[str, Any], status: dict[str, Any], failure: Failure, revision: str,
+              started: float) -> None:
+        retry = interval_of(ks, "retryInterval", str((ks.get("spec") or {}).get("interval") or "10m"))
+        self.rt.log(COMPONENT, "error", f"Reconciliation failed after {go_duration(time.monotonic() - started)}, "
+                                        f"next try in {go_duration(retry)}", ks, revision=revision,
+                    error=failure.message)
+        self._event(ks, status, "error", failure.message, revision)
+        self._finish(ks, status, started)
         self.schedule.done(ks, failed=True, retry=retry)
+
+    def _finish(self, ks: dict[str, Any], status: dict[str, Any], started: float, *, announce: bool = True) -> None:
+        """finalizeStatus, then the success log line and event of the deferred function."""
+        requested = self.schedule.requested(ks)
+        if requested:
+            status["lastHandledReconcileAt"] = requested
+        if _is_true(status, READY):
+            _drop(status, RECONCILING)
+            status["observedGeneration"] = ks["metadata"].get("generation", 1)
+        elif any(c.get("type") == READY and c.get("status") == "False" for c in status.get("conditions") or []):
+            for cond in status.get("conditions") or []:
+                if cond.get("type") == RECONCILING:
+                    cond["reason"] = "ProgressingWithRetry"
+        self.rt.patch_status(ks, status, COMPONENT)
+        if announce and not (ks.get("spec") or {}).get("suspend") and _is_true(status, READY):
+            self._announce_finished(ks, status, started)
+
+    def _announce_finished(self, ks: dict[str, Any], status: dict[str, Any], started: float) -> None:
+        message = (f"Reconciliation finished in {go_duration(time.monotonic() - started)}, "
+                   f"next run in {go_duration(interval_of(ks))}")
+        self.rt.log(COMPONENT, "info", message, ks, revision=status.get("lastAttemptedRevision"))
+        self._event(ks, status, "info", message, status.get("lastAppliedRevision"))
+
+
+def _mark(status: dict[str, Any], kind: str, value: str, reason: str, message: str, ks: dict[str, Any]) -> None:
+    status["conditions"] = set_condition(status.get("conditions"), kind, value, reason, message,
+                                         now=now_rfc3339(), generation=ks["metadata"].get("generation", 1))
+
+
+def _drop(status: dict[str, Any], kind: str) -> None:
+    status["conditions"] = drop_condition(status.get("conditions"), kind)
+
+
+def _is_true(status: dict[str, Any], kind: str) -> bool:
+    return any(c.get("type") == kind and c.get("status") == "True" for c in status.get("conditions") or [])
+
+
+def _stale(old: Any, inventory: list[dict[str, str]]) -> list[dict[str, str]]:
+    keep = {e["id"] for e in inventory}
+    return [e for e in ((old or {}).get("entries") or []) if isinstance(e, dict) and e.get("id") not in keep]
 
 
 def _generate_kustomization(folder: Path) -> None:

@@ -29,6 +29,11 @@ from fleetlib.sandbox.flux.conditions import set_condition
 from fleetlib.sandbox.hub import Hub
 from fleetlib.sandbox.registry import ResourceType
 
+EVENT_AGGREGATE_MAX = 10
+EVENT_AGGREGATE_WINDOW = 600.0
+EVENT_SPAM_BURST = 25
+EVENT_SPAM_QPS = 1.0 / 300.0
+"""client-go's EventCorrelator defaults (tools/record/events_cache.go), in simulated seconds."""
 LEASE_NAME = "fleetlib-sandbox-controllers"
 LEASE_NAMESPACE = "kube-system"
 
@@ -74,10 +79,16 @@ class Runtime:
     hub: Hub
     settings: FluxSettings
     artifacts: Path
+    proxy: str | None = None
+    """The chart server as an HTTP proxy: how source-controller reaches charts.fleet.internal and
+    registry.fleet.internal (every other host is offline)."""
     kubectl: str = field(default_factory=kubectl_path)
     identity: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}")
     _started: float = field(default_factory=time.monotonic)
-    _events: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    _events: dict[tuple[str, ...], str] = field(default_factory=dict)
+    _aggregates: dict[tuple[str, ...], tuple[set[str], float]] = field(default_factory=dict)
+    _spam: dict[tuple[str, ...], tuple[float, float]] = field(default_factory=dict)
+    _event_lock: threading.Lock = field(default_factory=threading.Lock)
 
     # --- clock ----------------------------------------------------------------------------------
 
@@ -170,22 +181,45 @@ class Runtime:
 
     def event(self, obj: dict[str, Any], kind: str, reason: str, message: str, component: str,
               *, annotations: dict[str, str] | None = None) -> None:
-        """A core/v1 Event, counted up when the same one repeats (as client-go's recorder does)."""
+        """A core/v1 Event through client-go's EventCorrelator: the same event again is counted up; more than
+        ten different messages with one reason within ten minutes become one "(combined from similar events)"
+        event; and each source and object gets a burst of 25 events, then one every five minutes."""
         meta = obj["metadata"]
         namespace = meta.get("namespace") or "default"
-        key = (meta.get("uid", ""), reason, message)
+        uid = str(meta.get("uid", ""))
+        now = self.now()
+        with self._event_lock:
+            aggregate = (component, uid, kind, reason)
+            local, last = self._aggregates.get(aggregate, (set(), -1e18))
+            if now - last > EVENT_AGGREGATE_WINDOW:
+                local = set()
+            local.add(message)
+            self._aggregates[aggregate] = (local, now)
+            key: tuple[str, ...] = (component, uid, kind, reason, message)
+            if len(local) >= EVENT_AGGREGATE_MAX:
+                local.pop()
+                message = "(combined from similar events): " + message
+                key = aggregate
+            tokens, seen = self._spam.get((component, uid, kind), (float(EVENT_SPAM_BURST), now))
+            tokens = min(float(EVENT_SPAM_BURST), tokens + (now - seen) * EVENT_SPAM_QPS)
+            if tokens < 1.0:
+                self._spam[(component, uid, kind)] = (tokens, now)
+                return
+            self._spam[(component, uid, kind)] = (tokens - 1.0, now)
+            name = self._events.get(key)
         events = self.type("Event")
         assert events is not None
         stamp = self.stamp()
-        name = self._events.get(key)
         if name is not None:
             current = self.get("Event", namespace, name)
             if current is not None:
                 self.api.patch(events, namespace, name, "application/merge-patch+json", json.dumps(
-                    {"count": int(current.get("count", 1)) + 1, "lastTimestamp": stamp}).encode(), manager=component)
+                    {"count": int(current.get("count", 1)) + 1, "lastTimestamp": stamp, "message": message}).encode(),
+                    manager=component)
                 return
-        name = f"{meta['name']}.{uuid.uuid4().hex[:16]}"
-        self._events[key] = name
+        name = f"{meta['name']}.{time.time_ns():x}"
+        with self._event_lock:
+            self._events[key] = name
         body = {"metadata": {"name": name, "namespace": namespace, "annotations": annotations or {}},
                 "involvedObject": {"kind": obj["kind"], "namespace": meta.get("namespace"), "name": meta["name"],
                                    "uid": meta.get("uid"), "apiVersion": obj.get("apiVersion"),

@@ -3,7 +3,8 @@
 Each app gets its manifests folder in the fleet repository (`seed/<stage>-<cluster>/app-NNNN/`) and,
 under the cluster's path (`apps/seed-NNNN.yaml`, applied by the flux-system Kustomization), three
 GitRepositories (its config, charts and manifests sources), a Kustomization that depends on the
-previous app in its group of five, and a HelmRelease from a shared HelmRepository. Everything is also
+previous app in its group of five, and a HelmRelease of fleetlib's demo chart `hello` from the fleet's Helm
+repository (charts.fleet.internal, published on first use). Everything is also
 applied to the cluster at once, as `kubectl apply` would, so it appears before the next sync.
 
     seed(api, hub, apps=50)
@@ -17,6 +18,7 @@ import yaml
 
 from fleetlib.errors import InputError
 from fleetlib.sandbox.apiserver import ClusterApi
+from fleetlib.sandbox.charts import CHARTS_URL, ArtifactStore, publish_demo_chart
 from fleetlib.sandbox.flux.faults import AUTHOR, NAMESPACE, ClusterOps
 from fleetlib.sandbox.hub import Hub
 
@@ -39,7 +41,7 @@ def _objects(i: int, repo_url: str, folder: str) -> list[dict[str, Any]]:
     release = {"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
                "metadata": {"name": name, "namespace": NAMESPACE, "labels": {"app.fleetlib.io/name": name}},
                "spec": {"interval": "10m0s", "releaseName": name, "targetNamespace": "default",
-                        "chart": {"spec": {"chart": "podinfo", "version": "6.5.0",
+                        "chart": {"spec": {"chart": "hello", "version": "1.0.x",
                                            "sourceRef": {"kind": "HelmRepository", "name": "seed-charts"}}},
                         "values": {"replicaCount": 1 + i % 3}}}
     return [*sources, ks, release]
@@ -67,9 +69,10 @@ def seed(api: ClusterApi, hub: Hub, *, apps: int) -> dict[str, int]:
     first = int(api.store.meta("seeded") or 0)
     folder = f"seed/{cluster_path.replace('/', '-')}"
     repo_url = f"ssh://git@github.com/{owner}/{name}"
+    publish_demo_chart(ArtifactStore.beside(hub.root))
     charts = {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
               "metadata": {"name": "seed-charts", "namespace": NAMESPACE},
-              "spec": {"interval": "1h0m0s", "url": "https://stefanprodan.github.io/podinfo"}}
+              "spec": {"interval": "1h0m0s", "url": CHARTS_URL}}
     files: dict[str, bytes | None] = {f"{cluster_path}/apps/seed-charts.yaml": yaml.safe_dump(charts).encode()}
     objects: list[dict[str, Any]] = [charts]
     for i in range(first, first + apps):

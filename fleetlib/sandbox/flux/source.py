@@ -1,5 +1,5 @@
-"""source-controller: GitRepositories fetched from the sandbox GitHub with real git, HelmRepositories
-indexed (simulated). Authentication is checked as the SSH handshake would: the Secret's
+"""source-controller: GitRepositories fetched from the sandbox GitHub with real git; HelmRepositories,
+HelmCharts and OCIRepositories fetched over HTTP by fleetlib.sandbox.flux.helmsource. Authentication is checked as the SSH handshake would: the Secret's
 `known_hosts` must hold the host key the sandbox github.com presents, and its `identity.pub` must be a
 deploy key of the repository. Conditions, events and log lines are Flux's.
 
@@ -23,6 +23,7 @@ from typing import Any
 from fleetlib.files import make_private_tree
 from fleetlib.git import run_git, run_git_raw
 from fleetlib.sandbox.flux.conditions import READY, RECONCILING, STALLED, drop_condition, get_condition, set_condition
+from fleetlib.sandbox.flux.helmsource import HelmSources
 from fleetlib.sandbox.flux.runtime import Runtime
 from fleetlib.sandbox.flux.schedule import Schedule
 
@@ -52,6 +53,7 @@ class SourceController:
         self._subjects: dict[str, str] = {}
         self._clone_lock = threading.Lock()
         self.workers = ThreadPoolExecutor(2, thread_name_prefix="source-controller")  # --concurrent=2
+        self.http_sources = HelmSources(rt)
 
     def step(self) -> None:
         if self.rt.controller_pod(COMPONENT) is None:
@@ -59,10 +61,7 @@ class SourceController:
         due = [repo for repo in self.rt.valid("GitRepository", COMPONENT) if self.schedule.due(repo)]
         self._heads.clear()  # one `git rev-parse` per repository and pass, however many GitRepositories
         list(self.workers.map(self.rt.guarded(COMPONENT, self.reconcile_git), due))
-        reconcile_helm = self.rt.guarded(COMPONENT, self.reconcile_helm)
-        for repo in self.rt.valid("HelmRepository", COMPONENT):
-            if self.schedule.due(repo):
-                reconcile_helm(repo)
+        self.http_sources.step()
 
     # --- GitRepository --------------------------------------------------------------------------
 
@@ -239,39 +238,6 @@ class SourceController:
         self.rt.event(repo, "Warning", failure.reason, failure.message, COMPONENT)
         self.rt.log(COMPONENT, "error", "Reconciler error", repo, error=failure.message)
         self.schedule.done(repo, failed=True, changed=changed)
-
-    # --- HelmRepository (simulated index) -------------------------------------------------------
-
-    def reconcile_helm(self, repo: dict[str, Any]) -> None:
-        meta, spec = repo["metadata"], repo.get("spec") or {}
-        if spec.get("suspend"):
-            return
-        stamp = self.rt.stamp()
-        generation = meta.get("generation", 1)
-        digest = hashlib.sha256(str(spec.get("url")).encode()).hexdigest()
-        if spec.get("type") == "oci":
-            conds = set_condition(drop_condition((repo.get("status") or {}).get("conditions"), RECONCILING), READY,
-                                  "True", "Succeeded", "Helm repository is Ready", now=stamp, generation=generation)
-            new: dict[str, Any] = {"conditions": conds, "observedGeneration": generation}
-        else:
-            message = f"stored artifact: revision 'sha256:{digest}'"
-            conds = set_condition(drop_condition((repo.get("status") or {}).get("conditions"), RECONCILING),
-                                  "ArtifactInStorage", "True", "Succeeded", message, now=stamp, generation=generation)
-            conds = set_condition(conds, READY, "True", "Succeeded", message, now=stamp, generation=generation)
-            new = {"conditions": conds, "observedGeneration": generation,
-                   "artifact": {"digest": f"sha256:{digest}", "revision": f"sha256:{digest}", "size": 4096,
-                                "path": f"helmrepository/{meta['namespace']}/{meta['name']}/index-{digest[:8]}.yaml",
-                                "url": f"http://source-controller.flux-system.svc.cluster.local./helmrepository/"
-                                       f"{meta['namespace']}/{meta['name']}/index-{digest[:8]}.yaml",
-                                "lastUpdateTime": (repo.get("status") or {}).get("artifact", {}).get("lastUpdateTime",
-                                                                                                     stamp)}}
-        if self.schedule.requested(repo):
-            new["lastHandledReconcileAt"] = self.schedule.requested(repo)
-        if not (repo.get("status") or {}).get("artifact"):
-            self.rt.log(COMPONENT, "info", "stored fetched index", repo)
-        self.rt.patch_status(repo, new, COMPONENT)
-        self.schedule.done(repo)
-
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:

@@ -141,7 +141,7 @@ class Workloads:
         app = d["metadata"]["name"]
         scenario = _fault_on(faults, app)
         stamp = self.rt.stamp()
-        unpullable = [c for c in containers if "does-not-exist" in str(c.get("image", ""))]
+        unpullable = [c for c in containers if unpullable_image(str(c.get("image", "")))]
         if unpullable:
             waiting = [{"name": c["name"], "image": c.get("image", ""), "imageID": "", "ready": False, "started": False,
                         "restartCount": 0, "state": {"waiting": {
@@ -247,3 +247,11 @@ def _changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
         return value
 
     return strip({k: old.get(k) for k in new}) != strip(new)
+
+
+def unpullable_image(image: str) -> bool:
+    """An image no registry will serve: its registry host is under `.invalid` (RFC 6761: never resolves). The
+    local stack's kwok stage keeps such pods in ImagePullBackOff the same way."""
+    first = image.split("/", 1)[0] if "/" in image else ""
+    host = first.split(":", 1)[0]
+    return host == "invalid" or host.endswith(".invalid")
