@@ -50,7 +50,9 @@ def main() -> None:
     cid = ClusterId("bench", "services-amer")
     api = sandbox.add_cluster(cid)
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from tests.conftest import SandboxCluster  # the same setup the tests use: what bootstrap leaves
+    from tests.conftest import (
+        SandboxCluster,  # the same setup the tests use: what bootstrap leaves
+    )
     from tests.fluxenv import bootstrapped, wait_for
 
     flux = bootstrapped(SandboxCluster(cid, api, home / "kubeconfig", None, sandbox))  # type: ignore[arg-type]

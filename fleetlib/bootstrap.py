@@ -29,24 +29,35 @@ from typing import Any
 
 import pandas as pd
 
-from fleetlib.errors import ClusterError, FleetError, GitError, clip
+from fleetlib import targets
 from fleetlib.diagnose import condition
+from fleetlib.errors import ClusterError, FleetError, GitError, clip
 from fleetlib.facts import FLUX_KINDS
-from fleetlib.fleetrepo import COMPONENTS_FILE, FLUX_SYSTEM_DIR, KUSTOMIZATION_FILE, SYNC_FILE, normalise_path
+from fleetlib.files import write_atomic
+from fleetlib.fleetrepo import (
+    COMPONENTS_FILE,
+    FLUX_SYSTEM_DIR,
+    KUSTOMIZATION_FILE,
+    SYNC_FILE,
+    normalise_path,
+)
 from fleetlib.git import PUSH_ATTEMPTS, Checkout, NonFastForward
 from fleetlib.github import GitHub, as_fleet_error
 from fleetlib.github import open_client as open_github
 from fleetlib.kube import Kube
 from fleetlib.kube import open_client as open_kube
-from fleetlib import targets
-from fleetlib.files import write_atomic
 from fleetlib.locations import fleet_home
-from fleetlib.targets import Endpoints
-from fleetlib.manifests import components_yaml, kustomization_yaml, parse_release, sync_yaml
+from fleetlib.manifests import (
+    components_yaml,
+    kustomization_yaml,
+    parse_release,
+    sync_yaml,
+)
 from fleetlib.model import Duration
 from fleetlib.operate import request_reconcile
 from fleetlib.parameters import ClusterParams
 from fleetlib.sshkeys import KeyPair, fingerprint, generate
+from fleetlib.targets import Endpoints
 
 MIN_KUBERNETES = {"v2.4": (1, 28, 0), "v2.5": (1, 30, 0), "v2.6": (1, 31, 0), "v2.7": (1, 32, 0), "v2.8": (1, 33, 0), "v2.9": (1, 33, 0)}
 TROUBLESHOOT = ("run the troubleshooting runbook (`papermill runbooks/troubleshoot.ipynb out.ipynb -p cluster "

@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from fleetlib.objects import spec
 from fleetlib.facts import FLUX_CRDS, ClusterFacts
+from fleetlib.objects import spec
 
 SEVERITY = {"info": 0, "warning": 1, "error": 2, "critical": 3}
 
@@ -137,8 +137,8 @@ def controller_crashloop(facts: ClusterFacts) -> list[Finding]:
         app = (pod["metadata"].get("labels") or {}).get("app", "")
         for s in (pod.get("status") or {}).get("containerStatuses") or []:
             waiting = (s.get("state") or {}).get("waiting") or {}
-            if waiting.get("reason") == "CrashLoopBackOff":
-                last = ((s.get("lastState") or {}).get("terminated") or {})
+            last = ((s.get("lastState") or {}).get("terminated") or {})
+            if waiting.get("reason") == "CrashLoopBackOff" and last.get("reason") != "OOMKilled":  # that one's own
                 out.append(Finding(
                     "controller-crashloop", "critical", f"Deployment/{facts.namespace}/{app}",
                     f"{waiting.get('message', 'CrashLoopBackOff')}; last exit {last.get('reason')} "
@@ -159,8 +159,9 @@ def controller_oomkilled(facts: ClusterFacts) -> list[Finding]:
             if last.get("reason") == "OOMKilled":
                 limits = next((c.get("resources", {}).get("limits", {}) for c in spec(pod).get(
                     "containers") or [] if c["name"] == s["name"]), {})
+                looping = ((s.get("state") or {}).get("waiting") or {}).get("reason") == "CrashLoopBackOff"
                 out.append(Finding(
-                    "controller-oomkilled", "error", f"Deployment/{facts.namespace}/{app}",
+                    "controller-oomkilled", "critical" if looping else "error", f"Deployment/{facts.namespace}/{app}",
                     f"container {s['name']} OOMKilled (exit 137), {s.get('restartCount')} restarts, memory limit "
                     f"{limits.get('memory', 'unset')}",
                     f"{app} needs more memory than its limit",

@@ -20,7 +20,6 @@ import yaml
 
 from fleetlib.errors import InputError, ParameterError, clip
 
-
 MAX_YAML_BYTES = 1 << 20
 """A parameters file or -y value larger than this (1 MiB) is refused: they are a few kilobytes."""
 MAX_YAML_DEPTH = 50

@@ -23,8 +23,8 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing import get_context
@@ -33,7 +33,12 @@ from typing import Any
 
 from fleetlib import options as options_model
 from fleetlib.errors import FleetError, InputError, ParameterError, clip
-from fleetlib.files import check_writable_dir, make_private_dir, private_files, write_atomic
+from fleetlib.files import (
+    check_writable_dir,
+    make_private_dir,
+    private_files,
+    write_atomic,
+)
 from fleetlib.locations import fleet_home
 from fleetlib.model import ClusterId
 from fleetlib.parameters import Catalog, Layer, check_no_secrets, merge_and_validate

@@ -13,9 +13,9 @@ from typing import Any
 
 import pandas as pd
 
-from fleetlib.objects import spec
 from fleetlib.diagnose import condition
 from fleetlib.facts import ClusterFacts
+from fleetlib.objects import spec
 
 _HEX = re.compile(r"\b[0-9a-f]{40,128}\b")
 GET_COLUMNS = ["namespace", "kind", "name", "revision", "suspended", "ready", "message", "age", "last_reconcile",

@@ -18,10 +18,10 @@ from pathlib import Path
 
 from github import Auth, Github, GithubException
 
+from fleetlib import targets
 from fleetlib.errors import FleetError, GitError, clip
 from fleetlib.git import Checkout, auth_env
 from fleetlib.parameters import ClusterParams
-from fleetlib import targets
 from fleetlib.targets import Endpoints
 
 

@@ -5,14 +5,14 @@
 all. Client errors become ClusterError with the API's own message, cut short.
 
     kube = connect(params, home=fleet_home())
-    kube.version()          # "v1.32.2"
+    kube.version()          # "v1.34.4"
 """
 
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -27,9 +27,9 @@ from kubernetes.config.config_exception import ConfigException
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
+from fleetlib import targets
 from fleetlib.errors import ClusterError, InputError, clip
 from fleetlib.parameters import ClusterParams
-from fleetlib import targets
 from fleetlib.targets import Endpoints
 
 

@@ -13,11 +13,11 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from fleetlib.objects import spec
 from fleetlib.diagnose import condition
 from fleetlib.errors import ClusterError, InputError
 from fleetlib.facts import FLUX_KINDS, ClusterFacts
 from fleetlib.kube import Kube
+from fleetlib.objects import spec
 
 SOURCE_KINDS = ("GitRepository", "OCIRepository", "Bucket", "HelmRepository", "HelmChart")
 

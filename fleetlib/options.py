@@ -21,10 +21,18 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from fleetlib.errors import InputError, ParameterError
-from fleetlib.model import FLUX_COMPONENTS, DEFAULT_STAGE, Duration, window_seconds
+from fleetlib.model import DEFAULT_STAGE, FLUX_COMPONENTS, Duration, window_seconds
 from fleetlib.names import cluster_name, dns_label
 
 SOURCE = "runbook parameters"

@@ -31,15 +31,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-
-import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from fleetlib import charts, targets
-from fleetlib import options as options_model
 from fleetlib import kustomization as kfile
+from fleetlib import options as options_model
 from fleetlib.errors import ClusterError, FleetError, GitError, ParameterError
 from fleetlib.fleetrepo import FLUX_SYSTEM_DIR, KUSTOMIZATION_FILE, normalise_path
 from fleetlib.git import PUSH_ATTEMPTS, Checkout, NonFastForward
@@ -48,8 +47,15 @@ from fleetlib.github import connect as github_connect
 from fleetlib.kube import Kube
 from fleetlib.locations import fleet_home
 from fleetlib.manifests import parse_release
+from fleetlib.metrics import (
+    ControllerUsage,
+    FluxLoad,
+    MetricsServerSource,
+    Prometheus,
+    PrometheusSource,
+    UsageSource,
+)
 from fleetlib.options import TuneResourcesOptions
-from fleetlib.metrics import ControllerUsage, FluxLoad, MetricsServerSource, Prometheus, PrometheusSource, UsageSource
 from fleetlib.parameters import ClusterParams
 from fleetlib.quantity import format_cpu, format_memory
 from fleetlib.tuning import (

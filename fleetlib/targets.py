@@ -89,7 +89,8 @@ def resolve(params: ClusterParams, *, home: Path, env: Mapping[str, str] = os.en
                          release_url=f"{hub['github_web']}/fluxcd/flux2/releases/download/{params.version}/install.yaml",
                          prometheus_url=sandbox.prometheus_url(params.id), prometheus_token_env=None, **hub)
     if params.target == "local":
-        from fleetlib.local.cluster import LocalCluster, context_name as local_context, fleet_kubeconfig
+        from fleetlib.local.cluster import LocalCluster, fleet_kubeconfig
+        from fleetlib.local.cluster import context_name as local_context
         from fleetlib.local.release import release_asset as local_release
         from fleetlib.local.versions import LOCAL
         from fleetlib.sandbox.release import EXTRA_RELEASES

@@ -12,7 +12,6 @@ from typing import Any
 
 import pandas as pd
 
-from fleetlib.objects import spec
 from fleetlib.diagnose import GROUPED_COLUMNS, SEVERITY, Finding, grouped
 from fleetlib.errors import ClusterError, ParameterError, clip
 from fleetlib.facts import FLUX_KINDS, ClusterFacts, gather
@@ -20,8 +19,9 @@ from fleetlib.github import as_fleet_error
 from fleetlib.github import connect as github_connect
 from fleetlib.kube import Kube
 from fleetlib.locations import fleet_home
-from fleetlib.parameters import ClusterParams
+from fleetlib.objects import spec
 from fleetlib.operate import plural, request_reconcile
+from fleetlib.parameters import ClusterParams
 
 _GITHUB_URL = re.compile(r"github\.com[:/]([^/]+)/([^/]+?)(?:\.git)?/?$")
 

@@ -4,8 +4,8 @@ inherit it), so tests never touch ~/.fleet."""
 from __future__ import annotations
 
 import os
-import sys
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 

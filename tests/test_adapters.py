@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from fleetlib.targets import api_url
 from fleetlib import github as gh
 from fleetlib import kube
 from fleetlib.errors import InputError
 from fleetlib.parameters import Catalog, Layer
+from fleetlib.targets import api_url
 
 from .conftest import REPO
 

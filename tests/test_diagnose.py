@@ -14,10 +14,10 @@ from fleetlib import kube as kube_adapter
 from fleetlib.diagnose import SEVERITY, diagnose
 from fleetlib.errors import ClusterError
 from fleetlib.facts import gather
-from fleetlib.sandbox.flux import faults
-from fleetlib.troubleshoot import conclude, gather_cluster
 from fleetlib.parameters import Catalog, Layer, merge_and_validate
 from fleetlib.sandbox import Sandbox
+from fleetlib.sandbox.flux import faults
+from fleetlib.troubleshoot import conclude, gather_cluster
 
 from .conftest import REPO, new_cluster
 from .fluxenv import FluxCluster, bootstrapped, wait_for

@@ -19,7 +19,7 @@ def deployment(name: str) -> dict[str, Any]:
 
 
 def installed(**changes: Any) -> ClusterFacts:
-    facts = ClusterFacts(cluster="dev/services-amer", namespace="flux-system", kubernetes="v1.32.2",
+    facts = ClusterFacts(cluster="dev/services-amer", namespace="flux-system", kubernetes="v1.34.4",
                          namespace_present=True, components=COMPONENTS,
                          crds=[crd(n) for c in COMPONENTS for n in FLUX_CRDS[c]],
                          deployments=[deployment(c) for c in COMPONENTS])

@@ -11,8 +11,8 @@ import pytest
 import yaml
 from github import Auth, Github, GithubException
 
-from fleetlib.git import auth_env, run_git
 from fleetlib.errors import GitError
+from fleetlib.git import auth_env, run_git
 from fleetlib.sandbox import Sandbox
 from fleetlib.sandbox.hub import ssh_fingerprint
 from fleetlib.sandbox.server import github_token

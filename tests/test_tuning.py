@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fleetlib.tuning import MiB, STRATEGIES, Settings, Usage, round_cpu, round_memory, severity
+from fleetlib.tuning import (
+    STRATEGIES,
+    MiB,
+    Settings,
+    Usage,
+    round_cpu,
+    round_memory,
+    severity,
+)
 
 RNG = np.random.default_rng(7)
 CPU = [RNG.uniform(0.01, 0.2, 500), RNG.uniform(0.02, 0.3, 500)]
@@ -57,7 +65,13 @@ def test_severity_uses_krr_thresholds(resource: str, current: float | None, reco
 
 # --- state, rows and flag suggestions ------------------------------------------------------------------
 
-from fleetlib.tuning import ContainerState, container_state, drift, recommendation_rows, suggest_flags  # noqa: E402
+from fleetlib.tuning import (  # noqa: E402
+    ContainerState,
+    container_state,
+    drift,
+    recommendation_rows,
+    suggest_flags,
+)
 
 
 def deployment(name: str, resources: dict, args: list[str]) -> dict:

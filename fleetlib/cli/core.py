@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from fleetlib.cli.table import render_table
 from fleetlib.errors import InputError
 from fleetlib.files import dump_yaml, read_yaml_mapping, yaml_mapping
-from fleetlib.cli.table import render_table
 from fleetlib.fleetrepo import read_checkout
 from fleetlib.locations import fleet_root
 from fleetlib.model import ClusterId

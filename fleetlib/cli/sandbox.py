@@ -20,7 +20,13 @@ from fleetlib.parameters import Catalog
 from fleetlib.sandbox import Sandbox, reset, status
 from fleetlib.sandbox.flux import faults, seed
 from fleetlib.sandbox.flux.faults import SCENARIOS
-from fleetlib.sandbox.server import cluster_db, clear_serving_record, offline, serving_record, write_serving_record
+from fleetlib.sandbox.server import (
+    clear_serving_record,
+    cluster_db,
+    offline,
+    serving_record,
+    write_serving_record,
+)
 
 
 def _selection(args: argparse.Namespace) -> list[ClusterId]:

@@ -62,11 +62,14 @@ def cluster_name(target: str) -> str:
 
 
 def params_for(target: str, *, context: str | None = None) -> Any:
-    """The parameters of a side's cluster: the fleet defaults, its own repository and a short interval."""
+    """The parameters of a side's cluster: its own repository, and the Flux release the local stack runs (so the
+    two sides compare behaviour, not the CRD sets of two releases)."""
+    from fleetlib.local.versions import LOCAL
+
     cid = ClusterId(STAGE, cluster_name(target))
     values: dict[str, Any] = {
         "target": target, "owner": OWNER, "repository": f"fidelity-{target}", "personal": False, "private": True,
-        "path": f"clusters/stages/{STAGE}/clusters/{cid.cluster}", "version": "v2.5.1",
+        "path": f"clusters/stages/{STAGE}/clusters/{cid.cluster}", "version": LOCAL.flux.version,
         "components": ["source-controller", "kustomize-controller", "helm-controller", "notification-controller"],
     }
     if context:
@@ -92,6 +95,11 @@ class Side:
         from fleetlib.sandbox.flux.runtime import kubectl_path
 
         params = params_for(target)
+        from fleetlib.local.release import release_asset as local_release
+        from fleetlib.sandbox.release import EXTRA_RELEASES
+
+        if local_release not in EXTRA_RELEASES:
+            EXTRA_RELEASES.append(local_release)  # the sandbox GitHub serves the release the local stack builds
         if target == "local":
             from fleetlib.local.build import build, cache_dir
             from fleetlib.local.cluster import LocalCluster
@@ -169,7 +177,13 @@ class Side:
         core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=ns)))
         secret = core.read_namespaced_secret(self.params.secret_name, self.params.namespace)
         core.create_namespaced_secret(ns, k8s.V1Secret(metadata=k8s.V1ObjectMeta(name="git"), data=secret.data))
-        return Case(self, scenario, ns, f"fid/{scenario}")
+        branch = f"fid/{scenario}"
+        from fleetlib.sandbox import Sandbox
+
+        bare = Sandbox.running(self.home).hub.bare(OWNER, self.repo)
+        if bare.branch_sha(branch):  # a previous run's branch: start the scenario's history afresh
+            bare.git("update-ref", "-d", f"refs/heads/{branch}")
+        return Case(self, scenario, ns, branch)
 
 
 def _gone(read: Callable[[], Any]) -> bool:

@@ -7,4 +7,7 @@ Keys are (scenario, observation key).
 from __future__ import annotations
 
 KNOWN: dict[tuple[str, str], str] = {
+    ("helm-repository-ready", "url"):
+        "the local stack's source-controller is a host process and advertises its artifact storage at "
+        "127.0.0.1:<port>; in a cluster, and in the sandbox, it is source-controller.flux-system.svc.cluster.local.",
 }

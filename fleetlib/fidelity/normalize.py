@@ -12,6 +12,9 @@ from collections.abc import Mapping
 from typing import Any
 
 _RULES: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"/tmp/kustomization-\d+"), "/tmp/kustomization-<n>"),
+    (re.compile(r"(?<=-)[bcdfghjklmnpqrstvwxz2456789]{8,10}-[bcdfghjklmnpqrstvwxz2456789]{5}\b"), "<rs>-<pod>"),
+    (re.compile(r"(?<=[a-z0-9]-)(?=[bcdfghjklmnpqrstvwxz2456789]*\d)[bcdfghjklmnpqrstvwxz2456789]{8,10}\b"), "<rs>"),
     (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)"), "<time>"),
     (re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)? [+-]\d{4} \w+"), "<time>"),
     (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b"), "<uid>"),
@@ -24,7 +27,7 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\b\d+(µs|ns)\b"), "<elapsed>"),
     (re.compile(r"\b(\d{1,3}\.){3}\d{1,3}(:\d+)?\b"), "<address>"),
     (re.compile(r"\blocalhost:\d+\b"), "<address>"),
-    (re.compile(r"(?<=-)[bcdfghjklmnpqrstvwxz2456789]{8,10}-[bcdfghjklmnpqrstvwxz2456789]{5}\b"), "<rs>-<pod>"),
+    (re.compile(r"of size [0-9.]+[kMG]?B\b"), "of size <size>"),
 ]
 _DROP_META = ("uid", "resourceVersion", "creationTimestamp", "managedFields", "selfLink")
 

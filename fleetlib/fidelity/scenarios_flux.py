@@ -227,7 +227,7 @@ def flux_ks_dependency_blocked_rate(case: Case) -> dict[str, Any]:
     case.wait_condition("Kustomization", "apps", "False", reason="DependencyNotReady")
     time.sleep(40)
     counts = case.event_counts("apps", "Kustomization")
-    return {"ks": _flux(case, "Kustomization", "apps"),
+    return {"ks": _flux(case, "Kustomization", "apps"), "infra": _flux(case, "Kustomization", "infra"),
             "events": sorted(set(case.events("apps", "Kustomization"))),
             "count-in-range": {f"{t}/{r}": 1 <= n <= 3 for (t, r), n in counts.items()}}
 
@@ -348,6 +348,9 @@ def flux_ks_suspend_resume(case: Case) -> dict[str, Any]:
     _ready_app(case, {"app/cm.yaml": _docs(configmap("c", namespace=case.ns))})
     case.side.kubectl("patch", "kustomization", "app", "-n", case.ns, "--type", "merge", "-p",
                       '{"spec":{"suspend":true}}')
+    case.wait("the suspension recorded", lambda: (case.get("Kustomization", "app") or {}).get("spec", {})
+              .get("suspend") is True)
+    time.sleep(2)  # the controller's cache has the suspended object before the source moves
     case.commit({"app/cm2.yaml": _docs(configmap("d", namespace=case.ns))})
     case.reconcile("GitRepository", "src")
     token = case.reconcile("Kustomization", "app")

@@ -8,7 +8,8 @@ import json
 from typing import Any
 
 import yaml
-from kubernetes import client as k8s, watch
+from kubernetes import client as k8s
+from kubernetes import watch
 from kubernetes.client.rest import ApiException
 
 from fleetlib.fidelity.harness import Case
@@ -142,9 +143,11 @@ def kubectl_deployment_tables(case: Case) -> dict[str, Any]:
 
 @scenario("kubectl-rollout-status", "kubectl")
 def kubectl_rollout_status(case: Case) -> dict[str, Any]:
-    """`kubectl rollout status` waits for the rollout and says so."""
+    """`kubectl rollout status` waits for the rollout and says so (the progress lines before the last depend on
+    timing on any cluster; the outcome is compared)."""
     _run(case, "apply", "-n", case.ns, "-f", "-", input=yaml.safe_dump(deployment("web")))
-    return {"status": _run(case, "rollout", "status", "deployment/web", "-n", case.ns, "--timeout=90s")}
+    done = _run(case, "rollout", "status", "deployment/web", "-n", case.ns, "--timeout=90s")
+    return {"code": done["code"], "last": done["out"].splitlines()[-1:], "err": done["err"]}
 
 
 @scenario("kubectl-scale", "kubectl")
@@ -176,7 +179,7 @@ def kubectl_delete(case: Case) -> dict[str, Any]:
 def kubectl_get_missing(case: Case) -> dict[str, Any]:
     """`kubectl get` of a missing object, of an unknown resource type and in a missing namespace."""
     return {"object": _run(case, "get", "configmap", "nope", "-n", case.ns),
-            "type": _run(case, "get", "widgets", "-n", case.ns),
+            "type": _run(case, "get", "nosuchthings", "-n", case.ns),
             "namespace": _run(case, "get", "configmap", "nope", "-n", "no-such-namespace"),
             "empty": _run(case, "get", "configmaps", "-n", case.ns, "-l", "app=none")}
 

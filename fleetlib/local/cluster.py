@@ -52,6 +52,52 @@ FLUX_ROLES = {"source-controller": ("metrics", "health", "storage"),
 PORT_ROLES = ("etcd", "etcd-peer", "apiserver", "controller-manager", "scheduler", "kubelet", "ssh", "socks",
               "prometheus", "kwok-metrics", "charts")
 NODE_ANNOTATION = "kwok.x-k8s.io/node"
+UNPULLABLE_QUERY = '.spec.containers.[].image | test("^(invalid|[^/]*[.]invalid)(:[0-9]+)?/")'
+"""kwok selector key (a jq query): true for an image whose registry host is under .invalid."""
+
+
+def image_pull_backoff_stage() -> dict[str, Any]:
+    """Our kwok Stage: pods with an unpullable image wait in ImagePullBackOff (Pending, not Ready)."""
+    status = """{{ $now := Now }}
+conditions:
+- lastTransitionTime: {{ $now | Quote }}
+  status: "True"
+  type: PodScheduled
+- lastTransitionTime: {{ $now | Quote }}
+  status: "True"
+  type: Initialized
+- lastTransitionTime: {{ $now | Quote }}
+  reason: ContainersNotReady
+  status: "False"
+  type: Ready
+- lastTransitionTime: {{ $now | Quote }}
+  reason: ContainersNotReady
+  status: "False"
+  type: ContainersReady
+containerStatuses:
+{{ range .spec.containers }}
+- image: {{ .image | Quote }}
+  name: {{ .name | Quote }}
+  ready: false
+  restartCount: 0
+  started: false
+  state:
+    waiting:
+      reason: ImagePullBackOff
+      message: 'Back-off pulling image "{{ .image }}"'
+{{ end }}
+phase: Pending
+startTime: {{ $now | Quote }}
+"""
+    return {"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "Stage", "metadata": {"name": "pod-image-pull-backoff"},
+            "spec": {"resourceRef": {"apiGroup": "v1", "kind": "Pod"},
+                     "selector": {"matchExpressions": [
+                         {"key": ".metadata.deletionTimestamp", "operator": "DoesNotExist"},
+                         {"key": ".status.phase", "operator": "In", "values": ["Pending"]},
+                         {"key": UNPULLABLE_QUERY, "operator": "In", "values": ["true"]},
+                         {"key": ".status.containerStatuses.[].state.waiting.reason", "operator": "NotIn",
+                          "values": ["ImagePullBackOff"]}]},
+                     "next": {"statusTemplate": status}}}
 KWOK_STAGES = ("node/fast/node-initialize.yaml", "node/heartbeat/node-heartbeat.yaml", "pod/fast/pod-ready.yaml",
                "pod/fast/pod-complete.yaml", "pod/fast/pod-delete.yaml")
 
@@ -220,11 +266,18 @@ class LocalCluster:
 
     def write_kwok_config(self) -> Path:
         """kwok's stages (node initialize and heartbeat; pod ready, complete and delete), read from the kwok
-        module's `kustomize/stage` folders in the module cache at run time."""
+        module's `kustomize/stage` folders in the module cache at run time, and one of ours: a pod whose image
+        comes from a registry under `.invalid` (RFC 6761, never resolves) stays Pending in ImagePullBackOff, as
+        the sandbox keeps it (pod-ready is told to leave such pods alone)."""
         folder = Path(download("sigs.k8s.io/kwok", self.versions.kwok, work=self.state)["Dir"]) / "kustomize" / "stage"
-        docs = [(folder / rel).read_text() for rel in KWOK_STAGES]
+        docs = [yaml.safe_load((folder / rel).read_text()) for rel in KWOK_STAGES]
+        for doc in docs:
+            if doc["metadata"]["name"] == "pod-ready":
+                doc["spec"]["selector"]["matchExpressions"].append(
+                    {"key": UNPULLABLE_QUERY, "operator": "NotIn", "values": ["true"]})
+        docs.append(image_pull_backoff_stage())
         path = self.state / "kwok.yaml"
-        write_atomic(path, "\n---\n".join(d.strip() for d in docs) + "\n")
+        write_atomic(path, yaml.safe_dump_all(docs, sort_keys=False))
         return path
 
     def node_object(self) -> dict[str, Any]:

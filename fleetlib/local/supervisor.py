@@ -36,9 +36,9 @@ from fleetlib.local.scrape import ScrapeStore, Target, pod_samples, scrape
 from fleetlib.local.sshgit import SshGitServer
 from fleetlib.model import ClusterId
 from fleetlib.quantity import parse_quantity
-from fleetlib.sandbox.hub import Hub
 from fleetlib.sandbox.charts import ArtifactStore
 from fleetlib.sandbox.chartserver import ChartServer
+from fleetlib.sandbox.hub import Hub
 from fleetlib.sandbox.metrics import PromServer
 from fleetlib.sandbox.server import github_token, sandbox_root
 

@@ -27,17 +27,28 @@ from typing import Any
 
 import yaml
 
+from fleetlib.local.versions import LOCAL
 from fleetlib.sandbox.apply import ApplyConflict, record_update, server_side_apply
+from fleetlib.sandbox.apply import prefix as conflict_prefix
+from fleetlib.sandbox.apply import render as render_path
 from fleetlib.sandbox.patch import PatchError, json_patch, merge_patch, strategic_merge
 from fleetlib.sandbox.registry import BUILTINS, CRD_KEY, Registry, ResourceType
 from fleetlib.sandbox.schema import apply_defaults, prune, schema_problems
 from fleetlib.sandbox.selectors import SelectorError, parse_fields, parse_labels
-from fleetlib.sandbox.validation import Cause, DecodeError, check_object, check_types, update_problem
 from fleetlib.sandbox.store import Row, Store, Tx
+from fleetlib.sandbox.validation import (
+    Cause,
+    DecodeError,
+    check_object,
+    check_types,
+    immutable_causes,
+    update_problem,
+)
 
-KUBERNETES_VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.2", "gitCommit": "sandbox",
-                      "gitTreeState": "clean", "buildDate": "2025-02-12T00:00:00Z", "goVersion": "go1.23.6",
-                      "compiler": "gc", "platform": "linux/amd64"}
+KUBERNETES_VERSION = {"major": "1", "minor": LOCAL.kubernetes.split(".")[1], "gitVersion": LOCAL.kubernetes,
+                      "gitCommit": "sandbox", "gitTreeState": "clean", "buildDate": "2026-02-10T00:00:00Z",
+                      "goVersion": "go1.24.12", "compiler": "gc", "platform": "linux/amd64"}
+"""The sandbox speaks as the Kubernetes release the local stack builds (its judge)."""
 _BUILTIN_GROUPS = {t.group for t in BUILTINS}
 _NO_GENERATION = {"ConfigMap", "Secret", "Event", "ServiceAccount", "Endpoints", "Namespace", "Lease"}
 
@@ -61,7 +72,13 @@ class ApiError(Exception):
 
 
 def _details(rt: ResourceType, name: str) -> dict[str, Any]:
-    return {"name": name, "group": rt.group, "kind": rt.plural}
+    """Status details as the server writes them: an empty group (the core API) is left out."""
+    return {"name": name, **({"group": rt.group} if rt.group else {}), "kind": rt.plural}
+
+
+def qualified_kind(rt: ResourceType) -> str:
+    """`Deployment.apps`, `Kustomization.kustomize.toolkit.fluxcd.io`, `ConfigMap`: how Invalid names the kind."""
+    return f"{rt.kind}.{rt.group}" if rt.group else rt.kind
 
 
 def not_found(rt: ResourceType, name: str) -> ApiError:
@@ -85,7 +102,7 @@ def invalid_causes(rt: ResourceType, name: str, causes: list[Cause]) -> ApiError
                "causes": [{"reason": c.reason, "message": c.message, "field": c.field} for c in causes]}
     texts = [c.text() if c.field else c.message for c in causes]
     listed = texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
-    return ApiError(422, "Invalid", f'{rt.kind} "{name}" is invalid: {listed}', details)
+    return ApiError(422, "Invalid", f'{qualified_kind(rt)} "{name}" is invalid: {listed}', details)
 
 
 def now_rfc3339(clock: float | None = None) -> str:
@@ -97,12 +114,33 @@ def _ns_key(rt: ResourceType, namespace: str | None) -> str:
 
 
 def _fold_string_data(rt: ResourceType, obj: dict[str, Any]) -> None:
-    """Secrets: `stringData` is write-only; the server merges it into base64 `data`, as the real one does."""
+    """Secrets: `stringData` is write-only; the server merges it into base64 `data`, as the real one does, and
+    the type defaults to Opaque."""
+    if rt.key == "/secrets":
+        obj.setdefault("type", "Opaque")
     if rt.key == "/secrets" and "stringData" in obj:
         data = dict(obj.get("data") or {})
         for key, value in (obj.pop("stringData") or {}).items():
             data[key] = base64.b64encode(str(value).encode()).decode()
         obj["data"] = data
+
+
+def _service_defaults(obj: dict[str, Any]) -> None:
+    """The API server's defaulting of a Service, on every write: type, port protocol and targetPort, and for a
+    ClusterIP Service its session affinity, IP families and traffic policy."""
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return
+    spec.setdefault("type", "ClusterIP")
+    for port in spec.get("ports") or []:
+        if isinstance(port, dict):
+            port.setdefault("protocol", "TCP")
+            port.setdefault("targetPort", port.get("port"))
+    if spec["type"] == "ClusterIP":
+        spec.setdefault("sessionAffinity", "None")
+        spec.setdefault("ipFamilies", ["IPv4"])
+        spec.setdefault("ipFamilyPolicy", "SingleStack")
+        spec.setdefault("internalTrafficPolicy", "Cluster")
 
 
 def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -139,8 +177,12 @@ def _spec_view(obj: dict[str, Any]) -> dict[str, Any]:
 class ClusterApi:
     """API semantics for one cluster. Thread-safe; several processes may share one store."""
 
-    def __init__(self, store: Store, *, node: str = "sandbox-control-plane", clock: Any = time.time) -> None:
+    def __init__(self, store: Store, *, node: str = "sandbox-control-plane", clock: Any = time.time,
+                 root_ca: str | None = None) -> None:
         self.store = store
+        self.root_ca = root_ca
+        """The cluster CA (PEM) that kube-controller-manager's root-ca-cert-publisher puts in every namespace as
+        ConfigMap kube-root-ca.crt; None: no such ConfigMaps."""
         self.node = node
         self.clock = clock
         self._registry: tuple[str | None, Registry] | None = None
@@ -353,7 +395,7 @@ class ClusterApi:
                 h = uuid.UUID(obj["metadata"]["uid"]).int
                 spec["clusterIP"] = f"10.96.{(h >> 8) % 256}.{h % 254 + 1}"
                 spec["clusterIPs"] = [spec["clusterIP"]]
-            spec.setdefault("type", "ClusterIP")
+            _service_defaults(obj)
         elif rt.key == "/pods":
             obj["status"] = {"phase": "Pending", "qosClass": "Burstable"}
 
@@ -393,9 +435,21 @@ class ClusterApi:
                               api_version=rt.api_version, with_status=not rt.has_status)
                 if dry_run:
                     raise _Rollback(obj)
-                return self._write(tx, rt, obj, "ADDED")
+                created = self._write(tx, rt, obj, "ADDED")
         except _Rollback as done:
             return done.obj
+        if rt.key == "/namespaces" and self.root_ca:
+            self._publish_root_ca(name)
+        return created
+
+    def _publish_root_ca(self, namespace: str) -> None:
+        cm = self.registry().lookup("", "v1", "configmaps")
+        assert cm is not None
+        try:
+            self.create(cm, namespace, {"metadata": {"name": "kube-root-ca.crt"}, "data": {"ca.crt": self.root_ca}},
+                        manager="kube-controller-manager")
+        except ApiError:
+            pass  # already there
 
     def _finish_update(self, tx: Tx, rt: ResourceType, row: Row, old: dict[str, Any], new: dict[str, Any], *,
                        subresource: str | None, manager: str | None, record: bool = True) -> dict[str, Any]:
@@ -422,6 +476,12 @@ class ClusterApi:
                 new["status"] = old["status"]
             else:
                 new.pop("status", None)
+        if rt.key == "/services" and subresource is None:
+            _service_defaults(new)
+        if subresource is None:
+            causes = immutable_causes(rt, old, new)
+            if causes:
+                raise invalid_causes(rt, old_meta["name"], causes)
         if "generation" in old_meta and _spec_view(new) != _spec_view(old):
             new["metadata"]["generation"] = int(old_meta["generation"]) + 1
         if record and manager:
@@ -506,7 +566,7 @@ class ClusterApi:
                                    "accepted media types include: application/json-patch+json, application/merge-patch"
                                    "+json, application/apply-patch+yaml, application/strategic-merge-patch+json")
             except PatchError as e:
-                raise ApiError(422, "Invalid", str(e)) from e
+                raise ApiError(422, "Invalid", str(e), {}) from e
             if not isinstance(new, dict):
                 raise ApiError(422, "Invalid", "the patch did not produce an object")
             problem = update_problem(rt, old, new, name=name, namespace=namespace)
@@ -552,9 +612,9 @@ class ClusterApi:
                                         api_version=rt.api_version, subresource=subresource,
                                         with_status=subresource == "status" or not rt.has_status)
             except ApplyConflict as e:
-                raise ApiError(409, "Conflict", str(e), {**_details(rt, name), "causes": [
-                    {"reason": "FieldManagerConflict", "message": f'conflict with "{m}"', "field": p[-1]}
-                    for m, _v, p in e.conflicts]}) from e
+                raise ApiError(409, "Conflict", str(e), {"causes": [
+                    {"reason": "FieldManagerConflict", "message": conflict_prefix(m, v), "field": render_path(p)}
+                    for m, v, p in e.conflicts]}) from e
             if subresource is None:
                 self._prune(rt, new, strict=False)
                 self._validate(rt, new, namespace, name)

@@ -16,7 +16,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from fleetlib.sandbox.patch import MERGE_KEYS, strategic_merge
+from fleetlib.sandbox.patch import merge_key, strategic_merge
 
 Path = tuple[str, ...]
 
@@ -25,12 +25,20 @@ _UNMANAGED_META = {"name", "namespace", "uid", "resourceVersion", "generation", 
 
 
 class ApplyConflict(Exception):
+    """Conflicts worded as the API server's field manager words them: `conflict with "m"`, plus `using <version>`
+    when the other manager's operation was an Update (not an Apply)."""
+
     def __init__(self, conflicts: list[tuple[str, str, Path]]) -> None:
         self.conflicts = conflicts
         n = len(conflicts)
-        lines = [f'conflict with "{m}" using {v}: {render(p)}' for m, v, p in conflicts]
+        lines = [f"{prefix(m, v)}: {render(p)}" for m, v, p in conflicts]
         head = f"Apply failed with {n} conflict{'s' if n > 1 else ''}: "
         super().__init__(head + ("\n".join(lines) if n > 1 else lines[0]))
+
+
+def prefix(manager: str, version: str) -> str:
+    """`version` is "" for a manager whose operation was Apply."""
+    return f'conflict with "{manager}" using {version}' if version else f'conflict with "{manager}"'
 
 
 def render(path: Path) -> str:
@@ -64,9 +72,8 @@ def leaves(obj: Any, *, top: bool = True, with_status: bool = True) -> set[Path]
         here: Path = (f"f:{key}",)
         if isinstance(value, dict) and value:
             out |= {here + p for p in leaves(value, top=False)}
-        elif isinstance(value, list) and key in MERGE_KEYS and value and all(
-                isinstance(i, dict) and MERGE_KEYS[key] in i for i in value):
-            mk = MERGE_KEYS[key]
+        elif isinstance(value, list) and value and (mk := merge_key(key, value)) is not None and all(
+                isinstance(i, dict) and mk in i for i in value):
             for item in value:
                 item_path = here + ("k:" + json.dumps({mk: item[mk]}, separators=(",", ":")),)
                 out.add(item_path + (".",))
@@ -170,7 +177,8 @@ def server_side_apply(live: dict[str, Any] | None, applied: dict[str, Any], *, m
                 _, old = lookup(live, path)
                 _, new = lookup(applied, path)
                 if old != new:
-                    conflicts.append((str(entry.get("manager")), str(entry.get("apiVersion", api_version)), path))
+                    version = "" if entry.get("operation") == "Apply" else str(entry.get("apiVersion", api_version))
+                    conflicts.append((str(entry.get("manager")), version, path))
     if conflicts and not force:
         raise ApplyConflict(conflicts)
     for owner, _version, path in conflicts:

@@ -19,7 +19,12 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from fleetlib.sandbox.charts import CHARTS_HOST, OCI_MANIFEST, REGISTRY_HOST, ArtifactStore
+from fleetlib.sandbox.charts import (
+    CHARTS_HOST,
+    OCI_MANIFEST,
+    REGISTRY_HOST,
+    ArtifactStore,
+)
 from fleetlib.sandbox.httpbase import LocalServer, VerbHandler
 
 _MANIFEST = re.compile(r"^/v2/(?P<repo>.+)/manifests/(?P<ref>[^/]+)$")

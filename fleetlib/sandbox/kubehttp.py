@@ -27,6 +27,7 @@ import yaml
 from fleetlib.sandbox.apiserver import KUBERNETES_VERSION, ApiError, ClusterApi
 from fleetlib.sandbox.httpbase import LocalServer, VerbHandler
 from fleetlib.sandbox.openapi import openapi_v2, openapi_v3_group, openapi_v3_index
+from fleetlib.sandbox.patch import PatchError, json_patch, merge_patch
 from fleetlib.sandbox.protobuf import ProtobufError, decode_protobuf
 from fleetlib.sandbox.registry import ResourceType
 from fleetlib.sandbox.selectors import SelectorError, parse_fields, parse_labels
@@ -255,8 +256,11 @@ def check_query(query: Mapping[str, str]) -> None:
     for key, allowed in _CHOICES.items():
         if key in query and query[key] not in allowed:
             if key == "propagationPolicy":
-                raise ApiError(422, "Invalid", 'DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported '
-                               f'value: "{query[key][:40]}": supported values: "Foreground", "Background", "Orphan"')
+                why = (f'Unsupported value: "{query[key][:40]}": supported values: "Foreground", "Background", '
+                       '"Orphan", "nil"')
+                raise ApiError(422, "Invalid", f'DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: {why}',
+                               {"group": "meta.k8s.io", "kind": "DeleteOptions", "causes": [
+                                   {"reason": "FieldValueNotSupported", "message": why, "field": "propagationPolicy"}]})
             raise ApiError(400, "BadRequest", f'invalid value for {key}: "{query[key][:40]}": supported values: '
                            + ", ".join(f'"{a}"' for a in allowed))
     rv = query.get("resourceVersion", "")
@@ -351,6 +355,53 @@ def route(api: ClusterApi, method: str, parts: list[str], query: Mapping[str, st
     return _resource(api, rt, method, namespace, name, sub, query, body, headers)
 
 
+def scale_of(obj: dict[str, Any]) -> dict[str, Any]:
+    """The autoscaling/v1 Scale a workload's /scale subresource serves."""
+    meta, spec, status = obj["metadata"], obj.get("spec") or {}, obj.get("status") or {}
+    labels = ((spec.get("selector") or {}).get("matchLabels")) or {}
+    return {"kind": "Scale", "apiVersion": "autoscaling/v1",
+            "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+                         if k in meta},
+            "spec": {"replicas": int(spec.get("replicas", 1))},
+            "status": {"replicas": int(status.get("replicas") or 0),
+                       "selector": ",".join(f"{k}={v}" for k, v in sorted(labels.items()))}}
+
+
+def _scale(api: ClusterApi, rt: ResourceType, verb: str, namespace: str | None, name: str, body: bytes,
+           headers: Any, manager: str) -> Response:
+    """GET, PATCH (merge, JSON) and PUT of a workload's Scale: only spec.replicas can change."""
+    current = scale_of(json.loads(api.get_raw(rt, namespace, name)))
+    if verb == "get":
+        return json_response(200, current)
+    if verb == "update":
+        wanted = _decode(body, headers)
+    elif verb == "patch":
+        kind = str(headers.get("Content-Type") or "").split(";")[0].strip()
+        if kind not in ("application/merge-patch+json", "application/json-patch+json",
+                        "application/strategic-merge-patch+json"):
+            raise ApiError(415, "UnsupportedMediaType", f"the media type {kind!r} is not supported for scale; use a "
+                           "merge or JSON patch")
+        try:
+            patch = json.loads(body or b"null")
+        except ValueError as e:
+            raise ApiError(400, "BadRequest", f"the patch is not valid JSON: {e}") from None
+        try:
+            wanted = json_patch(current, patch) if kind == "application/json-patch+json" else \
+                merge_patch(current, patch)
+        except PatchError as e:
+            raise ApiError(422, "Invalid", str(e), {}) from e
+    else:
+        raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource",
+                       {"kind": "scale", "group": "autoscaling"})
+    replicas = ((wanted or {}).get("spec") or {}).get("replicas")
+    if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
+        raise ApiError(422, "Invalid", f'Scale.autoscaling "{name}" is invalid: spec.replicas: Invalid value: '
+                       f"{json.dumps(replicas)}: must be greater than or equal to 0", {})
+    _, obj = api.patch(rt, namespace, name, "application/merge-patch+json",
+                       json.dumps({"spec": {"replicas": replicas}}).encode(), manager=manager)
+    return json_response(200, scale_of(obj))
+
+
 def _resource(api: ClusterApi, rt: ResourceType, method: str, namespace: str | None, name: str | None,
               sub: str | None, query: Mapping[str, str], body: bytes, headers: Any) -> Response:
     check_query(query)
@@ -379,6 +430,8 @@ def _resource(api: ClusterApi, rt: ResourceType, method: str, namespace: str | N
     assert name is not None or verb in ("create", "deletecollection")
     if sub == "log":
         return _logs(api, rt, namespace, name or "", query)
+    if sub == "scale":
+        return _scale(api, rt, verb, namespace, name or "", body, headers, manager)
     if verb == "get":
         text = api.get_raw(rt, namespace, name or "")
         if table:

@@ -27,7 +27,7 @@ from fleetlib.quantity import parse_quantity
 from fleetlib.sandbox.apiserver import ClusterApi
 from fleetlib.sandbox.httpbase import LocalServer, VerbHandler
 from fleetlib.sandbox.promql import Matcher, PromQLError, Series, evaluate, fmt, parse
-from fleetlib.sandbox.usage import CONTROLLER_KINDS, SCRAPE, UsageModel
+from fleetlib.sandbox.usage import CONTROLLER_KINDS, SCRAPE, UsageModel, start_memory
 
 log = logging.getLogger(__name__)
 REFRESH = 5.0
@@ -51,10 +51,6 @@ class ClusterMetrics:
         pods_type = self.api.registry().lookup("", "v1", "pods")
         assert pods_type is not None
         pods = json.loads(self.api.list_raw(pods_type, None))["items"]
-        faults = json.loads(self.api.store.meta("faults") or "{}")
-        from fleetlib.sandbox.flux.faults import target_of
-
-        oom = frozenset({target_of(faults, "controller-oomkilled") or ""} if "controller-oomkilled" in faults else ())
         objects, limits, requests, controllers = {}, {}, {}, []
         for pod in pods:
             app = ((pod["metadata"].get("labels") or {}).get("app")) or ""
@@ -68,8 +64,9 @@ class ClusterMetrics:
             requests[app] = {k: parse_quantity(v) for k, v in (res.get("requests") or {}).items()}
             objects[app] = sum(counts.get(self._key(kind), 0) for kind in CONTROLLER_KINDS.get(app, ()))
             controllers.append((app, pod))
-        self.model = UsageModel(self.cluster, objects=objects,
-                                limits={a: v.get("memory", 2.0**30) for a, v in limits.items()}, oom=oom)
+        memory = {a: v.get("memory", 2.0**30) for a, v in limits.items()}
+        oom = frozenset(a for a, limit in memory.items() if (start_memory(a) or 0) > limit)
+        self.model = UsageModel(self.cluster, objects=objects, limits=memory, oom=oom)
         series: list[Series] = []
         for app, pod in controllers:
             meta = pod["metadata"]

@@ -94,7 +94,7 @@ def json_patch(target: Any, ops: Any) -> Any:
             doc = _add(doc, parts, copy.deepcopy(op.get("value")), op["path"])
         elif kind == "test":
             if _container(doc, parts, op["path"]) != op.get("value"):
-                raise PatchError(f"testing value {op['path']} failed")
+                raise PatchError("the server rejected our request due to an error in our request")
         else:
             raise PatchError(f"unknown JSON patch operation {kind!r}")
     return doc
@@ -133,6 +133,18 @@ def _remove(doc: Any, parts: list[str], path: str) -> Any:
     return doc
 
 
+def merge_key(field: str, items: list[Any]) -> str | None:
+    """The key a list merges by: MERGE_KEYS by field name, except `ports`, which is a container's (by
+    containerPort) or a Service's (by port). None: the list is replaced whole."""
+    key = MERGE_KEYS.get(field)
+    if key is None:
+        return None
+    dicts = [i for i in items if isinstance(i, dict) and i.get("$patch") is None]
+    if field == "ports" and dicts and all("port" in i and "containerPort" not in i for i in dicts):
+        return "port"
+    return key
+
+
 def strategic_merge(target: Any, patch: Any, field: str = "") -> Any:
     """Strategic merge: like a merge patch, but keyed lists merge item by item.
 
@@ -156,13 +168,17 @@ def strategic_merge(target: Any, patch: Any, field: str = "") -> Any:
                 else:
                     out[key] = merged
         return out
-    if isinstance(patch, list) and field in MERGE_KEYS and isinstance(target, list):
-        return _merge_list(target, patch, MERGE_KEYS[field])
+    key = merge_key(field, [*patch, *target]) if isinstance(patch, list) and isinstance(target, list) else None
+    if key is not None:
+        return _merge_list(target, patch, key)
     return copy.deepcopy(patch)
 
 
 def _merge_list(target: list[Any], patch: list[Any], key: str) -> list[Any]:
+    """Merge keyed items, then order them as apimachinery's normalizeElementOrder does: the patch's items in
+    the patch's order, the server-only items in the live order, interleaved by their live positions."""
     out = [copy.deepcopy(item) for item in target]
+    order: list[Any] = []
     for item in patch:
         if not isinstance(item, dict) or key not in item:
             if isinstance(item, dict) and item.get("$patch") == "replace":
@@ -173,8 +189,34 @@ def _merge_list(target: list[Any], patch: list[Any], key: str) -> list[Any]:
         if item.get("$patch") == "delete":
             if index is not None:
                 del out[index]
-        elif index is None:
+            continue
+        order.append(item[key])
+        if index is None:
             out.append({k: copy.deepcopy(v) for k, v in item.items() if not k.startswith("$")})
         else:
             out[index] = strategic_merge(out[index], item)
-    return out
+    live = [cur.get(key) for cur in target if isinstance(cur, dict)]
+    keyed = {cur.get(key): cur for cur in out if isinstance(cur, dict) and key in cur}
+    patched = [keyed[k] for k in dict.fromkeys(order) if k in keyed]
+    server_only = [cur for cur in out if not (isinstance(cur, dict) and cur.get(key) in order)]
+
+    def position(item: Any) -> int:
+        k = item.get(key) if isinstance(item, dict) else None
+        return live.index(k) if k in live else -1
+    merged, i, j = [], 0, 0
+    while i < len(server_only) or j < len(patched):
+        if i >= len(server_only):
+            merged.append(patched[j])
+            j += 1
+        elif j >= len(patched):
+            merged.append(server_only[i])
+            i += 1
+        else:
+            left, right = position(server_only[i]), position(patched[j])
+            if left >= 0 and right >= 0 and left < right:
+                merged.append(server_only[i])
+                i += 1
+            else:
+                merged.append(patched[j])
+                j += 1
+    return merged

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import fcntl
 import hashlib
 import hmac
-import fcntl
 import ipaddress
 import os
 import secrets

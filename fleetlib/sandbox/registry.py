@@ -62,8 +62,11 @@ class ResourceType:
         out = [main]
         for sub in self.subresources:
             verbs = ["get"] if sub == "log" else ["get", "patch", "update"]
-            out.append({"name": f"{self.plural}/{sub}", "singularName": "", "namespaced": self.namespaced,
-                        "kind": self.kind, "verbs": verbs})
+            entry = {"name": f"{self.plural}/{sub}", "singularName": "", "namespaced": self.namespaced,
+                     "kind": self.kind, "verbs": verbs}
+            if sub == "scale":
+                entry.update({"group": "autoscaling", "version": "v1", "kind": "Scale"})
+            out.append(entry)
         return out
 
 
@@ -84,9 +87,9 @@ BUILTINS: tuple[ResourceType, ...] = (
     _rt("", "v1", "nodes", "Node", ns=False, short=("no",), sub=("status",)),
     _rt("", "v1", "resourcequotas", "ResourceQuota", short=("quota",), sub=("status",)),
     _rt("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", short=("pvc",), sub=("status",)),
-    _rt("apps", "v1", "deployments", "Deployment", short=("deploy",), sub=("status",), cat=("all",)),
-    _rt("apps", "v1", "replicasets", "ReplicaSet", short=("rs",), sub=("status",), cat=("all",)),
-    _rt("apps", "v1", "statefulsets", "StatefulSet", short=("sts",), sub=("status",), cat=("all",)),
+    _rt("apps", "v1", "deployments", "Deployment", short=("deploy",), sub=("status", "scale"), cat=("all",)),
+    _rt("apps", "v1", "replicasets", "ReplicaSet", short=("rs",), sub=("status", "scale"), cat=("all",)),
+    _rt("apps", "v1", "statefulsets", "StatefulSet", short=("sts",), sub=("status", "scale"), cat=("all",)),
     _rt("apps", "v1", "daemonsets", "DaemonSet", short=("ds",), sub=("status",), cat=("all",)),
     _rt("batch", "v1", "jobs", "Job", sub=("status",), cat=("all",)),
     _rt("rbac.authorization.k8s.io", "v1", "roles", "Role"),

@@ -49,7 +49,17 @@ def _type_ok(schema: Mapping[str, Any], value: Any) -> bool:
     return isinstance(value, _TYPES.get(want, object))
 
 
-def _check(schema: Mapping[str, Any], value: Any, path: str, out: list[Cause]) -> None:
+BLOCKING = {"FieldValueNotSupported", "FieldValueRequired", "FieldValueTooLong", "FieldValueTooMany",
+            "FieldValueTypeInvalid"}
+"""Schema failures after which the API server does not evaluate x-kubernetes-validations (hasBlockingErr)."""
+NOT_CHECKED = Cause("<nil>", "FieldValueInvalid", "Invalid value: null: some validation rules were not checked because "
+                                                  "the object was invalid; correct the existing errors to complete "
+                                                  "validation")
+
+
+def _check(schema: Mapping[str, Any], value: Any, path: str, out: list[Cause],
+           rules: list[Cause] | None = None) -> None:
+    rules = out if rules is None else rules
     if value is None:
         if not schema.get("nullable"):
             out.append(Cause(path, "FieldValueInvalid", f'Invalid value: "null": {path} in body must be of type '
@@ -86,7 +96,7 @@ def _check(schema: Mapping[str, Any], value: Any, path: str, out: list[Cause]) -
                                                         f"{schema['maxItems']} items"))
         for i, item in enumerate(value):
             if "items" in schema:
-                _check(schema["items"], item, f"{path}[{i}]", out)
+                _check(schema["items"], item, f"{path}[{i}]", out, rules)
     if isinstance(value, dict):
         props = schema.get("properties") or {}
         for key in schema.get("required") or []:
@@ -95,12 +105,12 @@ def _check(schema: Mapping[str, Any], value: Any, path: str, out: list[Cause]) -
         for key, item in value.items():
             where = f"{path}.{key}" if path else key
             if key in props:
-                _check(props[key], item, where, out)
+                _check(props[key], item, where, out, rules)
             elif isinstance(schema.get("additionalProperties"), Mapping):
-                _check(schema["additionalProperties"], item, where, out)
+                _check(schema["additionalProperties"], item, where, out, rules)
         for rule in schema.get("x-kubernetes-validations") or []:
             if not _rule_holds(str(rule.get("rule", "")), value):
-                out.append(Cause(path, "FieldValueInvalid", f"Invalid value: \"object\": {rule.get('message')}"))
+                rules.append(Cause(path, "FieldValueInvalid", f"Invalid value: \"object\": {rule.get('message')}"))
 
 
 def schema_problems(schema: Mapping[str, Any], obj: Mapping[str, Any]) -> list[Cause]:
@@ -110,11 +120,22 @@ def schema_problems(schema: Mapping[str, Any], obj: Mapping[str, Any]) -> list[C
     for key in schema.get("required") or []:
         if key not in obj and key not in _SKIPPED:
             out.append(Cause(key, "FieldValueRequired", "Required value"))
+    rules: list[Cause] = []
     for key, value in obj.items():
         if key in _SKIPPED or key not in props:
             continue
-        _check(props[key], value, key, out)
-    return out
+        _check(props[key], value, key, out, rules)
+    if any(c.reason in BLOCKING for c in out):
+        return out + ([NOT_CHECKED] if _has_rules(schema) else [])
+    return out + rules
+
+
+def _has_rules(schema: Any) -> bool:
+    if isinstance(schema, Mapping):
+        return bool(schema.get("x-kubernetes-validations")) or any(_has_rules(v) for v in schema.values())
+    if isinstance(schema, list):
+        return any(_has_rules(v) for v in schema)
+    return False
 
 
 def apply_defaults(schema: Mapping[str, Any], obj: dict[str, Any]) -> None:

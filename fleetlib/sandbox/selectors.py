@@ -65,8 +65,16 @@ def parse_labels(text: str | None) -> LabelMatcher:
             negate, key = m.group(1) == "!", m.group(2)
             tests.append((lambda lb, k=key: k not in lb) if negate else (lambda lb, k=key: k in lb))
         else:
-            raise SelectorError(f"unable to parse requirement: {part.strip()!r}")
+            raise SelectorError(_parse_error(part))
     return lambda labels: all(t(labels) for t in tests)
+
+
+def _parse_error(part: str) -> str:
+    """The message apimachinery's selector parser gives for a requirement it cannot read."""
+    words = part.split()
+    if len(words) >= 3 and words[1] in ("in", "notin") and not words[2].startswith("("):
+        return f"unable to parse requirement: found '{words[2].split(',')[0]}' expected: '('"
+    return f"unable to parse requirement: {part.strip()!r}"
 
 
 def field_value(obj: Mapping[str, Any], path: str) -> str:

@@ -130,7 +130,8 @@ class Sandbox:
         key = (cid.stage, cid.cluster)
         with self._lock:
             if key not in self.kube.clusters:
-                api = ClusterApi(open_store(self.home, cid), node=f"{cid.cluster}-control-plane")
+                api = ClusterApi(open_store(self.home, cid), node=f"{cid.cluster}-control-plane",
+                                 root_ca=self.pki.ca_pem().decode())
                 metrics = ClusterMetrics(api, str(cid))
                 api.virtual = {"metrics.k8s.io/pods": metrics.pod_metrics,
                                "metrics.k8s.io/nodes": lambda _ns: metrics.node_metrics()}

@@ -1,8 +1,8 @@
 """Deterministic synthetic usage of the Flux controllers of one sandbox cluster, over up to 30 days.
 
 Load follows the number of objects each controller reconciles, a daily cycle (peak at 14:00 UTC) and
-bursts at deploy times (weekdays 10:00 and 15:00 UTC, 20 minutes); under the controller-oomkilled
-fault the target's memory climbs to its limit and the pod is OOMKilled. Values are pure functions of
+bursts at deploy times (weekdays 10:00 and 15:00 UTC, 20 minutes); a controller whose memory limit is
+below what it needs sits at its limit and is OOMKilled. Values are pure functions of
 (cluster, controller, time), sampled every 30 s like a kubelet scrape, so Prometheus queries, PodMetrics
 and a hand computation in a test all see the same numbers.
 
@@ -39,6 +39,13 @@ _PROFILE = {
 }
 
 
+def start_memory(controller: str) -> float | None:
+    """Bytes a Flux controller needs to start (its idle working set); None for anything else. A memory limit
+    below it gets the container OOMKilled at start, in the sandbox as on a real node."""
+    profile = _PROFILE.get(controller)
+    return profile[2] * MiB if profile else None
+
+
 def _seed(*parts: str) -> int:
     return int.from_bytes(hashlib.sha256("/".join(parts).encode()).digest()[:8], "little")
 
@@ -66,7 +73,7 @@ class UsageModel:
     limits: Mapping[str, float] = field(default_factory=dict)
     """Memory limit per controller in bytes (OOM kills happen there)."""
     oom: frozenset[str] = frozenset()
-    """Controllers under the controller-oomkilled fault."""
+    """Controllers whose memory limit is below what they need: their working set sits at the limit."""
 
     def _load(self, controller: str, ts: np.ndarray) -> np.ndarray:
         day = (ts % 86400.0) / 86400.0
@@ -102,9 +109,7 @@ class UsageModel:
         load = self._load(controller, ts)
         value = (idle + per * n) * MiB * (0.85 + 0.15 * load) * (0.95 + 0.1 * noise)
         if controller in self.oom:
-            limit = self.limits.get(controller, 1024 * MiB)
-            phase = (ts % 21600.0) / 21600.0  # climbs to the limit every six hours, then the pod restarts
-            value = np.maximum(value, limit * np.minimum(1.0, 0.4 + 0.62 * phase))
+            value = np.maximum(value, self.limits.get(controller, 1024 * MiB))
         return value
 
     def oom_killed(self, controller: str, ts: np.ndarray) -> np.ndarray:

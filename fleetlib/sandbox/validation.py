@@ -204,13 +204,15 @@ def _deployment_causes(obj: dict[str, Any]) -> list[Cause]:
         out.append(Cause("spec.replicas", "FieldValueInvalid", "Invalid value: must be greater than or equal to 0"))
     selector = spec.get("selector")
     template = spec.get("template") or {}
+    labels = (template.get("metadata") or {}).get("labels")
+    shown = json.dumps(labels or None, separators=(",", ":"))  # as Go's encoding/json prints it
     if not isinstance(selector, dict) or not (selector.get("matchLabels") or selector.get("matchExpressions")):
         out.append(Cause("spec.selector", "FieldValueRequired", "Required value"))
-    else:
-        labels = ((template.get("metadata") or {}).get("labels")) or {}
-        if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
-            out.append(Cause("spec.template.metadata.labels", "FieldValueInvalid",
-                             f"Invalid value: {json.dumps(labels)}: `selector` does not match template `labels`"))
+        out.append(Cause("spec.template.metadata.labels", "FieldValueInvalid",
+                         f"Invalid value: {shown}: `selector` does not match template `labels`"))
+    elif any((labels or {}).get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        out.append(Cause("spec.template.metadata.labels", "FieldValueInvalid",
+                         f"Invalid value: {shown}: `selector` does not match template `labels`"))
     out += _containers_causes((template.get("spec") or {}), "spec.template.spec")
     return out
 
@@ -243,6 +245,27 @@ def check_object(rt: ResourceType, obj: dict[str, Any]) -> list[Cause]:
         out += _deployment_causes(obj)
     elif rt.key == "/pods":
         out += _containers_causes(obj.get("spec") or {}, "spec")
+    return out
+
+
+IMMUTABLE_WHEN_SET = "Forbidden: field is immutable when `immutable` is set"
+
+
+def immutable_causes(rt: ResourceType, old: dict[str, Any], new: dict[str, Any]) -> list[Cause]:
+    """Fields an update may not change: an immutable ConfigMap's or Secret's data (and the flag itself), a
+    Deployment's selector."""
+    out = []
+    if rt.key in ("/configmaps", "/secrets") and old.get("immutable") is True:
+        if new.get("immutable") is not True:
+            out.append(Cause("immutable", "FieldValueForbidden", IMMUTABLE_WHEN_SET))
+        for field in ("data", "binaryData") if rt.key == "/configmaps" else ("data",):
+            if (old.get(field) or {}) != (new.get(field) or {}):
+                out.append(Cause(field, "FieldValueForbidden", IMMUTABLE_WHEN_SET))
+    if rt.group == "apps" and rt.kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"):
+        before, after = (old.get("spec") or {}).get("selector"), (new.get("spec") or {}).get("selector")
+        if before is not None and after != before:
+            out.append(Cause("spec.selector", "FieldValueInvalid",
+                             f"Invalid value: {json.dumps(after, separators=(',', ':'))}: field is immutable"))
     return out
 
 

@@ -12,16 +12,19 @@ pick the change up on their next pass.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import yaml
 
 from fleetlib.errors import InputError
+from fleetlib.files import write_atomic
 from fleetlib.sandbox.apiserver import ApiError, ClusterApi
 from fleetlib.sandbox.charts import CHARTS_URL, ArtifactStore, publish_demo_chart
 from fleetlib.sandbox.hub import Hub
@@ -51,6 +54,10 @@ NAMESPACE = "flux-system"
 FAULT_DIR = "sandbox-faults"
 AUTHOR = ("Sandbox Faults", "faults@fleetlib.invalid")
 RATE_LIMIT_FILE = "rate-limited.json"
+MANAGER = "fleetlib-faults"
+GROUPS = {"GitRepository": "source.toolkit.fluxcd.io", "HelmRepository": "source.toolkit.fluxcd.io",
+          "Kustomization": "kustomize.toolkit.fluxcd.io", "HelmRelease": "helm.toolkit.fluxcd.io",
+          "Deployment": "apps", "Pod": "", "Secret": "", "Event": "", "ConfigMap": ""}
 
 
 def target_of(faults: dict[str, Any] | set[str], scenario: str) -> str | None:
@@ -58,34 +65,160 @@ def target_of(faults: dict[str, Any] | set[str], scenario: str) -> str | None:
     return (record or {}).get("target") or DEFAULT_TARGETS.get(scenario)
 
 
-def active(api: ClusterApi) -> dict[str, Any]:
-    raw = api.store.meta("faults")
-    return dict(json.loads(raw)) if raw else {}
+class Kube(Protocol):
+    """What a scenario needs of a cluster: objects by kind, and where the cluster keeps its fault records."""
 
-
-def _save(api: ClusterApi, faults: dict[str, Any]) -> None:
-    with api.store.write() as tx:
-        tx.set_meta("faults", json.dumps(faults))
+    def get(self, kind: str, name: str, namespace: str | None) -> dict[str, Any] | None: ...
+    def list(self, kind: str, namespace: str | None = None, label_selector: str | None = None
+             ) -> list[dict[str, Any]]: ...
+    def apply(self, obj: dict[str, Any]) -> None: ...
+    def merge(self, kind: str, name: str, body: dict[str, Any], namespace: str | None) -> None: ...
+    def delete(self, kind: str, name: str, namespace: str | None) -> None: ...
+    def records(self) -> dict[str, Any]: ...
+    def save(self, records: dict[str, Any]) -> None: ...
 
 
 @dataclass
-class ClusterOps:
-    """What a scenario needs: the cluster's API, the sandbox GitHub, and the flux-system source repo."""
+class InProcess:
+    """A sandbox cluster in this process: its ClusterApi, records in the cluster's state (its meta table)."""
 
     api: ClusterApi
-    hub: Hub
 
     def type(self, kind: str) -> Any:
-        t = next((x for x in self.api.registry().types if x.kind == kind and (kind != "Event" or not x.group)), None)
-        if t is None:
+        group = GROUPS.get(kind)
+        types = [x for x in self.api.registry().types if x.kind == kind and (group is None or x.group == group)]
+        if not types:
             raise InputError(f"the cluster has no {kind} kind", hint="bootstrap Flux on the cluster first")
-        return t
+        return types[0]
 
-    def get(self, kind: str, name: str, namespace: str = NAMESPACE) -> dict[str, Any] | None:
+    def get(self, kind: str, name: str, namespace: str | None) -> dict[str, Any] | None:
         try:
             return self.api.get(self.type(kind), namespace, name)
         except ApiError:
             return None
+
+    def list(self, kind: str, namespace: str | None = None, label_selector: str | None = None
+             ) -> list[dict[str, Any]]:
+        return list(json.loads(self.api.list_raw(self.type(kind), namespace, label_selector=label_selector))["items"])
+
+    def apply(self, obj: dict[str, Any]) -> None:
+        self.api.patch(self.type(obj["kind"]), obj["metadata"].get("namespace"), obj["metadata"]["name"],
+                       "application/apply-patch+yaml", json.dumps(obj).encode(), manager=MANAGER, force=True)
+
+    def merge(self, kind: str, name: str, body: dict[str, Any], namespace: str | None) -> None:
+        self.api.patch(self.type(kind), namespace, name, "application/merge-patch+json", json.dumps(body).encode(),
+                       manager=MANAGER)
+
+    def delete(self, kind: str, name: str, namespace: str | None) -> None:
+        try:
+            self.api.delete(self.type(kind), namespace, name)
+        except ApiError:
+            pass
+
+    def records(self) -> dict[str, Any]:
+        raw = self.api.store.meta("faults")
+        return dict(json.loads(raw)) if raw else {}
+
+    def save(self, records: dict[str, Any]) -> None:
+        with self.api.store.write() as tx:
+            tx.set_meta("faults", json.dumps(records))
+
+
+class OverHttp:
+    """Any cluster through the official client (a local cluster: real Kubernetes); records in a JSON file the
+    cluster's supervisor reads (for api-flaky), `on_change` called after each save."""
+
+    def __init__(self, client: Any, records_file: Path, on_change: Callable[[dict[str, Any]], None] | None = None
+                 ) -> None:
+        from kubernetes.dynamic import DynamicClient
+
+        self.client = client
+        self.dynamic = DynamicClient(client)
+        self.records_file = records_file
+        self.on_change = on_change
+
+    def _resource(self, kind: str) -> Any:
+        found = [r for r in self.dynamic.resources.search(kind=kind) if "/" not in r.name]
+        group = GROUPS.get(kind)
+        found = [r for r in found if group is None or r.group == group] or found
+        if not found:
+            raise InputError(f"the cluster has no {kind} kind", hint="bootstrap Flux on the cluster first")
+        return next((r for r in found if getattr(r, "preferred", False)), found[0])
+
+    def get(self, kind: str, name: str, namespace: str | None) -> dict[str, Any] | None:
+        from kubernetes.client.rest import ApiException
+
+        try:
+            return dict(self._resource(kind).get(name=name, namespace=namespace).to_dict())
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+
+    def list(self, kind: str, namespace: str | None = None, label_selector: str | None = None
+             ) -> list[dict[str, Any]]:
+        try:
+            resource = self._resource(kind)
+        except InputError:
+            return []
+        return list(resource.get(namespace=namespace, label_selector=label_selector).to_dict()["items"])
+
+    def apply(self, obj: dict[str, Any]) -> None:
+        self._resource(obj["kind"]).server_side_apply(body=obj, name=obj["metadata"]["name"],
+                                                      namespace=obj["metadata"].get("namespace"),
+                                                      field_manager=MANAGER, force_conflicts=True)
+
+    def merge(self, kind: str, name: str, body: dict[str, Any], namespace: str | None) -> None:
+        self._resource(kind).patch(body=body, name=name, namespace=namespace,
+                                   content_type="application/merge-patch+json")
+
+    def delete(self, kind: str, name: str, namespace: str | None) -> None:
+        from kubernetes.client.rest import ApiException
+
+        try:
+            self._resource(kind).delete(name=name, namespace=namespace)
+        except (ApiException, InputError):
+            pass
+
+    def records(self) -> dict[str, Any]:
+        try:
+            return dict(json.loads(self.records_file.read_text()))
+        except (OSError, ValueError):
+            return {}
+
+    def save(self, records: dict[str, Any]) -> None:
+        write_atomic(self.records_file, json.dumps(records, indent=1))
+        if self.on_change is not None:
+            self.on_change(records)
+
+
+def _kube(cluster: ClusterApi | Kube) -> Kube:
+    return InProcess(cluster) if isinstance(cluster, ClusterApi) else cluster
+
+
+def active(cluster: ClusterApi | Kube) -> dict[str, Any]:
+    return _kube(cluster).records()
+
+
+@dataclass
+class ClusterOps:
+    """What a scenario needs: the cluster, the sandbox GitHub, the artifact store, the flux-system source repo."""
+
+    kube: Kube
+    hub: Hub
+
+    @property
+    def store(self) -> ArtifactStore:
+        return ArtifactStore.beside(self.hub.root)
+
+    def get(self, kind: str, name: str, namespace: str = NAMESPACE) -> dict[str, Any] | None:
+        return self.kube.get(kind, name, namespace)
+
+    def list(self, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
+        try:
+            return self.kube.list(kind, namespace)
+        except InputError:
+            return []
 
     def source_repo(self) -> tuple[str, str, str]:
         repo = self.get("GitRepository", "flux-system")
@@ -101,20 +234,26 @@ class ClusterOps:
         owner, name, branch = self.source_repo()
         return self.hub.bare(owner, name).commit_files(branch, files, message=message, author=AUTHOR)
 
+    def read(self, path: str) -> str | None:
+        """A file of the flux-system source repository at its branch head."""
+        owner, name, branch = self.source_repo()
+        bare = self.hub.bare(owner, name)
+        head = bare.resolve(branch)
+        entry = bare.entry(head, path) if head else None
+        return bare.blob(entry.sha).decode() if entry is not None and entry.kind == "blob" else None
+
+    def cluster_path(self) -> str:
+        ks = self.get("Kustomization", "flux-system") or {}
+        return str((ks.get("spec") or {}).get("path") or "").removeprefix("./").strip("/")
+
     def apply(self, obj: dict[str, Any]) -> None:
-        t = self.type(obj["kind"])
-        self.api.patch(t, obj["metadata"].get("namespace"), obj["metadata"]["name"], "application/apply-patch+yaml",
-                       json.dumps(obj).encode(), manager="sandbox-faults", force=True)
+        self.kube.apply(obj)
 
     def delete(self, kind: str, name: str, namespace: str | None = NAMESPACE) -> None:
-        try:
-            self.api.delete(self.type(kind), namespace, name)
-        except ApiError:
-            pass
+        self.kube.delete(kind, name, namespace)
 
     def patch(self, kind: str, name: str, body: dict[str, Any], namespace: str = NAMESPACE) -> None:
-        self.api.patch(self.type(kind), namespace, name, "application/merge-patch+json", json.dumps(body).encode(),
-                       manager="sandbox-faults")
+        self.kube.merge(kind, name, body, namespace)
 
     def reconcile(self, kind: str, name: str, namespace: str = NAMESPACE) -> None:
         """What `flux reconcile` does: the requestedAt annotation."""
@@ -123,16 +262,12 @@ class ClusterOps:
                        namespace)
 
     def pods(self, app: str) -> list[dict[str, Any]]:
-        return list(json.loads(self.api.list_raw(self.type("Pod"), NAMESPACE, label_selector=f"app={app}"))["items"])
+        return self.kube.list("Pod", NAMESPACE, label_selector=f"app={app}")
 
     def head(self) -> str | None:
         """The commit the flux-system source's branch points at in the sandbox GitHub."""
         owner, name, branch = self.source_repo()
         return self.hub.bare(owner, name).resolve(branch)
-
-    def restart_pods(self, app: str) -> None:
-        for pod in self.pods(app):
-            self.delete("Pod", pod["metadata"]["name"], pod["metadata"]["namespace"])
 
 
 def _kustomization(name: str, path: str, **spec: Any) -> dict[str, Any]:
@@ -147,14 +282,65 @@ def _files(folder: str, docs: dict[str, Any]) -> dict[str, bytes | None]:
             for name, text in docs.items()}
 
 
-def inject(api: ClusterApi, hub: Hub, scenario: str, *, target: str | None = None) -> dict[str, Any]:
-    """Start a scenario on the cluster; returns its record."""
+OTHER_HOST_KEY = ("ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBEmKSENjQEezOmxkZMy7opKgw"
+                  "FB9nkt5YRrYMjNuG5N87uRgg6CLrbo5wAdT/y6v0mKV0U2w0WZ2YB/++Tpockg=")
+"""A host key github.com does not present: what a stale or hand-edited known_hosts holds."""
+FAULT_MARKER = "# fleetlib fault: "
+LOW_MEMORY = "20Mi"
+"""A memory limit below what any Flux controller needs at start: the kernel (kubelet) kills it, OOMKilled."""
+BAD_FLAG = "--concurrent=four"
+"""A flag value the controller's flag parser refuses, so it exits at start, again and again (CrashLoopBackOff)."""
+STALE_INTERVAL = "1h0m0s"
+
+
+def _deployment_container(c: ClusterOps, app: str) -> dict[str, Any]:
+    deploy = c.get("Deployment", app)
+    if deploy is None:
+        raise InputError(f"the cluster has no Deployment {NAMESPACE}/{app}", hint="name a Flux controller as target")
+    containers = ((((deploy.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers")) or []
+    return next((x for x in containers if x.get("name") == "manager"), containers[0] if containers else {})
+
+
+def _replace_container_field(c: ClusterOps, app: str, field: str, value: Any) -> None:
+    deploy = c.get("Deployment", app) or {}
+    containers = deploy["spec"]["template"]["spec"]["containers"]
+    for container in containers:
+        if container.get("name") == "manager":
+            container[field] = value
+    c.patch("Deployment", app, {"spec": {"template": {"spec": {"containers": containers}}}})
+
+
+def _committed_patch(c: ClusterOps, scenario: str, app: str, body: str, record: dict[str, Any]) -> None:
+    """Commit a patch for the controller's Deployment to the cluster's flux-system/kustomization.yaml (how a
+    bad limit or flag reaches a real cluster), keeping the file's original text in the record."""
+    from fleetlib.kustomization import _yaml, load
+
+    path = f"{c.cluster_path()}/flux-system/kustomization.yaml"
+    original = c.read(path)
+    if original is None:
+        raise InputError(f"the repository has no {path}", hint="bootstrap the cluster first")
+    record.update({"file": path, "original": original})
+    doc = load(original, shown=path)
+    entries = doc.get("patches")
+    if entries is None:
+        doc["patches"] = entries = []
+    entries.append({"patch": f"{FAULT_MARKER}{scenario}\n{body}", "target": {"kind": "Deployment", "name": app}})
+    import io
+
+    out = io.StringIO()
+    _yaml(original).dump(doc, out)
+    c.commit({path: out.getvalue().encode()}, f"Tune {app}")
+
+
+def inject(cluster: ClusterApi | Kube, hub: Hub, scenario: str, *, target: str | None = None) -> dict[str, Any]:
+    """Start a scenario on the cluster the way the failure happens for real; returns its record."""
     if scenario not in SCENARIOS:
         raise InputError(f"unknown fault scenario {scenario!r}", hint="scenarios: " + ", ".join(SCENARIOS))
-    faults = active(api)
+    kube = _kube(cluster)
+    faults = kube.records()
     if scenario in faults:
         return dict(faults[scenario])
-    c = ClusterOps(api, hub)
+    c = ClusterOps(kube, hub)
     record: dict[str, Any] = {"target": target or DEFAULT_TARGETS.get(scenario), "since": time.time()}
     if scenario == "deploy-key-revoked":
         owner, name, _ = c.source_repo()
@@ -165,6 +351,15 @@ def inject(api: ClusterApi, hub: Hub, scenario: str, *, target: str | None = Non
         record["keys"] = [{"title": k["title"], "key": k["key"], "read_only": k["read_only"]} for k in keys]
         for k in keys:
             hub.delete_key(owner, name, k["id"])
+    elif scenario == "known-hosts-mismatch":
+        secret_name = str((((c.get("GitRepository", "flux-system") or {}).get("spec") or {}).get("secretRef") or {})
+                          .get("name") or "flux-system")
+        secret = c.get("Secret", secret_name)
+        if secret is None:
+            raise InputError(f"the cluster has no Secret {NAMESPACE}/{secret_name}", hint="bootstrap the cluster first")
+        record.update({"secret": secret_name, "known_hosts": (secret.get("data") or {}).get("known_hosts")})
+        wrong = base64.b64encode(f"github.com {OTHER_HOST_KEY}\n".encode()).decode()
+        c.patch("Secret", secret_name, {"data": {"known_hosts": wrong}})
     elif scenario == "kustomize-build-error":
         c.commit(_files("build-error", {"kustomization.yaml": {
             "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
@@ -188,7 +383,7 @@ def inject(api: ClusterApi, hub: Hub, scenario: str, *, target: str | None = Non
             "Add fault-health")
         c.apply(_kustomization("fault-health-check", f"./{FAULT_DIR}/health", wait=True, timeout="1m0s"))
     elif scenario == "helm-install-retries-exhausted":
-        publish_demo_chart(ArtifactStore.beside(c.hub.root), "broken", "1.0.0", broken=True)
+        publish_demo_chart(c.store, "broken", "1.0.0", broken=True)
         c.apply({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
                  "metadata": {"name": "fault-charts", "namespace": NAMESPACE},
                  "spec": {"interval": "1h0m0s", "url": CHARTS_URL}})
@@ -197,35 +392,82 @@ def inject(api: ClusterApi, hub: Hub, scenario: str, *, target: str | None = Non
                  "spec": {"interval": "10m0s", "chart": {"spec": {"chart": "broken", "version": "1.0.0",
                           "sourceRef": {"kind": "HelmRepository", "name": "fault-charts"}}},
                           "install": {"remediation": {"retries": 2}}}})
+    elif scenario == "controller-oomkilled":
+        app = str(record["target"])
+        container = _deployment_container(c, app)
+        record["resources"] = container.get("resources") or {}
+        low = {"limits": {**((container.get("resources") or {}).get("limits") or {}), "memory": LOW_MEMORY},
+               "requests": {**((container.get("resources") or {}).get("requests") or {}), "memory": LOW_MEMORY}}
+        _committed_patch(c, scenario, app, "- op: add\n  path: /spec/template/spec/containers/0/resources\n"
+                         f"  value: {json.dumps(low)}\n", record)
+        _replace_container_field(c, app, "resources", low)  # the rollout now, not at the next sync
+    elif scenario == "controller-crashloop":
+        app = str(record["target"])
+        container = _deployment_container(c, app)
+        record["args"] = list(container.get("args") or [])
+        _committed_patch(c, scenario, app, "- op: add\n  path: /spec/template/spec/containers/0/args/-\n"
+                         f"  value: {BAD_FLAG}\n", record)
+        _replace_container_field(c, app, "args", [*record["args"], BAD_FLAG])
     elif scenario == "suspended-kustomization":
         c.patch("Kustomization", record["target"], {"spec": {"suspend": True}})
     elif scenario == "stale-revision":
-        repo = c.get("GitRepository", "flux-system")
-        record["pin"] = (((repo or {}).get("status") or {}).get("artifact") or {}).get("revision", "").rpartition(":")[2]
-        c.commit(_files("stale", {"NOTES.md": f"Pushed at {time.ctime()}; the cluster has not fetched it.\n"}),
-                 "Update release notes")
+        _stale_revision(c, record)
     elif scenario == "github-rate-limited":
         _rate_limit(hub, add=True)
     faults[scenario] = record
-    _save(api, faults)
+    kube.save(faults)
     if scenario in ("deploy-key-revoked", "known-hosts-mismatch"):
         c.reconcile("GitRepository", "flux-system")
     return record
 
 
-def clear(api: ClusterApi, hub: Hub, scenario: str | None = None) -> list[str]:
+def _stale_revision(c: ClusterOps, record: dict[str, Any], *, timeout: float = 120.0) -> None:
+    """A cluster behind HEAD, as one polling its repository hourly is: the flux-system GitRepository's interval
+    set to 1h in Git (and applied), then a commit it will not fetch for an hour."""
+    path = f"{c.cluster_path()}/flux-system/gotk-sync.yaml"
+    original = c.read(path)
+    if original is None:
+        raise InputError(f"the repository has no {path}", hint="bootstrap the cluster first")
+    docs = list(yaml.safe_load_all(original))
+    for doc in docs:
+        if isinstance(doc, dict) and doc.get("kind") == "GitRepository":
+            doc["spec"]["interval"] = STALE_INTERVAL
+    record.update({"file": path, "original": original})
+    c.commit({path: yaml.safe_dump_all(docs, sort_keys=False).encode()}, "Poll the repository hourly")
+    deadline = time.monotonic() + timeout
+    nudged = 0.0
+    while True:  # fetched, applied, and fetched once more for the new generation: then it waits an hour
+        repo = c.get("GitRepository", "flux-system") or {}
+        status = repo.get("status") or {}
+        if (repo.get("spec") or {}).get("interval") == STALE_INTERVAL and status.get("observedGeneration") == \
+                (repo.get("metadata") or {}).get("generation") and _source_at_head(c):
+            break
+        if time.monotonic() > deadline:
+            raise InputError(f"stale-revision: the flux-system GitRepository did not take the {STALE_INTERVAL} "
+                             f"interval within {timeout:.0f} s", hint="check the cluster's Flux controllers")
+        if time.monotonic() - nudged > 3:
+            c.reconcile("GitRepository", "flux-system")
+            c.reconcile("Kustomization", "flux-system")
+            nudged = time.monotonic()
+        time.sleep(0.5)
+    c.commit(_files("stale", {"NOTES.md": f"Pushed at {time.ctime()}; the cluster has not fetched it.\n"}),
+             "Update release notes")
+
+
+def clear(cluster: ClusterApi | Kube, hub: Hub, scenario: str | None = None) -> list[str]:
     """End one scenario (or all of them) and undo what it changed; returns the scenarios cleared."""
-    faults = active(api)
+    kube = _kube(cluster)
+    faults = kube.records()
     names = [scenario] if scenario else list(faults)
     if scenario is not None and scenario not in SCENARIOS:
         raise InputError(f"unknown fault scenario {scenario!r}", hint="scenarios: " + ", ".join(SCENARIOS))
-    c = ClusterOps(api, hub)
+    c = ClusterOps(kube, hub)
     done = []
     for name in names:
         record = faults.pop(name, None)
         if record is None:
             continue
-        _save(api, faults)
+        kube.save(faults)
         if name == "deploy-key-revoked":
             owner, repo, _ = c.source_repo()
             present = {k["key"] for k in hub.keys(owner, repo)}
@@ -234,11 +476,11 @@ def clear(api: ClusterApi, hub: Hub, scenario: str | None = None) -> list[str]:
                     hub.add_key(owner, repo, title=key["title"], key=key["key"], read_only=key["read_only"])
             c.reconcile("GitRepository", "flux-system")
         elif name == "known-hosts-mismatch":
+            if record.get("known_hosts"):
+                c.patch("Secret", record["secret"], {"data": {"known_hosts": record["known_hosts"]}})
             c.reconcile("GitRepository", "flux-system")
         elif name in ("kustomize-build-error", "missing-crd", "health-check-timeout", "dependency-not-ready"):
-            ks = {"kustomize-build-error": "fault-build-error", "missing-crd": "fault-missing-crd",
-                  "health-check-timeout": "fault-health-check", "dependency-not-ready": "fault-dependent"}[name]
-            c.delete("Kustomization", ks)
+            c.delete("Kustomization", _KUSTOMIZATIONS[name])
             if name == "health-check-timeout":
                 c.delete("Deployment", "fault-health", "default")
             folder = {"kustomize-build-error": "build-error", "missing-crd": "missing-crd",
@@ -249,11 +491,21 @@ def clear(api: ClusterApi, hub: Hub, scenario: str | None = None) -> list[str]:
             c.delete("HelmRelease", record.get("target") or "fault-release")
             c.delete("HelmRepository", "fault-charts")
         elif name in ("controller-oomkilled", "controller-crashloop"):
-            c.restart_pods(record.get("target") or DEFAULT_TARGETS[name])
+            app = str(record.get("target") or DEFAULT_TARGETS[name])
+            if record.get("file"):
+                c.commit({record["file"]: str(record["original"]).encode()}, f"Revert the {app} patch")
+            if name == "controller-oomkilled":  # the operator's fix: the controller may be too dead to sync it
+                _replace_container_field(c, app, "resources", record.get("resources") or {})
+            else:
+                _replace_container_field(c, app, "args", record.get("args") or [])
+            c.reconcile("GitRepository", "flux-system")
         elif name == "suspended-kustomization":
             c.patch("Kustomization", record.get("target") or "flux-system", {"spec": {"suspend": False}})
         elif name == "stale-revision":
+            if record.get("file"):
+                c.commit({record["file"]: str(record["original"]).encode()}, "Poll the repository every minute")
             c.reconcile("GitRepository", "flux-system")
+            c.reconcile("Kustomization", "flux-system")
         elif name == "github-rate-limited":
             _rate_limit(hub, add=False)
         done.append(name)
@@ -358,11 +610,7 @@ def _waited(seconds: float, record: dict[str, Any]) -> bool:
 def _all_ready(c: ClusterOps) -> bool:
     """Every Kustomization and HelmRelease Ready (not being deleted): what "none above info" needs."""
     for kind in ("Kustomization", "HelmRelease"):
-        try:
-            items = json.loads(c.api.list_raw(c.type(kind), None))["items"]
-        except InputError:
-            continue
-        for obj in items:
+        for obj in c.list(kind):
             if not (obj.get("metadata") or {}).get("deletionTimestamp") and _cond(obj).get("status") != "True" \
                     and not ((obj.get("spec") or {}) if isinstance(obj.get("spec"), dict) else {}).get("suspend"):
                 return False
@@ -400,7 +648,7 @@ def _nudge(c: ClusterOps, scenario: str, record: dict[str, Any]) -> None:
     if c.get("GitRepository", "flux-system") is not None and not _source_at_head(c):
         c.reconcile("GitRepository", "flux-system")
     elif "cleared" in record and not _all_ready(c):
-        for obj in json.loads(c.api.list_raw(c.type("Kustomization"), None))["items"]:
+        for obj in c.list("Kustomization"):
             if _cond(obj).get("status") != "True":
                 c.reconcile("Kustomization", obj["metadata"]["name"], obj["metadata"]["namespace"])
     elif scenario in _KUSTOMIZATIONS and c.get("Kustomization", _KUSTOMIZATIONS[scenario]) is not None:
@@ -409,13 +657,13 @@ def _nudge(c: ClusterOps, scenario: str, record: dict[str, Any]) -> None:
         c.reconcile("Kustomization", str(record.get("target")))
 
 
-def settle(api: ClusterApi, hub: Hub, scenario: str, record: dict[str, Any], *, cleared: bool = False,
+def settle(cluster: ClusterApi | Kube, hub: Hub, scenario: str, record: dict[str, Any], *, cleared: bool = False,
            timeout: float = SETTLE_TIMEOUT, progress: Callable[[str], None] | None = None,
            poll: float = 0.5) -> str:
     """Wait until the cluster shows the fault (or, `cleared`, the recovery) in its Flux conditions, requesting
     reconciles as `flux reconcile` would; the controllers of whichever process holds the cluster's lease act.
     Returns what was seen; raises InputError on timeout, naming what did not happen."""
-    c = ClusterOps(api, hub)
+    c = ClusterOps(_kube(cluster), hub)
     what, check = (f"{scenario} cleared", _recovered(scenario)) if cleared else SHOWS[scenario]
     record = {**record, **({"cleared": time.time()} if cleared else {})}
     if progress:

@@ -25,7 +25,13 @@ import yaml
 
 from fleetlib.files import make_private_tree, write_atomic
 from fleetlib.sandbox.charts import HELM_CONTENT, resolve_version
-from fleetlib.sandbox.flux.conditions import READY, RECONCILING, STALLED, drop_condition, set_condition
+from fleetlib.sandbox.flux.conditions import (
+    READY,
+    RECONCILING,
+    STALLED,
+    drop_condition,
+    set_condition,
+)
 from fleetlib.sandbox.flux.runtime import Runtime
 from fleetlib.sandbox.flux.schedule import Schedule, interval_of
 

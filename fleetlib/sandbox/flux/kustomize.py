@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import posixpath
 import secrets
 import shutil
@@ -168,10 +169,10 @@ class KustomizeController:
         kind, ns, name = self._source_key(ks)
         source = self.rt.get(kind, ns, name)
         retry_interval = interval_of(ks, "retryInterval", str((ks.get("spec") or {}).get("interval") or "10m"))
-        if source is None:
+        if source is None:  # read through the controller's cache: the error names the Kind
             t = self.rt.type(kind)
-            plural = f"{t.plural}.{t.group}" if t else kind.lower()
-            _mark(status, READY, "False", "ArtifactFailed", f'{plural} "{name}" not found', ks)
+            what = f"{kind}.{t.group}" if t else kind
+            _mark(status, READY, "False", "ArtifactFailed", f'{what} "{name}" not found', ks)
             self.rt.log(COMPONENT, "info", f"Source '{kind}/{ns}/{name}' not found", ks)
             self._finish(ks, status, started)
             self.schedule.done(ks, failed=True, retry=retry_interval)
@@ -212,11 +213,11 @@ class KustomizeController:
         _mark(status, RECONCILING, "True", "Progressing",
               f"Fetching manifests for revision {revision} with a timeout of {timeout}", ks)
         self.rt.patch_status(ks, status, COMPONENT)
-        folder = self._folder(ks, artifact)
+        root, rel = self._folder(ks, artifact)
         status["lastAttemptedRevision"] = revision
         _mark(status, RECONCILING, "True", "Progressing",
               f"Building manifests for revision {revision} with a timeout of {timeout}", ks)
-        objects = self._build(folder, ks)
+        objects = self._build(root, rel, ks)
         _mark(status, RECONCILING, "True", "Progressing",
               f"Detecting drift for revision {revision} with a timeout of {timeout}", ks)
         changes, inventory = self._apply(ks, objects, revision)
@@ -249,15 +250,16 @@ class KustomizeController:
             "sim_started": self.rt.now(), "wall_started": time.monotonic(), "was_healthy": was_healthy,
             "new_revision": revision != status.get("lastAppliedRevision"), "drifted": bool(changed)}
 
-    def _folder(self, ks: dict[str, Any], artifact: dict[str, Any]) -> Path:
+    def _folder(self, ks: dict[str, Any], artifact: dict[str, Any]) -> tuple[Path, Path]:
+        """(the artifact's root, spec.path within it), or the failure the controller reports for a missing path."""
         root = self.rt.artifacts / str(artifact["path"]).removesuffix(".tar.gz")
         rel = posixpath.normpath(str((ks.get("spec") or {}).get("path") or "./")).lstrip("/")
         folder = (root / rel).resolve()
         if not str(folder).startswith(str(root.resolve())) or not folder.is_dir():
-            tmp = f"/tmp/kustomization-{secrets.randbelow(10**10)}"
+            tmp = f"{tempfile.gettempdir()}/kustomization-{secrets.randbelow(4_294_967_296)}"
             raise Failure("ArtifactFailed", f"kustomization path not found: stat {tmp}/{rel.removeprefix('./')}: "
                                             "no such file or directory")
-        return folder
+        return root.resolve(), folder.relative_to(root.resolve())
 
     def _dependencies(self, ks: dict[str, Any], by_key: dict[tuple[str, str], dict[str, Any]], revision: str
                       ) -> str | None:
@@ -265,8 +267,8 @@ class KustomizeController:
         for dep in (ks.get("spec") or {}).get("dependsOn") or []:
             ns = dep.get("namespace") or ks["metadata"]["namespace"]
             target = by_key.get((ns, dep.get("name")))
-            if target is None:
-                return (f"dependency '{ns}/{dep.get('name')}' not found: Kustomization.kustomize.toolkit.fluxcd.io "
+            if target is None:  # read past the cache (APIReader): the error names the resource
+                return (f"dependency '{ns}/{dep.get('name')}' not found: kustomizations.kustomize.toolkit.fluxcd.io "
                         f'"{dep.get("name")}" not found')
             if not is_ready(target):
                 return f"dependency '{ns}/{dep.get('name')}' is not ready"
@@ -275,32 +277,39 @@ class KustomizeController:
                 return f"dependency '{ns}/{dep.get('name')}' revision is not up to date"
         return None
 
-    def _build(self, folder: Path, ks: dict[str, Any]) -> list[dict[str, Any]]:
+    def _build(self, root: Path, rel: Path, ks: dict[str, Any]) -> list[dict[str, Any]]:
+        """kustomize build of `spec.path`, as the controller runs it: the artifact unpacked in a fresh
+        /tmp/kustomization-<n> folder (error messages name paths there), a kustomization.yaml generated for a
+        folder without one, the Kustomization's namePrefix, patches and images on top."""
         spec = ks.get("spec") or {}
-        key = (str(folder), json.dumps({k: spec.get(k) for k in ("targetNamespace", "namePrefix", "patches", "images")},
-                                       sort_keys=True))
+        key = (str(root / rel), json.dumps({k: spec.get(k) for k in ("targetNamespace", "namePrefix", "patches",
+                                                                        "images")}, sort_keys=True))
         if key in self.builds:
             return [json.loads(json.dumps(o)) for o in self.builds[key]]
-        with tempfile.TemporaryDirectory(prefix="fleet-kustomize-") as tmp:
-            work = Path(tmp) / "src"
-            shutil.copytree(folder, work)
+        tmp = _controller_tmp()
+        try:
+            shutil.copytree(root, tmp, dirs_exist_ok=True, symlinks=True)
+            work = tmp / rel
             if not any((work / f).exists() for f in KUSTOMIZATION_FILES):
                 _generate_kustomization(work)
             target = work
             overlay_fields = {f: spec[f] for f in ("namePrefix", "patches", "images") if spec.get(f)}
             if overlay_fields:  # what the controller adds on top of the source's own kustomization
-                target = Path(tmp) / "overlay"
+                target = tmp.with_name(tmp.name + "-overlay")
                 target.mkdir()
                 (target / "kustomization.yaml").write_text(yaml.safe_dump(
                     {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
-                     "resources": ["../src"], **overlay_fields}))
-            done = subprocess.run([self.rt.kubectl, "kustomize", str(target)], capture_output=True, text=True,
-                                  timeout=120, check=False)
+                     "resources": [os.path.relpath(work, target)], **overlay_fields}))
+            done = subprocess.run([self.rt.kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsNone",
+                                   str(target)], capture_output=True, text=True, timeout=120, check=False)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(tmp.with_name(tmp.name + "-overlay"), ignore_errors=True)
         if done.returncode < 0:  # killed, e.g. with this process's group when its kernel shut down: no verdict
             raise InterruptedError(f"kubectl kustomize stopped by signal {-done.returncode}; the next pass retries")
         if done.returncode != 0:
-            message = done.stderr.strip().removeprefix("error: ").replace(tmp + "/src", str(folder))
-            raise Failure("BuildFailed", f"kustomize build failed: {message[:400]}")
+            message = done.stderr.strip().removeprefix("error: ")
+            raise Failure("BuildFailed", f"kustomize build failed: {message[:600]}")
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
         objects = [d for d in yaml.load_all(done.stdout, Loader=loader) if isinstance(d, dict)]  # noqa: S506
         target_ns = spec.get("targetNamespace")
@@ -323,7 +332,10 @@ class KustomizeController:
             obj.setdefault("metadata", {}).setdefault("labels", {}).update({NAME_LABEL: name, NAMESPACE_LABEL: ns})
         stages = [[o for o in objects if o.get("kind") in _FIRST], [o for o in objects if o.get("kind") not in _FIRST]]
         for stage in stages:
-            typed = [(obj, self._type(obj, revision)) for obj in stage]
+            try:
+                typed = [(obj, self._type(obj, revision)) for obj in stage]
+            except Failure as f:  # the error, then what was applied before it, as the controller's message has it
+                raise Failure(f.reason, f.message + "\n" + _changelog(changes), revision=revision) from None
             failures = []
             for obj, t in typed:
                 try:
@@ -333,7 +345,8 @@ class KustomizeController:
                 except ApiError as e:
                     failures.append(f"{ref(obj)} dry-run failed ({e.reason}): {e.message}")
             if failures:
-                raise Failure("ReconciliationFailed", "\n".join(failures), revision=revision)
+                raise Failure("ReconciliationFailed", "\n".join(failures) + "\n" + _changelog(changes),
+                              revision=revision)
             for obj, t in typed:
                 meta = obj["metadata"]
                 before = self.rt.api.store.get(t.key, meta.get("namespace", "") if t.namespaced else "", meta["name"])
@@ -341,8 +354,8 @@ class KustomizeController:
                     _, after = self.rt.api.patch(t, meta.get("namespace"), meta["name"], "application/apply-patch+yaml",
                                                  json.dumps(obj).encode(), manager=MANAGER, force=True)
                 except ApiError as e:
-                    raise Failure("ReconciliationFailed", f"{ref(obj)} apply failed ({e.reason}): {e.message}",
-                                  revision=revision) from e
+                    raise Failure("ReconciliationFailed", f"{ref(obj)} apply failed ({e.reason}): {e.message}\n"
+                                  + _changelog(changes), revision=revision) from e
                 action = "created" if before is None else (
                     "unchanged" if str(before.rv) == after["metadata"]["resourceVersion"] else "configured")
                 changes[ref(obj)] = action
@@ -364,35 +377,38 @@ class KustomizeController:
         return t
 
     def _delete(self, ks: dict[str, Any], entries: list[dict[str, str]]) -> dict[str, str]:
-        """Delete inventory entries as fluxcd/pkg/ssa DeleteAll does: only objects still labelled as this
-        Kustomization's, never one annotated prune: disabled (or reconcile: disabled, ssa: ignore)."""
+        """Delete inventory entries as fluxcd/pkg/ssa DeleteAll does: an object already gone counts as deleted;
+        one no longer labelled as this Kustomization's, or annotated prune: disabled (reconcile: disabled,
+        ssa: ignore), is skipped; the rest are deleted."""
         out = {}
         for entry in entries:
             parts = entry["id"].split("_", 3) if entry["id"].count("_") >= 3 else None
             if parts is None:
                 continue
             ns, name, group, kind = parts
-            t = next((x for x in self.rt.api.registry().types if x.group == group and x.kind == kind), None)
-            if t is None:
-                continue
             name = name.replace("__", ":")
-            live = self.rt.get(kind, ns or None, name)
+            where = f"{kind}/{ns}/{name}" if ns else f"{kind}/{name}"
+            t = next((x for x in self.rt.api.registry().types if x.group == group and x.kind == kind), None)
+            live = self.rt.get(kind, ns or None, name) if t is not None else None
             if live is None:
+                out[where] = "deleted"
                 continue
             meta = live["metadata"]
             labels, annotations = meta.get("labels") or {}, meta.get("annotations") or {}
             if labels.get(NAME_LABEL) != ks["metadata"]["name"] or \
-                    labels.get(NAMESPACE_LABEL) != ks["metadata"]["namespace"]:
-                continue
-            if annotations.get("kustomize.toolkit.fluxcd.io/prune") == "disabled" or \
+                    labels.get(NAMESPACE_LABEL) != ks["metadata"]["namespace"] or \
+                    annotations.get("kustomize.toolkit.fluxcd.io/prune") == "disabled" or \
                     annotations.get("kustomize.toolkit.fluxcd.io/reconcile") == "disabled" or \
-                    annotations.get("kustomize.toolkit.fluxcd.io/ssa") == "ignore":
+                    annotations.get("kustomize.toolkit.fluxcd.io/ssa") == "ignore" or \
+                    labels.get("kustomize.toolkit.fluxcd.io/prune") == "disabled":
+                out[where] = "skipped"
                 continue
             try:
-                self.rt.api.delete(t, ns or None, name)
-                out[ref(live)] = "deleted"
-            except ApiError:
-                pass
+                self.rt.api.delete(t, ns or None, name, propagation="Background")
+                out[where] = "deleted"
+            except ApiError as e:
+                if e.code == 404:
+                    out[where] = "deleted"
         return out
 
     def finalize(self, ks: dict[str, Any]) -> None:
@@ -497,7 +513,9 @@ class KustomizeController:
         if _is_true(status, READY):
             _drop(status, RECONCILING)
             status["observedGeneration"] = ks["metadata"].get("generation", 1)
-        elif any(c.get("type") == READY and c.get("status") == "False" for c in status.get("conditions") or []):
+        elif "observedGeneration" not in status:
+            status["observedGeneration"] = -1  # as the controller initialises it, until a reconcile succeeds
+        if any(c.get("type") == READY and c.get("status") == "False" for c in status.get("conditions") or []):
             for cond in status.get("conditions") or []:
                 if cond.get("type") == RECONCILING:
                     cond["reason"] = "ProgressingWithRetry"
@@ -525,14 +543,40 @@ def _is_true(status: dict[str, Any], kind: str) -> bool:
     return any(c.get("type") == kind and c.get("status") == "True" for c in status.get("conditions") or [])
 
 
+def go_yaml_error(e: yaml.YAMLError) -> str:
+    """A PyYAML error worded as go-yaml words it: `yaml: line N: did not find expected ',' or '}'`."""
+    mark = getattr(e, "context_mark", None) or getattr(e, "problem_mark", None)
+    problem = str(getattr(e, "problem", None) or e).strip()
+    if problem.startswith("expected "):
+        problem = "did not find " + problem.split(", but", 1)[0]
+    return f"yaml: line {mark.line}: {problem}" if mark is not None else f"yaml: {problem}"
+
+
+def _controller_tmp() -> Path:
+    """A fresh /tmp/kustomization-<digits> folder, named as Go's os.MkdirTemp names the controller's."""
+    while True:
+        path = Path(tempfile.gettempdir()) / f"kustomization-{secrets.randbelow(4_294_967_296)}"
+        try:
+            path.mkdir(mode=0o700)
+            return path
+        except FileExistsError:
+            continue
+
+
+def _changelog(changes: dict[str, str]) -> str:
+    """What was applied before a failure, one `Kind/ns/name action` line each (as the error carries it)."""
+    return "".join(f"{k} {v}\n" for k, v in changes.items() if v != "unchanged")
+
+
 def _stale(old: Any, inventory: list[dict[str, str]]) -> list[dict[str, str]]:
     keep = {e["id"] for e in inventory}
     return [e for e in ((old or {}).get("entries") or []) if isinstance(e, dict) and e.get("id") not in keep]
 
 
 def _generate_kustomization(folder: Path) -> None:
-    """What kustomize-controller generates for a folder without kustomization.yaml: every manifest file,
-    and every subfolder that has its own kustomization, in lexical walk order."""
+    """What kustomize-controller generates for a folder without kustomization.yaml (fluxcd/pkg/kustomize
+    scanManifests): every .yaml/.yml file below it, in walk order, each of which must decode as Kubernetes
+    objects (else the build fails), and every subfolder that has its own kustomization, not descended into."""
     resources: list[str] = []
 
     def walk(path: Path) -> None:
@@ -545,12 +589,19 @@ def _generate_kustomization(folder: Path) -> None:
                     walk(entry)
             elif entry.suffix in (".yaml", ".yml"):
                 try:
-                    docs = [d for d in yaml.safe_load_all(entry.read_text()) if d]
-                except yaml.YAMLError:
-                    continue
-                if docs and all(isinstance(d, dict) and "apiVersion" in d and "kind" in d for d in docs):
-                    resources.append(rel)
+                    docs = [d for d in yaml.safe_load_all(entry.read_text()) if d is not None]
+                except yaml.YAMLError as e:
+                    raise Failure("BuildFailed", f"failed to decode Kubernetes YAML from {entry}: "
+                                                 f"MalformedYAMLError: {go_yaml_error(e)}") from None
+                if not all(isinstance(d, dict) and "apiVersion" in d and "kind" in d for d in docs):
+                    raise Failure("BuildFailed", f"failed to decode Kubernetes YAML from {entry}: missing Resource "
+                                                 "metadata")
+                resources.append(rel)
 
     walk(folder)
-    (folder / "kustomization.yaml").write_text(yaml.safe_dump(
-        {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": resources}))
+    body: dict[str, Any] = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization"}
+    if resources:
+        body["resources"] = resources
+    else:
+        body["namespace"] = "_placeholder"  # as the controller does, to avoid "kustomization.yaml is empty"
+    (folder / "kustomization.yaml").write_text(yaml.safe_dump(body))

@@ -276,11 +276,6 @@ class Runtime:
 
     # --- faults ---------------------------------------------------------------------------------
 
-    def faults(self) -> dict[str, Any]:
-        """Active fault scenarios of this cluster: name -> record (target, saved data)."""
-        raw = self.api.store.meta("faults")
-        return dict(json.loads(raw)) if raw else {}
-
     # --- lease ----------------------------------------------------------------------------------
 
     def hold_lease(self) -> bool:

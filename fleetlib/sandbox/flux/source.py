@@ -22,7 +22,14 @@ from typing import Any
 
 from fleetlib.files import make_private_tree
 from fleetlib.git import run_git, run_git_raw
-from fleetlib.sandbox.flux.conditions import READY, RECONCILING, STALLED, drop_condition, get_condition, set_condition
+from fleetlib.sandbox.flux.conditions import (
+    READY,
+    RECONCILING,
+    STALLED,
+    drop_condition,
+    get_condition,
+    set_condition,
+)
 from fleetlib.sandbox.flux.helmsource import HelmSources
 from fleetlib.sandbox.flux.runtime import Runtime
 from fleetlib.sandbox.flux.schedule import Schedule
@@ -92,15 +99,16 @@ class SourceController:
             return
         secret = self.rt.get("Secret", meta["namespace"], ref["name"])
         if secret is None:
-            raise SourceFailure("AuthenticationFailed", f"failed to get secret '{meta['namespace']}/{ref['name']}': "
-                                f'secrets "{ref["name"]}" not found')
+            where = f"{meta['namespace']}/{ref['name']}"
+            raise SourceFailure("AuthenticationFailed", f"failed to get secret '{where}': failed to get secret "
+                                f"'{where}': secrets \"{ref['name']}\" not found")
         data = _secret_data(secret)
         if scheme == "https":
             if data.get("password") != self.rt.hub.token:
                 raise SourceFailure("GitOperationFailed", f"failed to checkout and determine revision: unable to clone "
                                     f"'{url}': authentication required")
             return
-        presented = self._presented_host_key()
+        presented = self.rt.hub.host_keys[0]
         known = [line.split() for line in data.get("known_hosts", "").splitlines() if line.strip()]
         if not any(len(k) >= 3 and "github.com" in k[0].split(",") and " ".join(k[1:3]) == presented for k in known):
             raise SourceFailure("GitOperationFailed", f"failed to checkout and determine revision: unable to clone "
@@ -112,13 +120,6 @@ class SourceController:
             raise SourceFailure("GitOperationFailed", f"failed to checkout and determine revision: unable to clone "
                                 f"'{url}': ssh: handshake failed: ssh: unable to authenticate, attempted methods "
                                 "[none publickey], no supported methods remain")
-
-    def _presented_host_key(self) -> str:
-        """The host key the sandbox github.com presents (another one under known-hosts-mismatch)."""
-        if "known-hosts-mismatch" in self.rt.faults():
-            return "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBEmKSENjQEezOmxkZMy7opKgw" \
-                   "FB9nkt5YRrYMjNuG5N87uRgg6CLrbo5wAdT/y6v0mKV0U2w0WZ2YB/++Tpockg="
-        return self.rt.hub.host_keys[0]
 
     def reconcile_git(self, repo: dict[str, Any]) -> None:
         meta, spec = repo["metadata"], repo.get("spec") or {}
@@ -139,9 +140,6 @@ class SourceController:
             if key not in self._heads:
                 self._heads[key] = bare.branch_sha(branch)
             sha = self._heads[key]
-            pinned = (self.rt.faults().get("stale-revision") or {}).get("pin")
-            if pinned and bare.resolve(pinned):
-                sha = pinned  # stale-revision: the fetch keeps answering the old head
             if sha is None:
                 raise SourceFailure("GitOperationFailed", f"failed to checkout and determine revision: unable to clone "
                                     f"'{spec.get('url')}': couldn't find remote ref \"refs/heads/{branch}\"")
@@ -230,11 +228,13 @@ class SourceController:
             conds = set_condition(conds, STALLED, "True", failure.reason, failure.message, now=stamp,
                                   generation=generation)
         else:
-            conds = set_condition(conds, RECONCILING, "True", "ProgressingWithRetry",
-                                  f"reconciliation in progress: {failure.message}"[:300], now=stamp, generation=generation)
+            conds = set_condition(conds, RECONCILING, "True", "ProgressingWithRetry", "building artifact", now=stamp,
+                                  generation=generation)
         changed = (get_condition(status, READY) or {}).get("message") != failure.message
-        self.rt.patch_status(repo, {"conditions": conds, "lastHandledReconcileAt": self.schedule.requested(repo)},
-                             COMPONENT)
+        update: dict[str, Any] = {"conditions": conds, "lastHandledReconcileAt": self.schedule.requested(repo)}
+        if "observedGeneration" not in status:
+            update["observedGeneration"] = -1  # as the controller initialises it; set on the first success
+        self.rt.patch_status(repo, update, COMPONENT)
         self.rt.event(repo, "Warning", failure.reason, failure.message, COMPONENT)
         self.rt.log(COMPONENT, "error", "Reconciler error", repo, error=failure.message)
         self.schedule.done(repo, failed=True, changed=changed)

@@ -1,6 +1,9 @@
 """Workloads as kube-controller-manager and the kubelet would run them: Deployments get a ReplicaSet
 per pod template, ReplicaSets get Pods, Pods become Running and Ready after a short (simulated)
-delay. Faults make a named controller's pods restart with OOMKilled, or crash-loop with Error.
+delay. A Flux controller's container dies for the reasons the real one would: a memory limit below what
+it needs at start (OOMKilled, exit 137) or a flag its parser refuses (exit 2, the parser's message in its
+log); either way it restarts with the kubelet's back-off (10 s doubling to 5 m) in CrashLoopBackOff. An
+image from a registry under `.invalid` is never pulled (ImagePullBackOff).
 
     Workloads(runtime).step()
 """
@@ -10,21 +13,30 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import string
 import time
 from typing import Any
 
+from fleetlib.model import go_duration
 from fleetlib.sandbox.apiserver import ApiError
 from fleetlib.sandbox.flux.runtime import Runtime
 
 MANAGER = "kube-controller-manager"
-OOM_EVERY = 180.0
-"""Simulated seconds between OOM kills of a pod under the controller-oomkilled fault."""
+BACKOFF_START, BACKOFF_MAX = 10.0, 300.0
+"""The kubelet's crash-loop back-off: 10 s, doubling, at most 5 m (simulated seconds)."""
+INT_FLAGS = ("--concurrent", "--requeue-dependency-seconds", "--max-retry-delay-seconds", "--metrics-port")
+
+
+SAFE = "bcdfghjklmnpqrstvwxz2456789"
+"""apimachinery's rand.SafeEncodeString alphabet (no vowels, no look-alikes): pod-template-hash, pod suffixes."""
 
 
 def template_hash(template: dict[str, Any]) -> str:
-    digest = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()
-    return "".join(c for c in digest if c in "bcdfghjklmnpqrstvwxz2456789")[:10] or digest[:10]
+    number = int(hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest(), 16)
+    out = ""
+    while len(out) < 10:
+        number, i = divmod(number, len(SAFE))
+        out += SAFE[i]
+    return out
 
 
 def _owner(obj: dict[str, Any]) -> dict[str, Any]:
@@ -47,7 +59,6 @@ class Workloads:
         self._collect_orphans(deployments + replicasets, replicasets + pods)
         if not deployments:
             return
-        faults = self.rt.faults()
         for d in deployments:
             if d["metadata"].get("deletionTimestamp"):
                 continue
@@ -56,7 +67,7 @@ class Workloads:
                 continue
             mine = _owned(pods, rs["metadata"]["uid"])
             mine = self._scale(rs, mine, int((d.get("spec") or {}).get("replicas", 1)))
-            ready = sum(1 for p in mine if self._pod_status(p, d, faults))
+            ready = sum(1 for p in mine if self._pod_status(p, d))
             self._status(d, rs, len(mine), ready)
         self.rt.forget_pods()
 
@@ -89,6 +100,13 @@ class Workloads:
                     pass
         current = next((r for r in owned if r["metadata"]["name"] == name), None)
         if current is not None:
+            want = int(spec.get("replicas", 1))
+            if int((current.get("spec") or {}).get("replicas", 1)) != want:  # scaled: the ReplicaSet follows
+                try:
+                    _, current = self.rt.api.patch(rs_type, ns, name, "application/merge-patch+json",
+                                                   json.dumps({"spec": {"replicas": want}}).encode(), manager=MANAGER)
+                except ApiError:
+                    pass
             return current
         labels = {**((template.get("metadata") or {}).get("labels") or {}), "pod-template-hash": h}
         body = {"metadata": {"name": name, "labels": labels, "ownerReferences": [_owner(d)],
@@ -115,7 +133,7 @@ class Workloads:
         live = live[:want]
         template = (rs.get("spec") or {}).get("template") or {}
         while len(live) < want:
-            suffix = "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
+            suffix = "".join(random.choices(SAFE, k=5))
             body = {"metadata": {"name": f"{rs['metadata']['name']}-{suffix}",
                                  "labels": (template.get("metadata") or {}).get("labels") or {},
                                  "annotations": (template.get("metadata") or {}).get("annotations") or {},
@@ -127,7 +145,7 @@ class Workloads:
                 break
         return live
 
-    def _pod_status(self, pod: dict[str, Any], d: dict[str, Any], faults: dict[str, Any] | set[str]) -> bool:
+    def _pod_status(self, pod: dict[str, Any], d: dict[str, Any]) -> bool:
         """Bring a pod's status forward; returns whether it is ready."""
         meta = pod["metadata"]
         uid = meta["uid"]
@@ -139,7 +157,6 @@ class Workloads:
         old = pod.get("status") or {}
         containers = (pod.get("spec") or {}).get("containers") or []
         app = d["metadata"]["name"]
-        scenario = _fault_on(faults, app)
         stamp = self.rt.stamp()
         unpullable = [c for c in containers if unpullable_image(str(c.get("image", "")))]
         if unpullable:
@@ -171,29 +188,24 @@ class Workloads:
                                       "state": before.get("state") or {"running": {"startedAt": stamp}}}
             if before.get("lastState"):
                 status["lastState"] = before["lastState"]
-            if scenario == "controller-crashloop" and c["name"] == "manager":
-                crashed = restarts == 0 or now - self.started.get(uid + "/crash", 0) > 20
-                if crashed:
-                    self.started[uid + "/crash"] = now
+            death = _death(c, app) if c["name"] == "manager" else None
+            if death is not None:
+                reason, code, line = death
+                due = self.started.get(uid + "/restart", start)
+                if now >= due:  # the container starts, dies at once, and waits out the back-off
+                    if line and restarts == 0 or line and now - self.started.get(uid + "/logged", -1e9) > 60:
+                        self.started[uid + "/logged"] = now
+                        self.rt.api.store.append_logs(meta["namespace"], meta["name"], "manager", [(time.time(), line)])
                     restarts += 1
-                    status["lastState"] = {"terminated": {"exitCode": 1, "reason": "Error", "startedAt": stamp,
+                    self.started[uid + "/restart"] = now + min(BACKOFF_MAX, BACKOFF_START * 2 ** (restarts - 1))
+                    status["lastState"] = {"terminated": {"exitCode": code, "reason": reason, "startedAt": stamp,
                                                           "finishedAt": stamp}}
-                    self.rt.api.store.append_logs(meta["namespace"], meta["name"], "manager", [(time.time(), json.dumps(
-                        {"level": "error", "ts": stamp, "logger": "setup", "msg": "unable to start manager",
-                         "error": "failed to wait for caches to sync: timed out waiting for cache to be synced"}))])
+                backoff = go_duration(min(BACKOFF_MAX, BACKOFF_START * 2 ** max(0, restarts - 1)))
                 status.update({"restartCount": restarts, "ready": False, "started": False,
                                "state": {"waiting": {"reason": "CrashLoopBackOff",
-                                                     "message": f"back-off 5m0s restarting failed container=manager "
-                                                                f"pod={meta['name']}_{meta['namespace']}"}}})
+                                                     "message": f"back-off {backoff} restarting failed container="
+                                                                f"manager pod={meta['name']}_{meta['namespace']}"}}})
                 ready = False
-            elif scenario == "controller-oomkilled" and c["name"] == "manager":
-                last_kill = self.started.get(uid + "/oom")
-                if last_kill is None or now - last_kill > OOM_EVERY:
-                    self.started[uid + "/oom"] = now
-                    status["restartCount"] = restarts + 1
-                    status["lastState"] = {"terminated": {"exitCode": 137, "reason": "OOMKilled", "startedAt": stamp,
-                                                          "finishedAt": stamp}}
-                    status["state"] = {"running": {"startedAt": stamp}}
             statuses.append(status)
         conds = [{"type": t, "status": "True" if ready or t in ("PodScheduled", "Initialized") else "False",
                   "lastTransitionTime": stamp} for t in ("Initialized", "Ready", "ContainersReady", "PodScheduled")]
@@ -227,12 +239,25 @@ class Workloads:
             self.rt.patch_status(rs, rs_new, MANAGER)
 
 
-def _fault_on(faults: dict[str, Any] | set[str], app: str) -> str | None:
-    from fleetlib.sandbox.flux.faults import target_of
+def _death(container: dict[str, Any], app: str) -> tuple[str, int, str | None] | None:
+    """Why a Flux controller's container dies at start, as (reason, exit code, its last log line), or None."""
+    from fleetlib.quantity import parse_quantity
+    from fleetlib.sandbox.usage import start_memory
 
-    for scenario in ("controller-crashloop", "controller-oomkilled"):
-        if scenario in faults and target_of(faults, scenario) == app:
-            return scenario
+    need = start_memory(app)
+    limit = ((container.get("resources") or {}).get("limits") or {}).get("memory")
+    if need is not None and limit is not None:
+        try:
+            if parse_quantity(str(limit)) < need:
+                return "OOMKilled", 137, None
+        except ValueError:
+            pass
+    if need is not None:
+        for arg in container.get("args") or []:
+            flag, _, value = str(arg).partition("=")
+            if flag in INT_FLAGS and value and not value.lstrip("-").isdigit():
+                return "Error", 2, (f'invalid argument "{value}" for "{flag}" flag: strconv.ParseInt: parsing '
+                                    f'"{value}": invalid syntax')
     return None
 
 
