@@ -140,11 +140,23 @@ def kube_only(params: ClusterParams, *, home: Path) -> Endpoints:
                      params.token_env, params.version, "", params.prometheus_url, params.prometheus_token_env)
 
 
-def rehearsal_sandbox(params: ClusterParams, *, home: Path) -> Any:
-    """The sandbox a rehearsal (fault scenarios, the guided tour) acts on; other targets are refused."""
-    if params.target != "sandbox":
-        raise InputError(f"{params.id} has target {params.target}: fault scenarios are rehearsed on the sandbox",
-                         hint="run it with -p target sandbox")
+def rehearsal(params: ClusterParams, *, home: Path) -> Any:
+    """The fault scenarios of a stand-in cluster (fleetlib.sandbox.flux.faults.Rehearsal): the sandbox's, in
+    this process; a local cluster's, through its Kubernetes API and the supervisor's records. A live cluster
+    is refused: faults are rehearsed, never made on a real one."""
     from fleetlib.sandbox import Sandbox
+    from fleetlib.sandbox.flux.faults import InProcess, Rehearsal
 
-    return Sandbox.running(home)
+    if params.target == "sandbox":
+        sandbox = Sandbox.running(home)
+        return Rehearsal(InProcess(sandbox.add_cluster(params.id)), sandbox.hub, f"sandbox cluster {params.id}")
+    if params.target == "local":
+        from fleetlib.local.cluster import LocalCluster
+
+        cluster = LocalCluster(home, params.id)
+        if not cluster.running():
+            raise ClusterError(f"local cluster {params.id} is not running",
+                               hint=f"start it: fleet local up --stage {params.stage} --cluster {params.cluster}")
+        return Rehearsal(cluster.fault_kube(), Sandbox.running(home).hub, f"local cluster {params.id}")
+    raise InputError(f"{params.id} has target live: fault scenarios are rehearsed on the sandbox or a local cluster, "
+                     "never made on a live one", hint="run it with -p target sandbox")

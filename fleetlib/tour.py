@@ -1,5 +1,6 @@
-"""The guided tour's steps on the sandbox (notebooks/getting-started.ipynb): break a cluster with a fault
-scenario and wait until the cluster shows it, then clear it and wait until it has recovered.
+"""The guided tour's steps (notebooks/getting-started.ipynb), on the sandbox or a local cluster: break a
+cluster with a fault scenario and wait until the cluster shows it, then clear it and wait until it has
+recovered.
 
     findings = break_cluster(params, kube, "deploy-key-revoked")
     findings = fix_cluster(params, kube, "deploy-key-revoked")
@@ -13,12 +14,12 @@ from fleetlib.diagnose import SEVERITY, Finding, diagnose
 from fleetlib.kube import Kube
 from fleetlib.locations import fleet_home
 from fleetlib.parameters import ClusterParams
-from fleetlib.targets import rehearsal_sandbox
+from fleetlib.targets import rehearsal
 from fleetlib.troubleshoot import gather_cluster
 
 
-def _sandbox(params: ClusterParams) -> Any:
-    return rehearsal_sandbox(params, home=fleet_home())
+def _rehearsal(params: ClusterParams) -> Any:
+    return rehearsal(params, home=fleet_home())
 
 
 def _problems(params: ClusterParams, kube: Kube) -> list[Finding]:
@@ -31,12 +32,12 @@ def _say(text: str) -> None:
 
 def break_cluster(params: ClusterParams, kube: Kube, scenario: str) -> list[Finding]:
     """Inject a fault scenario and wait until the cluster shows it; returns the diagnosis."""
-    _sandbox(params).inject_fault(params.id, scenario, wait=True, progress=_say)
+    _rehearsal(params).inject(scenario, wait=True, progress=_say)
     return _problems(params, kube)
 
 
 def fix_cluster(params: ClusterParams, kube: Kube, scenario: str) -> list[Finding]:
     """Clear the scenario and wait until the cluster shows the recovery; returns what is still found above info
     ([] when healthy)."""
-    _sandbox(params).clear_fault(params.id, scenario, wait=True, progress=_say)
+    _rehearsal(params).clear(scenario, wait=True, progress=_say)
     return _problems(params, kube)

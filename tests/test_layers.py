@@ -11,7 +11,7 @@ import pytest
 from .conftest import REPO
 
 LAYERS: list[set[str]] = [
-    {"cli", "__main__", "runbook", "widgets", "fleetrun", "redact"},  # cli.* too                      # what people and notebooks call
+    {"cli", "__main__", "runbook", "widgets", "fleetrun", "redact", "fidelity"},  # cli.* too                     # what people and notebooks call
     {"scaffold", "fleetrepo", "bootstrap", "diagnose", "tuning", "manifests", "charts", "report",
      "sshkeys", "record", "facts", "fluxview", "troubleshoot", "operate", "kustomization", "rightsize", "tour"},
     {"kube", "github", "git", "metrics", "targets", "sandbox", "local"},  # sandbox.*, local.* too  # adapters: I/O
@@ -53,7 +53,8 @@ def test_imports_point_down(path: Path) -> None:
 
 
 def test_only_the_adapters_import_the_outside_clients() -> None:
-    clients = {"kubernetes": {"kube", "sandbox", "local"}, "github": {"github", "sandbox"}, "paramiko": {"local"}}
+    clients = {"kubernetes": {"kube", "sandbox", "local", "fidelity"}, "github": {"github", "sandbox"},
+               "paramiko": {"local"}}
     for path in modules():
         top = path.relative_to(PACKAGE).parts[0].removesuffix(".py")
         for node in ast.walk(ast.parse(path.read_text())):
@@ -66,11 +67,12 @@ def test_only_the_adapters_import_the_outside_clients() -> None:
 
 
 STAND_INS = ("sandbox", "local")
-"""The stand-ins for a cluster and GitHub: reached through fleetlib.targets only (and their own CLI verbs)."""
+"""The stand-ins for a cluster and GitHub: reached through fleetlib.targets only (and their own CLI verbs, and
+the differential suite that compares them)."""
 
 
 def test_the_stand_ins_are_reached_through_targets_only() -> None:
-    allowed = {"targets", "sandbox", "local", "cli"}
+    allowed = {"targets", "sandbox", "local", "cli", "fidelity"}
     for path in modules():
         top = path.relative_to(PACKAGE).parts[0].removesuffix(".py")
         if top in allowed:
@@ -82,7 +84,7 @@ def test_the_stand_ins_are_reached_through_targets_only() -> None:
 def test_nothing_but_targets_compares_the_target() -> None:
     for path in modules():
         rel = path.relative_to(PACKAGE).as_posix()
-        if rel in ("targets.py", "parameters.py") or rel.startswith(("sandbox/", "local/", "cli/")):
+        if rel in ("targets.py", "parameters.py") or rel.startswith(("sandbox/", "local/", "cli/", "fidelity/")):
             continue
         text = path.read_text()
         for needle in ('target == "', "target != \"", "target in (\"", ".target == '", ".target != '"):

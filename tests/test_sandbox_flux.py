@@ -70,7 +70,10 @@ def test_seeded_apps_become_ready(cluster: SandboxCluster) -> None:
     assert flux.get("ConfigMap", "app-0003-settings", "default")["data"]["app"] == "app-0003"
     assert flux.get("Kustomization", "app-0001")["spec"]["dependsOn"] == [{"name": "app-0000"}]
     hr = flux.get("HelmRelease", "app-0002")
-    assert ready(hr)["message"] == "Helm install succeeded for release default/app-0002.v1 with chart podinfo@6.5.0"
+    assert ready(hr)["message"].startswith("Helm install succeeded for release default/app-0002.v1 with chart "
+                                           "hello@1.0.0")
+    deployment = flux.get("Deployment", "app-0002", "default")  # the chart's manifests were applied
+    assert deployment["metadata"]["annotations"]["meta.helm.sh/release-name"] == "app-0002"
     # the flux-system Kustomization owns the seeded objects through Git, as GitOps does
     ks = wait_for("flux-system applied the seed", lambda: (k := flux.get("Kustomization", "flux-system")) and any(
         e["id"] == "flux-system_app-0005_helm.toolkit.fluxcd.io_HelmRelease" for e in k["status"]["inventory"]["entries"])

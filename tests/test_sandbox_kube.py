@@ -117,7 +117,7 @@ def test_create_201_conflict_409_and_generate_name(cluster: SandboxCluster) -> N
         v1.create_namespaced_config_map("default", {"metadata": {"name": "a"}})
     st = error(info.value)
     assert info.value.status == 409 and st["kind"] == "Status" and st["reason"] == "AlreadyExists"
-    assert st["details"] == {"name": "a", "group": "", "kind": "configmaps"}
+    assert st["details"] == {"name": "a", "kind": "configmaps"}  # the core group is left out, as the server does
     made = v1.create_namespaced_config_map("default", {"metadata": {"generateName": "gen-"}})
     assert made.metadata.name.startswith("gen-") and len(made.metadata.name) == 9
 
@@ -144,16 +144,18 @@ def test_list_kinds_and_scopes(cluster: SandboxCluster) -> None:
         v1.create_namespaced_config_map(ns, {"metadata": {"name": "cm"}})
     resp = json.loads(raw(cluster, "GET", "/api/v1/namespaces/default/configmaps").data)
     assert resp["kind"] == "ConfigMapList" and resp["apiVersion"] == "v1" and int(resp["metadata"]["resourceVersion"])
-    assert len(resp["items"]) == 1
-    assert len(v1.list_config_map_for_all_namespaces().items) == 2
+    # every namespace also has kube-root-ca.crt, as kube-controller-manager's root-ca-cert-publisher makes it
+    assert sorted(i["metadata"]["name"] for i in resp["items"]) == ["cm", "kube-root-ca.crt"]
+    assert [c.metadata.name for c in v1.list_config_map_for_all_namespaces().items].count("cm") == 2
+    assert v1.read_namespaced_config_map("kube-root-ca.crt", "other").data["ca.crt"].startswith("-----BEGIN")
     assert {n.metadata.name for n in v1.list_namespace().items} >= {"default", "other", "kube-system"}
 
 
 @pytest.mark.parametrize(
     ("selector", "expected"),
-    [("tier=web", {"a", "b"}), ("tier==web", {"a", "b"}), ("tier!=web", {"c", "d"}),
-     ("tier in (web,db)", {"a", "b", "c"}), ("tier notin (web)", {"c", "d"}), ("canary", {"b"}),
-     ("!canary", {"a", "c", "d"}), ("tier=web,!canary", {"a"})],
+    [("tier=web", {"a", "b"}), ("tier==web", {"a", "b"}), ("tier!=web", {"c", "d", "kube-root-ca.crt"}),
+     ("tier in (web,db)", {"a", "b", "c"}), ("tier notin (web)", {"c", "d", "kube-root-ca.crt"}), ("canary", {"b"}),
+     ("!canary", {"a", "c", "d", "kube-root-ca.crt"}), ("tier=web,!canary", {"a"})],
 )
 def test_label_selectors(cluster: SandboxCluster, selector: str, expected: set[str]) -> None:
     v1 = k8s.CoreV1Api(cluster.client)
@@ -188,10 +190,10 @@ def test_field_selectors(cluster: SandboxCluster) -> None:
 def test_limit_and_continue(cluster: SandboxCluster) -> None:
     v1 = k8s.CoreV1Api(cluster.client)
     for i in range(25):
-        v1.create_namespaced_config_map("default", {"metadata": {"name": f"cm-{i:02d}"}})
+        v1.create_namespaced_config_map("default", {"metadata": {"name": f"cm-{i:02d}", "labels": {"page": "y"}}})
     names, token, pages = [], None, 0
     while True:
-        page = v1.list_namespaced_config_map("default", limit=10, _continue=token)
+        page = v1.list_namespaced_config_map("default", limit=10, _continue=token, label_selector="page=y")
         names += [c.metadata.name for c in page.items]
         pages += 1
         token = page.metadata._continue
@@ -227,7 +229,8 @@ def test_strategic_merge_merges_containers_and_env_by_key(cluster: SandboxCluste
     containers = {c.name: c for c in d.spec.template.spec.containers}
     assert set(containers) == {"manager", "sidecar"}
     assert containers["manager"].image == "nginx:2"
-    assert [(e.name, e.value) for e in containers["manager"].env] == [("A", "1"), ("B", "2")]
+    # apimachinery's order: the patch's items first, then the live-only ones (normalizeElementOrder)
+    assert [(e.name, e.value) for e in containers["manager"].env] == [("B", "2"), ("A", "1")]
     assert d.metadata.generation == 2
 
 
@@ -453,7 +456,7 @@ def test_dynamic_client(cluster: SandboxCluster, tmp_path) -> None:
     cms = dyn.resources.get(api_version="v1", kind="ConfigMap")
     cms.create(body={"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "dyn"}}, namespace="default")
     listed = cms.get(namespace="default")
-    assert listed.kind == "ConfigMapList" and [i.metadata.name for i in listed.items] == ["dyn"]
+    assert listed.kind == "ConfigMapList" and [i.metadata.name for i in listed.items] == ["dyn", "kube-root-ca.crt"]
     deploys = dyn.resources.get(api_version="apps/v1", kind="Deployment")
     assert deploys.namespaced is True
 

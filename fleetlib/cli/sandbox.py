@@ -12,6 +12,7 @@ import argparse
 import signal
 import threading
 
+from fleetlib import targets
 from fleetlib.cli.table import render_table
 from fleetlib.errors import FleetError, InputError
 from fleetlib.locations import fleet_home, fleet_root
@@ -122,28 +123,30 @@ def cmd_fault(args: argparse.Namespace) -> int:
         raise InputError("name a scenario", hint="fleet sandbox fault --list shows them")
     if args.timeout <= 0:
         raise InputError(f"--timeout {args.timeout}: must be more than 0 seconds", hint="e.g. --timeout 180")
-    cid = _existing(Catalog.load(fleet_root()).find(args.cluster, stage=args.stage))
-    sandbox = Sandbox.running(fleet_home())  # runs the cluster's controllers here unless a serving process does
-    api = sandbox.add_cluster(cid)
+    catalog = Catalog.load(fleet_root())
+    cid = _existing(catalog.find(args.cluster, stage=args.stage))
+    # the cluster's stand-in: the sandbox (its controllers run in this process) or a running local cluster
+    rehearsal = targets.rehearsal(catalog.resolve(cid.cluster, stage=cid.stage), home=fleet_home())
 
     def progress(text: str) -> None:
         print(f"◎ {text}", flush=True)
 
     if args.clear:
-        records = faults.active(api)
-        cleared = faults.clear(api, sandbox.hub, args.scenario)
+        records = rehearsal.active()
+        cleared = rehearsal.clear(args.scenario)
         if not cleared:
-            print(f"no fault to clear on {cid}")
+            print(f"no fault to clear on {rehearsal.name}")
             return 0
         for name in cleared:
-            seen = faults.settle(api, sandbox.hub, name, records.get(name) or {}, cleared=True,
+            seen = faults.settle(rehearsal.kube, rehearsal.hub, name, records.get(name) or {}, cleared=True,
                                  timeout=args.timeout, progress=progress)
-            print(f"✔ {seen} on {cid}")
+            print(f"✔ {seen} on {rehearsal.name}")
         return 0
-    record = faults.inject(api, sandbox.hub, args.scenario, target=args.target)
+    record = rehearsal.inject(args.scenario, target=args.target)
     target = f" (target {record['target']})" if record.get("target") else ""
-    print(f"✚ injected {args.scenario} on {cid}{target}", flush=True)
-    seen = faults.settle(api, sandbox.hub, args.scenario, record, timeout=args.timeout, progress=progress)
+    print(f"✚ injected {args.scenario} on {rehearsal.name}{target}", flush=True)
+    seen = faults.settle(rehearsal.kube, rehearsal.hub, args.scenario, record, timeout=args.timeout,
+                         progress=progress)
     print(f"✔ {seen}; clear it with --clear {args.scenario}")
     return 0
 

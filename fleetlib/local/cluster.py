@@ -50,7 +50,7 @@ FLUX_ROLES = {"source-controller": ("metrics", "health", "storage"),
               "helm-controller": ("metrics", "health"),
               "notification-controller": ("metrics", "health", "events", "receiver")}
 PORT_ROLES = ("etcd", "etcd-peer", "apiserver", "controller-manager", "scheduler", "kubelet", "ssh", "socks",
-              "prometheus", "kwok-metrics", "charts")
+              "prometheus", "kwok-metrics", "charts", "apiproxy")
 NODE_ANNOTATION = "kwok.x-k8s.io/node"
 UNPULLABLE_QUERY = '.spec.containers.[].image | test("^(invalid|[^/]*[.]invalid)(:[0-9]+)?/")'
 """kwok selector key (a jq query): true for an image whose registry host is under .invalid."""
@@ -198,20 +198,45 @@ class LocalCluster:
     def server(self) -> str:
         return f"https://127.0.0.1:{self.saved_ports()['apiserver']}"
 
-    def _kubeconfig_entry(self) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    @property
+    def faults_file(self) -> Path:
+        """The cluster's fault records (fleetlib.sandbox.flux.faults), read by its supervisor."""
+        return self.state / "faults.json"
+
+    def flaky(self) -> bool:
+        """Whether the api-flaky scenario is on: clients then talk through the flaky API proxy."""
+        try:
+            return "api-flaky" in json.loads(self.faults_file.read_text())
+        except (OSError, ValueError):
+            return False
+
+    def fault_kube(self) -> Any:
+        """The cluster for fault scenarios: the API server directly (never through the flaky proxy), records in
+        faults.json; each change rewrites the fleet kubeconfig (api-flaky points it at the proxy)."""
+        from kubernetes import config
+
+        from fleetlib.sandbox.flux.faults import OverHttp
+
+        client = config.new_client_from_config(str(self.state / "admin.kubeconfig"))
+        return OverHttp(client, self.faults_file, on_change=lambda _records: update_fleet_kubeconfig(self.home))
+
+    def _kubeconfig_entry(self, *, direct: bool = False) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         pki = self.pki()
 
         def b64(name: str) -> str:
             return base64.b64encode(pki.path(name).read_bytes()).decode()
 
         name = context_name(self.cid)
-        return ({"name": name, "cluster": {"server": self.server(), "certificate-authority-data": b64("ca.crt")}},
+        server = self.server()
+        if not direct and self.flaky():
+            server = f"https://127.0.0.1:{self.saved_ports()['apiproxy']}"
+        return ({"name": name, "cluster": {"server": server, "certificate-authority-data": b64("ca.crt")}},
                 {"name": name, "user": {"client-certificate-data": b64("admin.crt"), "client-key-data": b64("admin.key")}},
                 {"name": name, "context": {"cluster": name, "user": name}})
 
     def admin_kubeconfig(self) -> Path:
         """A kubeconfig of this cluster alone (current context set), for its own processes."""
-        cluster, user, context = self._kubeconfig_entry()
+        cluster, user, context = self._kubeconfig_entry(direct=True)
         path = self.state / "admin.kubeconfig"
         write_atomic(path, yaml.safe_dump({"apiVersion": "v1", "kind": "Config", "clusters": [cluster], "users": [user],
                                            "contexts": [context], "current-context": context["name"]}))

@@ -5,6 +5,8 @@
   file of the host process that stands for that pod (a Flux controller), with `tailLines`, `sinceSeconds`,
   `follow` and `timestamps`. Pods without a host process have no logs, as with a real runtime that never
   started the container.
+- **API proxy**: a TLS reverse proxy in front of kube-apiserver (FlakyApiProxy); the fleet kubeconfig points at
+  it while the api-flaky scenario is on, and it then fails a share of requests with real HTTP errors.
 - **SOCKS5**: source-controller dials `github.com:22` through `ALL_PROXY`; the proxy receives the host name
   unresolved and connects it to the SSH git endpoint (fleetlib.local.sshgit). Anything else is refused, so
   a controller can never reach the real github.com from here.
@@ -188,6 +190,94 @@ def _pipe(a: socket.socket, b: socket.socket) -> None:
                 (b if src is a else a).sendall(data)
     finally:
         b.close()
+
+
+HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade",
+              "host", "content-length"}
+
+
+class FlakyApiProxy(LocalServer):
+    """A TLS reverse proxy in front of the API server, as a load balancer is: it checks the caller's client
+    certificate against the cluster CA, forwards with the admin identity, and streams answers back (watches
+    included). While `flaky()` is true it fails requests as the api-flaky scenario says (every 4th answers
+    503, every 7th 500, every 9th only after two seconds), so clients see real HTTP failures over TLS."""
+
+    def __init__(self, address: tuple[str, int], *, upstream: tuple[str, int], serve: ssl.SSLContext,
+                 connect: ssl.SSLContext, flaky: Callable[[], bool]) -> None:
+        super().__init__(address, FlakyApiHandler)
+        self.upstream, self.serve_tls, self.connect_tls, self.flaky = upstream, serve, connect, flaky
+        self.count = 0
+        self.lock = threading.Lock()
+
+    def get_request(self) -> tuple[socket.socket, object]:
+        sock, addr = super().get_request()
+        return self.serve_tls.wrap_socket(sock, server_side=True), addr
+
+    def next_failure(self) -> str | None:
+        if not self.flaky():
+            return None
+        with self.lock:
+            self.count += 1
+            n = self.count
+        return "503" if n % 4 == 0 else "500" if n % 7 == 0 else "slow" if n % 9 == 0 else None
+
+
+class FlakyApiHandler(VerbHandler):
+    server: FlakyApiProxy
+
+    def do_HEAD(self) -> None:
+        self._dispatch("HEAD")
+
+    def _dispatch(self, method: str) -> None:
+        import http.client
+        import json as _json
+
+        failure = self.server.next_failure() if self.path != "/version" else None
+        if failure in ("503", "500"):
+            code, reason, message = (503, "ServiceUnavailable", "the server is currently unable to handle the "
+                                     "request") if failure == "503" else \
+                (500, "InternalError", "Internal error occurred: etcdserver: request timed out")
+            body = _json.dumps({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                                "message": message, "reason": reason, "code": code}).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        if failure == "slow":
+            time.sleep(2.0)
+        length = int(self.headers.get("Content-Length") or 0)
+        body_in = self.rfile.read(length) if length else None
+        conn = http.client.HTTPSConnection(*self.server.upstream, context=self.server.connect_tls, timeout=3600)
+        try:
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+            conn.request(method, self.path, body=body_in, headers=headers)
+            answer = conn.getresponse()
+            self.send_response(answer.status, answer.reason)
+            for k, v in answer.getheaders():
+                if k.lower() not in HOP_BY_HOP:
+                    self.send_header(k, v)
+            known = answer.getheader("Content-Length")
+            if known is not None:
+                self.send_header("Content-Length", known)
+                self.end_headers()
+                self.wfile.write(answer.read())
+                return
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            while True:  # a watch, or any streamed answer: pass each piece on as it comes
+                piece = answer.read1(65536) if hasattr(answer, "read1") else answer.read(65536)
+                if not piece:
+                    break
+                self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+        except (OSError, http.client.HTTPException) as e:
+            log.debug("api proxy: %s", e)
+            self.close_connection = True
+        finally:
+            conn.close()
 
 
 def serve_in_thread(server: socketserver.BaseServer, name: str) -> threading.Thread:

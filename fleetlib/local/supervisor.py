@@ -30,11 +30,11 @@ from kubernetes.client.rest import ApiException
 
 from fleetlib.files import private_files, write_atomic
 from fleetlib.local.cluster import LocalCluster, wait_http
-from fleetlib.local.endpoints import LogServer, SocksProxy, serve_in_thread
-from fleetlib.local.processes import Child
+from fleetlib.local.endpoints import FlakyApiProxy, LogServer, SocksProxy, serve_in_thread
+from fleetlib.local.processes import BACKOFF_MAX, Child
 from fleetlib.local.scrape import ScrapeStore, Target, pod_samples, scrape
 from fleetlib.local.sshgit import SshGitServer
-from fleetlib.model import ClusterId
+from fleetlib.model import ClusterId, go_duration
 from fleetlib.quantity import parse_quantity
 from fleetlib.sandbox.charts import ArtifactStore
 from fleetlib.sandbox.chartserver import ChartServer
@@ -68,6 +68,21 @@ def host_args(controller: str, args: list[str], ports: dict[str, Any], storage: 
     return kept + extra
 
 
+def rss_bytes(pid: int) -> float:
+    """The resident memory of a process (what a cgroup's memory limit counts, near enough), 0 if gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def _stamp(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
 def limits_env(container: dict[str, Any]) -> dict[str, str]:
     limits = ((container.get("resources") or {}).get("limits")) or {}
     env = {}
@@ -89,6 +104,11 @@ class Supervisor:
         self.flux: dict[str, Child] = {}
         self.flux_spec: dict[str, str] = {}
         self.pods: dict[tuple[str, str], str] = {}
+        self.flux_images: dict[str, str] = {}
+        self.flux_limits: dict[str, float | None] = {}
+        """controller -> its memory limit in bytes: exceeded, the process is killed as the kernel would (OOM)."""
+        self.flux_life: dict[str, dict[str, Any]] = {}
+        """controller -> restarts, last termination, and what its pod's status last said."""
         """(namespace, pod) -> the controller that pod stands for."""
         self.api: k8s.ApiClient | None = None
         self.metrics = ScrapeStore(self.state / "metrics.db", interval=SCRAPE_INTERVAL)
@@ -154,8 +174,16 @@ class Supervisor:
         prom = PromServer(("127.0.0.1", self.ports["prometheus"]),
                           {(self.cluster.cid.stage, self.cluster.cid.cluster): self.metrics})  # type: ignore[dict-item]
         charts = ChartServer(("127.0.0.1", self.ports["charts"]), ArtifactStore(self.home))
+        serve = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        serve.load_cert_chain(pki.path("apiserver.crt"), pki.path("apiserver.key"))
+        serve.load_verify_locations(pki.path("ca.crt"))
+        serve.verify_mode = ssl.CERT_REQUIRED  # only holders of the cluster's client certificates
+        connect = ssl.create_default_context(cafile=str(pki.path("ca.crt")))
+        connect.load_cert_chain(pki.path("admin.crt"), pki.path("admin.key"))
+        proxy = FlakyApiProxy(("127.0.0.1", self.ports["apiproxy"]), upstream=("127.0.0.1", self.ports["apiserver"]),
+                              serve=serve, connect=connect, flaky=self.cluster.flaky)
         for server, name in ((ssh, "ssh"), (socks, "socks"), (logs, "kubelet-logs"), (prom, "prometheus"),
-                             (charts, "charts")):
+                             (charts, "charts"), (proxy, "api-proxy")):
             serve_in_thread(server, name)
             self.servers.append(server)
         threading.Thread(target=self.scrape_loop, name="scrape", daemon=True).start()
@@ -211,6 +239,7 @@ class Supervisor:
             env["ALL_PROXY"] = f"socks5://127.0.0.1:{self.ports['socks']}"
             env["HTTP_PROXY"] = env["HTTPS_PROXY"] = f"http://127.0.0.1:{self.ports['charts']}"
             env["NO_PROXY"] = "127.0.0.1,localhost"
+        self.flux_images[name] = str(container.get("image") or "")
         spec = hashlib.sha256(json.dumps([argv, env], sort_keys=True).encode()).hexdigest()
         current = self.flux.get(name)
         if current is not None and self.flux_spec.get(name) != spec:
@@ -220,9 +249,69 @@ class Supervisor:
             child = Child(name, argv, self.state / "logs" / f"{name}.log", env=env)
             child.start()
             self.flux[name], self.flux_spec[name] = child, spec
+            self.flux_life[name] = {"restarts": 0, "last": None, "dead": False, "reported": None}
+            limit = ((container.get("resources") or {}).get("limits") or {}).get("memory")
+            self.flux_limits[name] = parse_quantity(str(limit)) if limit else None
             log.info("started %s (pid %s)", name, child.pid)
         else:
             current.keep_running()
+
+    def watch_flux(self) -> None:
+        """What a kubelet does for the controllers' containers: kill one over its memory limit (OOMKilled), count
+        restarts, and put the container's state in its pod's status once it has died (kwok reports the rest)."""
+        for name, child in list(self.flux.items()):
+            life = self.flux_life.setdefault(name, {"restarts": 0, "last": None, "dead": False, "reported": None})
+            limit = self.flux_limits.get(name)
+            if child.alive() and limit and child.pid and rss_bytes(child.pid) > limit:
+                log.warning("%s uses more than its memory limit; killed (OOMKilled)", name)
+                life["oom"] = True
+                try:
+                    os.killpg(child.pid, signal.SIGKILL)
+                    child.process.wait(5)  # type: ignore[union-attr]
+                except (ProcessLookupError, OSError):
+                    pass
+            if child.process is not None and not child.alive() and not life["dead"]:
+                code = child.process.returncode
+                oom = bool(life.pop("oom", False))
+                life["last"] = {"exitCode": 137 if oom else abs(code or 0),
+                                "reason": "OOMKilled" if oom else ("Error" if code else "Completed"),
+                                "startedAt": _stamp(time.time() - (time.monotonic() - child.started_at)),
+                                "finishedAt": _stamp(time.time())}
+                life["restarts"] += 1
+                life["dead"] = True
+            elif child.alive():
+                life["dead"] = False
+            if life["restarts"]:
+                self.report_container(name, child, life)
+
+    def report_container(self, name: str, child: Child, life: dict[str, Any]) -> None:
+        core = k8s.CoreV1Api(self.api)
+        for (namespace, pod), app in list(self.pods.items()):
+            if app != name:
+                continue
+            if child.alive():
+                state: dict[str, Any] = {"running": {"startedAt": _stamp(time.time() - (time.monotonic()
+                                                                                          - child.started_at))}}
+                ready = time.monotonic() - child.started_at > 2
+            else:
+                backoff = min(BACKOFF_MAX, 10.0 * 2 ** max(0, child.restarts - 1))
+                state = {"waiting": {"reason": "CrashLoopBackOff", "message": f"back-off {go_duration(backoff)} "
+                                     f"restarting failed container=manager pod={pod}_{namespace}"}}
+                ready = False
+            status = {"name": "manager", "ready": ready, "started": child.alive(), "restartCount": life["restarts"],
+                      "state": state, "lastState": {"terminated": life["last"]} if life["last"] else {},
+                      "image": self.flux_images.get(name, ""), "imageID": ""}
+            key = json.dumps([pod, status], sort_keys=True)
+            if life.get("reported") == key:
+                continue
+            conds = [{"type": t, "status": "True" if ready else "False", "lastTransitionTime": _stamp(time.time())}
+                     for t in ("Ready", "ContainersReady")]
+            try:
+                core.patch_namespaced_pod_status(pod, namespace, {"status": {"containerStatuses": [status],
+                                                                             "conditions": conds}})
+                life["reported"] = key
+            except (ApiException, OSError) as e:
+                log.debug("reporting %s: %s", pod, e)
 
     # --- metrics ------------------------------------------------------------------------------------
 
@@ -269,6 +358,7 @@ class Supervisor:
                     if child.keep_running():
                         log.warning("%s exited (%s); restarted", child.name, child.last_exit)
                 self.follow_flux()
+                self.watch_flux()
                 self.write_record(ready=True)
         finally:
             self.shutdown()

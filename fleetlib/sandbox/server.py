@@ -158,21 +158,15 @@ class Sandbox:
                      progress: Callable[[str], None] | None = None) -> dict[str, Any]:
         """Start a fault scenario on a cluster (see fleetlib.sandbox.flux.faults.SCENARIOS); with `wait`, return
         once the cluster shows it in its Flux conditions."""
-        api = self.add_cluster(cid)
-        record = faults.inject(api, self.hub, scenario, target=target)
-        if wait:
-            faults.settle(api, self.hub, scenario, record, progress=progress)
-        return record
+        return self.rehearsal(cid).inject(scenario, target=target, wait=wait, progress=progress)
 
     def clear_fault(self, cid: ClusterId, scenario: str | None = None, *, wait: bool = False,
                     progress: Callable[[str], None] | None = None) -> list[str]:
         """Clear a scenario (or all); with `wait`, return once the cluster shows the recovery."""
-        api = self.add_cluster(cid)
-        records = faults.active(api)
-        cleared = faults.clear(api, self.hub, scenario)
-        for name in cleared if wait else []:
-            faults.settle(api, self.hub, name, records.get(name) or {}, cleared=True, progress=progress)
-        return cleared
+        return self.rehearsal(cid).clear(scenario, wait=wait, progress=progress)
+
+    def rehearsal(self, cid: ClusterId) -> faults.Rehearsal:
+        return faults.Rehearsal(faults.InProcess(self.add_cluster(cid)), self.hub, f"sandbox cluster {cid}")
 
     @property
     def kube_port(self) -> int:

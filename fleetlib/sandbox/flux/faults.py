@@ -313,23 +313,15 @@ def _replace_container_field(c: ClusterOps, app: str, field: str, value: Any) ->
 def _committed_patch(c: ClusterOps, scenario: str, app: str, body: str, record: dict[str, Any]) -> None:
     """Commit a patch for the controller's Deployment to the cluster's flux-system/kustomization.yaml (how a
     bad limit or flag reaches a real cluster), keeping the file's original text in the record."""
-    from fleetlib.kustomization import _yaml, load
-
     path = f"{c.cluster_path()}/flux-system/kustomization.yaml"
     original = c.read(path)
     if original is None:
         raise InputError(f"the repository has no {path}", hint="bootstrap the cluster first")
-    record.update({"file": path, "original": original})
-    doc = load(original, shown=path)
-    entries = doc.get("patches")
-    if entries is None:
-        doc["patches"] = entries = []
-    entries.append({"patch": f"{FAULT_MARKER}{scenario}\n{body}", "target": {"kind": "Deployment", "name": app}})
-    import io
-
-    out = io.StringIO()
-    _yaml(original).dump(doc, out)
-    c.commit({path: out.getvalue().encode()}, f"Tune {app}")
+    record.update({"file": path, "original": original})  # clearing restores the file byte for byte
+    doc = yaml.safe_load(original) or {}
+    doc.setdefault("patches", []).append({"patch": f"{FAULT_MARKER}{scenario}\n{body}",
+                                          "target": {"kind": "Deployment", "name": app}})
+    c.commit({path: yaml.safe_dump(doc, sort_keys=False).encode()}, f"Tune {app}")
 
 
 def inject(cluster: ClusterApi | Kube, hub: Hub, scenario: str, *, target: str | None = None) -> dict[str, Any]:
@@ -684,3 +676,33 @@ def settle(cluster: ClusterApi | Kube, hub: Hub, scenario: str, record: dict[str
             _nudge(c, scenario, record)
             nudged = time.monotonic()
         time.sleep(poll)
+
+
+@dataclass
+class Rehearsal:
+    """The fault scenarios of one stand-in cluster (a sandbox cluster, or a local one): inject, clear and
+    wait until the cluster shows it."""
+
+    kube: Kube
+    hub: Hub
+    name: str
+    """How progress lines name the cluster."""
+
+    def active(self) -> dict[str, Any]:
+        return self.kube.records()
+
+    def inject(self, scenario: str, *, target: str | None = None, wait: bool = False,
+               timeout: float = SETTLE_TIMEOUT, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+        record = inject(self.kube, self.hub, scenario, target=target)
+        if wait:
+            settle(self.kube, self.hub, scenario, record, timeout=timeout, progress=progress)
+        return record
+
+    def clear(self, scenario: str | None = None, *, wait: bool = False, timeout: float = SETTLE_TIMEOUT,
+              progress: Callable[[str], None] | None = None) -> list[str]:
+        records = self.kube.records()
+        cleared = clear(self.kube, self.hub, scenario)
+        for name in cleared if wait else []:
+            settle(self.kube, self.hub, name, records.get(name) or {}, cleared=True, timeout=timeout,
+                   progress=progress)
+        return cleared

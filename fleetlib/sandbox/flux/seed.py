@@ -19,7 +19,7 @@ import yaml
 from fleetlib.errors import InputError
 from fleetlib.sandbox.apiserver import ClusterApi
 from fleetlib.sandbox.charts import CHARTS_URL, ArtifactStore, publish_demo_chart
-from fleetlib.sandbox.flux.faults import AUTHOR, NAMESPACE, ClusterOps
+from fleetlib.sandbox.flux.faults import AUTHOR, NAMESPACE, ClusterOps, InProcess
 from fleetlib.sandbox.hub import Hub
 
 GROUP = 5
@@ -60,7 +60,7 @@ def check_count(apps: int) -> int:
 def seed(api: ClusterApi, hub: Hub, *, apps: int) -> dict[str, int]:
     """Add `apps` applications after the ones already seeded; returns what was added per kind."""
     check_count(apps)
-    c = ClusterOps(api, hub)
+    c = ClusterOps(InProcess(api), hub)
     owner, name, _ = c.source_repo()
     sync = c.get("Kustomization", "flux-system")
     if sync is None:
