@@ -101,9 +101,12 @@ def gather(kube: Kube, *, namespace: str = "flux-system", heads: dict[str, str] 
             app = ((pod["metadata"].get("labels") or {}).get("app")) or ""
             statuses = (pod.get("status") or {}).get("containerStatuses") or []
             if app.endswith("-controller") and statuses:
-                text = kube.pod_log(namespace, pod["metadata"]["name"], "manager", tail=CONTROLLER_LOG_TAIL)
-                facts.logs += _parse_log(app, pod["metadata"]["name"], text)
                 facts.requests += 1
+                try:
+                    text = kube.pod_log(namespace, pod["metadata"]["name"], "manager", tail=CONTROLLER_LOG_TAIL)
+                except FleetError:  # a container waiting to start, or a pod going away, has no log to read:
+                    continue        # a fact about that pod (its status says why), not about the API server
+                facts.logs += _parse_log(app, pod["metadata"]["name"], text)
     except FleetError as e:
         facts.unreachable = e.message
     facts.heads = dict(heads or {})

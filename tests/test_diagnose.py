@@ -1,4 +1,5 @@
-"""Diagnosis on a bootstrapped sandbox cluster: for each fault scenario, once `faults.settle` says the
+"""Diagnosis on a bootstrapped sandbox cluster (each fault scenario's first finding is tested on both targets in
+test_conformance.py): once `faults.settle` says the
 cluster shows it (what `fleet sandbox fault` waits for), a single diagnosis has the matching finding first,
 naming the right object; once the clear has settled, a single diagnosis finds nothing above info. A
 cluster without Flux is `flux-not-installed`, never "no findings"."""
@@ -16,27 +17,10 @@ from fleetlib.errors import ClusterError
 from fleetlib.facts import gather
 from fleetlib.parameters import Catalog, Layer, merge_and_validate
 from fleetlib.sandbox import Sandbox
-from fleetlib.sandbox.flux import faults
 from fleetlib.troubleshoot import conclude, gather_cluster
 
 from .conftest import REPO, new_cluster
 from .fluxenv import FluxCluster, bootstrapped, wait_for
-
-CASES = [
-    ("deploy-key-revoked", "source-auth-failed", "GitRepository/flux-system/flux-system"),
-    ("known-hosts-mismatch", "known-hosts-mismatch", "GitRepository/flux-system/flux-system"),
-    ("kustomize-build-error", "kustomize-build-failed", "Kustomization/flux-system/fault-build-error"),
-    ("missing-crd", "crd-missing", "Kustomization/flux-system/fault-missing-crd"),
-    ("dependency-not-ready", "dependency-not-ready", "Kustomization/flux-system/fault-dependent"),
-    ("health-check-timeout", "health-check-failed", "Kustomization/flux-system/fault-health-check"),
-    ("helm-install-retries-exhausted", "helm-retries-exhausted", "HelmRelease/flux-system/fault-release"),
-    ("controller-oomkilled", "controller-oomkilled", "Deployment/flux-system/kustomize-controller"),
-    ("controller-crashloop", "controller-crashloop", "Deployment/flux-system/helm-controller"),
-    ("suspended-kustomization", "suspended", "Kustomization/flux-system/flux-system"),
-    ("stale-revision", "stale-revision", "GitRepository/flux-system/flux-system"),
-    ("api-flaky", "api-unreachable", None),
-    ("github-rate-limited", "github-rate-limited", None),
-]
 
 
 @pytest.fixture(scope="module")
@@ -66,26 +50,6 @@ def test_a_healthy_cluster_has_no_finding_above_info(env: tuple[FluxCluster, Any
     fc, kube = env
     fc.request_reconcile("GitRepository", "flux-system")
     wait_for("no finding", lambda: not above_info(findings(fc, kube)), timeout=30)
-
-
-@pytest.mark.parametrize(("scenario", "finding", "obj"), CASES, ids=[c[0] for c in CASES])
-def test_each_fault_is_the_first_finding(env: tuple[FluxCluster, Any], scenario: str, finding: str,
-                                        obj: str | None) -> None:
-    fc, kube = env
-    api, hub = fc.c.api, fc.c.sandbox.hub
-    record = faults.inject(api, hub, scenario)
-    try:
-        faults.settle(api, hub, scenario, record, timeout=90)
-        found = findings(fc, kube)  # once: the fault has happened, so the diagnosis must see it now
-        assert found and found[0].id == finding, [(f.id, f.object) for f in found[:3]]
-        if obj is not None:
-            assert found[0].object == obj
-        assert found[0].evidence and found[0].remediation
-    finally:
-        records = faults.active(api)
-        faults.clear(api, hub, scenario)
-        faults.settle(api, hub, scenario, records.get(scenario) or record, cleared=True, timeout=90)
-    assert [(f.id, f.object) for f in above_info(findings(fc, kube))] == []
 
 
 def test_a_cluster_without_flux_is_flux_not_installed(sandbox: Sandbox, tmp_path: Any) -> None:

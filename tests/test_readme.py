@@ -66,6 +66,10 @@ COMMANDS: dict[str, tuple[str, int | str]] = {
     "fleet sandbox fault --cluster services-amer --clear stale-revision": (RUN, 0),
     "fleet sandbox seed --cluster services-amer --apps 50": (RUN, 0),
     "fleet sandbox reset --stage dev --cluster services-amer": (RUN, 0),
+    "fleet charts publish charts/hello": (RUN, 0),
+    "fleet charts list": (RUN, 0),
+    "fleet oci push charts/hello --chart --repository charts/hello": (RUN, 0),
+    "python bench/fidelity.py": (SKIP, "the differential suite (minutes); tests/test_fidelity.py runs it"),
     "python bench/sandbox_api.py": (SKIP, "a benchmark (minutes); benchmarks are run by hand, figures in the notes"),
     "python bench/sandbox_flux.py --apps 1000": (SKIP, "a benchmark (minutes)"),
     "python bench/troubleshoot.py": (SKIP, "a benchmark (minutes)"),
@@ -75,6 +79,8 @@ COMMANDS: dict[str, tuple[str, int | str]] = {
     "KUBECONFIG=$(fleet local kubeconfig) kubectl --context local-dev-services-amer get kustomizations -A": (RUN, 0),
     "fleet local status": (RUN, 0),
     "fleet local logs --cluster services-amer kube-apiserver --tail 20": (RUN, 0),
+    "fleet local fault --cluster services-amer controller-oomkilled": (RUN, 0),
+    "fleet local fault --cluster services-amer --clear controller-oomkilled": (RUN, 0),
     "fleet local down --all": (RUN, 0),
     "fleet scaffold --stage staging --cluster edge-1 --like dev/services-amer": (RUN, 0),
     "fleet params edge-1 --stage staging": (RUN, 0),
@@ -104,7 +110,7 @@ def checkout(tmp_path: Path) -> Path:
     """A folder that looks like a fresh checkout of the project, beside nothing."""
     work = tmp_path / "fleetlib"
     work.mkdir()
-    for name in ("runbooks", "notebooks", "bench"):
+    for name in ("runbooks", "notebooks", "bench", "charts"):
         (work / name).symlink_to(REPO / name)
     shutil.copytree(REPO / "parameters", work / "parameters")
     return work

@@ -112,3 +112,37 @@ def test_reconcile_request_is_answered(cluster: SandboxCluster) -> None:
     wait_for("the request recorded while suspended", lambda: flux.get("Kustomization", "flux-system")["status"]
              .get("lastHandledReconcileAt") == again)
     assert again != asked
+
+
+def test_a_kustomization_blocked_on_a_dependency_retries_at_the_real_rate(cluster: SandboxCluster) -> None:
+    """kustomize-controller re-checks dependencies every --requeue-dependency (30 s): one info log line and one
+    Normal event (counted up by the recorder) each time, no error log, no Warning event."""
+    import time
+
+    flux = bootstrapped(cluster)
+    wait_for("flux-system ready", lambda: ready(flux.get("Kustomization", "flux-system")))
+    t = next(x for x in cluster.api.registry().types if x.kind == "Kustomization")
+    body = {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": {"name": "blocked", "namespace": "flux-system"},
+            "spec": {"interval": "10m", "path": "./", "prune": True, "dependsOn": [{"name": "nowhere"}],
+                     "sourceRef": {"kind": "GitRepository", "name": "flux-system"}}}
+    cluster.api.create(t, "flux-system", body, manager="test")
+    wait_for("DependencyNotReady", lambda: ((flux.get("Kustomization", "blocked") or {}).get("status") or {})
+             .get("conditions"))
+    speed = cluster.sandbox.settings.speed
+    started = time.monotonic()
+    time.sleep(max(3.0, 180.0 / speed))  # six requeue intervals of simulated time
+    simulated = (time.monotonic() - started) * speed
+    items = json.loads(cluster.kubectl("get", "events", "-n", "flux-system", "-o", "json"))["items"]
+    mine = [e for e in items if e["involvedObject"]["name"] == "blocked"]
+    assert {(e["type"], e["reason"], e["message"]) for e in mine} == {
+        ("Normal", "DependencyNotReady", "Dependencies do not meet ready condition, retrying in 30s")}
+    count = sum(int(e.get("count") or 1) for e in mine)
+    expected = simulated / 30.0
+    assert expected - 1.5 <= count <= expected + 2.5, (count, expected)
+    logs = [json.loads(line) for line in cluster.kubectl("logs", "-n", "flux-system", "-l",
+                                                          "app=kustomize-controller", "--tail=-1").splitlines()]
+    lines = [line for line in logs if (line.get("Kustomization") or {}).get("name") == "blocked"]
+    assert {line["level"] for line in lines} == {"info"}
+    retries = [line for line in lines if line["msg"] == "Dependencies do not meet ready condition, retrying in 30s"]
+    assert expected - 1.5 <= len(retries) <= expected + 2.5, (len(retries), expected)

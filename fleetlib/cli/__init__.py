@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from fleetlib.cli import core, local, runs, sandbox
+from fleetlib.cli import charts, core, local, runs, sandbox
 from fleetlib.errors import FleetError
 from fleetlib.files import private_files
 
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     core.register(sub)
     sandbox.register(sub)
     local.register(sub)
+    charts.register(sub)
     runs.register(sub)
     return parser
 

@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 
+from fleetlib.cli.sandbox import add_fault_parser
 from fleetlib.cli.table import render_table
 from fleetlib.errors import InputError
 from fleetlib.local.build import build, cache_dir
@@ -92,6 +93,7 @@ def cmd_kubeconfig(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     local = sub.add_parser("local", help="real Kubernetes and Flux controllers on this machine (target: local)")
     verbs = local.add_subparsers(dest="verb", required=True, metavar="VERB")
+    add_fault_parser(verbs, "local")
     p = verbs.add_parser("build", help="build the control plane, kwok and the Flux controllers from the Go proxy")
     p.add_argument("--json", action="store_true", help="print what was built and how long it took as JSON")
     p.set_defaults(func=cmd_build)

@@ -125,8 +125,12 @@ def cmd_fault(args: argparse.Namespace) -> int:
         raise InputError(f"--timeout {args.timeout}: must be more than 0 seconds", hint="e.g. --timeout 180")
     catalog = Catalog.load(fleet_root())
     cid = _existing(catalog.find(args.cluster, stage=args.stage))
-    # the cluster's stand-in: the sandbox (its controllers run in this process) or a running local cluster
-    rehearsal = targets.rehearsal(catalog.resolve(cid.cluster, stage=cid.stage), home=fleet_home())
+    params = catalog.resolve(cid.cluster, stage=cid.stage)
+    stand_in = getattr(args, "stand_in", "sandbox")  # `fleet sandbox fault` or `fleet local fault`
+    if params.target != stand_in:
+        params = params.model_copy(update={"target": stand_in})
+    # the cluster's stand-in: the sandbox (its controllers run in this process) or its running local cluster
+    rehearsal = targets.rehearsal(params, home=fleet_home())
 
     def progress(text: str) -> None:
         print(f"◎ {text}", flush=True)
@@ -183,16 +187,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=cmd_kubeconfig)
     p = verbs.add_parser("status", help="sandbox clusters with state, and whether one is serving")
     p.set_defaults(func=cmd_status)
-    p = verbs.add_parser("fault", help="inject or clear a fault scenario on a sandbox cluster")
-    p.add_argument("scenario", nargs="?", help="a scenario name (see --list)")
-    p.add_argument("--stage")
-    p.add_argument("--cluster")
-    p.add_argument("--target", help="the controller or object the scenario acts on, where it has one")
-    p.add_argument("--clear", action="store_true", help="clear the scenario (or every fault, with no scenario)")
-    p.add_argument("--list", action="store_true", help="list the scenarios")
-    p.add_argument("--timeout", type=float, default=faults.SETTLE_TIMEOUT,
-                   help="seconds to wait until the cluster shows the fault or the recovery (default 180)")
-    p.set_defaults(func=cmd_fault)
+    add_fault_parser(verbs, "sandbox")
+
     p = verbs.add_parser("seed", help="add N realistic applications to a bootstrapped sandbox cluster and its repo")
     p.add_argument("--stage")
     p.add_argument("--cluster", required=True)
@@ -202,3 +198,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--stage")
     p.add_argument("--cluster")
     p.set_defaults(func=cmd_reset)
+
+
+def add_fault_parser(verbs: argparse._SubParsersAction, stand_in: str) -> None:  # type: ignore[type-arg]
+    """`fleet sandbox fault` and `fleet local fault`: the same scenarios, on either stand-in."""
+    p = verbs.add_parser("fault", help=f"inject or clear a fault scenario on a {stand_in} cluster")
+    p.set_defaults(stand_in=stand_in)
+    p.add_argument("scenario", nargs="?", help="a scenario name (see --list)")
+    p.add_argument("--stage")
+    p.add_argument("--cluster")
+    p.add_argument("--target", help="the controller or object the scenario acts on, where it has one")
+    p.add_argument("--clear", action="store_true", help="clear the scenario (or every fault, with no scenario)")
+    p.add_argument("--list", action="store_true", help="list the scenarios")
+    p.add_argument("--timeout", type=float, default=faults.SETTLE_TIMEOUT,
+                   help="seconds to wait until the cluster shows the fault or the recovery (default 180)")
+    p.set_defaults(func=cmd_fault)

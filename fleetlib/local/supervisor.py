@@ -30,7 +30,12 @@ from kubernetes.client.rest import ApiException
 
 from fleetlib.files import private_files, write_atomic
 from fleetlib.local.cluster import LocalCluster, wait_http
-from fleetlib.local.endpoints import FlakyApiProxy, LogServer, SocksProxy, serve_in_thread
+from fleetlib.local.endpoints import (
+    FlakyApiProxy,
+    LogServer,
+    SocksProxy,
+    serve_in_thread,
+)
 from fleetlib.local.processes import BACKOFF_MAX, Child
 from fleetlib.local.scrape import ScrapeStore, Target, pod_samples, scrape
 from fleetlib.local.sshgit import SshGitServer
@@ -38,6 +43,7 @@ from fleetlib.model import ClusterId, go_duration
 from fleetlib.quantity import parse_quantity
 from fleetlib.sandbox.charts import ArtifactStore
 from fleetlib.sandbox.chartserver import ChartServer
+from fleetlib.sandbox.enterprise import HOST as ENTERPRISE_HOST
 from fleetlib.sandbox.hub import Hub
 from fleetlib.sandbox.metrics import PromServer
 from fleetlib.sandbox.server import github_token, sandbox_root
@@ -169,7 +175,9 @@ class Supervisor:
         tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         tls.load_cert_chain(pki.path("kubelet.crt"), pki.path("kubelet.key"))
         ssh = SshGitServer(("127.0.0.1", self.ports["ssh"]), hub)
-        socks = SocksProxy(("127.0.0.1", self.ports["socks"]), {("github.com", 22): ("127.0.0.1", self.ports["ssh"])})
+        ssh_hosts = ("github.com", ENTERPRISE_HOST)  # the sandbox GitHub, also as an Enterprise host (target live)
+        socks = SocksProxy(("127.0.0.1", self.ports["socks"]),
+                           {(host, 22): ("127.0.0.1", self.ports["ssh"]) for host in ssh_hosts})
         logs = LogServer(("127.0.0.1", self.ports["kubelet"]), resolve=self.log_file, tls=tls)
         prom = PromServer(("127.0.0.1", self.ports["prometheus"]),
                           {(self.cluster.cid.stage, self.cluster.cid.cluster): self.metrics})  # type: ignore[dict-item]

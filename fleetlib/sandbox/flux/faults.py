@@ -44,6 +44,22 @@ SCENARIOS: dict[str, str] = {
     "api-flaky": "a share of Kubernetes API requests fail with 500/503 or answer slowly",
     "github-rate-limited": "the GitHub API answers 403 rate limit exceeded",
 }
+DIAGNOSIS: dict[str, tuple[str, str | None]] = {
+    "deploy-key-revoked": ("source-auth-failed", "GitRepository/flux-system/flux-system"),
+    "known-hosts-mismatch": ("known-hosts-mismatch", "GitRepository/flux-system/flux-system"),
+    "kustomize-build-error": ("kustomize-build-failed", "Kustomization/flux-system/fault-build-error"),
+    "missing-crd": ("crd-missing", "Kustomization/flux-system/fault-missing-crd"),
+    "dependency-not-ready": ("dependency-not-ready", "Kustomization/flux-system/fault-dependent"),
+    "health-check-timeout": ("health-check-failed", "Kustomization/flux-system/fault-health-check"),
+    "helm-install-retries-exhausted": ("helm-retries-exhausted", "HelmRelease/flux-system/fault-release"),
+    "controller-oomkilled": ("controller-oomkilled", "Deployment/flux-system/kustomize-controller"),
+    "controller-crashloop": ("controller-crashloop", "Deployment/flux-system/helm-controller"),
+    "suspended-kustomization": ("suspended", "Kustomization/flux-system/flux-system"),
+    "stale-revision": ("stale-revision", "GitRepository/flux-system/flux-system"),
+    "api-flaky": ("api-unreachable", None),
+    "github-rate-limited": ("github-rate-limited", None),
+}
+"""The first finding the troubleshooting runbook must give for each scenario (rule id, object), on every target."""
 DEFAULT_TARGETS = {
     "controller-oomkilled": "kustomize-controller",
     "controller-crashloop": "helm-controller",
@@ -633,6 +649,12 @@ def _recovered_objects(scenario: str) -> Check:
     return lambda c, record: _source_at_head(c)
 
 
+def _checking_health(obj: dict[str, Any]) -> bool:
+    """A Kustomization running its health checks: a reconcile request now would cancel them (kustomize-controller
+    v1.6 and later), so it is left to finish."""
+    return "health checks" in str(_cond(obj, "Reconciling").get("message", ""))
+
+
 def _nudge(c: ClusterOps, scenario: str, record: dict[str, Any]) -> None:
     """What `flux reconcile ... --with-source` does, so the cluster shows the change now, not at its next interval."""
     if scenario in ("api-flaky", "github-rate-limited", "stale-revision") and "cleared" not in record:
@@ -641,10 +663,11 @@ def _nudge(c: ClusterOps, scenario: str, record: dict[str, Any]) -> None:
         c.reconcile("GitRepository", "flux-system")
     elif "cleared" in record and not _all_ready(c):
         for obj in c.list("Kustomization"):
-            if _cond(obj).get("status") != "True":
+            if _cond(obj).get("status") != "True" and not _checking_health(obj):
                 c.reconcile("Kustomization", obj["metadata"]["name"], obj["metadata"]["namespace"])
-    elif scenario in _KUSTOMIZATIONS and c.get("Kustomization", _KUSTOMIZATIONS[scenario]) is not None:
-        c.reconcile("Kustomization", _KUSTOMIZATIONS[scenario])
+    elif scenario in _KUSTOMIZATIONS and (ks := c.get("Kustomization", _KUSTOMIZATIONS[scenario])) is not None and \
+            not str((ks.get("status") or {}).get("lastAttemptedRevision") or "").endswith(str(c.head())):
+        c.reconcile("Kustomization", _KUSTOMIZATIONS[scenario])  # only until it has tried the head revision
     elif scenario == "suspended-kustomization" and "cleared" in record:
         c.reconcile("Kustomization", str(record.get("target")))
 

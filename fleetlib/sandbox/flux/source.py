@@ -165,7 +165,10 @@ class SourceController:
             self.rt.log(COMPONENT, "info", f"stored artifact for commit '{subject}'", repo, revision=revision)
         else:
             artifact["lastUpdateTime"] = (status.get("artifact") or {}).get("lastUpdateTime", stamp)
-            self.rt.log(COMPONENT, "info", f"no changes since last reconcilation: observed revision '{revision}'", repo)
+            message = f"no changes since last reconciliation: observed revision '{revision}'"
+            self.rt.log(COMPONENT, "info", message, repo)
+            self.rt.event(repo, "Normal", "GitOperationSucceeded", message, COMPONENT,
+                          annotations={"source.toolkit.fluxcd.io/revision": revision})
         self.rt.patch_status(repo, {k: v for k, v in new.items() if v is not None}, COMPONENT)
         self.schedule.done(repo)
 
