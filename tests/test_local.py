@@ -1,7 +1,8 @@
 """`target: local`: upstream Kubernetes (kube-apiserver, controller-manager, scheduler, etcd), kwok for the
 node and pods, and the real Flux controllers, built from the Go module proxy on first use (cached in
 $FLEET_LOCAL_CACHE after) and run as host processes. The bootstrap runbook installs Flux for real, the real
-source-controller fetches over SSH with the deploy key, and `fleet local down` leaves nothing behind."""
+source-controller fetches over SSH with the deploy key, and `fleet local down` leaves nothing behind. The
+runbooks' acceptance on this target (and every fault scenario) is in test_conformance.py."""
 
 from __future__ import annotations
 
@@ -133,52 +134,6 @@ def test_bootstrap_installs_real_flux_and_syncs_over_ssh(cluster: LocalCluster, 
     assert "is invalid" in refused and "spec.interval" in refused
     logs = kubectl(cluster, "-n", "flux-system", "logs", "deploy/source-controller", "--tail", "5")
     assert '"level"' in logs  # the real controller's JSON log, served for its kwok pod
-
-
-def test_a_second_bootstrap_is_up_to_date(cluster: LocalCluster, bootstrapped: dict[str, Any], env: dict[str, str],
-                                          tmp_path: Path) -> None:
-    done = papermill(env, "bootstrap", tmp_path / "again.ipynb")
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert read_records(tmp_path / "again.ipynb")["bootstrap"]["status"] == "up to date"
-
-
-def test_a_deleted_deploy_key_is_source_auth_failed(cluster: LocalCluster, bootstrapped: dict[str, Any],
-                                                    env: dict[str, str], tmp_path: Path) -> None:
-    from fleetlib.sandbox import Sandbox
-
-    hub = Sandbox.running(cluster.home).hub
-    owner = "JiwooL0920"
-    keys = hub.keys(owner, "fleet-local")
-    for key in keys:
-        hub.delete_key(owner, "fleet-local", key["id"])
-    try:
-        kubectl(cluster, "-n", "flux-system", "annotate", "--overwrite", "gitrepository", "flux-system",
-                f"reconcile.fluxcd.io/requestedAt={time.time()}")
-        wait("the real source-controller to fail authentication", lambda: "unable to authenticate" in kubectl(
-            cluster, "-n", "flux-system", "get", "gitrepository", "flux-system", "-o",
-            "jsonpath={.status.conditions[?(@.type==\"Ready\")].message}"))
-        out = tmp_path / "troubleshoot.ipynb"
-        papermill(env, "troubleshoot", out, "-p", "fail_on", "none")
-        first = read_records(out)["findings"][0]
-        assert first["id"] == "source-auth-failed" and first["object"] == "GitRepository/flux-system/flux-system"
-    finally:
-        for key in keys:
-            hub.add_key(owner, "fleet-local", title=key["title"], key=key["key"], read_only=key["read_only"])
-
-
-def test_tuning_reads_the_real_controllers_usage(cluster: LocalCluster, bootstrapped: dict[str, Any],
-                                                 env: dict[str, str], tmp_path: Path) -> None:
-    out = tmp_path / "tune.ipynb"
-    from fleetlib.local.scrape import ScrapeStore
-
-    store = ScrapeStore(cluster.state / "metrics.db", interval=2.0)
-    wait("a few scrapes of the controllers' metrics",
-         lambda: len(store.select("container_memory_working_set_bytes", ())) >= 4, timeout=120)
-    done = papermill(env, "tune-resources", out, "-p", "history", "10m", "-p", "step", "2s")
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "✔ usage of 4 controllers from prometheus" in done.stderr and " 0 CPU samples" not in done.stderr
-    rows = read_records(out)["recommendations"]
-    assert {r["controller"] for r in rows} == set(LOCAL.flux.controllers)
 
 
 def test_a_crashed_supervisor_leaves_no_orphan(built: Path, env: dict[str, str]) -> None:
