@@ -152,6 +152,8 @@ def flux(usage: Usage, settings: Settings) -> Recommendation:
         if floor > memory_limit:
             memory_request, memory_limit = max(memory_request, floor), floor
             info.append(f"OOMKill detected: kept above the killed limit x {1 + settings.oom_buffer:g}")
+        else:
+            info.append(f"OOMKill detected at {format_memory(max(usage.oom_limits))}: the peak already keeps it above")
     cpu_request = max(round_cpu(base.cpu_request), settings.cpu_min)
     cpu_limit = None if base.cpu_limit is None else max(round_cpu(base.cpu_limit), cpu_request)
     return Recommendation(cpu_request, cpu_limit, round_memory(memory_request), round_memory(memory_limit), tuple(info))

@@ -29,6 +29,7 @@ from fleetlib.parameters import Catalog, Layer, merge_and_validate
 from fleetlib.record import read_records
 from fleetlib.rightsize import TuneOptions, Tuning, tune_options
 from fleetlib.sandbox import Sandbox
+from fleetlib.sandbox.metrics import REFRESH
 
 from .conftest import REPO, _kubectl
 from .fluxenv import wait_for
@@ -324,12 +325,20 @@ def test_flux_load_from_the_controllers_metrics(sandbox: Sandbox, booted: Any) -
 def test_an_oom_killed_controller_keeps_memory_above_the_killed_limit(sandbox: Sandbox) -> None:
     params = params_for(f"o{uuid.uuid4().hex[:5]}")
     bootstrap(sandbox, params)
-    sandbox.inject_fault(params.id, "controller-oomkilled")  # kustomize-controller, killed at its 1Gi limit
+    sandbox.inject_fault(params.id, "controller-oomkilled")  # kustomize-controller's limit lowered to 20Mi
+    kube = kube_adapter.connect(params, home=sandbox.home)
+    wait_for("kustomize-controller OOMKilled", lambda: any(
+        ((s.get("lastState") or {}).get("terminated") or {}).get("reason") == "OOMKilled"
+        for p in kube.list("v1", "Pod", "flux-system") if p["metadata"]["name"].startswith("kustomize-controller-")
+        for s in (p.get("status") or {}).get("containerStatuses") or []), timeout=30)
+    time.sleep(REFRESH + 0.5)  # Prometheus sees the kill at its next scrape
     t = tuning(sandbox, params, until=UNTIL)
     usage = t.usage["kustomize-controller"]
-    assert usage.oom_limits == (2.0**30,)
+    assert usage.oom_limits == (20 * 2.0**20,)
     rec = t.results["kustomize-controller"]
-    assert rec.memory_limit == up_to_mib(2.0**30 * 1.25) and rec.memory_request == rec.memory_limit
+    peak = max(float(p.values.max()) for p in usage.memory)  # the working set before the limit was lowered
+    expected = max(peak * 1.15, 20 * 2.0**20 * 1.25, 100 * 2.0**20)  # krr: max(peak x 1.15, OOM x 1.25), 100Mi floor
+    assert rec.memory_limit == up_to_mib(expected) and rec.memory_request == rec.memory_limit
     assert any("OOMKill detected" in i for i in rec.info)
     assert t.usage["helm-controller"].oom_limits == ()
 

@@ -227,7 +227,7 @@ def test_invalid_kustomization_names_every_cause(c: SandboxCluster) -> None:
     assert status == 422
     fields = {cause["field"] for cause in doc["details"]["causes"]}
     assert fields == {"spec.interval", "spec.prune", "spec.sourceRef"}
-    assert doc["message"].startswith('Kustomization "k" is invalid: [')
+    assert doc["message"].startswith('Kustomization.kustomize.toolkit.fluxcd.io "k" is invalid: [')  # as kube-apiserver words it
 
 
 def test_unknown_fields_are_pruned_without_strict(c: SandboxCluster) -> None:

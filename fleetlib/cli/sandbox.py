@@ -124,9 +124,11 @@ def cmd_fault(args: argparse.Namespace) -> int:
     if args.timeout <= 0:
         raise InputError(f"--timeout {args.timeout}: must be more than 0 seconds", hint="e.g. --timeout 180")
     catalog = Catalog.load(fleet_root())
-    cid = _existing(catalog.find(args.cluster, stage=args.stage))
-    params = catalog.resolve(cid.cluster, stage=cid.stage)
     stand_in = getattr(args, "stand_in", "sandbox")  # `fleet sandbox fault` or `fleet local fault`
+    cid = catalog.find(args.cluster, stage=args.stage)
+    if stand_in == "sandbox":
+        _existing(cid)  # a local cluster is checked by targets.rehearsal: it must be running
+    params = catalog.resolve(cid.cluster, stage=cid.stage)
     if params.target != stand_in:
         params = params.model_copy(update={"target": stand_in})
     # the cluster's stand-in: the sandbox (its controllers run in this process) or its running local cluster

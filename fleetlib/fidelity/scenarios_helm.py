@@ -150,8 +150,8 @@ def helm_release_install_fails(case: Case) -> dict[str, Any]:
     bad = {"deployment.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\n"
                               "spec:\n  template:\n    spec:\n      containers:\n        - name: main\n"
                               "          image: nginx\n"}
-    publish_hello(case, name="broken", versions=("1.0.0",), templates=bad)
-    case.apply([helm_repository(case), helm_release(case, "bad", "broken", "1.0.0",
+    publish_hello(case, name="unappliable", versions=("1.0.0",), templates=bad)
+    case.apply([helm_repository(case), helm_release(case, "bad", "unappliable", "1.0.0",
                                                     install={"remediation": {"retries": 1}})])
     case.wait_condition("HelmRelease", "bad", "True", type_="Stalled", timeout=180)
     return {"release": _release(case, "bad"),

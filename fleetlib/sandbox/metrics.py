@@ -66,7 +66,7 @@ class ClusterMetrics:
             controllers.append((app, pod))
         memory = {a: v.get("memory", 2.0**30) for a, v in limits.items()}
         oom = frozenset(a for a, limit in memory.items() if (start_memory(a) or 0) > limit)
-        self.model = UsageModel(self.cluster, objects=objects, limits=memory, oom=oom)
+        self.model = UsageModel(self.cluster, objects=objects, oom=oom)
         series: list[Series] = []
         for app, pod in controllers:
             meta = pod["metadata"]
@@ -224,15 +224,19 @@ def answer(source: ClusterMetrics, path: str, query: Mapping[str, list[str]]) ->
             if end < start or step <= 0:
                 raise PromQLError("end timestamp must not be before start time, and step must be positive")
             if (end - start) / step > MAX_POINTS:
-                raise PromQLError(f"exceeded maximum resolution of {MAX_POINTS:,} points per timeseries. Try decreasing the "
-                                  "query resolution (?step=XX)")
+                raise PromQLError(
+                    f"exceeded maximum resolution of {MAX_POINTS:,} points per timeseries. Try decreasing the "
+                    "query resolution (?step=XX)"
+                )
             ts = np.arange(start, end + step / 2, step)
             parts = []
             for r in evaluate(parse(one("query") or ""), source, ts):
                 keep = ~np.isnan(r.values)
                 if keep.any():
                     parts.append(f'{{"metric":{json.dumps(r.labels)},"values":[{_points(ts[keep], r.values[keep])}]}}')
-            return 200, RawJson('{"status":"success","data":{"resultType":"matrix","result":[' + ",".join(parts) + "]}}")
+            return 200, RawJson(
+                '{"status":"success","data":{"resultType":"matrix","result":[' + ",".join(parts) + "]}}"
+            )
         if path == "series":
             found: list[dict[str, str]] = []
             for text in query.get("match[]") or []:

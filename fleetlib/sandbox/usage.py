@@ -2,11 +2,11 @@
 
 Load follows the number of objects each controller reconciles, a daily cycle (peak at 14:00 UTC) and
 bursts at deploy times (weekdays 10:00 and 15:00 UTC, 20 minutes); a controller whose memory limit is
-below what it needs sits at its limit and is OOMKilled. Values are pure functions of
-(cluster, controller, time), sampled every 30 s like a kubelet scrape, so Prometheus queries, PodMetrics
-and a hand computation in a test all see the same numbers.
+below what it needs at start is OOMKilled, and its history keeps the working set it had before. Values
+are pure functions of (cluster, controller, time), sampled every 30 s like a kubelet scrape, so Prometheus
+queries, PodMetrics and a hand computation in a test all see the same numbers.
 
-    model = UsageModel("dev/services-amer", objects={"kustomize-controller": 40}, limits=limits)
+    model = UsageModel("dev/services-amer", objects={"kustomize-controller": 40})
     cpu = model.cpu_rate("kustomize-controller", timestamps)        # cores
 """
 
@@ -70,10 +70,8 @@ def grid(start: float, end: float, step: float = SCRAPE) -> np.ndarray:
 class UsageModel:
     cluster: str
     objects: Mapping[str, int] = field(default_factory=dict)
-    limits: Mapping[str, float] = field(default_factory=dict)
-    """Memory limit per controller in bytes (OOM kills happen there)."""
     oom: frozenset[str] = frozenset()
-    """Controllers whose memory limit is below what they need: their working set sits at the limit."""
+    """Controllers whose memory limit is below what they need at start: OOMKilled since it was lowered."""
 
     def _load(self, controller: str, ts: np.ndarray) -> np.ndarray:
         day = (ts % 86400.0) / 86400.0
@@ -107,16 +105,13 @@ class UsageModel:
         n = self.objects.get(controller, 0)
         noise = _noise(_seed(self.cluster, controller, "mem"), np.floor(ts / SCRAPE))
         load = self._load(controller, ts)
-        value = (idle + per * n) * MiB * (0.85 + 0.15 * load) * (0.95 + 0.1 * noise)
-        if controller in self.oom:
-            value = np.maximum(value, self.limits.get(controller, 1024 * MiB))
-        return value
+        return (idle + per * n) * MiB * (0.85 + 0.15 * load) * (0.95 + 0.1 * noise)
 
     def oom_killed(self, controller: str, ts: np.ndarray) -> np.ndarray:
-        """kube_pod_container_status_last_terminated_reason{reason="OOMKilled"}: 1 once a kill happened."""
-        if controller not in self.oom:
-            return np.zeros_like(ts, dtype=float)
-        return (self.memory(controller, ts) >= self.limits.get(controller, 1024 * MiB) * 0.999).cumsum().clip(0, 1)
+        """kube_pod_container_status_last_terminated_reason{reason="OOMKilled"}: 1 for a controller whose limit is
+        below its start memory. The history before the limit was lowered keeps its normal working set, which is
+        what lets krr's peak x 1.15 recommend a limit it can live with."""
+        return np.full(ts.shape, 1.0 if controller in self.oom else 0.0)
 
     def reconcile_seconds(self, controller: str, ts: np.ndarray) -> np.ndarray:
         """Mean reconcile duration of the controller's objects (for gotk_reconcile_duration_seconds)."""
