@@ -22,10 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fleetlib.model import ClusterId  # noqa: E402
-from fleetlib.sandbox import Sandbox  # noqa: E402
-from fleetlib.sandbox.flux import FluxSettings  # noqa: E402
-from fleetlib.sandbox.flux.seed import seed  # noqa: E402
+from fleetlib.model import ClusterId
+from fleetlib.sandbox import Sandbox
+from fleetlib.sandbox.flux import FluxSettings
+from fleetlib.sandbox.flux.seed import seed
 
 
 def ready_counts(api, kinds: tuple[str, ...]) -> dict[str, tuple[int, int]]:  # type: ignore[no-untyped-def]
@@ -79,7 +79,7 @@ def main() -> None:
     runs, parses = [], []
     for _ in range(3):
         t0 = time.perf_counter()
-        body = urllib.request.urlopen(url).read()  # noqa: S310 - a local URL
+        body = urllib.request.urlopen(url).read()  # a local URL
         runs.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         doc = json.loads(body)

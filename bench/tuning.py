@@ -19,10 +19,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fleetlib.metrics import ControllerUsage, PodSeries  # noqa: E402
-from fleetlib.rightsize import to_usage  # noqa: E402
-from fleetlib.sandbox.usage import SCRAPE, UsageModel, grid  # noqa: E402
-from fleetlib.tuning import STRATEGIES, ContainerState, Settings, recommendation_rows  # noqa: E402
+from fleetlib.metrics import ControllerUsage, PodSeries
+from fleetlib.rightsize import to_usage
+from fleetlib.sandbox.usage import SCRAPE, UsageModel, grid
+from fleetlib.tuning import STRATEGIES, ContainerState, Settings, recommendation_rows
 
 CONTROLLERS = ("source-controller", "kustomize-controller", "helm-controller", "notification-controller")
 CURRENT = {("cpu", "request"): 0.1, ("cpu", "limit"): 1.0, ("memory", "request"): 64 * 2.0**20,

@@ -42,7 +42,7 @@ from fleetlib.fleetrepo import (
     normalise_path,
 )
 from fleetlib.git import PUSH_ATTEMPTS, Checkout, NonFastForward
-from fleetlib.github import GitHub, as_fleet_error
+from fleetlib.github import GitHub
 from fleetlib.github import open_client as open_github
 from fleetlib.kube import Kube
 from fleetlib.kube import open_client as open_kube
@@ -59,7 +59,8 @@ from fleetlib.parameters import ClusterParams
 from fleetlib.sshkeys import KeyPair, fingerprint, generate
 from fleetlib.targets import Endpoints
 
-MIN_KUBERNETES = {"v2.4": (1, 28, 0), "v2.5": (1, 30, 0), "v2.6": (1, 31, 0), "v2.7": (1, 32, 0), "v2.8": (1, 33, 0), "v2.9": (1, 33, 0)}
+MIN_KUBERNETES = {"v2.4": (1, 28, 0), "v2.5": (1, 30, 0), "v2.6": (1, 31, 0), "v2.7": (1, 32, 0),
+                  "v2.8": (1, 33, 0), "v2.9": (1, 33, 0)}
 TROUBLESHOOT = ("run the troubleshooting runbook (`papermill runbooks/troubleshoot.ipynb out.ipynb -p cluster "
                 "{cluster} -p stage {stage}`), or inspect it with `kubectl --context {context} -n {ns} describe {kind} "
                 "{name}` and the controller logs")
@@ -174,11 +175,7 @@ class Bootstrap:
                 if not self.kube.can_i(verb, group, resource):
                     raise ClusterError(f"the kube context {self.kube.context!r} may not {verb} {resource}",
                                        hint="bootstrap needs cluster-admin; use an admin context")
-            try:
-                login = self.hub.client.get_user().login
-            except Exception as e:  # PyGithub raises several types; all end here as one clear error
-                raise as_fleet_error(e, f"checking the GitHub token in {self.hub.token_env}" if self.hub.token_env
-                                     else f"reaching {self.hub.where or p.hostname}")
+            login = self.hub.user()
             if self.hub.token_env:
                 self.say("✔", f"GitHub token in {self.hub.token_env} valid (user {login})")
             else:
@@ -207,21 +204,7 @@ class Bootstrap:
         with self._step("repository") as notes:
             p = self.params
             self.say("►", f"connecting to {self.hub.where or p.hostname}")
-            try:
-                self.hub.client.get_repo(p.repo_slug)
-                created = False
-            except Exception as e:
-                if getattr(e, "status", None) != 404:
-                    raise as_fleet_error(e, f"reading repository {p.repo_slug}") from e
-                created = True
-                if not self.dry_run:
-                    try:
-                        owner = self.hub.client.get_user() if p.personal else self.hub.client.get_organization(p.owner)
-                        owner.create_repo(p.repository, private=p.private, auto_init=False)
-                    except Exception as e2:
-                        if getattr(e2, "status", None) != 422 or not self._repository_exists():
-                            raise as_fleet_error(e2, f"creating repository {p.repo_slug}") from e2
-                        created = False  # another cluster's bootstrap created it a moment ago
+            created = self.hub.ensure_repository(create=not self.dry_run) != "exists"
             verb = "would be created" if self.dry_run else "created"
             if created and self.dry_run:
                 self.say("~", f"would POST {'/user/repos' if p.personal else f'/orgs/{p.owner}/repos'} "
@@ -234,13 +217,6 @@ class Bootstrap:
             self.say("✔", "cloned repository")
             notes += ["would change" if created and self.dry_run else "done",
                       f"{p.repo_slug} {'created' if created else 'exists'}; branch {p.branch} cloned"]
-
-    def _repository_exists(self) -> bool:
-        try:
-            self.hub.client.get_repo(self.params.repo_slug)
-        except Exception:  # noqa: BLE001 - any failure means: not there for us
-            return False
-        return True
 
     def _clone(self) -> None:
         self.checkout = self.hub.clone(self._work)
@@ -268,7 +244,7 @@ class Bootstrap:
                 return data.decode()
         self.say("►", f"downloading Flux {v} manifests from {url}")
         try:
-            data = urllib.request.urlopen(url, timeout=60).read()  # noqa: S310 - an https or local URL
+            data = urllib.request.urlopen(url, timeout=60).read()  # an https or local URL
         except (urllib.error.URLError, TimeoutError) as e:
             raise GitError(f"downloading the Flux {v} release manifests from {url}: {clip(str(e), 200)}",
                            hint="check the version and network access to github.com") from e
@@ -340,7 +316,7 @@ class Bootstrap:
                                                                o["metadata"]["name"]) if x) for o in objects))
                 notes += ["would change", f"{len(objects)} objects"]
                 return
-            self.say("►", "installing components in \"%s\" namespace" % self.params.namespace)
+            self.say("►", f'installing components in "{self.params.namespace}" namespace')
             changes = self.kube.apply(first, manager="flux")
             self._wait_established([o["metadata"]["name"] for o in first if o["kind"] == "CustomResourceDefinition"])
             changes += self.kube.apply(rest, manager="flux")
@@ -392,13 +368,14 @@ class Bootstrap:
             pair = generate(algorithm=p.ssh_key_algorithm, curve=p.ssh_ecdsa_curve, bits=p.ssh_rsa_bits)
             self.say("✔", f"public key: {pair.public}")
             known_hosts = self._known_hosts()
-            old = self._register_deploy_key(pair, keep_others=secret is not None)
+            old = self.hub.reconcile_deploy_key(self.key_title, pair.public, read_only=not p.read_write_key,
+                                                keep_others=secret is not None)
             self._write_secret(pair, known_hosts, replace=secret is not None)
             if secret is not None:  # rotation: the new key works before the old one goes
                 self._wait_source_ready(self._request_reconcile("GitRepository"))
-                self._delete_keys(old)
+                self.hub.delete_deploy_keys(old)
             self.key_fingerprint = pair.fingerprint
-            self.say("✔", "configured deploy key \"%s\" for \"%s\"" % (self.key_title, f"{self.hub.web_url}/{p.repo_slug}"))
+            self.say("✔", f'configured deploy key "{self.key_title}" for "{self.hub.web_url}/{p.repo_slug}"')
             notes += ["done", f"deploy key {pair.fingerprint}{' rotated' if secret is not None else ''}"]
 
     @property
@@ -411,39 +388,12 @@ class Bootstrap:
 
     def _known_hosts(self) -> str:
         """The Git host's key as GitHub publishes it in /meta (where flux trusts the first key a scan returns)."""
-        try:
-            _, meta = self.hub.client.requester.requestJsonAndCheck("GET", "/meta")
-        except Exception as e:
-            raise as_fleet_error(e, "reading GitHub's SSH host keys (/meta)") from e
-        keys = meta.get("ssh_keys") or []
+        keys = self.hub.host_keys()
         if not keys:
             raise GitError(f"{self.params.hostname} publishes no SSH host keys in /meta",
                            hint="a GitHub Enterprise host without them needs a scanned known_hosts")
         return f"{self.params.hostname} {keys[0]}\n"
 
-    def _register_deploy_key(self, pair: KeyPair, *, keep_others: bool) -> list[Any]:
-        """Add the key titled as flux titles it; same-titled keys with other content are replaced (now, or
-        after a rotation has proven the new key). Returns the keys still to delete."""
-        try:
-            repo = self.hub.client.get_repo(self.params.repo_slug)
-            wanted = " ".join(pair.public.split()[:2])
-            existing = [k for k in repo.get_keys() if k.title == self.key_title]
-            stale = [k for k in existing if " ".join(k.key.split()[:2]) != wanted]
-            if not keep_others:
-                self._delete_keys(stale)
-                stale = []
-            if not any(" ".join(k.key.split()[:2]) == wanted for k in existing):
-                repo.create_key(self.key_title, pair.public, read_only=not self.params.read_write_key)
-            return stale
-        except Exception as e:
-            raise as_fleet_error(e, f"registering the deploy key on {self.params.repo_slug}") from e
-
-    def _delete_keys(self, keys: list[Any]) -> None:
-        for key in keys:
-            try:
-                key.delete()
-            except Exception as e:
-                raise as_fleet_error(e, f"deleting the old deploy key {key.id}") from e
 
     def _write_secret(self, pair: KeyPair, known_hosts: str, *, replace: bool) -> None:
         self.kube.write_secret(self.params.namespace, self.params.secret_name,

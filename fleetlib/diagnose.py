@@ -157,7 +157,7 @@ def controller_oomkilled(facts: ClusterFacts) -> list[Finding]:
         for s in (pod.get("status") or {}).get("containerStatuses") or []:
             last = ((s.get("lastState") or {}).get("terminated") or {})
             if last.get("reason") == "OOMKilled":
-                limits = next((c.get("resources", {}).get("limits", {}) for c in spec(pod).get(
+                limits: dict[str, Any] = next((c.get("resources", {}).get("limits", {}) for c in spec(pod).get(
                     "containers") or [] if c["name"] == s["name"]), {})
                 looping = ((s.get("state") or {}).get("waiting") or {}).get("reason") == "CrashLoopBackOff"
                 out.append(Finding(

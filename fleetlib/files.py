@@ -45,7 +45,7 @@ class _StrictLoader(yaml.SafeLoader):
             node = super().compose_node(parent, index)
         finally:
             self._depth -= 1
-        if self._size(node) > MAX_YAML_NODES:
+        if node is not None and self._size(node) > MAX_YAML_NODES:
             raise yaml.composer.ComposerError(
                 None, None, f"expands to more than {MAX_YAML_NODES:,} values through aliases", node.start_mark)
         return node
@@ -96,7 +96,7 @@ def load_yaml(text: str, *, shown: str) -> Any:
     if len(text) > MAX_YAML_BYTES:
         raise ParameterError(f"larger than {MAX_YAML_BYTES // 1024} KiB", source=shown)
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass
     except yaml.YAMLError as e:
         raise ParameterError(_yaml_problem(e), source=shown, hint="fix the YAML syntax") from None
     except RecursionError:
@@ -106,7 +106,7 @@ def load_yaml(text: str, *, shown: str) -> Any:
 def load_yaml_documents(text: str, *, shown: str) -> Iterator[Any]:
     """Parse a multi-document stream, skipping empty documents."""
     try:
-        for doc in yaml.load_all(text, Loader=_StrictLoader):  # noqa: S506
+        for doc in yaml.load_all(text, Loader=_StrictLoader):
             if doc is not None:
                 yield doc
     except yaml.YAMLError as e:

@@ -304,7 +304,7 @@ def run(plan: RunPlan, *, parallel: int = 2, executor: str = "local", scheduler:
 
 def past_runs(home: Path | None = None) -> list[dict[str, Any]]:
     base = (home or fleet_home()) / RUNS_DIR
-    rows = []
+    rows: list[dict[str, Any]] = []
     for folder in sorted(base.iterdir() if base.is_dir() else [], reverse=True):
         try:
             index = read_index(folder)

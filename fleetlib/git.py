@@ -37,7 +37,7 @@ def _redact(text: str, env: Mapping[str, str] | None) -> str:
 
 
 def run_git(args: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str] | None = None,
-            input: bytes | None = None, check: bool = True, timeout: float = GIT_TIMEOUT) -> str:  # noqa: A002
+            input: bytes | None = None, check: bool = True, timeout: float = GIT_TIMEOUT) -> str:
     """Run git and return stdout; GitError with git's own message (cut short) on failure."""
     full_env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", **(env or {})}
     log.debug("git %s (in %s)", " ".join(args), cwd)
@@ -55,7 +55,7 @@ def run_git(args: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, s
 
 
 def run_git_raw(args: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str] | None = None,
-                input: bytes | None = None, timeout: float = GIT_TIMEOUT) -> tuple[int, bytes, bytes]:  # noqa: A002
+                input: bytes | None = None, timeout: float = GIT_TIMEOUT) -> tuple[int, bytes, bytes]:
     """Run git and return (code, stdout, stderr) as bytes, for plumbing that streams binary data."""
     full_env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", **(env or {})}
     done = subprocess.run(["git", *args], cwd=cwd, env=full_env, input=input, capture_output=True, timeout=timeout,

@@ -1,20 +1,28 @@
-"""The one module that talks to the GitHub API, through PyGithub.
+"""The one module that talks to the GitHub API, through PyGithub; it speaks the runbooks' domain.
+
+Like the flux CLI's bootstrap provider interface, it offers verbs, not PyGithub objects: who the token
+is, ensure the repository, GitHub's SSH host keys, reconcile a deploy key, a branch head, open or update a
+pull request. Each verb translates PyGithub's errors once, into the GitError a runbook shows; no other
+module imports PyGithub (tests/test_layers.py checks it).
 
 Where it talks to comes from fleetlib.targets: the sandbox GitHub and its token for `sandbox` and
 `local`, api.github.com (or `https://<hostname>/api/v3` for GitHub Enterprise) with the token from the
 environment variable named by `token_env` for `live`. A token never appears in a message.
 
     hub = connect(params, home=fleet_home())
-    repo = hub.client.get_repo(params.repo_slug)
+    hub.ensure_repository(create=True)                  # "exists" or "created"
+    stale = hub.reconcile_deploy_key(title, public_key, read_only=True)
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Literal, TypeVar
 
 from github import Auth, Github, GithubException
 
@@ -23,6 +31,27 @@ from fleetlib.errors import FleetError, GitError, clip
 from fleetlib.git import Checkout, auth_env
 from fleetlib.parameters import ClusterParams
 from fleetlib.targets import Endpoints
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class DeployKey:
+    id: int
+    title: str
+    key: str
+    """`<type> <base64>`, as GitHub stores it (no comment)."""
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    number: int
+    url: str
+    action: Literal["opened", "updated", "up to date"]
+
+
+def _same_key(a: str, b: str) -> bool:
+    return a.split()[:2] == b.split()[:2]
 
 
 def github_error(e: GithubException, what: str) -> GitError:
@@ -46,7 +75,7 @@ class GitHub:
     """A PyGithub client, the web URL git clones from, and the token for git (kept out of repr)."""
 
     params: ClusterParams
-    client: Github
+    _client: Github
     web_url: str
     _token: str
     where: str = ""
@@ -62,6 +91,109 @@ class GitHub:
 
     def token(self) -> str:
         return self._token
+
+    # --- the domain verbs: each names what it did when it fails ------------------------------------
+
+    def _call(self, what: str, call: Callable[[], T]) -> T:
+        try:
+            return call()
+        except Exception as e:  # noqa: BLE001 - PyGithub raises its own and requests' exceptions: one translation
+            raise as_fleet_error(e, what) from None
+
+    def user(self) -> str:
+        """The login the token acts as (what `flux bootstrap` checks first)."""
+        what = f"checking the GitHub token in {self.token_env}" if self.token_env else f"reaching {self.where}"
+        return self._call(what, lambda: str(self._client.get_user().login))
+
+    def repository_exists(self) -> bool:
+        try:
+            self._client.get_repo(self.params.repo_slug)
+        except GithubException as e:
+            if e.status == 404:
+                return False
+            raise github_error(e, f"reading repository {self.params.repo_slug}") from None
+        except Exception as e:  # noqa: BLE001 - a transport failure, named once
+            raise as_fleet_error(e, f"reading repository {self.params.repo_slug}") from None
+        return True
+
+    def ensure_repository(self, *, create: bool) -> Literal["exists", "created", "missing"]:
+        """The cluster's repository: `exists`, `created` (empty, private as the parameters say), or `missing`
+        when `create` is False (a dry run). A repository another bootstrap created a moment ago exists."""
+        p = self.params
+        if self.repository_exists():
+            return "exists"
+        if not create:
+            return "missing"
+        try:
+            owner = self._client.get_user() if p.personal else self._client.get_organization(p.owner)
+            owner.create_repo(p.repository, private=p.private, auto_init=False)
+        except GithubException as e:
+            if e.status == 422 and self.repository_exists():
+                return "exists"
+            raise github_error(e, f"creating repository {p.repo_slug}") from None
+        except Exception as e:  # noqa: BLE001 - a transport failure, named once
+            raise as_fleet_error(e, f"creating repository {p.repo_slug}") from None
+        return "created"
+
+    def host_keys(self) -> list[str]:
+        """The SSH host keys GitHub publishes in /meta (`<type> <base64>`), first the one flux trusts."""
+        _, meta = self._call("reading GitHub's SSH host keys (/meta)",
+                             lambda: self._client.requester.requestJsonAndCheck("GET", "/meta"))
+        return [str(k) for k in (meta or {}).get("ssh_keys") or []]
+
+    def deploy_keys(self, title: str | None = None) -> list[DeployKey]:
+        """The repository's deploy keys (those titled `title`, when given)."""
+        repo_slug = self.params.repo_slug
+        keys = self._call(f"listing the deploy keys of {repo_slug}", lambda: [
+            DeployKey(k.id, k.title, " ".join(k.key.split()[:2])) for k in self._client.get_repo(repo_slug).get_keys()])
+        return [k for k in keys if title is None or k.title == title]
+
+    def reconcile_deploy_key(self, title: str, public_key: str, *, read_only: bool,
+                             keep_others: bool = False) -> list[DeployKey]:
+        """Make `public_key` a deploy key titled `title`, as flux titles it. Same-titled keys with other content
+        are deleted now, or returned for the caller to delete once the new key is proven (`keep_others`)."""
+        existing = self.deploy_keys(title)
+        stale = [k for k in existing if not _same_key(k.key, public_key)]
+        if not keep_others:
+            self.delete_deploy_keys(stale)
+            stale = []
+        if not any(_same_key(k.key, public_key) for k in existing):
+            self._call(f"registering the deploy key on {self.params.repo_slug}", lambda: self._client.get_repo(
+                self.params.repo_slug).create_key(title, public_key, read_only=read_only))
+        return stale
+
+    def delete_deploy_keys(self, keys: list[DeployKey]) -> None:
+        for key in keys:
+            self._call(f"deleting the old deploy key {key.id}", partial(self._delete_key, key.id))
+
+    def _delete_key(self, key_id: int) -> None:
+        self._client.get_repo(self.params.repo_slug).get_key(key_id).delete()
+
+    def branch_head(self, repo_slug: str, branch: str) -> str:
+        """The commit a branch of any repository on this GitHub points at."""
+        return self._call(f"reading the head of {repo_slug}@{branch}",
+                          lambda: str(self._client.get_repo(repo_slug).get_branch(branch).commit.sha))
+
+    def pull_request_for(self, branch: str) -> PullRequest | None:
+        """The open pull request from `branch` into the cluster's branch, if any."""
+        def find() -> PullRequest | None:
+            for pr in self._client.get_repo(self.params.repo_slug).get_pulls(state="open"):
+                if pr.head.ref == branch:
+                    return PullRequest(pr.number, pr.html_url, "up to date")
+            return None
+        return self._call(f"listing the pull requests of {self.params.repo_slug}", find)
+
+    def open_pull_request(self, branch: str, *, title: str, body: str) -> PullRequest:
+        """Open a pull request from `branch` into the cluster's branch, or update the open one's title and body."""
+        def upsert() -> PullRequest:
+            repo = self._client.get_repo(self.params.repo_slug)
+            for pr in repo.get_pulls(state="open"):
+                if pr.head.ref == branch:
+                    pr.edit(title=title, body=body)
+                    return PullRequest(pr.number, pr.html_url, "updated")
+            pr = repo.create_pull(title=title, body=body, head=branch, base=self.params.branch)
+            return PullRequest(pr.number, pr.html_url, "opened")
+        return self._call(f"opening a pull request on {self.params.repo_slug}", upsert)
 
     def clone(self, folder: Path) -> Checkout:
         """A checkout of the cluster's branch in a new folder under `folder`, over HTTP(S) with the token."""

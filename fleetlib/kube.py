@@ -10,6 +10,7 @@ all. Client errors become ClusterError with the API's own message, cut short.
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import re
@@ -55,14 +56,19 @@ class Kube:
     where: str = ""
     """What this client really talks to, for progress lines: a kube context, or the sandbox API server's address."""
 
-    def core(self) -> client.CoreV1Api:
+    # The official client's APIs, typed Any: this adapter sends plain dicts (the client accepts them, its
+    # stubs want its models) and reads its models' Optional fields where the server always sets them.
+    def core(self) -> Any:
         return client.CoreV1Api(self.api_client)
 
-    def apps(self) -> client.AppsV1Api:
+    def apps(self) -> Any:
         return client.AppsV1Api(self.api_client)
 
-    def custom(self) -> client.CustomObjectsApi:
+    def custom(self) -> Any:
         return client.CustomObjectsApi(self.api_client)
+
+    def authorization(self) -> Any:
+        return client.AuthorizationV1Api(self.api_client)
 
     def extensions(self) -> client.ApiextensionsV1Api:
         return client.ApiextensionsV1Api(self.api_client)
@@ -112,7 +118,7 @@ class Kube:
             raise api_error(e, f"reading {kind}/{namespace or ''}/{name}") from e
 
     def list(self, api_version: str, kind: str, namespace: str | None = None, *,
-             label_selector: str | None = None) -> list[dict[str, Any]]:
+             label_selector: str | None = None) -> builtins.list[dict[str, Any]]:
         """Every object of a kind (one request); [] when the kind is not served (its CRD is absent)."""
         try:
             resource = self._resource(api_version, kind, any_version=True)
@@ -128,9 +134,10 @@ class Kube:
             response.read()
         except urllib3.exceptions.HTTPError as e:
             raise ClusterError(f"listing {kind}: {clip(str(e), 200)}") from e
+        data = bytes(response.data or b"")
         if not 200 <= response.status <= 299:
-            raise ClusterError(f"listing {kind}: {response.status} {clip(response.data.decode(errors='replace'), 300)}")
-        return list(json.loads(response.data)["items"])
+            raise ClusterError(f"listing {kind}: {response.status} {clip(data.decode(errors='replace'), 300)}")
+        return list(json.loads(data)["items"])
 
     def pod_log(self, namespace: str, pod: str, container: str, *, tail: int | None = None) -> str:
         try:
@@ -138,7 +145,7 @@ class Kube:
         except ApiException as e:
             raise api_error(e, f"reading the logs of {namespace}/{pod}") from e
 
-    def apply(self, objects: list[dict[str, Any]], *, manager: str) -> list[tuple[str, str]]:
+    def apply(self, objects: builtins.list[dict[str, Any]], *, manager: str) -> builtins.list[tuple[str, str]]:
         """Server-side apply each object (forcing ownership, as flux does); returns (Kind/ns/name, action)."""
         out = []
         for obj in objects:
@@ -166,7 +173,7 @@ class Kube:
 
     def write_secret(self, namespace: str, name: str, string_data: dict[str, str], *, replace: bool) -> None:
         """Create (or replace) an Opaque Secret from string values; the values never reach an error message."""
-        body = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace},
+        body: dict[str, Any] = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace},
                 "stringData": string_data}
         try:
             if replace:
@@ -192,7 +199,7 @@ class Kube:
         review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
                   "spec": {"resourceAttributes": {"verb": verb, "group": group, "resource": resource}}}
         try:
-            done = client.AuthorizationV1Api(self.api_client).create_self_subject_access_review(review)
+            done = self.authorization().create_self_subject_access_review(review)
         except ApiException as e:
             raise api_error(e, "asking the API server what this user may do") from e
         return bool(done.status.allowed)

@@ -67,7 +67,7 @@ def components_header(version: str, components: list[str]) -> str:
 
 
 def parse_release(text: str) -> list[dict[str, Any]]:
-    return [d for d in yaml.load_all(text, Loader=_LOADER) if isinstance(d, dict)]  # noqa: S506 - a safe loader
+    return [d for d in yaml.load_all(text, Loader=_LOADER) if isinstance(d, dict)]  # a safe loader
 
 
 def select_components(objects: list[dict[str, Any]], components: list[str]) -> list[dict[str, Any]]:

@@ -129,7 +129,8 @@ class Prometheus:
             return [({}, float(data["result"][1]))]
         return [(r["metric"], float(r["value"][1])) for r in data["result"]]
 
-    def query_range(self, expr: str, start: float, end: float, step: float) -> list[tuple[dict[str, str], np.ndarray, np.ndarray]]:
+    def query_range(self, expr: str, start: float, end: float,
+                    step: float) -> list[tuple[dict[str, str], np.ndarray, np.ndarray]]:
         """A range query cut into chunks of at most `max_points` steps, joined per series."""
         per_chunk = (self.max_points - 1) * step
         parts: dict[str, tuple[dict[str, str], list[np.ndarray], list[np.ndarray]]] = {}
@@ -191,7 +192,8 @@ class PrometheusSource:
         window = prom_duration(self.history)
         sel = _selector(namespace, controllers, container)
         killed = {labels.get("pod", ""): value for labels, value in self.prometheus.query(
-            f'max(max_over_time(kube_pod_container_status_last_terminated_reason{{{sel},reason="OOMKilled"}}[{window}])) by (pod)', end)}
+            f'max(max_over_time(kube_pod_container_status_last_terminated_reason{{{sel},reason="OOMKilled"}}[{window}]))'
+            ' by (pod)', end)}
         limits = {labels.get("pod", ""): value for labels, value in self.prometheus.query(
             f'max(max_over_time(kube_pod_container_resource_limits{{{sel},resource="memory"}}[{window}])) by (pod)', end)}
         oom: dict[str, list[float]] = {}
@@ -274,7 +276,8 @@ class MetricsServerSource:
         for pod in self.kube.list("v1", "Pod", namespace):
             owner = controller_of(pod["metadata"]["name"], controllers)
             spec = next((c for c in (pod.get("spec") or {}).get("containers") or [] if c["name"] == container), None)
-            status = next((c for c in (pod.get("status") or {}).get("containerStatuses") or [] if c["name"] == container), {})
+            status: dict[str, Any] = next((c for c in (pod.get("status") or {}).get("containerStatuses") or []
+                                           if c["name"] == container), {})
             reason = ((status.get("lastState") or {}).get("terminated") or {}).get("reason")
             limit = ((spec or {}).get("resources") or {}).get("limits", {}).get("memory")
             if owner and reason == "OOMKilled" and limit:

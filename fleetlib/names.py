@@ -39,7 +39,8 @@ def dns_label(value: object, *, what: str) -> str:
 def cluster_name(value: object) -> str:
     name = dns_label(value, what="cluster")
     if name in RESERVED_CLUSTER_NAMES:
-        raise InputError(f"cluster name {name!r} is reserved", hint="parameters/<stage>/stage.yaml holds the stage layer; pick another name")
+        raise InputError(f"cluster name {name!r} is reserved",
+                         hint="parameters/<stage>/stage.yaml holds the stage layer; pick another name")
     return name
 
 

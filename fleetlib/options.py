@@ -96,14 +96,14 @@ def _bounded(parse: Any, low: str, high: str, example: str) -> Any:
     return check
 
 
-def GoDuration(low: str, high: str) -> Any:  # noqa: N802 - a type factory
-    """A Go duration (`5m`, `1m30s`) between two bounds."""
-    return Annotated[str, AfterValidator(_bounded(lambda t: Duration.parse(t).seconds, low, high, "'5m' or '90s'"))]
+def go_duration(low: str, high: str) -> AfterValidator:
+    """A Go duration (`5m`, `1m30s`) between two bounds: `Annotated[str, go_duration("10s", "1h")]`."""
+    return AfterValidator(_bounded(lambda t: Duration.parse(t).seconds, low, high, "'5m' or '90s'"))
 
 
-def Window(low: str, high: str) -> Any:  # noqa: N802 - a type factory
-    """A Prometheus window (`14d`, `12h`, `30s`) between two bounds."""
-    return Annotated[str, AfterValidator(_bounded(window_seconds, low, high, "'14d', '12h', '30m' or '30s'"))]
+def window(low: str, high: str) -> AfterValidator:
+    """A Prometheus window (`14d`, `12h`, `30s`) between two bounds: `Annotated[str, window("1s", "1h")]`."""
+    return AfterValidator(_bounded(window_seconds, low, high, "'14d', '12h', '30m' or '30s'"))
 
 
 def _iso_time(value: str) -> str:
@@ -117,7 +117,7 @@ def _iso_time(value: str) -> str:
 IsoTime = Annotated[str, AfterValidator(_iso_time)]
 
 
-def Override(help: str) -> Any:  # noqa: N802,A002 - reads as a field declaration
+def Override(help: str) -> Any:  # noqa: N802 - reads as a field declaration
     """A cluster-parameter key the run may override; None keeps the parameters files' value."""
     return Field(None, description=help, json_schema_extra={"override": True})
 
@@ -141,7 +141,8 @@ class RunbookOptions(BaseModel):
     @classmethod
     def overrides(cls) -> tuple[str, ...]:
         """The cluster-parameter keys this runbook lets a run override."""
-        return tuple(n for n, f in cls.model_fields.items() if (f.json_schema_extra or {}).get("override"))
+        return tuple(n for n, f in cls.model_fields.items()
+                     if isinstance(f.json_schema_extra, dict) and f.json_schema_extra.get("override"))
 
     @classmethod
     def options(cls) -> tuple[str, ...]:
@@ -193,7 +194,8 @@ class BootstrapOptions(RunbookOptions):
     dry_run: Switch = Field(False, description="show every change and make none")
     force: Switch = Field(False, description="take over a Flux installed by another tool or synced from another path")
     rotate_key: Switch = Field(False, description="replace the deploy key (the old one is removed once the new one works)")
-    timeout: GoDuration("10s", "1h") = Field("5m", description="how long to wait for the cluster to reconcile (10s to 1h)")
+    timeout: Annotated[str, go_duration("10s", "1h")] = Field(
+        "5m", description="how long to wait for the cluster to reconcile (10s to 1h)")
 
 
 FAIL_ON = ("none", "warning", "error", "critical")
@@ -231,14 +233,14 @@ class TuneResourcesOptions(RunbookOptions):
         95.0, description="percentile of CPU usage for the CPU request (50 to 100)")
     memory_buffer: Annotated[float, Field(ge=0, le=5)] = Field(
         0.15, description="headroom over the memory peak, as a fraction: 0.15 is 15% (0 to 5)")
-    history: Window("10m", "90d") = Field("14d", description="usage window read from Prometheus (10m to 90d)")
-    step: Window("1s", "1h") = Field("30s", description="resolution of the Prometheus range queries (1s to 1h; "
+    history: Annotated[str, window("10m", "90d")] = Field("14d", description="usage window read from Prometheus (10m to 90d)")
+    step: Annotated[str, window("1s", "1h")] = Field("30s", description="resolution of the Prometheus range queries (1s to 1h; "
                                                         f"at most {MAX_POINTS:,} steps in history)")
     usage_source: Literal["auto", "prometheus", "metrics-server"] = Field(
         "auto", description="auto (Prometheus when there is one), prometheus or metrics-server")
-    sample_window: Window("1s", "6h") = Field("30m", description="metrics-server only: how long to sample "
+    sample_window: Annotated[str, window("1s", "6h")] = Field("30m", description="metrics-server only: how long to sample "
                                                                  "metrics.k8s.io (1s to 6h)")
-    sample_interval: Window("1s", "5m") = Field("15s", description="metrics-server only: time between samples "
+    sample_interval: Annotated[str, window("1s", "5m")] = Field("15s", description="metrics-server only: time between samples "
                                                                    "(1s to 5m)")
     min_change: Annotated[float, Field(ge=0, le=1)] = Field(
         0.1, description="propose a value only when it moves by more than this fraction (0 to 1)")

@@ -338,7 +338,8 @@ def secret_strings(data: Any, *, under_secret_key: bool = False) -> list[str]:
     return []
 
 
-def _merge(into: dict[str, Any], values: Mapping[str, Any], source: str, origin: dict[tuple[str, ...], str], prefix: tuple[str, ...] = ()) -> None:
+def _merge(into: dict[str, Any], values: Mapping[str, Any], source: str, origin: dict[tuple[str, ...], str],
+           prefix: tuple[str, ...] = ()) -> None:
     for key, value in values.items():
         here = (*prefix, str(key))
         if isinstance(value, Mapping) and isinstance(into.get(key), dict):
@@ -415,8 +416,9 @@ def merge_and_validate(cid: ClusterId, layers: Sequence[Layer]) -> ClusterParams
         errors = e.errors()
         first = errors[0]
         loc = tuple(str(p) for p in first["loc"] if p != "[key]")
+        hint: str | None
         if first["type"] == "literal_error" and "[key]" in [str(p) for p in first["loc"]]:
-            message, hint = "unknown controller", "allowed: " + ", ".join(FLUX_COMPONENTS + FLUX_EXTRA_COMPONENTS)
+            message, hint = "unknown controller", "allowed: " + ", ".join((*FLUX_COMPONENTS, *FLUX_EXTRA_COMPONENTS))
         else:
             message, hint = _describe(first)
         named = re.match(r"^([a-z_]+): (.*)$", message) if not loc else None

@@ -42,7 +42,7 @@ from fleetlib import options as options_model
 from fleetlib.errors import ClusterError, FleetError, GitError, ParameterError
 from fleetlib.fleetrepo import FLUX_SYSTEM_DIR, KUSTOMIZATION_FILE, normalise_path
 from fleetlib.git import PUSH_ATTEMPTS, Checkout, NonFastForward
-from fleetlib.github import GitHub, as_fleet_error
+from fleetlib.github import GitHub
 from fleetlib.github import connect as github_connect
 from fleetlib.kube import Kube
 from fleetlib.locations import fleet_home
@@ -253,11 +253,11 @@ class Tuning:
 
     def load_table(self) -> pd.DataFrame:
         current = self.current()
-        rows = [{"controller": c, "reconciles/s": round(l.reconciles_per_second, 3),
-                 "mean reconcile (s)": None if l.mean_reconcile_seconds is None else round(l.mean_reconcile_seconds, 2),
-                 "queue depth p95": l.queue_depth_p95, "queue depth max": l.queue_depth_max,
+        rows = [{"controller": c, "reconciles/s": round(load.reconciles_per_second, 3),
+                 "mean reconcile (s)": None if load.mean_reconcile_seconds is None else round(load.mean_reconcile_seconds, 2),
+                 "queue depth p95": load.queue_depth_p95, "queue depth max": load.queue_depth_max,
                  "--concurrent": current[c].flag("concurrent"), "--requeue-dependency": current[c].flag("requeue-dependency")}
-                for c, l in self.load.items()]
+                for c, load in self.load.items()]
         return pd.DataFrame(rows)
 
     def drift(self) -> pd.DataFrame:
@@ -334,7 +334,8 @@ class Tuning:
             self.outcome = {"status": "up to date", "detail": "nothing to change"}
             self.say("✔", "controller resources are up to date: nothing to propose")
         elif mode == "none":
-            self.outcome = {"status": "proposed", "detail": f"apply='none': {len(proposal.controllers)} controller(s) would change"}
+            self.outcome = {"status": "proposed",
+                            "detail": f"apply='none': {len(proposal.controllers)} controller(s) would change"}
             self.say("~", f"would change {', '.join(proposal.controllers)}; run with apply='pr' or apply='commit'")
         elif mode == "commit":
             self.outcome = self._commit_to_branch(proposal)
@@ -382,30 +383,16 @@ class Tuning:
 
     def _pull_request(self, proposal: Proposal) -> dict[str, Any]:
         branch = self.branch_name()
-        try:
-            repo = self.hub.client.get_repo(self.params.repo_slug)
-            open_prs = [pr for pr in repo.get_pulls(state="open") if pr.head.ref == branch]
-            remote = self.checkout.remote_text(branch, self.file) if self.checkout else None
-            if open_prs and remote == proposal.after:
-                self.say("✔", f"pull request #{open_prs[0].number} already proposes this change: up to date")
-                return {"status": "up to date", "pull_request": open_prs[0].number, "url": open_prs[0].html_url,
-                        "branch": branch}
-            sha = self._commit_and_push(proposal, branch, force=True)
-            title = f"Tune Flux controller resources of {self.params.id}"
-            body = self.pr_body(proposal)
-            if open_prs:
-                pr = open_prs[0]
-                pr.edit(title=title, body=body)
-                action = "updated"
-            else:
-                pr = repo.create_pull(title=title, body=body, head=branch, base=self.params.branch)
-                action = "opened"
-        except FleetError:
-            raise
-        except Exception as e:  # PyGithub raises its own exceptions and requests' ones
-            raise as_fleet_error(e, f"opening a pull request on {self.params.repo_slug}") from e
-        self.say("✔", f"{action} pull request #{pr.number} from {branch}: {pr.html_url}")
-        return {"status": f"pull request {action}", "pull_request": pr.number, "url": pr.html_url, "branch": branch,
+        existing = self.hub.pull_request_for(branch)
+        remote = self.checkout.remote_text(branch, self.file) if self.checkout else None
+        if existing and remote == proposal.after:
+            self.say("✔", f"pull request #{existing.number} already proposes this change: up to date")
+            return {"status": "up to date", "pull_request": existing.number, "url": existing.url, "branch": branch}
+        sha = self._commit_and_push(proposal, branch, force=True)
+        pr = self.hub.open_pull_request(branch, title=f"Tune Flux controller resources of {self.params.id}",
+                                        body=self.pr_body(proposal))
+        self.say("✔", f"{pr.action} pull request #{pr.number} from {branch}: {pr.url}")
+        return {"status": f"pull request {pr.action}", "pull_request": pr.number, "url": pr.url, "branch": branch,
                 "commit": sha}
 
     def pr_body(self, proposal: Proposal) -> str:

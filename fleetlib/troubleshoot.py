@@ -13,9 +13,8 @@ from typing import Any
 import pandas as pd
 
 from fleetlib.diagnose import GROUPED_COLUMNS, SEVERITY, Finding, grouped
-from fleetlib.errors import ClusterError, ParameterError, clip
+from fleetlib.errors import ClusterError, FleetError, ParameterError, clip
 from fleetlib.facts import FLUX_KINDS, ClusterFacts, gather
-from fleetlib.github import as_fleet_error
 from fleetlib.github import connect as github_connect
 from fleetlib.kube import Kube
 from fleetlib.locations import fleet_home
@@ -47,10 +46,10 @@ def gather_cluster(params: ClusterParams, kube: Kube) -> ClusterFacts:
                 if m and branch:
                     key = (f"{m.group(1)}/{m.group(2)}", branch)
                     if key not in branch_heads:
-                        branch_heads[key] = hub.client.get_repo(key[0]).get_branch(branch).commit.sha
+                        branch_heads[key] = hub.branch_head(*key)
                     heads[f"{repo['metadata']['namespace']}/{repo['metadata']['name']}"] = branch_heads[key]
-        except Exception as e:  # noqa: BLE001 - a GitHub failure must not hide the cluster's own findings
-            facts.github_error = as_fleet_error(e, "reading the fleet repository's branch heads").message
+        except FleetError as e:  # a GitHub failure must not hide the cluster's own findings
+            facts.github_error = e.message
     facts.heads = heads
     return facts
 

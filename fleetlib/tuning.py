@@ -232,7 +232,8 @@ def container_state(deployment: Mapping[str, Any], container: str = "manager") -
     return ContainerState(deployment["metadata"]["name"], container, values, flags)
 
 
-def states(objects: Iterable[Mapping[str, Any]], controllers: Sequence[str], container: str = "manager") -> dict[str, ContainerState]:
+def states(objects: Iterable[Mapping[str, Any]], controllers: Sequence[str],
+           container: str = "manager") -> dict[str, ContainerState]:
     """The controllers' states from a list of objects (Deployments among them)."""
     out = {}
     for obj in objects:
@@ -245,7 +246,7 @@ def states(objects: Iterable[Mapping[str, Any]], controllers: Sequence[str], con
 
 def drift(live: Mapping[str, ContainerState], repo: Mapping[str, ContainerState]) -> list[dict[str, Any]]:
     """Where the running Deployments differ from what the fleet repository builds."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for controller in sorted(set(live) | set(repo)):
         a, b = live.get(controller), repo.get(controller)
         if a is None or b is None:

@@ -130,7 +130,7 @@ class FleetOverview(_ClusterPicker):
                               f"{int((objects['ready'] != 'True').sum()) if len(objects) else 0} not ready, "
                               f"{len(found)} finding(s)")
         self.objects.value = _table(objects, ["kind", "namespace", "name", "ready", "suspended", "revision", "message"])
-        self.findings.value = _table(troubleshoot.findings_table(found), ["id", "severity", "object", "remediation"])
+        self.findings.value = _table(troubleshoot.findings_table(found), ["id", "severity", "count", "objects", "remediation"])
         keep = self.target.value
         self.target.options = [f"{r.kind}/{r.namespace}/{r.name}" for r in objects.itertuples()]
         if keep in self.target.options:

@@ -84,7 +84,7 @@ class SandboxCluster:
     client: k8s.ApiClient
     sandbox: Sandbox
 
-    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> str:  # noqa: A002
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> str:
         import subprocess
 
         done = subprocess.run([_kubectl(), "--kubeconfig", str(self.kubeconfig), *args], input=input,

@@ -14,6 +14,7 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from fleetlib.sandbox.apiserver import ApiError
 from fleetlib.sandbox.release import install_objects
 
 from .conftest import SandboxCluster
@@ -83,7 +84,7 @@ class FluxCluster:
         t = next(x for x in self.c.api.registry().types if x.kind == kind)
         try:
             return self.c.api.get(t, namespace, name)
-        except Exception:
+        except ApiError:
             return None
 
     def request_reconcile(self, kind: str, name: str, namespace: str = "flux-system") -> None:

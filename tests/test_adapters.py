@@ -26,7 +26,7 @@ def test_sandbox_target_starts_what_it_needs(params, sandbox) -> None:  # type: 
     facts = k.facts()
     assert facts["kubernetes"].startswith("v1.") and facts["nodes"] == 1 and facts["target"] == "sandbox"
     hub = gh.connect(params, home=sandbox.home)
-    assert hub.client.get_user().login == "JiwooL0920"
+    assert hub.user() == "JiwooL0920"
     assert hub.token() not in repr(hub)
 
 

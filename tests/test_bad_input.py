@@ -21,7 +21,7 @@ from .conftest import REPO
 
 TOKEN = "ghp_" + "A1b2C3d4E5f6G7h8I9j0" * 2
 BOMB = "\n".join(["a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]"] +
-                 [f"{n}: &{n} [{', '.join(['*' + p] * 9)}]" for p, n in zip("abcdefgh", "bcdefghi")])
+                 [f"{n}: &{n} [{', '.join(['*' + p] * 9)}]" for p, n in zip("abcdefgh", "bcdefghi", strict=True)])
 DEEP = "a: " + "{b: " * 80 + "1" + "}" * 80
 
 # (runbook, injected values, parameter the refusal must name)

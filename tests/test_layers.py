@@ -11,7 +11,8 @@ import pytest
 from .conftest import REPO
 
 LAYERS: list[set[str]] = [
-    {"cli", "__main__", "runbook", "widgets", "fleetrun", "redact", "fidelity"},  # cli.* too                     # what people and notebooks call
+    # what people and notebooks call (cli.* too)
+    {"cli", "__main__", "runbook", "widgets", "fleetrun", "redact", "fidelity"},
     {"scaffold", "fleetrepo", "bootstrap", "diagnose", "tuning", "manifests", "charts", "report",
      "sshkeys", "record", "facts", "fluxview", "troubleshoot", "operate", "kustomization", "rightsize", "tour"},
     {"kube", "github", "git", "metrics", "targets", "sandbox", "local"},  # sandbox.*, local.* too  # adapters: I/O

@@ -74,7 +74,7 @@ def cluster(built: Path, env: dict[str, str]) -> Iterator[LocalCluster]:
         local.down(say=_say)
 
 
-def kubectl(cluster: LocalCluster, *args: str, check: bool = True, input: str | None = None) -> str:  # noqa: A002
+def kubectl(cluster: LocalCluster, *args: str, check: bool = True, input: str | None = None) -> str:
     done = subprocess.run([_kubectl(), "--kubeconfig", str(fleet_kubeconfig(cluster.home)), "--context",
                            context_name(cluster.cid), *args], capture_output=True, text=True, timeout=120,
                           check=False, input=input)

@@ -32,6 +32,7 @@ from fleetlib.sandbox import Sandbox
 from fleetlib.sandbox.metrics import REFRESH
 
 from .conftest import REPO, _kubectl
+from .test_sandbox_github import gh as pygithub
 from .fluxenv import wait_for
 
 UNTIL = "2026-11-20T12:00:00Z"
@@ -254,7 +255,7 @@ def test_merged_pull_request_reaches_the_controllers_and_a_second_run_proposes_n
     assert proposal.changed and set(proposal.controllers) == set(CONTROLLERS)
     outcome = first.apply(proposal)
     assert outcome["status"] == "pull request opened" and outcome["branch"].startswith(f"tune/tune-{params.cluster}-")
-    repo = gh.connect(params, home=sandbox.home).client.get_repo(params.repo_slug)
+    repo = pygithub(sandbox).get_repo(params.repo_slug)  # what a reviewer sees, through PyGithub itself
     pr = repo.get_pull(outcome["pull_request"])
     assert "| kustomize-controller | memory | limit | 1Gi |" in pr.body and "daily peaks" in pr.body
     again = tuning(sandbox, params, apply="pr")  # the PR is still open: nothing new
@@ -350,7 +351,7 @@ def test_a_prometheus_token_is_sent_and_never_shown(monkeypatch: pytest.MonkeyPa
     seen: list[str] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             seen.append(self.headers.get("Authorization", ""))
             body = b'{"status":"error","errorType":"unauthorized","error":"bad token"}'
             self.send_response(401)

@@ -377,7 +377,8 @@ def test_github_checks_refs_and_deploy_keys(sandbox: Sandbox) -> None:
                          {"ref": "refs/heads/a..b", "sha": sha})
     assert status == 422
     status, doc = hub_send(sandbox, "POST", f"/api/v3/repos/{owner}/hostile-refs/keys",
-                           {"title": "a\nb", "key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"})
+                           {"title": "a\nb",
+                            "key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"})
     assert status == 422 and doc["errors"][0]["field"] == "title"
     status, doc = hub_send(sandbox, "POST", f"/api/v3/repos/{owner}/hostile-refs/keys",
                            {"title": "k", "key": "ssh-ed25519 not-base64!!"})

@@ -45,7 +45,7 @@ def cmd_push(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     charts = sub.add_parser("charts", help="the fleet's offline Helm repository (charts.fleet.internal)")
     verbs = charts.add_subparsers(dest="verb", required=True, metavar="VERB")
     p = verbs.add_parser("publish", help="package a chart folder and add it to the repository's index")

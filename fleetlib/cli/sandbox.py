@@ -202,7 +202,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=cmd_reset)
 
 
-def add_fault_parser(verbs: argparse._SubParsersAction, stand_in: str) -> None:  # type: ignore[type-arg]
+def add_fault_parser(verbs: argparse._SubParsersAction[argparse.ArgumentParser], stand_in: str) -> None:
     """`fleet sandbox fault` and `fleet local fault`: the same scenarios, on either stand-in."""
     p = verbs.add_parser("fault", help=f"inject or clear a fault scenario on a {stand_in} cluster")
     p.set_defaults(stand_in=stand_in)

@@ -128,17 +128,22 @@ class Side:
 
     # --- clients --------------------------------------------------------------------------------
 
-    def kubectl(self, *args: str, input: str | None = None, timeout: float = 120) -> Result:  # noqa: A002
+    def kubectl(self, *args: str, input: str | None = None, timeout: float = 120) -> Result:
         kubeconfig = str(self.where.kubeconfig) if self.where.kubeconfig else None
         cmd = [self.kubectl_bin, *(["--kubeconfig", kubeconfig] if kubeconfig else []), "--context",
                self.where.context, *args]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False, input=input)
         return Result(done.returncode, done.stdout, done.stderr)
 
-    def core(self) -> k8s.CoreV1Api:
+    # The official client's APIs, typed Any on purpose: a scenario records what the server sent, and the
+    # client's models (every field Optional) would make each read a None check of a value it must show.
+    def core(self) -> Any:
         return k8s.CoreV1Api(self.api)
 
-    def custom(self) -> k8s.CustomObjectsApi:
+    def apps(self) -> Any:
+        return k8s.AppsV1Api(self.api)
+
+    def custom(self) -> Any:
         return k8s.CustomObjectsApi(self.api)
 
     def version(self, kind: str) -> str:

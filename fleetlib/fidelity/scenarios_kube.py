@@ -29,7 +29,7 @@ def configmap(name: str, data: dict[str, str] | None = None, **meta: Any) -> dic
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, **meta}, "data": data or {"a": "1"}}
 
 
-def _run(case: Case, *args: str, input: str | None = None) -> dict[str, Any]:  # noqa: A002
+def _run(case: Case, *args: str, input: str | None = None) -> dict[str, Any]:
     done = case.side.kubectl(*args, input=input)
     return {"code": done.code, "out": done.out.strip(), "err": done.err.strip()}
 
@@ -65,7 +65,7 @@ def _raw(case: Case, method: str, path: str, body: Any = None, *, content_type: 
     try:
         return response.status, json.loads(response.data or b"null")
     except ValueError:
-        return response.status, response.data.decode(errors="replace")
+        return response.status, bytes(response.data or b"").decode(errors="replace")
 
 
 def _raw_status(status: int, body: Any) -> dict[str, Any]:
@@ -76,7 +76,7 @@ def _raw_status(status: int, body: Any) -> dict[str, Any]:
 
 
 def _wait_available(case: Case, name: str, replicas: int = 1) -> None:
-    apps = k8s.AppsV1Api(case.side.api)
+    apps = case.side.apps()
     def available() -> bool:
         status = apps.read_namespaced_deployment(name, case.ns).status
         return bool(status and (status.available_replicas or 0) >= replicas)
@@ -204,7 +204,7 @@ def kubectl_patch(case: Case) -> dict[str, Any]:
     """`kubectl patch` merge, no-op, JSON with a failing test, strategic on a Deployment's containers."""
     _run(case, "create", "configmap", "c", "-n", case.ns, "--from-literal=a=1")
     _run(case, "apply", "-n", case.ns, "-f", "-", input=yaml.safe_dump(deployment("web")))
-    out = {"merge": _run(case, "patch", "cm", "c", "-n", case.ns, "--type", "merge", "-p", '{"data":{"b":"2"}}'),
+    out: dict[str, Any] = {"merge": _run(case, "patch", "cm", "c", "-n", case.ns, "--type", "merge", "-p", '{"data":{"b":"2"}}'),
            "noop": _run(case, "patch", "cm", "c", "-n", case.ns, "--type", "merge", "-p", '{"data":{"b":"2"}}'),
            "json-test": _run(case, "patch", "cm", "c", "-n", case.ns, "--type", "json", "-p",
                              '[{"op":"test","path":"/data/a","value":"9"}]'),
@@ -246,7 +246,7 @@ def kubectl_jsonpath(case: Case) -> dict[str, Any]:
 def kubectl_get_flux_crds(case: Case) -> dict[str, Any]:
     """The Flux CRDs kubectl lists, and `kubectl api-resources` for the Flux groups."""
     names = case.side.kubectl("get", "crds", "-o", "name").out.split()
-    out = {"crds": sorted(n for n in names if "toolkit.fluxcd.io" in n)}
+    out: dict[str, Any] = {"crds": sorted(n for n in names if "toolkit.fluxcd.io" in n)}
     for group in ("source.toolkit.fluxcd.io", "kustomize.toolkit.fluxcd.io", "helm.toolkit.fluxcd.io"):
         out[group] = table(case.side.kubectl("api-resources", f"--api-group={group}").out)
     return out
@@ -360,7 +360,7 @@ def client_patch_merge_and_json(case: Case) -> dict[str, Any]:
 @scenario("client-patch-strategic", "client")
 def client_patch_strategic(case: Case) -> dict[str, Any]:
     """strategic merge patch on a Deployment: containers merge by name, $patch: delete removes one."""
-    apps = k8s.AppsV1Api(case.side.api)
+    apps = case.side.apps()
     apps.create_namespaced_deployment(case.ns, deployment("web"))
     apps.patch_namespaced_deployment("web", case.ns, {"spec": {"template": {"spec": {"containers": [
         {"name": "main", "image": "nginx:1.28"}, {"name": "side", "image": "busybox"}]}}}})
@@ -381,7 +381,7 @@ def client_server_side_apply(case: Case) -> dict[str, Any]:
                          content_type="application/apply-patch+yaml",
                          query=[("fieldManager", manager)] + ([("force", "true")] if force else []))
         return {"http": code, "data": obj.get("data")} if code < 300 else _raw_status(code, obj)
-    out = {"create": apply("alice", {"a": "1"}), "conflict": apply("bob", {"a": "2"}),
+    out: dict[str, Any] = {"create": apply("alice", {"a": "1"}), "conflict": apply("bob", {"a": "2"}),
            "other-field": apply("bob", {"b": "2"}), "force": apply("bob", {"a": "2"}, force=True)}
     obj = case.side.core().read_namespaced_config_map("c", case.ns)
     out["managers"] = sorted((m.manager, m.operation) for m in obj.metadata.managed_fields)
@@ -489,7 +489,7 @@ def client_flux_schema(case: Case) -> dict[str, Any]:
 def client_immutable(case: Case) -> dict[str, Any]:
     """an immutable ConfigMap refuses data changes; a Deployment's selector is immutable."""
     core = case.side.core()
-    apps = k8s.AppsV1Api(case.side.api)
+    apps = case.side.apps()
     core.create_namespaced_config_map(case.ns, k8s.V1ConfigMap(metadata=k8s.V1ObjectMeta(name="c"), data={"a": "1"},
                                                                  immutable=True))
     apps.create_namespaced_deployment(case.ns, deployment("web"))

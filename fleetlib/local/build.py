@@ -34,6 +34,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -226,7 +227,7 @@ def build(cache: Path | None = None, versions: LocalVersions = LOCAL, *, say: Sa
         say(f"✔ local stack binaries are up to date in {bins}")
         return {"seconds": 0.0, "built": [], "bin": str(bins), "disk_bytes": disk_bytes(root)}
 
-    def step(name: str, what: str, run: Callable[[], None]) -> None:
+    def step(name: str, what: str, run: Callable[[], object]) -> None:
         target = bins / name
         inputs = f"{stamp_base}|{name}"
         if up_to_date(target, inputs):
@@ -247,8 +248,8 @@ def build(cache: Path | None = None, versions: LocalVersions = LOCAL, *, say: Sa
         for name in MAINS:
             ldflags = flags if name != "etcd" else "-s -w"
             step(name, f"k8s.io/kubernetes {versions.kubernetes}" if name != "etcd" else f"etcd {versions.etcd}",
-                 lambda n=name, f=ldflags: run_go(["build", "-trimpath", "-p", "2", "-ldflags", f, "-o",
-                                                   str(bins / n), f"./cmd/{n}"], cwd=module))
+                 partial(run_go, ["build", "-trimpath", "-p", "2", "-ldflags", ldflags, "-o", str(bins / name),
+                                  f"./cmd/{name}"], cwd=module))
     step("kwok", f"sigs.k8s.io/kwok {versions.kwok}",
          lambda: _go_install(bins, work, f"sigs.k8s.io/kwok/cmd/kwok@{versions.kwok}", "kwok"))
     step("helm", f"{versions.helm_module} {versions.helm}",
@@ -257,8 +258,8 @@ def build(cache: Path | None = None, versions: LocalVersions = LOCAL, *, say: Sa
         sources = flux_sources(work, versions)
         for controller, folder in sources.items():
             step(controller, f"github.com/fluxcd/{controller} {versions.flux.controllers[controller]}",
-                 lambda f=folder, c=controller: run_go(["build", "-trimpath", "-p", "2", "-ldflags", "-s -w", "-o",
-                                                         str(bins / c), "."], cwd=f))
+                 partial(run_go, ["build", "-trimpath", "-p", "2", "-ldflags", "-s -w", "-o", str(bins / controller),
+                                  "."], cwd=folder))
     seconds = round(time.monotonic() - started, 1)
     say(f"✔ built {len(built)} binaries in {seconds:.0f} s into {bins}")
     return {"seconds": seconds, "built": built, "bin": str(bins), "disk_bytes": disk_bytes(root)}

@@ -382,7 +382,7 @@ class LocalCluster:
         pki = self.pki()
         ctx = ssl.create_default_context(cafile=str(pki.path("ca.crt")))
         ctx.load_cert_chain(pki.path("admin.crt"), pki.path("admin.key"))
-        with urllib.request.urlopen(self.server() + path, context=ctx, timeout=timeout) as resp:  # noqa: S310
+        with urllib.request.urlopen(self.server() + path, context=ctx, timeout=timeout) as resp:
             return bytes(resp.read())
 
     def down(self, *, say: Say = print, timeout: float = 60.0) -> list[int]:
@@ -436,7 +436,7 @@ def update_fleet_kubeconfig(home: Path) -> Path:
     """The fleet kubeconfig: one context per running local cluster."""
     running = [c for c in all_clusters(home) if c.running()]
     entries = [c._kubeconfig_entry() for c in running]
-    doc = {"apiVersion": "v1", "kind": "Config", "preferences": {},
+    doc: dict[str, Any] = {"apiVersion": "v1", "kind": "Config", "preferences": {},
            "clusters": [e[0] for e in entries], "users": [e[1] for e in entries], "contexts": [e[2] for e in entries],
            "current-context": entries[0][2]["name"] if entries else ""}
     path = fleet_kubeconfig(home)
@@ -449,7 +449,7 @@ def wait_http(url: str, *, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - a loopback URL
+            with urllib.request.urlopen(url, timeout=2) as resp:  # a loopback URL
                 if resp.status == 200:
                     return True
         except (OSError, urllib.error.URLError):

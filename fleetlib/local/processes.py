@@ -45,7 +45,7 @@ class Child:
 
     def start(self) -> None:
         self.log.parent.mkdir(parents=True, exist_ok=True)
-        out = open(self.log, "ab")  # noqa: SIM115 - the child writes to it for its whole life
+        out = open(self.log, "ab")  # the child writes to it for its whole life
         try:
             self.process = subprocess.Popen(list(self.argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                             env={**os.environ, **self.env}, cwd=self.cwd,

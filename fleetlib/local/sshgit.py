@@ -20,6 +20,7 @@ import threading
 from typing import Any
 
 import paramiko
+from paramiko.common import AUTH_FAILED, AUTH_SUCCESSFUL, OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED, OPEN_SUCCEEDED
 
 from fleetlib.sandbox.hub import Hub, HubError
 
@@ -46,12 +47,12 @@ class _Server(paramiko.ServerInterface):
         offered = _key_text(key)
         known = {" ".join(str(row[0]).split()[:2]) for row in self.hub.db().execute("SELECT key FROM keys")}
         if username != "git" or offered not in known:
-            return paramiko.AUTH_FAILED
+            return AUTH_FAILED
         self.key = offered
-        return paramiko.AUTH_SUCCESSFUL
+        return AUTH_SUCCESSFUL
 
     def check_channel_request(self, kind: str, chanid: int) -> int:
-        return paramiko.OPEN_SUCCEEDED if kind == "session" else paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
+        return OPEN_SUCCEEDED if kind == "session" else OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
 
     def check_channel_env_request(self, channel: paramiko.Channel, name: bytes, value: bytes) -> bool:
         if name == b"GIT_PROTOCOL":
@@ -127,7 +128,8 @@ class SshGitHandler(socketserver.BaseRequestHandler):
                                 "fatal: Could not read from remote repository.\n")
             return
         path = hub.repo_path(owner, name)
-        proc = subprocess.Popen(["git", verb.removeprefix("git-"), str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        proc = subprocess.Popen(["git", verb.removeprefix("git-"), str(path)],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 env={**os.environ, **server.env})
         pumps = [threading.Thread(target=_copy_out, args=(proc.stdout, channel.sendall), daemon=True),
                  threading.Thread(target=_copy_out, args=(proc.stderr, channel.sendall_stderr), daemon=True),

@@ -61,7 +61,7 @@ def host_args(controller: str, args: list[str], ports: dict[str, Any], storage: 
     """The Deployment's flags for a host process: in-cluster addresses and paths replaced by loopback ones."""
     own = ports["flux"][controller]
     events = f"http://127.0.0.1:{ports['flux']['notification-controller']['events']}/"
-    kept = [a for a in args if not a.split("=", 1)[0] in _REPLACED]
+    kept = [a for a in args if a.split("=", 1)[0] not in _REPLACED]
     extra = [f"--metrics-addr=127.0.0.1:{own['metrics']}", f"--health-addr=127.0.0.1:{own['health']}",
              "--enable-leader-election=false"]
     if controller == "notification-controller":
@@ -116,7 +116,8 @@ class Supervisor:
         self.flux_life: dict[str, dict[str, Any]] = {}
         """controller -> restarts, last termination, and what its pod's status last said."""
         """(namespace, pod) -> the controller that pod stands for."""
-        self.api: k8s.ApiClient | None = None
+        self.api: Any = None
+        """The official client's ApiClient once the API server answers."""
         self.metrics = ScrapeStore(self.state / "metrics.db", interval=SCRAPE_INTERVAL)
         self.servers: list[Any] = []
 
@@ -154,8 +155,15 @@ class Supervisor:
         self.api = k8s_config.new_client_from_config(str(self.state / "admin.kubeconfig"))
         self.register_node()
 
+    # The official client's APIs, typed Any: it takes plain dicts for bodies (its stubs want its models).
+    def core(self) -> Any:
+        return k8s.CoreV1Api(self.api)
+
+    def apps(self) -> Any:
+        return k8s.AppsV1Api(self.api)
+
     def register_node(self) -> None:
-        core = k8s.CoreV1Api(self.api)
+        core = self.core()
         node = self.cluster.node_object()
         try:
             core.create_node(node)
@@ -205,8 +213,8 @@ class Supervisor:
     # --- the Flux controllers, following their Deployments -------------------------------------------
 
     def follow_flux(self) -> None:
-        apps = k8s.AppsV1Api(self.api)
-        core = k8s.CoreV1Api(self.api)
+        apps = self.apps()
+        core = self.core()
         try:
             deployments = apps.list_deployment_for_all_namespaces(label_selector="app.kubernetes.io/part-of=flux").items
             pods = core.list_pod_for_all_namespaces(label_selector=self.pod_selector()).items
@@ -293,7 +301,7 @@ class Supervisor:
                 self.report_container(name, child, life)
 
     def report_container(self, name: str, child: Child, life: dict[str, Any]) -> None:
-        core = k8s.CoreV1Api(self.api)
+        core = self.core()
         for (namespace, pod), app in list(self.pods.items()):
             if app != name:
                 continue
@@ -327,11 +335,11 @@ class Supervisor:
         while not self.stop_event.wait(SCRAPE_INTERVAL):
             try:
                 self.scrape_once()
-            except Exception:  # noqa: BLE001 - a failed scrape is a gap in the graph, as in Prometheus
+            except Exception:  # a failed scrape is a gap in the graph, as in Prometheus
                 log.debug("scrape failed", exc_info=True)
 
     def scrape_once(self) -> None:
-        core = k8s.CoreV1Api(self.api)
+        core = self.core()
         pods = self.api.sanitize_for_serialization(
             core.list_pod_for_all_namespaces(label_selector=self.pod_selector()).items)
         now = time.time()

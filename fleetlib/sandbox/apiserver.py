@@ -167,7 +167,7 @@ def _load_apply(body: bytes) -> Any:
             return json.loads(body)
         except ValueError:
             pass
-    return yaml.load(body, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
+    return yaml.load(body, Loader=_YAML_LOADER)  # a safe loader
 
 
 def _spec_view(obj: dict[str, Any]) -> dict[str, Any]:
@@ -232,24 +232,27 @@ class ClusterApi:
         except SelectorError as e:
             raise ApiError(400, "BadRequest", str(e)) from e
         if rt.key in self.virtual:
-            items = [o for o in self.virtual[rt.key](namespace if rt.namespaced else None)
-                     if labels((o.get("metadata") or {}).get("labels") or {}) and fields(o)]
+            objects = [o for o in self.virtual[rt.key](namespace if rt.namespaced else None)
+                       if labels((o.get("metadata") or {}).get("labels") or {}) and fields(o)]
             return json.dumps({"kind": f"{rt.kind}List", "apiVersion": rt.api_version,
-                               "metadata": {"resourceVersion": str(self.store.rv())}, "items": items},
+                               "metadata": {"resourceVersion": str(self.store.rv())}, "items": objects},
                               separators=(",", ":"))
         after = None
         list_rv: int | None = None
         if cont:
             try:
                 token = json.loads(base64.urlsafe_b64decode(cont.encode()).decode())
-                after, list_rv = tuple(token["start"]), int(token["rv"])
+                start = [str(x) for x in token["start"]]
+                if len(start) != 3:
+                    raise ValueError("start")
+                after, list_rv = (start[0], start[1], start[2]), int(token["rv"])
             except (ValueError, KeyError, TypeError) as e:
                 raise ApiError(400, "BadRequest", "continue key is not valid") from e
         ns = namespace if rt.namespaced else None
         if "metadata.namespace" in equal:
             ns = equal["metadata.namespace"]
         names = [equal["metadata.name"]] if "metadata.name" in equal else None
-        rv, rows = self.store.scan([rt.key], ns, after=after, names=names)  # type: ignore[arg-type]
+        rv, rows = self.store.scan([rt.key], ns, after=after, names=names)
         plain = label_selector is None and not field_selector
         items: list[str] = []
         more: Row | None = None

@@ -36,7 +36,7 @@ class BareRepo:
         run_git(["config", "http.receivepack", "true"], cwd=self.path)
         run_git(["config", "uploadpack.allowReachableSHA1InWant", "true"], cwd=self.path)
 
-    def git(self, *args: str, env: dict[str, str] | None = None, input: bytes | None = None) -> str:  # noqa: A002
+    def git(self, *args: str, env: dict[str, str] | None = None, input: bytes | None = None) -> str:
         return run_git(list(args), cwd=self.path, env=env, input=input)
 
     def branch_sha(self, branch: str) -> str | None:

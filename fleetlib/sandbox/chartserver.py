@@ -40,7 +40,7 @@ class ChartServer(LocalServer):
     @property
     def proxy_url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
 
 class ChartHandler(VerbHandler):

@@ -31,7 +31,7 @@ class VerbHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     sys_version = ""
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature from the base class
+    def log_message(self, format: str, *args: Any) -> None:  # signature from the base class
         log.debug("%s " + format, self.address_string(), *args)
 
     def _dispatch(self, method: str) -> None:

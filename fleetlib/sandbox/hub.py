@@ -244,8 +244,9 @@ class Hub:
                                                                   "characters"}])
         parts = key.strip().split()
         if len(parts) < 2 or not parts[0].startswith(("ssh-", "ecdsa-")) or not _is_base64(parts[1]):
-            raise HubError(422, "Validation Failed", [{"resource": "PublicKey", "code": "custom", "field": "key",
-                                                       "message": "key is invalid. You must supply a key in OpenSSH public key format"}])
+            raise HubError(422, "Validation Failed", [{
+                "resource": "PublicKey", "code": "custom", "field": "key",
+                "message": "key is invalid. You must supply a key in OpenSSH public key format"}])
         normal = " ".join(parts[:2])
         for existing in self.db().execute("SELECT key FROM keys WHERE repo_id=?", (rid,)):
             if " ".join(existing[0].split()[:2]) == normal:

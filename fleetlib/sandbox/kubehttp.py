@@ -518,7 +518,8 @@ def _logs(api: ClusterApi, rt: ResourceType, namespace: str | None, name: str, q
         return Response(200, render(rows), "text/plain")
 
     def follow() -> Iterator[bytes]:
-        last = rows[-1][0] if rows else (api.store.read_logs(namespace or "", name, container, tail=1) or [(0,)])[0][0]
+        newest = api.store.read_logs(namespace or "", name, container, tail=1)
+        last = rows[-1][0] if rows else (newest[0][0] if newest else 0)
         yield render(rows)
         deadline = time.monotonic() + FOLLOW_LIMIT
         while time.monotonic() < deadline:

@@ -16,8 +16,9 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -76,22 +77,22 @@ class ClusterMetrics:
             ksm = {**base, "job": "kube-state-metrics", "node": (pod.get("spec") or {}).get("nodeName", ""),
                    "uid": meta["uid"]}
             series.append(Series({"__name__": "container_cpu_usage_seconds_total", **cad},
-                                 lambda ts, a=app: self.model.cpu_total(a, ts)))
+                                 partial(self.model.cpu_total, app)))
             series.append(Series({"__name__": "container_memory_working_set_bytes", **cad},
-                                 lambda ts, a=app: self.model.memory(a, ts)))
+                                 partial(self.model.memory, app)))
             for metric, values in (("kube_pod_container_resource_requests", requests[app]),
                                    ("kube_pod_container_resource_limits", limits[app])):
                 for resource, value in values.items():
                     unit = "core" if resource == "cpu" else "byte"
                     series.append(Series({"__name__": metric, **ksm, "resource": resource, "unit": unit},
-                                         lambda ts, v=value: np.full(ts.shape, v)))
+                                         _constant(value)))
             if app in oom:
                 series.append(Series({"__name__": "kube_pod_container_status_last_terminated_reason", **ksm,
-                                      "reason": "OOMKilled"}, lambda ts, a=app: self.model.oom_killed(a, ts)))
+                                      "reason": "OOMKilled"}, partial(self.model.oom_killed, app)))
             for kind in CONTROLLER_KINDS.get(app, ()):
                 series.append(Series({"__name__": "workqueue_depth", "name": kind.lower(), "controller": kind.lower(),
                                       "namespace": meta["namespace"], "pod": meta["name"], "job": app},
-                                     lambda ts, a=app: self.model.queue_depth(a, ts)))
+                                     partial(self.model.queue_depth, app)))
             series.extend(self._reconcile_series(app, meta, counts))
         self._series, self._pods, self._built = series, pods, time.monotonic()
 
@@ -113,9 +114,9 @@ class ClusterMetrics:
             labels = {"kind": kind, "namespace": meta["namespace"], "pod": meta["name"], "job": app}
             per_second = n / 600.0  # each object about once per 10m interval
             out.append(Series({"__name__": "gotk_reconcile_duration_seconds_count", **labels},
-                              lambda ts, r=per_second: ts * r))
+                              _linear(per_second)))
             out.append(Series({"__name__": "gotk_reconcile_duration_seconds_sum", **labels},
-                              lambda ts, r=per_second, d=mean: ts * r * d))
+                              _linear(per_second * mean)))
         return out
 
     def select(self, name: str | None, matchers: Sequence[Matcher]) -> list[Series]:
@@ -257,7 +258,7 @@ def answer(source: ClusterMetrics, path: str, query: Mapping[str, list[str]]) ->
 
 
 class PromServer(LocalServer):
-    def __init__(self, address: tuple[str, int], sources: Mapping[tuple[str, str], ClusterMetrics]) -> None:
+    def __init__(self, address: tuple[str, int], sources: dict[tuple[str, str], ClusterMetrics]) -> None:
         super().__init__(address, PromHandler)
         self.sources = sources
 
@@ -284,3 +285,12 @@ class PromHandler(VerbHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+
+def _constant(value: float) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda ts: np.full(ts.shape, value)
+
+
+def _linear(rate: float) -> Callable[[np.ndarray], np.ndarray]:
+    """A counter growing at `rate` per second since the epoch (what rate() and increase() read)."""
+    return lambda ts: ts * rate

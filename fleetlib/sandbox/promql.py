@@ -353,7 +353,8 @@ def _reduce(w: _Windows, func: str, q: float | None = None) -> np.ndarray:
     if func == "irate":
         last = w.values[np.clip(w.hi, 0, None)]
         prev = w.values[np.clip(w.hi - 1, 0, None)]
-        out[valid] = ((last - prev) / (w.grid[1] - w.grid[0]) if len(w.grid) > 1 else 0)[valid]
+        step = float(w.grid[1] - w.grid[0]) if len(w.grid) > 1 else np.inf  # one sample: no rate (0)
+        out[valid] = ((last - prev) / step)[valid]
         return out
     # *_over_time: equal-length windows on a regular grid, so a sliding view reduces them at once
     width = int(np.max(n)) if n.size else 0
@@ -424,8 +425,7 @@ def evaluate(node: Any, source: Source, ts: np.ndarray) -> list[Result]:
                     q = node.param.value if isinstance(node.param, Number) else 0.5
                     values = np.nanquantile(stack, q, axis=0)
                 else:
-                    values = {"sum": np.nansum, "max": np.nanmax, "min": np.nanmin, "avg": np.nanmean}.get(
-                        node.op, lambda a, axis: np.sum(~np.isnan(a), axis=axis).astype(float))(stack, axis=0)
+                    values = _AGGREGATE.get(node.op, _count)(stack, axis=0)
                 values = np.where(present > 0, values, np.nan)
                 out.append(Result(dict(key), values))
         return out
@@ -453,3 +453,11 @@ def fmt(value: float) -> str:
     if math.isinf(value):
         return "+Inf" if value > 0 else "-Inf"
     return repr(float(value)) if value != int(value) or abs(value) >= 1e15 else str(int(value))
+
+
+def _count(stack: np.ndarray, axis: int) -> np.ndarray:
+    return np.sum(~np.isnan(stack), axis=axis).astype(float)
+
+
+_AGGREGATE: dict[str, Callable[..., np.ndarray]] = {"sum": np.nansum, "max": np.nanmax, "min": np.nanmin,
+                                                    "avg": np.nanmean, "count": _count}

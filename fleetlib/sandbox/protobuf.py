@@ -162,7 +162,8 @@ def decode_protobuf(body: bytes) -> dict[str, Any]:
     if not body.startswith(MAGIC):
         raise ProtobufError("missing the k8s protobuf magic prefix")
     envelope = dict(fields(body[len(MAGIC):]))
-    type_meta = dict(fields(envelope.get(1, b"") if isinstance(envelope.get(1), bytes) else b""))
+    meta_bytes = envelope.get(1, b"")
+    type_meta = dict(fields(meta_bytes if isinstance(meta_bytes, bytes) else b""))
     api_version, kind = _text(type_meta.get(1, b"")), _text(type_meta.get(2, b""))
     decoder = KINDS.get((api_version, kind))
     if decoder is None:

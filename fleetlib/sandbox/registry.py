@@ -136,7 +136,8 @@ def crd_versions(crd: Mapping[str, Any]) -> dict[tuple[str, str, str], Mapping[s
     """(group, version, plural) -> that version's entry in the CRD (schema, printer columns)."""
     spec = crd.get("spec") or {}
     plural = (spec.get("names") or {}).get("plural")
-    return {(spec.get("group"), v.get("name"), plural): v for v in spec.get("versions") or [] if isinstance(v, dict)}
+    return {(str(spec.get("group")), str(v.get("name")), str(plural)): v
+            for v in spec.get("versions") or [] if isinstance(v, dict)}
 
 
 @dataclass(frozen=True)

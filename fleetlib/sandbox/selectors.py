@@ -50,23 +50,28 @@ def parse_labels(text: str | None) -> LabelMatcher:
     tests: list[LabelMatcher] = []
     for part in _split(text):
         if m := _SET.match(part):
-            key, op, values = m.group(1), m.group(2), {v.strip() for v in m.group(3).split(",") if v.strip()}
-            if op == "in":
-                tests.append(lambda lb, k=key, vs=values: lb.get(k) in vs)
-            else:
-                tests.append(lambda lb, k=key, vs=values: lb.get(k) not in vs)
+            values = {v.strip() for v in m.group(3).split(",") if v.strip()}
+            tests.append(_in_set(m.group(1), values, negate=m.group(2) == "notin"))
         elif m := _CMP.match(part):
             key, op, value = m.groups()
-            if op == "!=":
-                tests.append(lambda lb, k=key, v=value: lb.get(k) != v)
-            else:
-                tests.append(lambda lb, k=key, v=value: k in lb and lb[k] == v)
+            tests.append(_equals(key, value, negate=op == "!="))
         elif m := _EXISTS.match(part):
-            negate, key = m.group(1) == "!", m.group(2)
-            tests.append((lambda lb, k=key: k not in lb) if negate else (lambda lb, k=key: k in lb))
+            tests.append(_exists(m.group(2), negate=m.group(1) == "!"))
         else:
             raise SelectorError(_parse_error(part))
     return lambda labels: all(t(labels) for t in tests)
+
+
+def _in_set(key: str, values: set[str], *, negate: bool) -> LabelMatcher:
+    return lambda labels: (labels.get(key) in values) != negate
+
+
+def _equals(key: str, value: str, *, negate: bool) -> LabelMatcher:
+    return lambda labels: (key in labels and labels[key] == value) != negate
+
+
+def _exists(key: str, *, negate: bool) -> LabelMatcher:
+    return lambda labels: (key in labels) != negate
 
 
 def _parse_error(part: str) -> str:
@@ -105,10 +110,12 @@ def parse_fields(text: str | None) -> tuple[FieldMatcher, dict[str, str]]:
         path, op, value = m.groups()
         if path not in SUPPORTED_FIELDS:
             raise SelectorError(f'field label not supported: {path}')
-        if op == "!=":
-            tests.append(lambda o, p=path, v=value: field_value(o, p) != v)
-        else:
-            tests.append(lambda o, p=path, v=value: field_value(o, p) == v)
+        tests.append(_field_equals(path, value, negate=op == "!="))
+        if op != "!=":
             if path in ("metadata.name", "metadata.namespace"):
                 equal[path] = value
     return (lambda obj: all(t(obj) for t in tests)), equal
+
+
+def _field_equals(path: str, value: str, *, negate: bool) -> FieldMatcher:
+    return lambda obj: (field_value(obj, path) == value) != negate

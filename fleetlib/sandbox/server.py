@@ -206,7 +206,7 @@ class Sandbox:
         cids = [ClusterId(s, c) for s, c in sorted(self.kube.clusters)]
         if path is None:
             path = sandbox_root(self.home) / "run" / f"kubeconfig-{os.getpid()}.yaml"
-            atexit.register(lambda p=path: p.unlink(missing_ok=True))
+            atexit.register(path.unlink, missing_ok=True)
         write_atomic(path, yaml.safe_dump(self.kubeconfig(cids, current=current), sort_keys=False))
         os.chmod(path, 0o600)
         return path

@@ -168,7 +168,7 @@ def _secret(obj: dict[str, Any], now: float) -> list[Any]:
 
 def _node(obj: dict[str, Any], now: float) -> list[Any]:
     status = obj.get("status") or {}
-    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+    ready: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
     roles = ",".join(k.rpartition("/")[2] for k in (_meta(obj).get("labels") or {})
                      if k.startswith("node-role.kubernetes.io/")) or "<none>"
     info = status.get("nodeInfo") or {}

@@ -11,6 +11,7 @@ acts only while its own Deployment has a ready pod, as the real ones do.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Protocol
 
 from fleetlib.sandbox.apiserver import ClusterApi
 from fleetlib.sandbox.flux.helm import HelmController, NotificationController
@@ -21,10 +22,14 @@ from fleetlib.sandbox.flux.workloads import Workloads
 from fleetlib.sandbox.hub import Hub
 
 
+class Controller(Protocol):
+    def step(self) -> None: ...
+
+
 class ControllerSet:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self.controllers = [Workloads(runtime), SourceController(runtime), KustomizeController(runtime),
+        self.controllers: list[Controller] = [Workloads(runtime), SourceController(runtime), KustomizeController(runtime),
                             HelmController(runtime), NotificationController(runtime)]
         self.loop = Loop(runtime, [c.step for c in self.controllers])
 

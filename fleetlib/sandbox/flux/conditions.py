@@ -59,11 +59,12 @@ def workload_current(obj: dict[str, Any]) -> tuple[bool, str]:
                 return False, "InProgress"
         return True, "Current"
     if kind == "Pod":
-        return (status.get("phase") == "Running" and bool(get_condition(status, "Ready") and
-                                                         get_condition(status, "Ready")["status"] == "True")), \
+        ready = get_condition(status, "Ready")
+        return (status.get("phase") == "Running" and ready is not None and ready["status"] == "True"), \
             "Current" if status.get("phase") == "Running" else "InProgress"
     if get_condition(status, READY) is not None or kind in FLUX_KINDS:
-        if get_condition(status, STALLED) and get_condition(status, STALLED)["status"] == "True":
+        stalled = get_condition(status, STALLED)
+        if stalled is not None and stalled["status"] == "True":
             return False, "Failed"
         return (is_ready(obj), "Current" if is_ready(obj) else "InProgress")
     return True, "Current"

@@ -13,6 +13,7 @@ pick the change up on their next pass.
 from __future__ import annotations
 
 import base64
+import builtins
 import json
 import re
 import time
@@ -86,7 +87,7 @@ class Kube(Protocol):
 
     def get(self, kind: str, name: str, namespace: str | None) -> dict[str, Any] | None: ...
     def list(self, kind: str, namespace: str | None = None, label_selector: str | None = None
-             ) -> list[dict[str, Any]]: ...
+             ) -> builtins.list[dict[str, Any]]: ...
     def apply(self, obj: dict[str, Any]) -> None: ...
     def merge(self, kind: str, name: str, body: dict[str, Any], namespace: str | None) -> None: ...
     def delete(self, kind: str, name: str, namespace: str | None) -> None: ...
@@ -114,7 +115,7 @@ class InProcess:
             return None
 
     def list(self, kind: str, namespace: str | None = None, label_selector: str | None = None
-             ) -> list[dict[str, Any]]:
+             ) -> builtins.list[dict[str, Any]]:
         return list(json.loads(self.api.list_raw(self.type(kind), namespace, label_selector=label_selector))["items"])
 
     def apply(self, obj: dict[str, Any]) -> None:
@@ -144,7 +145,7 @@ class OverHttp:
     """Any cluster through the official client (a local cluster: real Kubernetes); records in a JSON file the
     cluster's supervisor reads (for api-flaky), `on_change` called after each save."""
 
-    def __init__(self, client: Any, records_file: Path, on_change: Callable[[dict[str, Any]], None] | None = None
+    def __init__(self, client: Any, records_file: Path, on_change: Callable[[dict[str, Any]], object] | None = None
                  ) -> None:
         from kubernetes.dynamic import DynamicClient
 
@@ -172,7 +173,7 @@ class OverHttp:
             raise
 
     def list(self, kind: str, namespace: str | None = None, label_selector: str | None = None
-             ) -> list[dict[str, Any]]:
+             ) -> builtins.list[dict[str, Any]]:
         try:
             resource = self._resource(kind)
         except InputError:
@@ -230,7 +231,7 @@ class ClusterOps:
     def get(self, kind: str, name: str, namespace: str = NAMESPACE) -> dict[str, Any] | None:
         return self.kube.get(kind, name, namespace)
 
-    def list(self, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
+    def list(self, kind: str, namespace: str | None = None) -> builtins.list[dict[str, Any]]:
         try:
             return self.kube.list(kind, namespace)
         except InputError:
@@ -277,7 +278,7 @@ class ClusterOps:
             self.patch(kind, name, {"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": str(time.time())}}},
                        namespace)
 
-    def pods(self, app: str) -> list[dict[str, Any]]:
+    def pods(self, app: str) -> builtins.list[dict[str, Any]]:
         return self.kube.list("Pod", NAMESPACE, label_selector=f"app={app}")
 
     def head(self) -> str | None:
@@ -462,7 +463,7 @@ def _stale_revision(c: ClusterOps, record: dict[str, Any], *, timeout: float = 1
              "Update release notes")
 
 
-def clear(cluster: ClusterApi | Kube, hub: Hub, scenario: str | None = None) -> list[str]:
+def clear(cluster: ClusterApi | Kube, hub: Hub, scenario: str | None = None) -> builtins.list[str]:
     """End one scenario (or all of them) and undo what it changed; returns the scenarios cleared."""
     kube = _kube(cluster)
     faults = kube.records()

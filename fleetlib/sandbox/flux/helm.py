@@ -74,7 +74,7 @@ class HelmController:
                 run(hr)
 
     def _patch_meta(self, hr: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any] | None:
-        t = self.rt.type("HelmRelease")
+        t = self.rt.resource("HelmRelease")
         try:
             _, out = self.rt.api.patch(t, hr["metadata"]["namespace"], hr["metadata"]["name"],
                                        "application/merge-patch+json", json.dumps({"metadata": meta}).encode(),
@@ -106,15 +106,15 @@ class HelmController:
         src = template.get("sourceRef") or {}
         ns = src.get("namespace") or meta["namespace"]
         name = f"{meta['namespace']}-{meta['name']}"
-        wanted = {"chart": template.get("chart"), "version": template.get("version") or "*",
-                  "sourceRef": {"kind": src.get("kind", "HelmRepository"), "name": src.get("name")},
+        source_ref = {"kind": src.get("kind", "HelmRepository"), "name": src.get("name")}
+        wanted: dict[str, Any] = {"chart": template.get("chart"), "version": template.get("version") or "*",
+                                  "sourceRef": source_ref,
                   "interval": go_duration(interval_of({"spec": template}, "interval",
                                                       str(spec.get("interval") or "10m"))),
                   "reconcileStrategy": template.get("reconcileStrategy") or "ChartVersion"}
         if template.get("valuesFiles"):
             wanted["valuesFiles"] = template["valuesFiles"]
-        t = self.rt.type("HelmChart")
-        assert t is not None
+        t = self.rt.resource("HelmChart")
         current = self.rt.get("HelmChart", ns, name)
         body = {"apiVersion": f"{t.group}/{t.version}", "kind": "HelmChart",
                 "metadata": {"name": name, "namespace": ns, "labels": {NAME_LABEL: meta["name"],
@@ -125,8 +125,8 @@ class HelmController:
                               force=True)
             if current is None:
                 self.rt.event(hr, "Normal", "HelmChartCreated",
-                              f"Created HelmChart/{ns}/{name} with SourceRef '{wanted['sourceRef']['kind']}/{ns}/"
-                              f"{wanted['sourceRef']['name']}'", COMPONENT)
+                              f"Created HelmChart/{ns}/{name} with SourceRef '{source_ref['kind']}/{ns}/"
+                              f"{source_ref['name']}'", COMPONENT)
         if (hr.get("status") or {}).get("helmChart") != f"{ns}/{name}":
             hr.setdefault("status", {})["helmChart"] = f"{ns}/{name}"
 
@@ -193,7 +193,7 @@ class HelmController:
         release, target_ns = _release_name(hr), spec.get("targetNamespace") or meta["namespace"]
         status["storageNamespace"] = spec.get("storageNamespace") or meta["namespace"]
         history = list(status.get("history") or [])
-        latest = history[0] if history else None
+        latest: dict[str, Any] | None = history[0] if history else None
         action = "install" if latest is None or (latest.get("status") == "failed" and len(history) == 1) else "upgrade"
         failures = int(status.get("installFailures" if action == "install" else "upgradeFailures") or 0)
         in_sync = latest is not None and latest.get("status") == "deployed" and \
@@ -205,7 +205,7 @@ class HelmController:
             _drop(status, STALLED)
         status.update({"lastAttemptedGeneration": generation, "lastAttemptedRevision": version,
                        "lastAttemptedConfigDigest": config_digest})
-        if in_sync:
+        if in_sync and latest is not None:
             released = next((c for c in status.get("conditions") or [] if c.get("type") == RELEASED), None)
             if released is None or released.get("status") != "True":
                 verb = status.get("lastAttemptedReleaseAction") or "install"
@@ -224,7 +224,8 @@ class HelmController:
         _mark(status, RECONCILING, "True", "Progressing",
               f"Running '{action}' action with timeout of {go_duration(timeout)}", generation)
         self.rt.patch_status(hr, status, COMPONENT)
-        number = 1 if action == "install" else int(latest["version"]) + 1  # a failed install is remediated first
+        # a failed install is remediated first
+        number = 1 if action == "install" or latest is None else int(latest["version"]) + 1
         chart_name = str(chart_meta.get("name"))
         try:
             manifests, renderer = render(archive, release=release, namespace=target_ns, values=values,
@@ -362,7 +363,7 @@ class HelmController:
         requested = self.schedule.requested(hr)
         if requested:
             status["lastHandledReconcileAt"] = requested
-        ready = next((c for c in status.get("conditions") or [] if c.get("type") == READY), {})
+        ready: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == READY), {})
         if ready.get("status") == "True":
             _drop(status, RECONCILING)
             _drop(status, STALLED)
@@ -373,8 +374,7 @@ class HelmController:
     def _write_release_secret(self, hr: dict[str, Any], entry: dict[str, Any], objects: list[dict[str, str]],
                               namespace: str) -> None:
         """The release as Helm stores it: Secret sh.helm.release.v1.<release>.v<N> (gzip, base64), labelled."""
-        t = self.rt.type("Secret")
-        assert t is not None
+        t = self.rt.resource("Secret")
         release = {"name": entry["name"], "namespace": entry["namespace"], "version": entry["version"],
                    "info": {"status": entry["status"], "first_deployed": entry["firstDeployed"],
                             "last_deployed": entry["lastDeployed"]},
@@ -389,7 +389,7 @@ class HelmController:
                 self.rt.api.patch(t, namespace, old["metadata"]["name"], "application/merge-patch+json",
                                   json.dumps({"metadata": {"labels": {"status": "superseded"}}}).encode(),
                                   manager=MANAGER)
-        body = {"apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
+        body: dict[str, Any] = {"apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
                 "metadata": {"name": f"sh.helm.release.v1.{entry['name']}.v{entry['version']}", "namespace": namespace,
                              "labels": {"name": entry["name"], "owner": "helm", "status": entry["status"],
                                         "version": str(entry["version"]), "modifiedAt": str(int(time.time()))}},

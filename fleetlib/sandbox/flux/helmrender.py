@@ -51,11 +51,9 @@ def helm_binary() -> str | None:
         from fleetlib.local.build import bin_dir
 
         built = bin_dir() / "helm"
-        if built.is_file():
-            return str(built)
-    except Exception:  # noqa: BLE001 - no local stack configured: fall back to PATH
-        pass
-    return shutil.which("helm")
+    except (ImportError, OSError, ValueError):  # no local stack configured: fall back to PATH
+        return shutil.which("helm")
+    return str(built) if built.is_file() else shutil.which("helm")
 
 
 def read_chart(archive: bytes) -> tuple[dict[str, Any], dict[str, Any], dict[str, str], list[str]]:

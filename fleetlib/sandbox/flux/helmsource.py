@@ -128,7 +128,7 @@ class HelmSources:
         else:
             message = f"stored fetched index of size {human_size(len(data))} from '{url}'"
             self.rt.event(repo, "Normal", "NewArtifact", message, COMPONENT,
-                          annotations={"source.toolkit.fluxcd.io/revision": artifact["revision"]})
+                          annotations={"source.toolkit.fluxcd.io/revision": str(artifact["revision"])})
             self.rt.log(COMPONENT, "info", message, repo)
         status["url"] = f"{STORAGE}/helmrepository/{meta['namespace']}/{meta['name']}/index.yaml"
         self._ready(repo, status, "Succeeded", f"stored artifact: revision '{artifact['revision']}'", artifact=artifact)

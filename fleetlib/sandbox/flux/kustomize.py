@@ -121,7 +121,7 @@ class KustomizeController:
         list(self.workers.map(lambda item: item[0](item[1]), runs))
 
     def _add_finalizer(self, ks: dict[str, Any]) -> dict[str, Any] | None:
-        t = self.rt.type("Kustomization")
+        t = self.rt.resource("Kustomization")
         meta = ks["metadata"]
         try:
             _, out = self.rt.api.patch(t, meta["namespace"], meta["name"], "application/merge-patch+json",
@@ -311,7 +311,7 @@ class KustomizeController:
             message = done.stderr.strip().removeprefix("error: ")
             raise Failure("BuildFailed", f"kustomize build failed: {message[:600]}")
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        objects = [d for d in yaml.load_all(done.stdout, Loader=loader) if isinstance(d, dict)]  # noqa: S506
+        objects = [d for d in yaml.load_all(done.stdout, Loader=loader) if isinstance(d, dict)]
         target_ns = spec.get("targetNamespace")
         if target_ns:
             for obj in objects:
@@ -390,7 +390,7 @@ class KustomizeController:
             where = f"{kind}/{ns}/{name}" if ns else f"{kind}/{name}"
             t = next((x for x in self.rt.api.registry().types if x.group == group and x.kind == kind), None)
             live = self.rt.get(kind, ns or None, name) if t is not None else None
-            if live is None:
+            if t is None or live is None:
                 out[where] = "deleted"
                 continue
             meta = live["metadata"]
@@ -424,7 +424,7 @@ class KustomizeController:
                 self._event(ks, status, "info", "\n".join(f"{k} {v}" for k, v in deleted.items()),
                             status.get("lastAppliedRevision"))
         meta = ks["metadata"]
-        t = self.rt.type("Kustomization")
+        t = self.rt.resource("Kustomization")
         finalizers = [f for f in meta.get("finalizers") or [] if f != FINALIZER]
         try:
             self.rt.api.patch(t, meta["namespace"], meta["name"], "application/merge-patch+json",

@@ -8,6 +8,7 @@ controller pods' logs), the cluster's faults, and the lease that lets one contro
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import os
@@ -108,13 +109,20 @@ class Runtime:
                 return t
         return None
 
-    def list(self, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
+    def resource(self, kind: str) -> ResourceType:
+        """The served type of a kind the controllers own or always find (Flux kinds, Secret, Pod...)."""
+        t = self.type(kind)
+        if t is None:
+            raise LookupError(f"the API server does not serve {kind}")
+        return t
+
+    def list(self, kind: str, namespace: str | None = None) -> builtins.list[dict[str, Any]]:
         t = self.type(kind)
         if t is None:
             return []
         return json.loads(self.api.list_raw(t, namespace))["items"]
 
-    def valid(self, kind: str, component: str) -> list[dict[str, Any]]:
+    def valid(self, kind: str, component: str) -> builtins.list[dict[str, Any]]:
         """The objects of `kind` whose spec the controller can read; any other is marked Stalled (InvalidSpec) once,
         with an event and an error log, and skipped, so one bad object never stops the others."""
         out = []
@@ -147,7 +155,7 @@ class Runtime:
                 reconcile(obj, *args)
             except ApiError:
                 raise
-            except Exception as e:  # noqa: BLE001 - one object's surprise must not jam the controller
+            except Exception as e:  # one object's surprise must not jam the controller
                 logging.getLogger(__name__).debug("reconcile of %s failed", obj.get("metadata"), exc_info=True)
                 self.stall(obj, component, "ReconciliationFailed", f"{type(e).__name__}: {str(e)[:300]}")
         return run
@@ -258,12 +266,12 @@ class Runtime:
                 return f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
         return None
 
-    _pod_cache: tuple[float, dict[str, list[dict[str, Any]]]] | None = None
+    _pod_cache: tuple[float, dict[str, builtins.list[dict[str, Any]]]] | None = None
 
-    def _pods_by_app(self) -> dict[str, list[dict[str, Any]]]:
+    def _pods_by_app(self) -> dict[str, builtins.list[dict[str, Any]]]:
         now = time.monotonic()
         if self._pod_cache is None or now - self._pod_cache[0] > 0.1:
-            pods: dict[str, list[dict[str, Any]]] = {}
+            pods: dict[str, builtins.list[dict[str, Any]]] = {}
             for pod in self.list("Pod"):
                 app = ((pod.get("metadata") or {}).get("labels") or {}).get("app")
                 if app:

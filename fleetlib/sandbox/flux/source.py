@@ -1,7 +1,7 @@
 """source-controller: GitRepositories fetched from the sandbox GitHub with real git; HelmRepositories,
-HelmCharts and OCIRepositories fetched over HTTP by fleetlib.sandbox.flux.helmsource. Authentication is checked as the SSH handshake would: the Secret's
-`known_hosts` must hold the host key the sandbox github.com presents, and its `identity.pub` must be a
-deploy key of the repository. Conditions, events and log lines are Flux's.
+HelmCharts and OCIRepositories fetched over HTTP by fleetlib.sandbox.flux.helmsource. Authentication is
+checked as the SSH handshake would: the Secret's `known_hosts` must hold the host key the sandbox
+github.com presents, and its `identity.pub` must be a deploy key of the repository. Conditions, events and log lines are Flux's.
 
     SourceController(runtime).step()
 """
