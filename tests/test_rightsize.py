@@ -32,8 +32,8 @@ from fleetlib.sandbox import Sandbox
 from fleetlib.sandbox.metrics import REFRESH
 
 from .conftest import REPO, _kubectl
-from .test_sandbox_github import gh as pygithub
 from .fluxenv import wait_for
+from .test_sandbox_github import gh as pygithub
 
 UNTIL = "2026-11-20T12:00:00Z"
 CONTROLLERS = ("source-controller", "kustomize-controller", "helm-controller", "notification-controller")
