@@ -30,9 +30,7 @@ from typing import Any
 import pandas as pd
 
 from fleetlib import targets
-from fleetlib.diagnose import condition
 from fleetlib.errors import ClusterError, FleetError, GitError, clip
-from fleetlib.facts import FLUX_KINDS
 from fleetlib.files import write_atomic
 from fleetlib.fleetrepo import (
     COMPONENTS_FILE,
@@ -54,6 +52,7 @@ from fleetlib.manifests import (
     sync_yaml,
 )
 from fleetlib.model import Duration
+from fleetlib.objects import FLUX_KINDS, condition, spec_of, status_of
 from fleetlib.operate import request_reconcile
 from fleetlib.parameters import ClusterParams
 from fleetlib.sshkeys import KeyPair, fingerprint, generate
@@ -192,7 +191,7 @@ class Bootstrap:
             raise ClusterError(f"Flux on this cluster is managed by {manager!r}, not by flux bootstrap",
                                hint="pass force=True to take it over")
         ks = self._flux_object("Kustomization")
-        current = ((ks or {}).get("spec") or {}).get("path")
+        current = spec_of(ks).get("path")
         if current is not None and normalise_path(current) != normalise_path(p.path) and not self.force:
             raise ClusterError(f'sync path configuration ("{p.path}") would overwrite path ("{current}") of existing '
                                "Kustomization", hint="keep the existing path, or uninstall Flux first (force=True "
@@ -303,7 +302,7 @@ class Bootstrap:
     def install(self) -> None:
         with self._step("install") as notes:
             ks = self._flux_object("Kustomization")
-            if ks is not None and ((ks.get("status") or {}).get("lastAppliedRevision") or ""):
+            if ks is not None and (status_of(ks).get("lastAppliedRevision") or ""):
                 self.say("✔", "components are installed; upgrades arrive through Git")
                 notes += ["up to date", "the flux-system Kustomization has applied a revision"]
                 return
@@ -338,7 +337,7 @@ class Bootstrap:
             while True:
                 crd = self.kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", None, name) or {}
                 if any(c.get("type") == "Established" and c.get("status") == "True"
-                       for c in (crd.get("status") or {}).get("conditions") or []):
+                       for c in status_of(crd).get("conditions") or []):
                     break
                 if time.monotonic() > deadline:
                     raise ClusterError(f"CustomResourceDefinition {name} was not established within 1m0s")
@@ -406,7 +405,7 @@ class Bootstrap:
         with self._step("sync") as notes:
             p = self.params
             ks = self._flux_object("Kustomization")
-            current = ((ks or {}).get("spec") or {}).get("path")
+            current = spec_of(ks).get("path")
             if current is not None and normalise_path(current) != normalise_path(p.path) and not self.force:
                 raise ClusterError(f'sync path configuration ("{p.path}") would overwrite path ("{current}") of '
                                    "existing Kustomization")
@@ -463,10 +462,10 @@ class Bootstrap:
             self.revision = f"{p.branch}@sha1:{head}"
             self._request_reconcile("GitRepository")
             self.say("◎", f"waiting for GitRepository \"{p.namespace}/{p.namespace}\" to be reconciled")
-            self._wait_for("GitRepository", lambda o: (o.get("status") or {}).get("artifact", {}).get("revision"))
+            self._wait_for("GitRepository", lambda o: status_of(o).get("artifact", {}).get("revision"))
             self.say("✔", "GitRepository reconciled successfully")
             self.say("◎", f"waiting for Kustomization \"{p.namespace}/{p.namespace}\" to be reconciled")
-            self._wait_for("Kustomization", lambda o: (o.get("status") or {}).get("lastAttemptedRevision"))
+            self._wait_for("Kustomization", lambda o: status_of(o).get("lastAttemptedRevision"))
             self.say("✔", "Kustomization reconciled successfully")
             self.say("►", "confirming components are healthy")
             self._wait_components()
@@ -479,8 +478,8 @@ class Bootstrap:
         while True:
             obj = self._flux_object(kind) or {}
             ready, stalled = condition(obj, "Ready"), condition(obj, "Stalled")
-            current = obj and (obj.get("status") or {}).get("observedGeneration") == obj["metadata"].get("generation")
-            if (obj.get("spec") or {}).get("suspend"):
+            current = obj and status_of(obj).get("observedGeneration") == obj["metadata"].get("generation")
+            if spec_of(obj).get("suspend"):
                 raise ClusterError(f"{kind} {ns}/{ns} is suspended", hint=f"resume it: flux resume {kind.lower()} {ns}")
             reached = self._reached(revision_of(obj))
             if ready.get("status") == "True" and current and reached:
@@ -519,7 +518,7 @@ class Bootstrap:
             for name in list(pending):
                 d = self.kube.get("apps/v1", "Deployment", self.params.namespace, name) or {}
                 status = d.get("status") or {}
-                if status.get("readyReplicas") and status.get("readyReplicas") == (d.get("spec") or {}).get("replicas"):
+                if status.get("readyReplicas") and status.get("readyReplicas") == spec_of(d).get("replicas"):
                     self.say("✔", f"{name}: deployment ready")
                     pending.remove(name)
             if pending and time.monotonic() > deadline:

@@ -2,8 +2,11 @@
 
 Each rule is a pure function registered by name with `@rule`; it reads `ClusterFacts` (conditions,
 events, logs, pod states, repository heads) and returns findings with the exact evidence, the probable
-cause and a concrete remediation. A finding whose object waits on another object's finding is marked
-a symptom of it and ranked after it.
+cause and a concrete remediation. The catch-all rules (`stalled`, `reconcile-failed`) run last and see
+only the objects no specific rule claimed, so a new specific rule needs no edit of them. A finding is a
+symptom of another when its object needs the other's object through a reference that explains its
+failure (spec.dependsOn for a dependency not ready, the source for a failed reconcile, the applied Flux
+objects for a failed health check); symptoms rank after their causes.
 
     findings = diagnose(gather(kube, heads=heads))
     findings[0].id       # e.g. "source-auth-failed"
@@ -12,11 +15,22 @@ a symptom of it and ranked after it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from fleetlib.facts import FLUX_CRDS, ClusterFacts
-from fleetlib.objects import spec
+from fleetlib.objects import (
+    condition,
+    container_statuses,
+    containers,
+    labels_of,
+    ref,
+    references,
+    spec_of,
+    status_of,
+    terminated,
+    waiting,
+)
 
 SEVERITY = {"info": 0, "warning": 1, "error": 2, "critical": 3}
 
@@ -36,7 +50,17 @@ class Finding:
 
 
 Rule = Callable[[ClusterFacts], list[Finding]]
+CatchAll = Callable[[ClusterFacts, set[str]], list[Finding]]
 RULES: dict[str, Rule] = {}
+"""The specific rules, in rank order for findings of equal severity."""
+CATCH_ALL: dict[str, CatchAll] = {}
+"""Rules for what no specific rule explained; they receive the objects already claimed."""
+CAUSES: dict[str, tuple[str, ...]] = {
+    "dependency-not-ready": ("dependsOn",),
+    "reconcile-failed": ("source", "chart"),
+    "health-check-failed": ("inventory",),
+}
+"""Which references of its object can explain a finding (objects.references' relations)."""
 
 
 def rule(name: str) -> Callable[[Rule], Rule]:
@@ -47,17 +71,17 @@ def rule(name: str) -> Callable[[Rule], Rule]:
     return register
 
 
-def ref(obj: dict[str, Any]) -> str:
-    meta = obj["metadata"]
-    return f"{obj['kind']}/{meta.get('namespace')}/{meta['name']}" if meta.get("namespace") else f"{obj['kind']}/{meta['name']}"
+def catch_all(name: str) -> Callable[[CatchAll], CatchAll]:
+    def register(fn: CatchAll) -> CatchAll:
+        CATCH_ALL[name] = fn
+        return fn
+
+    return register
 
 
-def condition(obj: dict[str, Any], kind: str = "Ready") -> dict[str, Any]:
-    return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c.get("type") == kind), {})
-
-
-def _failing(facts: ClusterFacts, kinds: tuple[str, ...], test: Callable[[dict[str, Any], dict[str, Any]], bool]
+def _failing(facts: ClusterFacts, kinds: Iterable[str], test: Callable[[dict[str, Any], dict[str, Any]], bool]
              ) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(object, its Ready condition) for the objects of `kinds` that are Ready=False and pass `test`."""
     out = []
     for kind in kinds:
         for obj in facts.objects.get(kind, []):
@@ -65,6 +89,14 @@ def _failing(facts: ClusterFacts, kinds: tuple[str, ...], test: Callable[[dict[s
             if ready.get("status") == "False" and test(obj, ready):
                 out.append((obj, ready))
     return out
+
+
+def _message_has(text: str) -> Callable[[dict[str, Any], dict[str, Any]], bool]:
+    return lambda _obj, ready: text in str(ready.get("message", ""))
+
+
+def _reason_is(reason: str) -> Callable[[dict[str, Any], dict[str, Any]], bool]:
+    return lambda _obj, ready: ready.get("reason") == reason
 
 
 def runbook_cmd(facts: ClusterFacts, runbook: str, *extra: str) -> str:
@@ -81,7 +113,7 @@ def _flux_cmd(obj: dict[str, Any]) -> str:
 
 
 def _secret_of(obj: dict[str, Any]) -> str:
-    return str((spec(obj).get("secretRef") or {}).get("name") or obj["metadata"]["name"])
+    return str((spec_of(obj).get("secretRef") or {}).get("name") or obj["metadata"]["name"])
 
 
 @rule("api-unreachable")
@@ -134,14 +166,13 @@ def flux_partially_installed(facts: ClusterFacts) -> list[Finding]:
 def controller_crashloop(facts: ClusterFacts) -> list[Finding]:
     out = []
     for pod in facts.pods:
-        app = (pod["metadata"].get("labels") or {}).get("app", "")
-        for s in (pod.get("status") or {}).get("containerStatuses") or []:
-            waiting = (s.get("state") or {}).get("waiting") or {}
-            last = ((s.get("lastState") or {}).get("terminated") or {})
-            if waiting.get("reason") == "CrashLoopBackOff" and last.get("reason") != "OOMKilled":  # that one's own
+        app = labels_of(pod).get("app", "")
+        for s in container_statuses(pod):
+            last = terminated(s)
+            if waiting(s).get("reason") == "CrashLoopBackOff" and last.get("reason") != "OOMKilled":  # that one's own
                 out.append(Finding(
                     "controller-crashloop", "critical", f"Deployment/{facts.namespace}/{app}",
-                    f"{waiting.get('message', 'CrashLoopBackOff')}; last exit {last.get('reason')} "
+                    f"{waiting(s).get('message', 'CrashLoopBackOff')}; last exit {last.get('reason')} "
                     f"({last.get('exitCode')}), {s.get('restartCount')} restarts",
                     f"{app} keeps crashing, so the objects it reconciles are not updated",
                     f"`kubectl -n {facts.namespace} logs deploy/{app} --previous`; fix its arguments or resources in "
@@ -153,20 +184,20 @@ def controller_crashloop(facts: ClusterFacts) -> list[Finding]:
 def controller_oomkilled(facts: ClusterFacts) -> list[Finding]:
     out = []
     for pod in facts.pods:
-        app = (pod["metadata"].get("labels") or {}).get("app", "")
-        for s in (pod.get("status") or {}).get("containerStatuses") or []:
-            last = ((s.get("lastState") or {}).get("terminated") or {})
-            if last.get("reason") == "OOMKilled":
-                limits: dict[str, Any] = next((c.get("resources", {}).get("limits", {}) for c in spec(pod).get(
-                    "containers") or [] if c["name"] == s["name"]), {})
-                looping = ((s.get("state") or {}).get("waiting") or {}).get("reason") == "CrashLoopBackOff"
-                out.append(Finding(
-                    "controller-oomkilled", "critical" if looping else "error", f"Deployment/{facts.namespace}/{app}",
-                    f"container {s['name']} OOMKilled (exit 137), {s.get('restartCount')} restarts, memory limit "
-                    f"{limits.get('memory', 'unset')}",
-                    f"{app} needs more memory than its limit",
-                    "raise its memory limit with a patch in flux-system/kustomization.yaml (the resource-tuning "
-                    "runbook writes it)"))
+        app = labels_of(pod).get("app", "")
+        for s in container_statuses(pod):
+            if terminated(s).get("reason") != "OOMKilled":
+                continue
+            container = next((c for c in containers(spec_of(pod)) if c.get("name") == s.get("name")), {})
+            limit = ((container.get("resources") or {}).get("limits") or {}).get("memory", "unset")
+            looping = waiting(s).get("reason") == "CrashLoopBackOff"
+            out.append(Finding(
+                "controller-oomkilled", "critical" if looping else "error", f"Deployment/{facts.namespace}/{app}",
+                f"container {s.get('name')} OOMKilled (exit 137), {s.get('restartCount')} restarts, memory limit "
+                f"{limit}",
+                f"{app} needs more memory than its limit",
+                "raise its memory limit with a patch in flux-system/kustomization.yaml (the resource-tuning "
+                "runbook writes it)"))
     return out
 
 
@@ -176,8 +207,7 @@ def source_auth_failed(facts: ClusterFacts) -> list[Finding]:
                     "the deploy key was removed or revoked on GitHub (or the token that made it was)",
                     f"rotate the key: `{runbook_cmd(facts, 'bootstrap', '-p', 'rotate_key', 'True')}` (or delete the "
                     f"Secret {obj['metadata']['namespace']}/{_secret_of(obj)} and re-run the bootstrap)")
-            for obj, ready in _failing(facts, ("GitRepository",), lambda o, r: "unable to authenticate" in r.get(
-                "message", ""))]
+            for obj, ready in _failing(facts, ("GitRepository",), _message_has("unable to authenticate"))]
 
 
 @rule("known-hosts-mismatch")
@@ -186,18 +216,16 @@ def known_hosts_mismatch(facts: ClusterFacts) -> list[Finding]:
                     "the Git host presents a key the Secret's known_hosts does not hold (rotated host key or proxy)",
                     f"refresh known_hosts: delete the Secret {obj['metadata']['namespace']}/{_secret_of(obj)} and re-run "
                     f"`{runbook_cmd(facts, 'bootstrap')}`, or `flux create secret git {_secret_of(obj)} "
-                    f"--url={(obj.get('spec') or {}).get('url')}`")
-            for obj, ready in _failing(facts, ("GitRepository",), lambda o, r: "knownhosts: key mismatch" in r.get(
-                "message", ""))]
+                    f"--url={spec_of(obj).get('url')}`")
+            for obj, ready in _failing(facts, ("GitRepository",), _message_has("knownhosts: key mismatch"))]
 
 
 @rule("kustomize-build-failed")
 def kustomize_build_failed(facts: ClusterFacts) -> list[Finding]:
     return [Finding("kustomize-build-failed", "error", ref(obj), ready["message"],
                     "the Kustomization's path does not build: a missing file, bad YAML or a broken overlay",
-                    f"build it locally: `kubectl kustomize {(obj.get('spec') or {}).get('path')}` in a checkout, fix, "
-                    "commit")
-            for obj, ready in _failing(facts, ("Kustomization",), lambda o, r: r.get("reason") == "BuildFailed")]
+                    f"build it locally: `kubectl kustomize {spec_of(obj).get('path')}` in a checkout, fix, commit")
+            for obj, ready in _failing(facts, ("Kustomization",), _reason_is("BuildFailed"))]
 
 
 @rule("crd-missing")
@@ -205,8 +233,7 @@ def crd_missing(facts: ClusterFacts) -> list[Finding]:
     return [Finding("crd-missing", "error", ref(obj), ready["message"],
                     "a custom resource is applied before (or without) its CustomResourceDefinition",
                     "install the CRD first: move it to its own Kustomization and add `dependsOn` to this one")
-            for obj, ready in _failing(facts, ("Kustomization",), lambda o, r: "no matches for kind" in r.get(
-                "message", ""))]
+            for obj, ready in _failing(facts, ("Kustomization",), _message_has("no matches for kind"))]
 
 
 @rule("health-check-failed")
@@ -214,7 +241,7 @@ def health_check_failed(facts: ClusterFacts) -> list[Finding]:
     return [Finding("health-check-failed", "error", ref(obj), ready["message"],
                     "applied workloads did not become ready within the timeout",
                     "inspect the workloads named in the evidence (`kubectl describe`, pod events), or raise spec.timeout")
-            for obj, ready in _failing(facts, ("Kustomization",), lambda o, r: r.get("reason") == "HealthCheckFailed")]
+            for obj, ready in _failing(facts, ("Kustomization",), _reason_is("HealthCheckFailed"))]
 
 
 @rule("helm-retries-exhausted")
@@ -231,28 +258,12 @@ def helm_retries_exhausted(facts: ClusterFacts) -> list[Finding]:
     return out
 
 
-@rule("stalled")
-def stalled(facts: ClusterFacts) -> list[Finding]:
-    """Objects the controller stopped retrying (Stalled=True) for a reason no other rule names."""
-    out = []
-    for obj in facts.all_objects():
-        cond = condition(obj, "Stalled")
-        if cond.get("status") == "True" and cond.get("reason") != "RetriesExceeded":
-            out.append(Finding("stalled", "error", ref(obj), f"{cond.get('reason')}: {cond.get('message', '')}",
-                               f"the controller stopped retrying {obj['kind']} {obj['metadata']['name']} until its spec "
-                               "changes",
-                               f"fix its spec (`kubectl -n {obj['metadata'].get('namespace')} get {obj['kind'].lower()} "
-                               f"{obj['metadata']['name']} -o yaml`), or delete and recreate it from Git"))
-    return out
-
-
 @rule("dependency-not-ready")
 def dependency_not_ready(facts: ClusterFacts) -> list[Finding]:
     out = []
-    for obj, ready in _failing(facts, ("Kustomization", "HelmRelease"), lambda o, r: r.get("reason") == "DependencyNotReady"):
+    for obj, ready in _failing(facts, ("Kustomization", "HelmRelease"), _reason_is("DependencyNotReady")):
         missing = "not found" in ready.get("message", "")
-        deps = ", ".join(f"{d.get('namespace') or obj['metadata']['namespace']}/{d.get('name')}"
-                         for d in spec(obj).get("dependsOn") or [])
+        deps = ", ".join(f"{d.namespace}/{d.name}" for d in references(obj)["dependsOn"])
         out.append(Finding(
             "dependency-not-ready", "error" if missing else "warning", ref(obj), ready["message"],
             f"it depends on {obj['kind']} {deps or 'objects'} that does not exist" if missing else
@@ -266,16 +277,15 @@ def dependency_not_ready(facts: ClusterFacts) -> list[Finding]:
 def suspended(facts: ClusterFacts) -> list[Finding]:
     return [Finding("suspended", "warning", ref(obj), "spec.suspend: true", "reconciliation is suspended",
                     f"resume it when intended: `flux resume {_flux_cmd(obj)}`")
-            for obj in facts.all_objects() if spec(obj).get("suspend")]
+            for obj in facts.all_objects() if spec_of(obj).get("suspend")]
 
 
 @rule("stale-revision")
 def stale_revision(facts: ClusterFacts) -> list[Finding]:
     out = []
     for obj in facts.objects.get("GitRepository", []):
-        key = f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
-        head = facts.heads.get(key)
-        revision = ((obj.get("status") or {}).get("artifact") or {}).get("revision", "")
+        head = facts.heads.get(f"{obj['metadata']['namespace']}/{obj['metadata']['name']}")
+        revision = str((status_of(obj).get("artifact") or {}).get("revision", ""))
         if head and revision and condition(obj).get("status") == "True" and not revision.endswith(head):
             out.append(Finding("stale-revision", "warning", ref(obj),
                                f"cluster has {revision}, the repository branch is at {head[:12]}",
@@ -303,32 +313,68 @@ def github_unavailable(facts: ClusterFacts) -> list[Finding]:
                     "export the token in the variable named by token_env, or check access to the repository host")]
 
 
-@rule("reconcile-failed")
-def reconcile_failed(facts: ClusterFacts) -> list[Finding]:
+@catch_all("stalled")
+def stalled(facts: ClusterFacts, claimed: set[str]) -> list[Finding]:
+    """Objects the controller stopped retrying (Stalled=True) that no specific rule explained."""
+    out = []
+    for obj in facts.all_objects():
+        cond = condition(obj, "Stalled")
+        if cond.get("status") == "True" and ref(obj) not in claimed:
+            out.append(Finding("stalled", "error", ref(obj), f"{cond.get('reason')}: {cond.get('message', '')}",
+                               f"the controller stopped retrying {obj['kind']} {obj['metadata']['name']} until its spec "
+                               "changes",
+                               f"fix its spec (`kubectl -n {obj['metadata'].get('namespace')} get {obj['kind'].lower()} "
+                               f"{obj['metadata']['name']} -o yaml`), or delete and recreate it from Git"))
+    return out
+
+
+@catch_all("reconcile-failed")
+def reconcile_failed(facts: ClusterFacts, claimed: set[str]) -> list[Finding]:
     """Any other Flux object not ready, with its own message."""
-    known = ("unable to authenticate", "knownhosts", "no matches for kind")
     return [Finding("reconcile-failed", "error", ref(obj), ready.get("message", ""),
                     f"{obj['kind']} failed with {ready.get('reason')}",
                     f"`kubectl describe` it and read the controller logs; then `flux reconcile {_flux_cmd(obj)}`")
-            for obj, ready in _failing(facts, tuple(facts.objects), lambda o, r: r.get("reason") not in (
-                "BuildFailed", "HealthCheckFailed", "DependencyNotReady", "InstallFailed") and condition(
-                o, "Stalled").get("status") != "True" and not any(
-                k in r.get("message", "") for k in known))]
+            for obj, ready in _failing(facts, tuple(facts.objects), lambda o, _r: ref(o) not in claimed)]
+
+
+def _claims(findings: Iterable[Finding]) -> set[str]:
+    return {f.object for f in findings if f.id not in ("suspended", "stale-revision")}
 
 
 def diagnose(facts: ClusterFacts) -> list[Finding]:
     """Every rule's findings, symptoms linked to their causes, ranked: roots first, then by severity."""
     findings = [f for fn in RULES.values() for f in fn(facts)]
-    by_object = {f.object: f for f in findings if f.id != "dependency-not-ready"}
-    linked = []
-    for f in findings:
-        if f.id == "dependency-not-ready":
-            cause = next((o for o in by_object if o.split("/")[-1] in f.evidence), None)
-            if cause:
-                f = Finding(**{**f.as_dict(), "symptom_of": cause})
-        linked.append(f)
-    order = list(RULES)
+    for fn in CATCH_ALL.values():
+        findings += fn(facts, _claims(findings))
+    linked = link(facts, findings)
+    order = [*RULES, *CATCH_ALL]
     return sorted(linked, key=lambda f: (f.symptom_of is not None, -SEVERITY[f.severity], order.index(f.id), f.object))
+
+
+def link(facts: ClusterFacts, findings: list[Finding]) -> list[Finding]:
+    """Mark each finding whose object needs a failing object (through the references CAUSES allows for its
+    rule) a symptom of the root of that chain; a cycle leaves its findings roots."""
+    objects = {ref(o): o for o in facts.all_objects()}
+    failing = {f.object for f in findings if f.id not in ("suspended", "stale-revision", "github-unavailable")}
+    cause_of: dict[str, str] = {}
+    for f in findings:
+        obj = objects.get(f.object)
+        if obj is None or f.object in cause_of:
+            continue
+        relations = references(obj)
+        for relation in CAUSES.get(f.id, ()):
+            cause = next((str(r) for r in relations[relation] if str(r) in failing and str(r) != f.object), None)
+            if cause is not None:
+                cause_of[f.object] = cause
+                break
+    out = []
+    for f in findings:
+        root, seen = cause_of.get(f.object), {f.object}
+        while root in cause_of and root not in seen:
+            seen.add(root)
+            root = cause_of[root]
+        out.append(f if root is None or root in seen else replace(f, symptom_of=root))  # in seen: a cycle
+    return out
 
 
 GROUP_EXAMPLES = 3

@@ -13,15 +13,8 @@ from typing import Any
 
 from fleetlib.errors import FleetError
 from fleetlib.kube import Kube
+from fleetlib.objects import FLUX_KINDS, status_of
 
-FLUX_KINDS: dict[str, str] = {
-    "GitRepository": "source.toolkit.fluxcd.io/v1", "OCIRepository": "source.toolkit.fluxcd.io/v1beta2",
-    "Bucket": "source.toolkit.fluxcd.io/v1", "HelmRepository": "source.toolkit.fluxcd.io/v1",
-    "HelmChart": "source.toolkit.fluxcd.io/v1", "Kustomization": "kustomize.toolkit.fluxcd.io/v1",
-    "HelmRelease": "helm.toolkit.fluxcd.io/v2", "Provider": "notification.toolkit.fluxcd.io/v1beta3",
-    "Alert": "notification.toolkit.fluxcd.io/v1beta3", "Receiver": "notification.toolkit.fluxcd.io/v1",
-}
-"""`flux get all` order: sources, then HelmRelease, Kustomization, then notification kinds."""
 FLUX_CRDS: dict[str, tuple[str, ...]] = {
     "source-controller": tuple(f"{p}.source.toolkit.fluxcd.io" for p in (
         "buckets", "gitrepositories", "helmcharts", "helmrepositories", "ocirepositories")),
@@ -99,7 +92,7 @@ def gather(kube: Kube, *, namespace: str = "flux-system", heads: dict[str, str] 
         facts.requests += 4
         for pod in facts.pods:
             app = ((pod["metadata"].get("labels") or {}).get("app")) or ""
-            statuses = (pod.get("status") or {}).get("containerStatuses") or []
+            statuses = status_of(pod).get("containerStatuses") or []
             if app.endswith("-controller") and statuses:
                 facts.requests += 1
                 try:

@@ -20,6 +20,7 @@ from fleetlib.errors import FleetError
 from fleetlib.files import load_yaml, load_yaml_documents
 from fleetlib.model import ClusterId
 from fleetlib.names import is_dns_label
+from fleetlib.objects import spec_of
 from fleetlib.parameters import ClusterParams
 
 STAGES_DIR = "clusters/stages"
@@ -72,7 +73,7 @@ def sync_path(text: str, *, namespace: str = "flux-system", shown: str = SYNC_FI
         if (isinstance(doc, dict) and doc.get("kind") == "Kustomization"
                 and str(doc.get("apiVersion", "")).startswith("kustomize.toolkit.fluxcd.io/")
                 and meta.get("name") == namespace and meta.get("namespace") == namespace):
-            return str((doc.get("spec") or {}).get("path", ""))
+            return str(spec_of(doc).get("path", ""))
     return None
 
 

@@ -13,9 +13,8 @@ from typing import Any
 
 import pandas as pd
 
-from fleetlib.diagnose import condition
 from fleetlib.facts import ClusterFacts
-from fleetlib.objects import spec
+from fleetlib.objects import condition, spec_of, status_of
 
 _HEX = re.compile(r"\b[0-9a-f]{40,128}\b")
 GET_COLUMNS = ["namespace", "kind", "name", "revision", "suspended", "ready", "message", "age", "last_reconcile",
@@ -64,12 +63,12 @@ def get(facts: ClusterFacts, *, kind: str | None = None, namespace: str | None =
         if ready is not None and is_ready != ready:
             continue
         rows.append({"namespace": meta.get("namespace"), "kind": obj["kind"], "name": meta["name"],
-                     "revision": revision(obj), "suspended": bool(spec(obj).get("suspend")),
+                     "revision": revision(obj), "suspended": bool(spec_of(obj).get("suspend")),
                      "ready": cond.get("status", "False"),
                      "message": truncate_hex(cond.get("message", "waiting to be reconciled")),
                      "age": _age(meta.get("creationTimestamp"), now),
                      "last_reconcile": cond.get("lastTransitionTime", ""),
-                     "generation": meta.get("generation"), "observed_generation": (obj.get("status") or {}).get(
+                     "generation": meta.get("generation"), "observed_generation": status_of(obj).get(
                          "observedGeneration")})
     return pd.DataFrame(rows, columns=GET_COLUMNS)
 
@@ -88,9 +87,9 @@ def stats(facts: ClusterFacts) -> pd.DataFrame:
     """flux stats -A: reconcilers, running, failing, suspended and artifact storage per kind."""
     rows = []
     for kind, items in facts.objects.items():
-        suspended = sum(1 for o in items if spec(o).get("suspend"))
+        suspended = sum(1 for o in items if spec_of(o).get("suspend"))
         failing = sum(1 for o in items if condition(o).get("status") == "False")
-        storage = sum(int(((o.get("status") or {}).get("artifact") or {}).get("size") or 0) for o in items)
+        storage = sum(int((status_of(o).get("artifact") or {}).get("size") or 0) for o in items)
         rows.append({"reconcilers": kind, "running": len(items) - suspended, "failing": failing,
                      "suspended": suspended, "storage": _size(storage)})
     return pd.DataFrame(rows, columns=["reconcilers", "running", "failing", "suspended", "storage"])
@@ -110,16 +109,16 @@ def check(facts: ClusterFacts, *, flux_version: str) -> pd.DataFrame:
     rows.append({"check": "bootstrapped", "ok": "kustomize.toolkit.fluxcd.io/name" in labels,
                  "detail": str("kustomize.toolkit.fluxcd.io/name" in labels).lower()})
     for d in facts.deployments:
-        status, dspec = d.get("status") or {}, spec(d)
+        status, dspec = d.get("status") or {}, spec_of(d)
         ready = bool(status.get("readyReplicas")) and status.get("readyReplicas") == dspec.get("replicas", 1)
-        images = ", ".join(c.get("image", "") for c in spec(dspec.get("template")).get("containers") or [])
+        images = ", ".join(c.get("image", "") for c in spec_of(dspec.get("template")).get("containers") or [])
         rows.append({"check": f"controller {d['metadata']['name']}", "ok": ready,
                      "detail": f"{'deployment ready' if ready else 'not ready'}; {images}"})
     if not facts.deployments:
         rows.append({"check": "controllers", "ok": False, "detail": f"no controllers found in the '{facts.namespace}' "
                      "namespace with the label selector 'app.kubernetes.io/part-of=flux'"})
     for c in facts.crds:
-        stored = (c.get("status") or {}).get("storedVersions") or []
+        stored = status_of(c).get("storedVersions") or []
         rows.append({"check": f"crd {c['metadata']['name']}", "ok": bool(stored),
                      "detail": stored[-1] if stored else "no stored version"})
     return pd.DataFrame(rows, columns=["check", "ok", "detail"])
@@ -130,11 +129,11 @@ def related(facts: ClusterFacts, kind: str, name: str, namespace: str) -> set[tu
     out = {(kind, name)}
     obj = next((o for o in facts.objects.get(kind, []) if o["metadata"]["name"] == name
                 and o["metadata"].get("namespace") == namespace), None)
-    ospec = spec(obj)
+    ospec = spec_of(obj)
     if kind == "Kustomization" and isinstance(ospec.get("sourceRef"), dict):
         out.add((ospec["sourceRef"].get("kind", "GitRepository"), ospec["sourceRef"].get("name", "")))
     if kind == "HelmRelease":
-        src = ((ospec.get("chart") or {}).get("spec") or {}).get("sourceRef") or {}
+        src = spec_of(ospec.get("chart")).get("sourceRef") or {}
         if src:
             out.add((src.get("kind", "HelmRepository"), src.get("name", "")))
         out.add(("HelmChart", f"{namespace}-{name}"))

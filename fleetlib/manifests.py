@@ -22,6 +22,7 @@ import yaml
 from fleetlib.errors import InputError
 from fleetlib.fleetrepo import GENERATED_WARNING
 from fleetlib.model import Duration
+from fleetlib.objects import meta_of
 from fleetlib.parameters import ClusterParams
 
 NAMESPACE_PLACEHOLDER = "flux-system"
@@ -74,7 +75,7 @@ def select_components(objects: list[dict[str, Any]], components: list[str]) -> l
     """Objects of the chosen components, plus the shared ones (namespace, RBAC, policies, quota)."""
     out = []
     for obj in objects:
-        component = ((obj.get("metadata") or {}).get("labels") or {}).get("app.kubernetes.io/component")
+        component = (meta_of(obj).get("labels") or {}).get("app.kubernetes.io/component")
         if component is None or component in components:
             out.append(obj)
     return out

@@ -29,6 +29,7 @@ import urllib3
 
 from fleetlib.errors import ClusterError, InputError, clip
 from fleetlib.kube import Kube
+from fleetlib.objects import spec_of, status_of
 from fleetlib.quantity import parse_quantity
 
 MAX_POINTS = 11_000
@@ -275,8 +276,8 @@ class MetricsServerSource:
         out: dict[str, list[float]] = {}
         for pod in self.kube.list("v1", "Pod", namespace):
             owner = controller_of(pod["metadata"]["name"], controllers)
-            spec = next((c for c in (pod.get("spec") or {}).get("containers") or [] if c["name"] == container), None)
-            status: dict[str, Any] = next((c for c in (pod.get("status") or {}).get("containerStatuses") or []
+            spec = next((c for c in spec_of(pod).get("containers") or [] if c["name"] == container), None)
+            status: dict[str, Any] = next((c for c in status_of(pod).get("containerStatuses") or []
                                            if c["name"] == container), {})
             reason = ((status.get("lastState") or {}).get("terminated") or {}).get("reason")
             limit = ((spec or {}).get("resources") or {}).get("limits", {}).get("memory")

@@ -60,18 +60,6 @@ class ClusterId:
         return cls(stage, cluster)
 
 
-@dataclass(frozen=True, order=True)
-class ObjectRef:
-    """A Kubernetes object, printed as `Kind/namespace/name` (or `Kind/name` when cluster-scoped)."""
-
-    kind: str
-    namespace: str | None
-    name: str
-
-    def __str__(self) -> str:
-        return f"{self.kind}/{self.namespace}/{self.name}" if self.namespace else f"{self.kind}/{self.name}"
-
-
 def sum_of_units(text: str, part: re.Pattern[str], units: Mapping[str, float]) -> float | None:
     """The positive total of `text` written as number-unit parts (`1h30m`), or None when it is not that."""
     pos, total = 0, 0.0

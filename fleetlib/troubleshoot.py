@@ -14,12 +14,12 @@ import pandas as pd
 
 from fleetlib.diagnose import GROUPED_COLUMNS, SEVERITY, Finding, grouped
 from fleetlib.errors import ClusterError, FleetError, ParameterError, clip
-from fleetlib.facts import FLUX_KINDS, ClusterFacts, gather
+from fleetlib.facts import ClusterFacts, gather
 from fleetlib.github import connect as github_connect
 from fleetlib.kube import Kube
 from fleetlib.locations import fleet_home
-from fleetlib.objects import spec
-from fleetlib.operate import plural, request_reconcile
+from fleetlib.objects import FLUX_KINDS, Ref, plural, spec_of, status_of
+from fleetlib.operate import request_reconcile
 from fleetlib.parameters import ClusterParams
 
 _GITHUB_URL = re.compile(r"github\.com[:/]([^/]+)/([^/]+?)(?:\.git)?/?$")
@@ -40,7 +40,7 @@ def gather_cluster(params: ClusterParams, kube: Kube) -> ClusterFacts:
             hub = github_connect(params, home=fleet_home())
             branch_heads: dict[tuple[str, str], str] = {}  # many GitRepositories share one repository branch
             for repo in repos:
-                rspec = spec(repo)
+                rspec = spec_of(repo)
                 m = _GITHUB_URL.search(str(rspec.get("url", "")))
                 branch = (rspec.get("ref") or {}).get("branch")
                 if m and branch:
@@ -75,7 +75,7 @@ def summary(facts: ClusterFacts, findings: list[Finding]) -> dict[str, Any]:
     """Counts per kind (objects and not ready) and per severity, for the fleet report."""
     kinds = {kind: {"objects": len(items), "not_ready": sum(
         1 for o in items if not any(c.get("type") == "Ready" and c.get("status") == "True"
-                                    for c in (o.get("status") or {}).get("conditions") or []))}
+                                    for c in status_of(o).get("conditions") or []))}
         for kind, items in facts.objects.items()}
     severities: dict[str, int] = {}
     for f in findings:
@@ -93,15 +93,18 @@ def remediate(run: Any, findings: list[Finding], *, reconcile_failed: bool | Non
         resume_suspended = run.options.resume_suspended
     rows = []
     for f in findings:
-        kind, _, rest = f.object.partition("/")
-        if kind not in FLUX_KINDS or "/" not in rest:
+        try:
+            target = Ref.parse(f.object)
+        except ValueError:  # a cluster-wide finding ("cluster dev/x")
             continue
-        namespace, name = rest.split("/", 1)
+        kind, namespace, name = target.kind, target.namespace, target.name
+        if kind not in FLUX_KINDS or namespace is None:
+            continue
         if f.id == "suspended" and resume_suspended:
             run.kube.patch_custom(FLUX_KINDS[kind], plural(kind), namespace, name, {"spec": {"suspend": False}})
             rows.append({"object": f.object, "action": "resumed"})
         elif f.id != "suspended" and reconcile_failed and f.severity in ("error", "warning"):
-            request_reconcile(run.kube, kind, name, namespace)
+            request_reconcile(run.kube, kind, namespace, name)
             rows.append({"object": f.object, "action": "reconcile requested"})
     if not reconcile_failed and not resume_suspended:
         rows.append({"object": "-", "action": "none (set reconcile_failed or resume_suspended to act)"})

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from fleetlib.model import window_seconds
+from fleetlib.objects import spec_of
 from fleetlib.quantity import format_cpu, format_memory, parse_quantity
 
 MiB = float(2**20)
@@ -215,7 +216,7 @@ def quantity_text(resource: str, value: float | None) -> str | None:
 
 def container_state(deployment: Mapping[str, Any], container: str = "manager") -> ContainerState | None:
     """The state of one container of a Deployment object (as the API or a kustomize build has it)."""
-    spec = ((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}
+    spec = (spec_of(deployment).get("template") or {}).get("spec") or {}
     found = next((c for c in spec.get("containers") or [] if c.get("name") == container), None)
     if found is None:
         return None

@@ -31,6 +31,7 @@ from fleetlib.kube import connect as kube_connect
 from fleetlib.locations import fleet_home, fleet_root
 from fleetlib.metrics import ControllerUsage as Samples
 from fleetlib.metrics import PodSeries
+from fleetlib.objects import Ref
 from fleetlib.parameters import Catalog, ClusterParams
 from fleetlib.tuning import STRATEGIES, Recommendation, Settings, quantity_text
 
@@ -151,15 +152,16 @@ class FleetOverview(_ClusterPicker):
     def _do(self, _: Any = None) -> None:
         if not self.confirming:
             return
-        kind, namespace, name = str(self.target.value).split("/", 2)
+        target = Ref.parse(str(self.target.value))
+        kind, namespace, name = target.kind, str(target.namespace), target.name
         action = self.action.value
         try:
             if action == "suspend":
-                done = operate.suspend(self.kube, kind, name, namespace)
+                done = operate.suspend(self.kube, kind, namespace, name)
             elif action == "resume":
-                done = operate.resume(self.kube, kind, name, namespace, timeout=60)
+                done = operate.resume(self.kube, kind, namespace, name, timeout=60)
             else:
-                done = operate.reconcile(self.kube, kind, name, namespace, timeout=60)
+                done = operate.reconcile(self.kube, kind, namespace, name, timeout=60)
         except FleetError as e:
             self._hide(f"✗ {action} failed: {e}")
             return

@@ -106,7 +106,7 @@ def test_reconcile_suspend_resume_tree_and_trace(env: tuple[FluxCluster, Any]) -
     assert lines[0] == "Kustomization/flux-system/flux-system"
     assert any(line.endswith("Deployment/flux-system/source-controller") for line in lines)
     assert lines[-1].startswith("└── ")
-    report = operate.trace(kube, "apps/v1", "Deployment", "source-controller", "flux-system")
+    report = operate.trace(kube, "apps/v1", "Deployment", "flux-system", "source-controller")
     assert report["kustomization"] == "flux-system/flux-system"
     assert report["source"] == "GitRepository/flux-system/flux-system" and report["source_ready"] == "True"
     fc.c.sandbox.inject_fault(fc.c.id, "deploy-key-revoked")

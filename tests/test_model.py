@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from fleetlib.errors import InputError
-from fleetlib.model import ClusterId, Duration, ObjectRef
+from fleetlib.model import ClusterId, Duration
+from fleetlib.objects import Ref
 from fleetlib.quantity import format_cpu, format_memory, parse_quantity
 
 
@@ -46,8 +47,8 @@ def test_formatting() -> None:
 def test_identities_print_as_people_write_them() -> None:
     assert str(ClusterId("dev", "services-amer")) == "dev/services-amer"
     assert ClusterId.parse("prod/services-amer") == ClusterId("prod", "services-amer")
-    assert str(ObjectRef("Kustomization", "flux-system", "flux-system")) == "Kustomization/flux-system/flux-system"
-    assert str(ObjectRef("Namespace", None, "flux-system")) == "Namespace/flux-system"
+    assert str(Ref("Kustomization", "flux-system", "flux-system")) == "Kustomization/flux-system/flux-system"
+    assert str(Ref("Namespace", None, "flux-system")) == "Namespace/flux-system"
     with pytest.raises(InputError):
         ClusterId("dev", "../x")
     with pytest.raises(InputError, match="STAGE/CLUSTER"):

@@ -29,6 +29,7 @@ from kubernetes.client.rest import ApiException
 from fleetlib import targets
 from fleetlib.bootstrap import Bootstrap
 from fleetlib.model import ClusterId
+from fleetlib.objects import condition, status_of
 from fleetlib.parameters import Layer, merge_and_validate
 
 STAGE = "dev"
@@ -212,17 +213,10 @@ def _wait(what: str, test: Callable[[], Any], *, timeout: float, every: float = 
         time.sleep(every)
 
 
-def condition(obj: Mapping[str, Any] | None, kind: str = "Ready") -> dict[str, Any] | None:
-    for cond in ((obj or {}).get("status") or {}).get("conditions") or []:
-        if cond.get("type") == kind:
-            return dict(cond)
-    return None
-
-
 def conditions(obj: Mapping[str, Any] | None) -> list[tuple[str, str, str, str]]:
     """(type, status, reason, message) of every condition, sorted by type."""
     return sorted((c.get("type", ""), c.get("status", ""), c.get("reason", ""), c.get("message", ""))
-                  for c in ((obj or {}).get("status") or {}).get("conditions") or [])
+                  for c in status_of(obj).get("conditions") or [])
 
 
 @dataclass
@@ -302,9 +296,9 @@ class Case:
                 return None
             if reason is not None and cond.get("reason") != reason:
                 return None
-            if handled is not None and (obj.get("status") or {}).get("lastHandledReconcileAt") != handled:
+            if handled is not None and status_of(obj).get("lastHandledReconcileAt") != handled:
                 return None
-            if status == "True" and type_ == "Ready" and (obj.get("status") or {}).get(
+            if status == "True" and type_ == "Ready" and status_of(obj).get(
                     "observedGeneration") != obj["metadata"].get("generation"):
                 return None
             return obj

@@ -9,9 +9,10 @@ from typing import Any
 
 import yaml
 
-from fleetlib.fidelity.harness import Case, condition, conditions
+from fleetlib.fidelity.harness import Case, conditions
 from fleetlib.fidelity.scenarios_kube import configmap, deployment
 from fleetlib.fidelity.suite import scenario
+from fleetlib.objects import condition, status_of
 
 
 def _docs(*objs: dict[str, Any]) -> str:
@@ -19,7 +20,7 @@ def _docs(*objs: dict[str, Any]) -> str:
 
 
 def _inventory(obj: dict[str, Any] | None) -> list[str]:
-    return sorted(e["id"] for e in (((obj or {}).get("status") or {}).get("inventory") or {}).get("entries") or [])
+    return sorted(e["id"] for e in (status_of(obj).get("inventory") or {}).get("entries") or [])
 
 
 def _flux(case: Case, kind: str, name: str) -> dict[str, Any]:
@@ -86,7 +87,7 @@ def flux_git_new_commit(case: Case) -> dict[str, Any]:
     sha = case.commit({"app/cm.yaml": _docs(configmap("c", {"a": "2"}))}, message="second")
     token = case.reconcile("GitRepository", "src")
     obj = case.wait("the new artifact", lambda: (o := case.get("GitRepository", "src")) and sha in str(
-        ((o.get("status") or {}).get("artifact") or {}).get("revision")) and o)
+        (status_of(o).get("artifact") or {}).get("revision")) and o)
     case.wait_condition("GitRepository", "src", handled=token)
     return {"revision": obj["status"]["artifact"]["revision"], "events": case.events("src", "GitRepository")}
 

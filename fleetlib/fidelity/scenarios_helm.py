@@ -15,6 +15,7 @@ from fleetlib.fidelity.harness import Case, conditions
 from fleetlib.fidelity.scenarios_flux import _docs, _flux
 from fleetlib.fidelity.scenarios_kube import configmap
 from fleetlib.fidelity.suite import scenario
+from fleetlib.objects import status_of
 from fleetlib.sandbox.charts import CHARTS_URL, REGISTRY_HOST, ArtifactStore
 
 HELLO_TEMPLATES = {
@@ -110,7 +111,7 @@ def helm_release_install(case: Case) -> dict[str, Any]:
     chart = case.get("HelmChart", f"{case.ns}-web")
     cm = case.json("get", "cm", "web-settings", "-n", case.ns)
     return {"release": _release(case, "web"), "chart": conditions(chart),
-            "chart-artifact": ((chart or {}).get("status") or {}).get("artifact", {}).get("revision"),
+            "chart-artifact": status_of(chart).get("artifact", {}).get("revision"),
             "chart-spec": (chart or {}).get("spec"), "configmap": cm.get("data"),
             "labels": cm["metadata"].get("labels"), "annotations": cm["metadata"].get("annotations"),
             "events": sorted(set(case.events("web", "HelmRelease"))),
@@ -124,7 +125,7 @@ def helm_release_upgrade(case: Case) -> dict[str, Any]:
     case.apply([helm_repository(case), helm_release(case, "web", "hello", "0.1.0")])
     case.wait_ready("HelmRelease", "web", timeout=150)
     case.apply([helm_release(case, "web", "hello", "0.1.0", values={"greeting": "changed"})])
-    case.wait("the upgrade", lambda: len(((case.get("HelmRelease", "web") or {}).get("status") or {})
+    case.wait("the upgrade", lambda: len(status_of(case.get("HelmRelease", "web"))
                                           .get("history") or []) >= 2, timeout=150)
     case.wait_ready("HelmRelease", "web", timeout=150)
     return {"release": _release(case, "web"),

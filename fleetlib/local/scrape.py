@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from fleetlib.objects import spec_of, status_of
 from fleetlib.quantity import parse_quantity
 from fleetlib.sandbox.promql import Matcher, Series
 
@@ -86,8 +87,8 @@ def pod_samples(pods: Iterable[dict[str, Any]]) -> list[Sample]:
         meta = pod.get("metadata") or {}
         base = {"namespace": str(meta.get("namespace")), "pod": str(meta.get("name")), "container": "manager",
                 "job": "kube-state-metrics", "uid": str(meta.get("uid")),
-                "node": str((pod.get("spec") or {}).get("nodeName", ""))}
-        manager = next((c for c in (pod.get("spec") or {}).get("containers") or [] if c.get("name") == "manager"), None)
+                "node": str(spec_of(pod).get("nodeName", ""))}
+        manager = next((c for c in spec_of(pod).get("containers") or [] if c.get("name") == "manager"), None)
         if manager is None:
             continue
         resources = manager.get("resources") or {}
@@ -96,7 +97,7 @@ def pod_samples(pods: Iterable[dict[str, Any]]) -> list[Sample]:
                 unit = "core" if resource == "cpu" else "byte"
                 out.append((f"kube_pod_container_resource_{kind}", {**base, "resource": resource, "unit": unit},
                             parse_quantity(str(quantity))))
-        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+        for status in status_of(pod).get("containerStatuses") or []:
             reason = ((status.get("lastState") or {}).get("terminated") or {}).get("reason")
             if reason and status.get("name") == "manager":
                 out.append(("kube_pod_container_status_last_terminated_reason", {**base, "reason": reason}, 1.0))

@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 
 from fleetlib.local.versions import LOCAL
+from fleetlib.objects import meta_of
 from fleetlib.sandbox.apply import ApplyConflict, record_update, server_side_apply
 from fleetlib.sandbox.apply import prefix as conflict_prefix
 from fleetlib.sandbox.apply import render as render_path
@@ -149,7 +150,7 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
         return True
 
     def strip(obj: dict[str, Any]) -> dict[str, Any]:
-        meta = dict(obj.get("metadata") or {})
+        meta = dict(meta_of(obj))
         meta["managedFields"] = [{k: v for k, v in e.items() if k != "time"} for e in meta.get("managedFields") or []]
         return {**obj, "metadata": meta}
 
@@ -233,7 +234,7 @@ class ClusterApi:
             raise ApiError(400, "BadRequest", str(e)) from e
         if rt.key in self.virtual:
             objects = [o for o in self.virtual[rt.key](namespace if rt.namespaced else None)
-                       if labels((o.get("metadata") or {}).get("labels") or {}) and fields(o)]
+                       if labels(meta_of(o).get("labels") or {}) and fields(o)]
             return json.dumps({"kind": f"{rt.kind}List", "apiVersion": rt.api_version,
                                "metadata": {"resourceVersion": str(self.store.rv())}, "items": objects},
                               separators=(",", ":"))
@@ -260,7 +261,7 @@ class ClusterApi:
         for row in rows:
             if not plain:
                 obj = row.obj()
-                if not labels((obj.get("metadata") or {}).get("labels") or {}) or not fields(obj):
+                if not labels(meta_of(obj).get("labels") or {}) or not fields(obj):
                     continue
             if limit and len(items) >= limit:
                 remaining += 1
@@ -502,12 +503,12 @@ class ClusterApi:
     def replace(self, rt: ResourceType, namespace: str | None, name: str, obj: dict[str, Any], *, manager: str,
                 subresource: str | None = None, strict: bool = False) -> dict[str, Any]:
         obj = copy.deepcopy(obj)
-        given = str((obj.get("metadata") or {}).get("name") or name) if isinstance(obj.get("metadata"), dict) else name
+        given = str(meta_of(obj).get("name") or name) if isinstance(obj.get("metadata"), dict) else name
         self._validate(rt, obj, namespace, given, partial=True)
         if subresource is None:
             self._prune(rt, obj, strict=strict)
             self._validate(rt, obj, namespace, given)
-        wanted_rv = (obj.get("metadata") or {}).get("resourceVersion")
+        wanted_rv = meta_of(obj).get("resourceVersion")
         with self.store.write() as tx:
             row = tx.get(rt.key, _ns_key(rt, namespace), name)
             if row is None:
@@ -579,7 +580,7 @@ class ClusterApi:
                 self._validate(rt, new, namespace, name, partial=True)
                 self._prune(rt, new, strict=strict)
                 self._validate(rt, new, namespace, name)
-            rv_wanted = (new.get("metadata") or {}).get("resourceVersion")
+            rv_wanted = meta_of(new).get("resourceVersion")
             if rv_wanted and str(rv_wanted) != str(row.rv):
                 raise conflict(rt, name)
             done = self._finish_update(tx, rt, row, old, new, subresource=subresource, manager=manager)
@@ -704,7 +705,7 @@ class ClusterApi:
         ns = namespace if rt.namespaced else None
 
         def wanted(obj: dict[str, Any]) -> bool:
-            return labels((obj.get("metadata") or {}).get("labels") or {}) and fields(obj)
+            return labels(meta_of(obj).get("labels") or {}) and fields(obj)
 
         if resource_version in (None, "", "0"):
             since, rows = self.store.scan([rt.key], ns)

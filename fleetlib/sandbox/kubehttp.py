@@ -24,6 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
+from fleetlib.objects import spec_of
 from fleetlib.sandbox.apiserver import KUBERNETES_VERSION, ApiError, ClusterApi
 from fleetlib.sandbox.httpbase import LocalServer, VerbHandler
 from fleetlib.sandbox.openapi import openapi_v2, openapi_v3_group, openapi_v3_index
@@ -393,7 +394,7 @@ def _scale(api: ClusterApi, rt: ResourceType, verb: str, namespace: str | None, 
     else:
         raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource",
                        {"kind": "scale", "group": "autoscaling"})
-    replicas = ((wanted or {}).get("spec") or {}).get("replicas")
+    replicas = spec_of(wanted).get("replicas")
     if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
         raise ApiError(422, "Invalid", f'Scale.autoscaling "{name}" is invalid: spec.replicas: Invalid value: '
                        f"{json.dumps(replicas)}: must be greater than or equal to 0", {})
@@ -499,7 +500,7 @@ def _stamp(ts: float) -> str:
 
 def _logs(api: ClusterApi, rt: ResourceType, namespace: str | None, name: str, query: Mapping[str, str]) -> Response:
     pod = api.get(rt, namespace, name)
-    containers = [c["name"] for c in (pod.get("spec") or {}).get("containers") or []]
+    containers = [c["name"] for c in spec_of(pod).get("containers") or []]
     container = query.get("container") or (containers[0] if len(containers) == 1 else None)
     if container is None:
         raise ApiError(400, "BadRequest", f"a container name must be specified for pod {name}, choose one of: "

@@ -24,6 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
+from fleetlib.objects import spec_of, status_of
 from fleetlib.quantity import parse_quantity
 from fleetlib.sandbox.apiserver import ClusterApi
 from fleetlib.sandbox.httpbase import LocalServer, VerbHandler
@@ -57,7 +58,7 @@ class ClusterMetrics:
             app = ((pod["metadata"].get("labels") or {}).get("app")) or ""
             if app not in CONTROLLER_KINDS and not app.startswith("image-"):
                 continue
-            manager = next((c for c in (pod.get("spec") or {}).get("containers") or [] if c["name"] == "manager"), None)
+            manager = next((c for c in spec_of(pod).get("containers") or [] if c["name"] == "manager"), None)
             if manager is None:
                 continue
             res = manager.get("resources") or {}
@@ -73,8 +74,8 @@ class ClusterMetrics:
             meta = pod["metadata"]
             base = {"namespace": meta["namespace"], "pod": meta["name"], "container": "manager"}
             cad = {**base, "job": "kubelet", "metrics_path": "/metrics/cadvisor",
-                   "node": (pod.get("spec") or {}).get("nodeName", ""), "image": _image(pod)}
-            ksm = {**base, "job": "kube-state-metrics", "node": (pod.get("spec") or {}).get("nodeName", ""),
+                   "node": spec_of(pod).get("nodeName", ""), "image": _image(pod)}
+            ksm = {**base, "job": "kube-state-metrics", "node": spec_of(pod).get("nodeName", ""),
                    "uid": meta["uid"]}
             series.append(Series({"__name__": "container_cpu_usage_seconds_total", **cad},
                                  partial(self.model.cpu_total, app)))
@@ -134,11 +135,11 @@ class ClusterMetrics:
         out = []
         for pod in self._pods:
             meta = pod["metadata"]
-            if namespace and meta["namespace"] != namespace or (pod.get("status") or {}).get("phase") != "Running":
+            if namespace and meta["namespace"] != namespace or status_of(pod).get("phase") != "Running":
                 continue
             app = (meta.get("labels") or {}).get("app", "")
             containers = []
-            for c in (pod.get("spec") or {}).get("containers") or []:
+            for c in spec_of(pod).get("containers") or []:
                 cpu = float(self.model.cpu_rate(app, ts)[0]) if app in CONTROLLER_KINDS else 0.001
                 mem = float(self.model.memory(app, ts)[0]) if app in CONTROLLER_KINDS else 8 * 2.0**20
                 containers.append({"name": c["name"], "usage": {"cpu": f"{max(1, round(cpu * 1e9))}n",
@@ -160,7 +161,7 @@ class ClusterMetrics:
 
 
 def _image(pod: dict[str, Any]) -> str:
-    containers = (pod.get("spec") or {}).get("containers") or [{}]
+    containers = spec_of(pod).get("containers") or [{}]
     return str(containers[0].get("image", ""))
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from fleetlib.objects import spec_of, status_of
 from fleetlib.sandbox.registry import ResourceType
 
 Row = Callable[[dict[str, Any], float], list[Any]]
@@ -104,7 +105,7 @@ def _pod(obj: dict[str, Any], now: float) -> list[Any]:
 
 
 def _containers(template: Mapping[str, Any]) -> tuple[str, str]:
-    containers = ((template.get("spec") or {}).get("containers")) or []
+    containers = (spec_of(template).get("containers")) or []
     return ",".join(str(c.get("name")) for c in containers), ",".join(str(c.get("image")) for c in containers)
 
 
@@ -155,7 +156,7 @@ def _event(obj: dict[str, Any], now: float) -> list[Any]:
 
 
 def _namespace(obj: dict[str, Any], now: float) -> list[Any]:
-    return [_meta(obj)["name"], (obj.get("status") or {}).get("phase", "Active"), _created(obj, now)]
+    return [_meta(obj)["name"], status_of(obj).get("phase", "Active"), _created(obj, now)]
 
 
 def _data(obj: dict[str, Any], now: float) -> list[Any]:
@@ -185,7 +186,7 @@ def _service_account(obj: dict[str, Any], now: float) -> list[Any]:
 
 
 def _lease(obj: dict[str, Any], now: float) -> list[Any]:
-    return [_meta(obj)["name"], (obj.get("spec") or {}).get("holderIdentity") or "", _created(obj, now)]
+    return [_meta(obj)["name"], spec_of(obj).get("holderIdentity") or "", _created(obj, now)]
 
 
 BUILTIN: dict[str, tuple[list[dict[str, Any]], Row]] = {

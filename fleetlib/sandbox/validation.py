@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from fleetlib.objects import meta_of, spec_of
 from fleetlib.sandbox.registry import CRD_KEY, ResourceType
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -204,7 +205,7 @@ def _deployment_causes(obj: dict[str, Any]) -> list[Cause]:
         out.append(Cause("spec.replicas", "FieldValueInvalid", "Invalid value: must be greater than or equal to 0"))
     selector = spec.get("selector")
     template = spec.get("template") or {}
-    labels = (template.get("metadata") or {}).get("labels")
+    labels = meta_of(template).get("labels")
     shown = json.dumps(labels or None, separators=(",", ":"))  # as Go's encoding/json prints it
     if not isinstance(selector, dict) or not (selector.get("matchLabels") or selector.get("matchExpressions")):
         out.append(Cause("spec.selector", "FieldValueRequired", "Required value"))
@@ -213,7 +214,7 @@ def _deployment_causes(obj: dict[str, Any]) -> list[Cause]:
     elif any((labels or {}).get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
         out.append(Cause("spec.template.metadata.labels", "FieldValueInvalid",
                          f"Invalid value: {shown}: `selector` does not match template `labels`"))
-    out += _containers_causes((template.get("spec") or {}), "spec.template.spec")
+    out += _containers_causes(spec_of(template), "spec.template.spec")
     return out
 
 
@@ -262,7 +263,7 @@ def immutable_causes(rt: ResourceType, old: dict[str, Any], new: dict[str, Any])
             if (old.get(field) or {}) != (new.get(field) or {}):
                 out.append(Cause(field, "FieldValueForbidden", IMMUTABLE_WHEN_SET))
     if rt.group == "apps" and rt.kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"):
-        before, after = (old.get("spec") or {}).get("selector"), (new.get("spec") or {}).get("selector")
+        before, after = spec_of(old).get("selector"), spec_of(new).get("selector")
         if before is not None and after != before:
             out.append(Cause("spec.selector", "FieldValueInvalid",
                              f"Invalid value: {json.dumps(after, separators=(',', ':'))}: field is immutable"))
@@ -284,7 +285,7 @@ def update_problem(rt: ResourceType, old: dict[str, Any], new: dict[str, Any], *
             str(new.get("apiVersion", rt.api_version)).rpartition("/")[0] != rt.group:
         return 400, "BadRequest", f"the kind of the object ({new.get('kind')}, {new.get('apiVersion')}) does not match " \
                                   f"the resource ({rt.kind}, {rt.api_version})"
-    old_uid = (old.get("metadata") or {}).get("uid")
+    old_uid = meta_of(old).get("uid")
     if meta.get("uid") not in (None, old_uid):
         return 409, "Conflict", f'Operation cannot be fulfilled on {rt.plural}{"." + rt.group if rt.group else ""} ' \
                                 f'"{name}": Precondition failed: UID in precondition: {meta.get("uid")}, UID in object ' \

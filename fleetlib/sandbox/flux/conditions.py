@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from fleetlib import objects
+from fleetlib.objects import meta_of
+
 READY, RECONCILING, STALLED, HEALTHY = "Ready", "Reconciling", "Stalled", "Healthy"
 
 
@@ -41,7 +44,7 @@ def is_ready(obj: dict[str, Any]) -> bool:
     """Ready=True for the current generation, as flux and kstatus judge a Flux object."""
     status = obj.get("status") or {}
     ready = get_condition(status, READY)
-    generation = (obj.get("metadata") or {}).get("generation")
+    generation = meta_of(obj).get("generation")
     return bool(ready and ready.get("status") == "True"
                 and (generation is None or status.get("observedGeneration") == generation))
 
@@ -70,6 +73,4 @@ def workload_current(obj: dict[str, Any]) -> tuple[bool, str]:
     return True, "Current"
 
 
-FLUX_KINDS = {"GitRepository", "OCIRepository", "Bucket", "HelmRepository", "HelmChart", "Kustomization",
-              "HelmRelease", "Provider", "Alert", "Receiver", "ImageRepository", "ImagePolicy",
-              "ImageUpdateAutomation"}
+FLUX_KINDS = {*objects.FLUX_KINDS, *objects.IMAGE_KINDS}

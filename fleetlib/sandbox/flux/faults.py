@@ -26,6 +26,7 @@ import yaml
 
 from fleetlib.errors import InputError
 from fleetlib.files import write_atomic
+from fleetlib.objects import condition, meta_of, spec_of, status_of
 from fleetlib.sandbox.apiserver import ApiError, ClusterApi
 from fleetlib.sandbox.charts import CHARTS_URL, ArtifactStore, publish_demo_chart
 from fleetlib.sandbox.hub import Hub
@@ -261,7 +262,7 @@ class ClusterOps:
 
     def cluster_path(self) -> str:
         ks = self.get("Kustomization", "flux-system") or {}
-        return str((ks.get("spec") or {}).get("path") or "").removeprefix("./").strip("/")
+        return str(spec_of(ks).get("path") or "").removeprefix("./").strip("/")
 
     def apply(self, obj: dict[str, Any]) -> None:
         self.kube.apply(obj)
@@ -314,7 +315,7 @@ def _deployment_container(c: ClusterOps, app: str) -> dict[str, Any]:
     deploy = c.get("Deployment", app)
     if deploy is None:
         raise InputError(f"the cluster has no Deployment {NAMESPACE}/{app}", hint="name a Flux controller as target")
-    containers = ((((deploy.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers")) or []
+    containers = (((spec_of(deploy).get("template") or {}).get("spec") or {}).get("containers")) or []
     return next((x for x in containers if x.get("name") == "manager"), containers[0] if containers else {})
 
 
@@ -353,7 +354,7 @@ def inject(cluster: ClusterApi | Kube, hub: Hub, scenario: str, *, target: str |
     record: dict[str, Any] = {"target": target or DEFAULT_TARGETS.get(scenario), "since": time.time()}
     if scenario == "deploy-key-revoked":
         owner, name, _ = c.source_repo()
-        path = str(((c.get("Kustomization", "flux-system") or {}).get("spec") or {}).get("path") or "")
+        path = str(spec_of(c.get("Kustomization", "flux-system")).get("path") or "")
         keys = hub.keys(owner, name)
         own = [k for k in keys if path and str(k["title"]).endswith(f"-{path}")]
         keys = own or keys  # this cluster's key (clusters sharing the repository keep theirs), else every key
@@ -361,7 +362,7 @@ def inject(cluster: ClusterApi | Kube, hub: Hub, scenario: str, *, target: str |
         for k in keys:
             hub.delete_key(owner, name, k["id"])
     elif scenario == "known-hosts-mismatch":
-        secret_name = str((((c.get("GitRepository", "flux-system") or {}).get("spec") or {}).get("secretRef") or {})
+        secret_name = str((spec_of(c.get("GitRepository", "flux-system")).get("secretRef") or {})
                           .get("name") or "flux-system")
         secret = c.get("Secret", secret_name)
         if secret is None:
@@ -448,8 +449,8 @@ def _stale_revision(c: ClusterOps, record: dict[str, Any], *, timeout: float = 1
     while True:  # fetched, applied, and fetched once more for the new generation: then it waits an hour
         repo = c.get("GitRepository", "flux-system") or {}
         status = repo.get("status") or {}
-        if (repo.get("spec") or {}).get("interval") == STALE_INTERVAL and status.get("observedGeneration") == \
-                (repo.get("metadata") or {}).get("generation") and _source_at_head(c):
+        if spec_of(repo).get("interval") == STALE_INTERVAL and status.get("observedGeneration") == \
+                meta_of(repo).get("generation") and _source_at_head(c):
             break
         if time.monotonic() > deadline:
             raise InputError(f"stale-revision: the flux-system GitRepository did not take the {STALE_INTERVAL} "
@@ -542,15 +543,11 @@ _KUSTOMIZATIONS = {"kustomize-build-error": "fault-build-error", "missing-crd": 
                    "health-check-timeout": "fault-health-check", "dependency-not-ready": "fault-dependent"}
 
 
-def _cond(obj: dict[str, Any] | None, kind: str = "Ready") -> dict[str, Any]:
-    return next((c for c in ((obj or {}).get("status") or {}).get("conditions") or [] if c.get("type") == kind), {})
-
-
 def _source_at_head(c: ClusterOps) -> bool:
     repo = c.get("GitRepository", "flux-system")
     head = c.head()
-    revision = str((((repo or {}).get("status") or {}).get("artifact") or {}).get("revision", ""))
-    return bool(head) and revision.endswith(str(head)) and _cond(repo).get("status") == "True"
+    revision = str((status_of(repo).get("artifact") or {}).get("revision", ""))
+    return bool(head) and revision.endswith(str(head)) and condition(repo).get("status") == "True"
 
 
 def _ks_shows(name: str, test: Callable[[dict[str, Any]], bool]) -> Check:
@@ -558,24 +555,24 @@ def _ks_shows(name: str, test: Callable[[dict[str, Any]], bool]) -> Check:
         ks = c.get("Kustomization", name)
         if ks is None or not _source_at_head(c):
             return False
-        attempted = str(((ks.get("status") or {}).get("lastAttemptedRevision")) or "")
-        return attempted.endswith(str(c.head())) and test(_cond(ks))
+        attempted = str((status_of(ks).get("lastAttemptedRevision")) or "")
+        return attempted.endswith(str(c.head())) and test(condition(ks))
     return check
 
 
 def _source_shows(text: str) -> Check:
-    return lambda c, record: text in str(_cond(c.get("GitRepository", "flux-system")).get("message", ""))
+    return lambda c, record: text in str(condition(c.get("GitRepository", "flux-system")).get("message", ""))
 
 
 def _pod_shows(test: Callable[[dict[str, Any]], bool]) -> Check:
     return lambda c, record: any(test(s) for p in c.pods(str(record.get("target")))
-                                 for s in (p.get("status") or {}).get("containerStatuses") or [])
+                                 for s in status_of(p).get("containerStatuses") or [])
 
 
 def _pods_fresh(c: ClusterOps, record: dict[str, Any]) -> bool:
     pods = c.pods(str(record.get("target")))
     return bool(pods) and all(s.get("ready") and not s.get("lastState") for p in pods
-                              for s in (p.get("status") or {}).get("containerStatuses") or [{}])
+                              for s in status_of(p).get("containerStatuses") or [{}])
 
 
 def _always(c: ClusterOps, record: dict[str, Any]) -> bool:
@@ -591,12 +588,12 @@ SHOWS: dict[str, tuple[str, Check]] = {
     "missing-crd": ("Kustomization fault-missing-crd reports the missing kind",
                     _ks_shows("fault-missing-crd", lambda r: "no matches for kind" in str(r.get("message")))),
     "dependency-not-ready": ("Kustomization fault-dependent reports DependencyNotReady",
-                             lambda c, record: _cond(c.get("Kustomization", "fault-dependent")).get("reason")
+                             lambda c, record: condition(c.get("Kustomization", "fault-dependent")).get("reason")
                              == "DependencyNotReady"),
     "health-check-timeout": ("Kustomization fault-health-check reports HealthCheckFailed (after its 1m0s timeout)",
                              _ks_shows("fault-health-check", lambda r: r.get("reason") == "HealthCheckFailed")),
     "helm-install-retries-exhausted": ("the HelmRelease is Stalled with RetriesExceeded",
-                                       lambda c, record: _cond(c.get("HelmRelease", str(record.get("target"))),
+                                       lambda c, record: condition(c.get("HelmRelease", str(record.get("target"))),
                                                                "Stalled").get("reason") == "RetriesExceeded"),
     "controller-oomkilled": ("the controller's pod was OOMKilled",
                              _pod_shows(lambda s: ((s.get("lastState") or {}).get("terminated") or {}).get("reason")
@@ -620,8 +617,8 @@ def _all_ready(c: ClusterOps) -> bool:
     """Every Kustomization and HelmRelease Ready (not being deleted): what "none above info" needs."""
     for kind in ("Kustomization", "HelmRelease"):
         for obj in c.list(kind):
-            if not (obj.get("metadata") or {}).get("deletionTimestamp") and _cond(obj).get("status") != "True" \
-                    and not ((obj.get("spec") or {}) if isinstance(obj.get("spec"), dict) else {}).get("suspend"):
+            if not meta_of(obj).get("deletionTimestamp") and condition(obj).get("status") != "True" \
+                    and not (spec_of(obj) if isinstance(obj.get("spec"), dict) else {}).get("suspend"):
                 return False
     return True
 
@@ -641,7 +638,7 @@ def _recovered_objects(scenario: str) -> Check:
     if scenario in ("controller-oomkilled", "controller-crashloop"):
         return _pods_fresh
     if scenario == "suspended-kustomization":
-        return lambda c, record: _cond(c.get("Kustomization", str(record.get("target")))).get("status") == "True" \
+        return lambda c, record: condition(c.get("Kustomization", str(record.get("target")))).get("status") == "True" \
             and not ((c.get("Kustomization", str(record.get("target"))) or {}).get("spec") or {}).get("suspend")
     if scenario == "api-flaky":
         return lambda c, record: _waited(1.0, record)
@@ -653,7 +650,7 @@ def _recovered_objects(scenario: str) -> Check:
 def _checking_health(obj: dict[str, Any]) -> bool:
     """A Kustomization running its health checks: a reconcile request now would cancel them (kustomize-controller
     v1.6 and later), so it is left to finish."""
-    return "health checks" in str(_cond(obj, "Reconciling").get("message", ""))
+    return "health checks" in str(condition(obj, "Reconciling").get("message", ""))
 
 
 def _nudge(c: ClusterOps, scenario: str, record: dict[str, Any]) -> None:
@@ -664,10 +661,10 @@ def _nudge(c: ClusterOps, scenario: str, record: dict[str, Any]) -> None:
         c.reconcile("GitRepository", "flux-system")
     elif "cleared" in record and not _all_ready(c):
         for obj in c.list("Kustomization"):
-            if _cond(obj).get("status") != "True" and not _checking_health(obj):
+            if condition(obj).get("status") != "True" and not _checking_health(obj):
                 c.reconcile("Kustomization", obj["metadata"]["name"], obj["metadata"]["namespace"])
     elif scenario in _KUSTOMIZATIONS and (ks := c.get("Kustomization", _KUSTOMIZATIONS[scenario])) is not None and \
-            not str((ks.get("status") or {}).get("lastAttemptedRevision") or "").endswith(str(c.head())):
+            not str(status_of(ks).get("lastAttemptedRevision") or "").endswith(str(c.head())):
         c.reconcile("Kustomization", _KUSTOMIZATIONS[scenario])  # only until it has tried the head revision
     elif scenario == "suspended-kustomization" and "cleared" in record:
         c.reconcile("Kustomization", str(record.get("target")))

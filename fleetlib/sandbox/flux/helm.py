@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 from fleetlib.model import go_duration
+from fleetlib.objects import spec_of, status_of
 from fleetlib.sandbox.apiserver import ApiError, now_rfc3339
 from fleetlib.sandbox.flux.conditions import (
     READY,
@@ -68,7 +69,7 @@ class HelmController:
             if pending is not None:
                 self.rt.guarded(COMPONENT, self._check_wait)(hr)
                 continue
-            if (hr.get("spec") or {}).get("suspend"):
+            if spec_of(hr).get("suspend"):
                 continue
             if self.schedule.due(hr) or self._source_moved(hr):
                 run(hr)
@@ -96,7 +97,7 @@ class HelmController:
     def _source_moved(self, hr: dict[str, Any]) -> bool:
         kind, ns, name = self._source_ref(hr)
         source = self.rt.get(kind, ns, name)
-        revision = (((source or {}).get("status") or {}).get("artifact") or {}).get("revision")
+        revision = (status_of(source).get("artifact") or {}).get("revision")
         return bool(revision) and hr["metadata"]["uid"] in self.seen and self.seen[hr["metadata"]["uid"]] != revision
 
     def _chart_template(self, hr: dict[str, Any]) -> None:
@@ -120,14 +121,14 @@ class HelmController:
                 "metadata": {"name": name, "namespace": ns, "labels": {NAME_LABEL: meta["name"],
                                                                        NAMESPACE_LABEL: meta["namespace"]}},
                 "spec": wanted}
-        if current is None or {k: (current.get("spec") or {}).get(k) for k in wanted} != wanted:
+        if current is None or {k: spec_of(current).get(k) for k in wanted} != wanted:
             self.rt.api.patch(t, ns, name, "application/apply-patch+yaml", json.dumps(body).encode(), manager=MANAGER,
                               force=True)
             if current is None:
                 self.rt.event(hr, "Normal", "HelmChartCreated",
                               f"Created HelmChart/{ns}/{name} with SourceRef '{source_ref['kind']}/{ns}/"
                               f"{source_ref['name']}'", COMPONENT)
-        if (hr.get("status") or {}).get("helmChart") != f"{ns}/{name}":
+        if status_of(hr).get("helmChart") != f"{ns}/{name}":
             hr.setdefault("status", {})["helmChart"] = f"{ns}/{name}"
 
     @staticmethod
@@ -151,14 +152,14 @@ class HelmController:
 
     def reconcile(self, hr: dict[str, Any]) -> None:
         meta, spec = hr["metadata"], hr.get("spec") or {}
-        status = copy.deepcopy(hr.get("status") or {})
+        status = copy.deepcopy(status_of(hr))
         generation = meta.get("generation", 1)
         _mark(status, RECONCILING, "True", "Progressing", "Fulfilling prerequisites", generation)
         self.rt.patch_status(hr, status, COMPONENT)
         requeue = self.rt.settings.requeue_dependency
         if spec.get("chart") and not spec.get("chartRef"):
             self._chart_template(hr)
-            status["helmChart"] = (hr.get("status") or {}).get("helmChart")
+            status["helmChart"] = status_of(hr).get("helmChart")
         kind, ns, name = self._source_ref(hr)
         source = self.rt.get(kind, ns, name)
         if source is None:
@@ -169,7 +170,7 @@ class HelmController:
             self._finish(hr, status, retry=requeue)
             return
         problem = self._source_ready(kind, source)
-        self.seen[meta["uid"]] = ((source.get("status") or {}).get("artifact") or {}).get("revision")
+        self.seen[meta["uid"]] = (status_of(source).get("artifact") or {}).get("revision")
         if problem:
             self.rt.log(COMPONENT, "info", problem, hr)
             _mark(status, READY, "False", "SourceNotReady", problem, generation)
@@ -497,7 +498,7 @@ class NotificationController:
                 stamp, generation = self.rt.stamp(), meta.get("generation", 1)
                 message = "Initialized" if kind != "Receiver" else \
                     f"Receiver initialized for path: /hook/{hashlib.sha256(meta['uid'].encode()).hexdigest()}"
-                conds = set_condition((obj.get("status") or {}).get("conditions"), READY, "True", "Succeeded", message,
+                conds = set_condition(status_of(obj).get("conditions"), READY, "True", "Succeeded", message,
                                       now=stamp, generation=generation)
                 new: dict[str, Any] = {"conditions": conds, "observedGeneration": generation}
                 if self.schedule.requested(obj):

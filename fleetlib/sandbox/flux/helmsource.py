@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from fleetlib.files import make_private_tree, write_atomic
+from fleetlib.objects import spec_of, status_of
 from fleetlib.sandbox.charts import HELM_CONTENT, resolve_version
 from fleetlib.sandbox.flux.conditions import (
     READY,
@@ -94,7 +95,7 @@ class HelmSources:
     # --- HelmRepository -------------------------------------------------------------------------------
 
     def reconcile_repository(self, repo: dict[str, Any]) -> None:
-        meta, spec, status = repo["metadata"], repo.get("spec") or {}, dict(repo.get("status") or {})
+        meta, spec, status = repo["metadata"], repo.get("spec") or {}, dict(status_of(repo))
         if spec.get("suspend"):
             return
         url = str(spec.get("url") or "")
@@ -137,22 +138,22 @@ class HelmSources:
 
     def _chart_source_moved(self, chart: dict[str, Any]) -> bool:
         """The watch on a chart's HelmRepository: a new index revision re-resolves the chart."""
-        src = (chart.get("spec") or {}).get("sourceRef") or {}
+        src = spec_of(chart).get("sourceRef") or {}
         repo = self.rt.get(str(src.get("kind") or "HelmRepository"), chart["metadata"]["namespace"],
                            str(src.get("name", "")))
-        revision = (((repo or {}).get("status") or {}).get("artifact") or {}).get("revision")
+        revision = (status_of(repo).get("artifact") or {}).get("revision")
         key = chart["metadata"]["uid"]
         moved = bool(revision) and self._chart_seen.get(key) not in (None, revision)
         return moved
 
     def reconcile_chart(self, chart: dict[str, Any]) -> None:
-        meta, spec, status = chart["metadata"], chart.get("spec") or {}, dict(chart.get("status") or {})
+        meta, spec, status = chart["metadata"], chart.get("spec") or {}, dict(status_of(chart))
         if spec.get("suspend"):
             return
         src = spec.get("sourceRef") or {}
         name, constraint = str(spec.get("chart", "")), str(spec.get("version") or "*")
         repo = self.rt.get(str(src.get("kind") or "HelmRepository"), meta["namespace"], str(src.get("name", "")))
-        repo_artifact = ((repo or {}).get("status") or {}).get("artifact")
+        repo_artifact = status_of(repo).get("artifact")
         self._chart_seen[meta["uid"]] = (repo_artifact or {}).get("revision")
         try:
             if repo is None:
@@ -176,7 +177,7 @@ class HelmSources:
             entry = next(e for e in entries if str(e.get("version")) == version)
             chart_url = str((entry.get("urls") or [""])[0])
             if "://" not in chart_url:
-                chart_url = str((repo.get("spec") or {}).get("url", "")).rstrip("/") + "/" + chart_url
+                chart_url = str(spec_of(repo).get("url", "")).rstrip("/") + "/" + chart_url
             try:
                 data, _ = self.fetch(chart_url)
             except FetchError as e:
@@ -205,7 +206,7 @@ class HelmSources:
     # --- OCIRepository --------------------------------------------------------------------------------
 
     def reconcile_oci(self, repo: dict[str, Any]) -> None:
-        meta, spec, status = repo["metadata"], repo.get("spec") or {}, dict(repo.get("status") or {})
+        meta, spec, status = repo["metadata"], repo.get("spec") or {}, dict(status_of(repo))
         if spec.get("suspend"):
             return
         url = str(spec.get("url") or "")

@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from fleetlib.model import go_duration
+from fleetlib.objects import inventory_id, parse_inventory_id, ref, spec_of, status_of
 from fleetlib.sandbox.apiserver import ApiError, now_rfc3339
 from fleetlib.sandbox.flux.conditions import (
     HEALTHY,
@@ -56,17 +57,6 @@ class Failure(Exception):
         self.event = event or message
 
 
-def entry_id(obj: dict[str, Any]) -> str:
-    group = obj["apiVersion"].rpartition("/")[0]
-    name = obj["metadata"]["name"].replace(":", "__")
-    return f"{obj['metadata'].get('namespace') or ''}_{name}_{group}_{obj['kind']}"
-
-
-def ref(obj: dict[str, Any]) -> str:
-    ns = obj["metadata"].get("namespace")
-    return f"{obj['kind']}/{ns}/{obj['metadata']['name']}" if ns else f"{obj['kind']}/{obj['metadata']['name']}"
-
-
 class KustomizeController:
     """Reconcile as kustomize-controller's Reconcile does (v1.5-v1.9): finalizer first; a deleted Kustomization
     prunes its inventory (prune: true) and lets go; a suspended one only records the request it saw; then the
@@ -91,7 +81,7 @@ class KustomizeController:
             return
         by_key = {(k["metadata"]["namespace"], k["metadata"]["name"]): k for k in items}
         revisions = {(s["kind"], s["metadata"]["namespace"], s["metadata"]["name"]):
-                     ((s.get("status") or {}).get("artifact") or {}).get("revision")
+                     (status_of(s).get("artifact") or {}).get("revision")
                      for kind in ("GitRepository", "OCIRepository", "Bucket") for s in self.rt.list(kind)}
         due: list[tuple[Any, dict[str, Any]]] = []
         for ks in items:
@@ -110,7 +100,7 @@ class KustomizeController:
             if pending is not None and pending["generation"] == meta.get("generation"):
                 self._check_health(ks, pending)
                 continue
-            if (ks.get("spec") or {}).get("suspend"):
+            if spec_of(ks).get("suspend"):
                 if self._suspended_due(ks):
                     due.append((self.suspended, ks))
                 continue
@@ -133,7 +123,7 @@ class KustomizeController:
         return dict(out)
 
     def _source_key(self, ks: dict[str, Any]) -> tuple[str, str, str]:
-        src = (ks.get("spec") or {}).get("sourceRef") or {}
+        src = spec_of(ks).get("sourceRef") or {}
         return (src.get("kind", "GitRepository"), src.get("namespace") or ks["metadata"]["namespace"],
                 src.get("name", ""))
 
@@ -142,19 +132,19 @@ class KustomizeController:
         revision = revisions.get(self._source_key(ks))
         uid = ks["metadata"]["uid"]
         if uid not in self.seen:
-            self.seen[uid] = (ks.get("status") or {}).get("lastAttemptedRevision")
+            self.seen[uid] = status_of(ks).get("lastAttemptedRevision")
         return bool(revision) and revision != self.seen[uid]
 
     def _suspended_due(self, ks: dict[str, Any]) -> bool:
         key = ks["metadata"]["uid"]
         requested = self.schedule.requested(ks)
         return self.schedule.generation.get(key) != ks["metadata"].get("generation", 1) or bool(
-            requested and requested != (ks.get("status") or {}).get("lastHandledReconcileAt"))
+            requested and requested != status_of(ks).get("lastHandledReconcileAt"))
 
     def suspended(self, ks: dict[str, Any]) -> None:
         """A suspended Kustomization's reconcile: nothing but the log line and the status bookkeeping."""
         self.rt.log(COMPONENT, "info", "Reconciliation is suspended for this object", ks)
-        status = copy.deepcopy(ks.get("status") or {})
+        status = copy.deepcopy(status_of(ks))
         self._finish(ks, status, time.monotonic(), announce=False)
         self.schedule.generation[ks["metadata"]["uid"]] = ks["metadata"].get("generation", 1)
 
@@ -165,10 +155,10 @@ class KustomizeController:
         started = time.monotonic()
         uid = ks["metadata"]["uid"]
         self.seen[uid] = revisions.get(self._source_key(ks))
-        status = copy.deepcopy(ks.get("status") or {})
+        status = copy.deepcopy(status_of(ks))
         kind, ns, name = self._source_key(ks)
         source = self.rt.get(kind, ns, name)
-        retry_interval = interval_of(ks, "retryInterval", str((ks.get("spec") or {}).get("interval") or "10m"))
+        retry_interval = interval_of(ks, "retryInterval", str(spec_of(ks).get("interval") or "10m"))
         if source is None:  # read through the controller's cache: the error names the Kind
             t = self.rt.type(kind)
             what = f"{kind}.{t.group}" if t else kind
@@ -177,7 +167,7 @@ class KustomizeController:
             self._finish(ks, status, started)
             self.schedule.done(ks, failed=True, retry=retry_interval)
             return
-        artifact = (source.get("status") or {}).get("artifact")
+        artifact = status_of(source).get("artifact")
         requeue = self.rt.settings.requeue_dependency
         if not artifact:
             message = f"Source artifact not found, retrying in {go_duration(requeue)}"
@@ -187,7 +177,7 @@ class KustomizeController:
             self.schedule.done(ks, failed=True, retry=requeue)
             return
         revision = str(artifact["revision"])
-        if (ks.get("spec") or {}).get("dependsOn"):
+        if spec_of(ks).get("dependsOn"):
             problem = self._dependencies(ks, by_key, revision)
             if problem:
                 _mark(status, READY, "False", "DependencyNotReady", problem, ks)
@@ -228,7 +218,7 @@ class KustomizeController:
             self._event(ks, status, "info", "\n".join(f"{k} {v}" for k, v in changed.items()), revision)
         old = status.get("inventory")
         status["inventory"] = {"entries": inventory}
-        if (ks.get("spec") or {}).get("prune"):
+        if spec_of(ks).get("prune"):
             pruned = self._delete(ks, _stale(old, inventory))
             if pruned:
                 text = "\n".join(f"{k} {v}" for k, v in pruned.items())
@@ -253,7 +243,7 @@ class KustomizeController:
     def _folder(self, ks: dict[str, Any], artifact: dict[str, Any]) -> tuple[Path, Path]:
         """(the artifact's root, spec.path within it), or the failure the controller reports for a missing path."""
         root = self.rt.artifacts / str(artifact["path"]).removesuffix(".tar.gz")
-        rel = posixpath.normpath(str((ks.get("spec") or {}).get("path") or "./")).lstrip("/")
+        rel = posixpath.normpath(str(spec_of(ks).get("path") or "./")).lstrip("/")
         folder = (root / rel).resolve()
         if not str(folder).startswith(str(root.resolve())) or not folder.is_dir():
             tmp = f"{tempfile.gettempdir()}/kustomization-{secrets.randbelow(4_294_967_296)}"
@@ -264,7 +254,7 @@ class KustomizeController:
     def _dependencies(self, ks: dict[str, Any], by_key: dict[tuple[str, str], dict[str, Any]], revision: str
                       ) -> str | None:
         """What checkDependencies returns: None when every dependency is Ready at the current revision."""
-        for dep in (ks.get("spec") or {}).get("dependsOn") or []:
+        for dep in spec_of(ks).get("dependsOn") or []:
             ns = dep.get("namespace") or ks["metadata"]["namespace"]
             target = by_key.get((ns, dep.get("name")))
             if target is None:  # read past the cache (APIReader): the error names the resource
@@ -273,7 +263,7 @@ class KustomizeController:
             if not is_ready(target):
                 return f"dependency '{ns}/{dep.get('name')}' is not ready"
             if self._source_key(target) == self._source_key(ks) and \
-                    (target.get("status") or {}).get("lastAppliedRevision") != revision:
+                    status_of(target).get("lastAppliedRevision") != revision:
                 return f"dependency '{ns}/{dep.get('name')}' revision is not up to date"
         return None
 
@@ -359,7 +349,7 @@ class KustomizeController:
                 action = "created" if before is None else (
                     "unchanged" if str(before.rv) == after["metadata"]["resourceVersion"] else "configured")
                 changes[ref(obj)] = action
-                inventory.append({"id": entry_id(obj), "v": t.version})
+                inventory.append({"id": inventory_id(obj), "v": t.version})
         return changes, sorted(inventory, key=lambda e: e["id"])
 
     def _type(self, obj: dict[str, Any], revision: str) -> Any:
@@ -381,15 +371,14 @@ class KustomizeController:
         one no longer labelled as this Kustomization's, or annotated prune: disabled (reconcile: disabled,
         ssa: ignore), is skipped; the rest are deleted."""
         out = {}
-        for entry in entries:
-            parts = entry["id"].split("_", 3) if entry["id"].count("_") >= 3 else None
-            if parts is None:
+        for raw in entries:
+            entry = parse_inventory_id(raw["id"])
+            if entry is None:
                 continue
-            ns, name, group, kind = parts
-            name = name.replace("__", ":")
-            where = f"{kind}/{ns}/{name}" if ns else f"{kind}/{name}"
-            t = next((x for x in self.rt.api.registry().types if x.group == group and x.kind == kind), None)
-            live = self.rt.get(kind, ns or None, name) if t is not None else None
+            kind, ns, name = entry.ref.kind, entry.ref.namespace, entry.ref.name
+            where = str(entry.ref)
+            t = next((x for x in self.rt.api.registry().types if x.group == entry.group and x.kind == kind), None)
+            live = self.rt.get(kind, ns, name) if t is not None else None
             if t is None or live is None:
                 out[where] = "deleted"
                 continue
@@ -414,7 +403,7 @@ class KustomizeController:
     def finalize(self, ks: dict[str, Any]) -> None:
         """A Kustomization being deleted: prune what it applied (prune: true, not suspended), then let go."""
         started = time.monotonic()
-        spec, status = ks.get("spec") or {}, copy.deepcopy(ks.get("status") or {})
+        spec, status = ks.get("spec") or {}, copy.deepcopy(status_of(ks))
         entries = ((status.get("inventory") or {}).get("entries")) or []
         policy = spec.get("deletionPolicy") or "MirrorPrune"
         if entries and not spec.get("suspend") and (
@@ -497,7 +486,7 @@ class KustomizeController:
 
     def _fail(self, ks: dict[str, Any], status: dict[str, Any], failure: Failure, revision: str,
               started: float) -> None:
-        retry = interval_of(ks, "retryInterval", str((ks.get("spec") or {}).get("interval") or "10m"))
+        retry = interval_of(ks, "retryInterval", str(spec_of(ks).get("interval") or "10m"))
         self.rt.log(COMPONENT, "error", f"Reconciliation failed after {go_duration(time.monotonic() - started)}, "
                                         f"next try in {go_duration(retry)}", ks, revision=revision,
                     error=failure.message)
@@ -520,7 +509,7 @@ class KustomizeController:
                 if cond.get("type") == RECONCILING:
                     cond["reason"] = "ProgressingWithRetry"
         self.rt.patch_status(ks, status, COMPONENT)
-        if announce and not (ks.get("spec") or {}).get("suspend") and _is_true(status, READY):
+        if announce and not spec_of(ks).get("suspend") and _is_true(status, READY):
             self._announce_finished(ks, status, started)
 
     def _announce_finished(self, ks: dict[str, Any], status: dict[str, Any], started: float) -> None:

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from fleetlib.objects import meta_of, spec_of, status_of
 from fleetlib.sandbox.apiserver import ApiError, ClusterApi, now_rfc3339
 from fleetlib.sandbox.flux.conditions import set_condition
 from fleetlib.sandbox.hub import Hub
@@ -136,8 +137,8 @@ class Runtime:
 
     def stall(self, obj: dict[str, Any], component: str, reason: str, message: str) -> None:
         """Ready=False and Stalled=True with `reason`: the controller will not retry until the object changes."""
-        generation = (obj.get("metadata") or {}).get("generation")
-        current = [c for c in (obj.get("status") or {}).get("conditions") or [] if isinstance(c, dict)]
+        generation = meta_of(obj).get("generation")
+        current = [c for c in status_of(obj).get("conditions") or [] if isinstance(c, dict)]
         if any(c.get("type") == "Stalled" and c.get("reason") == reason and c.get("message") == message
                and c.get("observedGeneration") == generation for c in current):
             return
@@ -273,7 +274,7 @@ class Runtime:
         if self._pod_cache is None or now - self._pod_cache[0] > 0.1:
             pods: dict[str, builtins.list[dict[str, Any]]] = {}
             for pod in self.list("Pod"):
-                app = ((pod.get("metadata") or {}).get("labels") or {}).get("app")
+                app = (meta_of(pod).get("labels") or {}).get("app")
                 if app:
                     pods.setdefault(app, []).append(pod)
             self._pod_cache = (now, pods)
@@ -317,7 +318,7 @@ class Runtime:
 
     def release_lease(self) -> None:
         current = self.get("Lease", LEASE_NAMESPACE, LEASE_NAME)
-        if current and (current.get("spec") or {}).get("holderIdentity") == self.identity:
+        if current and spec_of(current).get("holderIdentity") == self.identity:
             leases = self.type("Lease")
             assert leases is not None
             try:

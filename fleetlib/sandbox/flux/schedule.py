@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from fleetlib.model import Duration
+from fleetlib.objects import meta_of, spec_of, status_of
 from fleetlib.sandbox.flux.runtime import Runtime
 
 REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
@@ -17,7 +18,7 @@ REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
 
 def interval_of(obj: dict[str, Any], field: str = "interval", default: str = "10m") -> float:
     try:
-        return Duration.parse(str((obj.get("spec") or {}).get(field) or default)).seconds
+        return Duration.parse(str(spec_of(obj).get(field) or default)).seconds
     except ValueError:
         return Duration.parse(default).seconds
 
@@ -31,17 +32,17 @@ class Schedule:
 
     @staticmethod
     def requested(obj: dict[str, Any]) -> str | None:
-        return ((obj.get("metadata") or {}).get("annotations") or {}).get(REQUESTED_AT)
+        return (meta_of(obj).get("annotations") or {}).get(REQUESTED_AT)
 
     def due(self, obj: dict[str, Any]) -> bool:
         meta = obj["metadata"]
-        if (obj.get("spec") or {}).get("suspend") or meta.get("deletionTimestamp"):
+        if spec_of(obj).get("suspend") or meta.get("deletionTimestamp"):
             return False
         key = meta["uid"]
         if self.generation.get(key) != meta.get("generation", 1):
             return True
         requested = self.requested(obj)
-        if requested and requested != (obj.get("status") or {}).get("lastHandledReconcileAt") \
+        if requested and requested != status_of(obj).get("lastHandledReconcileAt") \
                 and requested != self.handled.get(key):
             return True
         return self.rt.now() >= self.next.get(key, 0.0)
@@ -55,6 +56,6 @@ class Schedule:
         if requested:
             self.handled[key] = requested
         if retry is None:
-            retry = interval_of(obj, "retryInterval", str((obj.get("spec") or {}).get("interval") or "10m")) \
+            retry = interval_of(obj, "retryInterval", str(spec_of(obj).get("interval") or "10m")) \
                 if failed else interval_of(obj)
         self.next[key] = self.rt.now() + retry

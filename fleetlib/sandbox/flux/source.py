@@ -22,6 +22,7 @@ from typing import Any
 
 from fleetlib.files import make_private_tree
 from fleetlib.git import run_git, run_git_raw
+from fleetlib.objects import spec_of, status_of
 from fleetlib.sandbox.flux.conditions import (
     READY,
     RECONCILING,
@@ -74,7 +75,7 @@ class SourceController:
 
     def _locate(self, repo: dict[str, Any]) -> tuple[str, str, str]:
         """(owner, name, scheme) of the sandbox GitHub repository a URL points at."""
-        url = str((repo.get("spec") or {}).get("url", ""))
+        url = str(spec_of(repo).get("url", ""))
         for pattern, scheme in ((_SSH_URL, "ssh"), (_HTTP_URL, "https")):
             m = pattern.match(url)
             if m:
@@ -123,7 +124,7 @@ class SourceController:
 
     def reconcile_git(self, repo: dict[str, Any]) -> None:
         meta, spec = repo["metadata"], repo.get("spec") or {}
-        status = dict(repo.get("status") or {})
+        status = dict(status_of(repo))
         if spec.get("suspend"):
             return
         branch = ((spec.get("ref") or {}).get("branch")) or "master"

@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 from fleetlib.model import go_duration
+from fleetlib.objects import meta_of, spec_of
 from fleetlib.sandbox.apiserver import ApiError
 from fleetlib.sandbox.flux.runtime import Runtime
 
@@ -66,7 +67,7 @@ class Workloads:
             if rs is None:
                 continue
             mine = _owned(pods, rs["metadata"]["uid"])
-            mine = self._scale(rs, mine, int((d.get("spec") or {}).get("replicas", 1)))
+            mine = self._scale(rs, mine, int(spec_of(d).get("replicas", 1)))
             ready = sum(1 for p in mine if self._pod_status(p, d))
             self._status(d, rs, len(mine), ready)
         self.rt.forget_pods()
@@ -101,20 +102,20 @@ class Workloads:
         current = next((r for r in owned if r["metadata"]["name"] == name), None)
         if current is not None:
             want = int(spec.get("replicas", 1))
-            if int((current.get("spec") or {}).get("replicas", 1)) != want:  # scaled: the ReplicaSet follows
+            if int(spec_of(current).get("replicas", 1)) != want:  # scaled: the ReplicaSet follows
                 try:
                     _, current = self.rt.api.patch(rs_type, ns, name, "application/merge-patch+json",
                                                    json.dumps({"spec": {"replicas": want}}).encode(), manager=MANAGER)
                 except ApiError:
                     pass
             return current
-        labels = {**((template.get("metadata") or {}).get("labels") or {}), "pod-template-hash": h}
+        labels = {**(meta_of(template).get("labels") or {}), "pod-template-hash": h}
         body = {"metadata": {"name": name, "labels": labels, "ownerReferences": [_owner(d)],
                              "annotations": {"deployment.kubernetes.io/revision": "1"}},
                 "spec": {"replicas": int(spec.get("replicas", 1)),
                          "selector": {"matchLabels": {**((spec.get("selector") or {}).get("matchLabels") or {}),
                                                       "pod-template-hash": h}},
-                         "template": {**template, "metadata": {**(template.get("metadata") or {}), "labels": labels}}}}
+                         "template": {**template, "metadata": {**meta_of(template), "labels": labels}}}}
         try:
             return self.rt.api.create(rs_type, ns, body, manager=MANAGER)
         except ApiError:
@@ -131,14 +132,14 @@ class Workloads:
             except ApiError:
                 pass
         live = live[:want]
-        template = (rs.get("spec") or {}).get("template") or {}
+        template = spec_of(rs).get("template") or {}
         while len(live) < want:
             suffix = "".join(random.choices(SAFE, k=5))
             body = {"metadata": {"name": f"{rs['metadata']['name']}-{suffix}",
-                                 "labels": (template.get("metadata") or {}).get("labels") or {},
-                                 "annotations": (template.get("metadata") or {}).get("annotations") or {},
+                                 "labels": meta_of(template).get("labels") or {},
+                                 "annotations": meta_of(template).get("annotations") or {},
                                  "ownerReferences": [_owner(rs)]},
-                    "spec": {**(template.get("spec") or {}), "nodeName": self.rt.api.node}}
+                    "spec": {**spec_of(template), "nodeName": self.rt.api.node}}
             try:
                 live.append(self.rt.api.create(pod_type, ns, body, manager=MANAGER))
             except ApiError:
@@ -155,7 +156,7 @@ class Workloads:
             self.started[uid] = now - self.rt.settings.pod_ready_after  # running before this controller started
         start = self.started.setdefault(uid, now)
         old = pod.get("status") or {}
-        containers = (pod.get("spec") or {}).get("containers") or []
+        containers = spec_of(pod).get("containers") or []
         app = d["metadata"]["name"]
         stamp = self.rt.stamp()
         unpullable = [c for c in containers if unpullable_image(str(c.get("image", "")))]
@@ -217,7 +218,7 @@ class Workloads:
         return ready
 
     def _status(self, d: dict[str, Any], rs: dict[str, Any], count: int, ready: int) -> None:
-        want = int((d.get("spec") or {}).get("replicas", 1))
+        want = int(spec_of(d).get("replicas", 1))
         stamp = self.rt.stamp()
         available = ready >= want
         new = {"observedGeneration": d["metadata"].get("generation", 1), "replicas": count, "updatedReplicas": count,
