@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fleetlib.diagnose import diagnose, grouped
+import pytest
+
+from fleetlib.diagnose import CATCH_ALL, RULES, diagnose, grouped
 from fleetlib.facts import FLUX_CRDS, ClusterFacts
 
 COMPONENTS = ("source-controller", "kustomize-controller", "helm-controller", "notification-controller")
@@ -81,3 +83,140 @@ def test_a_stalled_object_is_a_finding_and_not_a_crash() -> None:
     found = diagnose(installed(objects={"Kustomization": [bad]}))
     assert [(f.id, f.object) for f in found] == [("stalled", "Kustomization/flux-system/bad")]
     assert found[0].evidence == "InvalidSpec: spec must be an object, not str"
+
+
+# --- one case per rule: the facts a rule reads, and the finding it must give --------------------------------
+
+READY_FALSE = {"type": "Ready", "status": "False"}
+
+
+def ready_false(reason: str, message: str) -> dict[str, Any]:
+    return {**READY_FALSE, "reason": reason, "message": message}
+
+
+def git_repository(name: str, *conds: dict[str, Any], revision: str = "") -> dict[str, Any]:
+    obj = flux_object("GitRepository", name, *conds, spec={"url": "ssh://git@github.com/o/r", "secretRef": {"name": name}})
+    if revision:
+        obj["status"]["artifact"] = {"revision": revision}
+    return obj
+
+
+def pod(app: str, container_status: dict[str, Any], memory: str = "1Gi") -> dict[str, Any]:
+    return {"kind": "Pod", "metadata": {"name": f"{app}-abc", "namespace": "flux-system", "labels": {"app": app}},
+            "spec": {"containers": [{"name": "manager", "resources": {"limits": {"memory": memory}}}]},
+            "status": {"containerStatuses": [{"name": "manager", "restartCount": 4, **container_status}]}}
+
+
+def helm_release(name: str, *conds: dict[str, Any]) -> dict[str, Any]:
+    return flux_object("HelmRelease", name, *conds, spec={"chart": {"spec": {"chart": "c", "sourceRef": {
+        "kind": "HelmRepository", "name": "charts"}}}})
+
+
+CASES: dict[str, tuple[ClusterFacts, tuple[str, str, str]]] = {
+    "api-unreachable": (installed(unreachable="connection refused"),
+                        ("critical", "cluster dev/services-amer", "connection refused")),
+    "flux-not-installed": (installed(namespace_present=False, crds=[], deployments=[]),
+                           ("critical", "cluster dev/services-amer", "no namespace flux-system")),
+    "flux-partially-installed": (installed(deployments=[deployment(c) for c in COMPONENTS[:3]]),
+                                 ("error", "cluster dev/services-amer", "controllers missing: notification-controller")),
+    "controller-crashloop": (installed(pods=[pod("helm-controller", {
+        "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 5m0s restarting failed container"}},
+        "lastState": {"terminated": {"reason": "Error", "exitCode": 2}}})]),
+        ("critical", "Deployment/flux-system/helm-controller", "last exit Error (2), 4 restarts")),
+    "controller-oomkilled": (installed(pods=[pod("kustomize-controller", {
+        "state": {"running": {}}, "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137}}}, "20Mi")]),
+        ("error", "Deployment/flux-system/kustomize-controller", "memory limit 20Mi")),
+    "source-auth-failed": (installed(objects={"GitRepository": [git_repository("flux-system", ready_false(
+        "GitOperationFailed", "failed to checkout and determine revision: unable to authenticate"))]}),
+        ("error", "GitRepository/flux-system/flux-system", "unable to authenticate")),
+    "known-hosts-mismatch": (installed(objects={"GitRepository": [git_repository("flux-system", ready_false(
+        "GitOperationFailed", "ssh: handshake failed: knownhosts: key mismatch"))]}),
+        ("error", "GitRepository/flux-system/flux-system", "knownhosts: key mismatch")),
+    "kustomize-build-failed": (installed(objects={"Kustomization": [flux_object("Kustomization", "apps", ready_false(
+        "BuildFailed", "kustomize build failed: accumulating resources"))]}),
+        ("error", "Kustomization/flux-system/apps", "kustomize build failed")),
+    "crd-missing": (installed(objects={"Kustomization": [flux_object("Kustomization", "apps", ready_false(
+        "ReconciliationFailed", 'Widget/x/y dry-run failed: no matches for kind "Widget" in version "w/v1"'))]}),
+        ("error", "Kustomization/flux-system/apps", "no matches for kind")),
+    "health-check-failed": (installed(objects={"Kustomization": [flux_object("Kustomization", "apps", ready_false(
+        "HealthCheckFailed", "health check failed after 1m0s: timeout waiting for: [Deployment/apps/web status: "
+        "'InProgress']"))]}), ("error", "Kustomization/flux-system/apps", "health check failed after 1m0s")),
+    "helm-retries-exhausted": (installed(objects={"HelmRelease": [helm_release("web", ready_false(
+        "InstallFailed", "Helm install failed"), {"type": "Stalled", "status": "True", "reason": "RetriesExceeded",
+                                                  "message": "Failed to install after 3 attempt(s)"})]}),
+        ("error", "HelmRelease/flux-system/web", "Failed to install after 3 attempt(s)")),
+    "dependency-not-ready": (installed(objects={"Kustomization": [flux_object(
+        "Kustomization", "apps", ready_false("DependencyNotReady", "dependency 'flux-system/infra' is not ready"),
+        spec={"dependsOn": [{"name": "infra"}]})]}),
+        ("warning", "Kustomization/flux-system/apps", "dependency 'flux-system/infra' is not ready")),
+    "suspended": (installed(objects={"Kustomization": [flux_object("Kustomization", "apps", spec={"suspend": True})]}),
+                  ("warning", "Kustomization/flux-system/apps", "spec.suspend: true")),
+    "stale-revision": (installed(objects={"GitRepository": [git_repository(
+        "flux-system", {"type": "Ready", "status": "True"}, revision="main@sha1:" + "a" * 40)]},
+        heads={"flux-system/flux-system": "b" * 40}),
+        ("warning", "GitRepository/flux-system/flux-system", "the repository branch is at bbbbbbbbbbbb")),
+    "github-rate-limited": (installed(github_error="reading heads: GitHub answered 403 API rate limit exceeded"),
+                            ("warning", "cluster dev/services-amer", "rate limit")),
+    "github-unavailable": (installed(github_error="reading heads: no token in GITHUB_TOKEN"),
+                           ("info", "cluster dev/services-amer", "no token")),
+    "stalled": (installed(objects={"Kustomization": [flux_object("Kustomization", "bad", {
+        "type": "Stalled", "status": "True", "reason": "InvalidSpec", "message": "spec.interval is not a duration"})]}),
+        ("error", "Kustomization/flux-system/bad", "InvalidSpec: spec.interval is not a duration")),
+    "reconcile-failed": (installed(objects={"HelmRelease": [helm_release("web", ready_false(
+        "InstallFailed", "Helm install failed for release apps/web: timed out"))]}),
+        ("error", "HelmRelease/flux-system/web", "Helm install failed")),
+}
+
+
+def test_every_rule_has_a_case() -> None:
+    assert set(CASES) == set(RULES) | set(CATCH_ALL)
+
+
+@pytest.mark.parametrize("rule_id", sorted(CASES))
+def test_each_rule_on_hand_built_facts(rule_id: str) -> None:
+    facts, (severity, obj, evidence) = CASES[rule_id]
+    found = [f for f in diagnose(facts) if f.id == rule_id]
+    assert [(f.severity, f.object) for f in found] == [(severity, obj)]
+    assert evidence in found[0].evidence and found[0].cause and found[0].remediation
+
+
+def test_the_catch_all_sees_only_what_no_rule_claimed() -> None:
+    auth = git_repository("flux-system", ready_false("GitOperationFailed", "unable to authenticate"),
+                          {"type": "Stalled", "status": "True", "reason": "AuthFailed", "message": "x"})
+    facts = installed(objects={"GitRepository": [auth]})
+    assert [f.id for f in diagnose(facts)] == ["source-auth-failed"]  # neither stalled nor reconcile-failed
+
+
+def test_a_consumer_of_a_failing_source_is_its_symptom() -> None:
+    source = git_repository("apps-repo", ready_false("GitOperationFailed", "unable to authenticate"))
+    apps = flux_object("Kustomization", "apps", ready_false("ArtifactFailed", "Source artifact not found"),
+                       spec={"sourceRef": {"kind": "GitRepository", "name": "apps-repo"}})
+    found = diagnose(installed(objects={"GitRepository": [source], "Kustomization": [apps]}))
+    assert [(f.id, f.symptom_of) for f in found] == [
+        ("source-auth-failed", None), ("reconcile-failed", "GitRepository/flux-system/apps-repo")]
+
+
+def test_a_dependency_chain_links_to_its_root_and_a_cycle_stays_roots() -> None:
+    def ks(name: str, depends: str, reason: str = "DependencyNotReady") -> dict[str, Any]:
+        return flux_object("Kustomization", name, ready_false(reason, f"dependency 'flux-system/{depends}' is not ready"),
+                           spec={"dependsOn": [{"name": depends}]})
+    infra = flux_object("Kustomization", "infra", ready_false("BuildFailed", "kustomize build failed"))
+    found = diagnose(installed(objects={"Kustomization": [ks("apps", "configs"), ks("configs", "infra"), infra]}))
+    assert {f.object: f.symptom_of for f in found} == {
+        "Kustomization/flux-system/infra": None, "Kustomization/flux-system/configs": "Kustomization/flux-system/infra",
+        "Kustomization/flux-system/apps": "Kustomization/flux-system/infra"}
+    assert found[0].id == "kustomize-build-failed"
+    loop = diagnose(installed(objects={"Kustomization": [ks("a", "b"), ks("b", "a")]}))
+    assert [f.symptom_of for f in loop] == [None, None]
+
+
+def test_a_health_check_waiting_on_a_failing_release_is_its_symptom() -> None:
+    release = helm_release("web", ready_false("InstallFailed", "Helm install failed"),
+                           {"type": "Stalled", "status": "True", "reason": "RetriesExceeded", "message": "gave up"})
+    parent = flux_object("Kustomization", "apps", ready_false("HealthCheckFailed", "health check failed after 5m0s"))
+    parent["status"]["inventory"] = {"entries": [{"id": "flux-system_web_helm.toolkit.fluxcd.io_HelmRelease", "v": "v2"},
+                                                 {"id": "flux-system_apps_kustomize.toolkit.fluxcd.io_Kustomization",
+                                                  "v": "v1"}]}
+    found = diagnose(installed(objects={"HelmRelease": [release], "Kustomization": [parent]}))
+    assert [(f.id, f.symptom_of) for f in found] == [
+        ("helm-retries-exhausted", None), ("health-check-failed", "HelmRelease/flux-system/web")]
