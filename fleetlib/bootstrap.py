@@ -15,12 +15,7 @@ from __future__ import annotations
 
 import base64
 import difflib
-import hashlib
-import random
-import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,7 +26,6 @@ import pandas as pd
 
 from fleetlib import targets
 from fleetlib.errors import ClusterError, FleetError, GitError, clip
-from fleetlib.files import write_atomic
 from fleetlib.fleetrepo import (
     COMPONENTS_FILE,
     FLUX_SYSTEM_DIR,
@@ -39,7 +33,7 @@ from fleetlib.fleetrepo import (
     SYNC_FILE,
     normalise_path,
 )
-from fleetlib.git import PUSH_ATTEMPTS, Checkout, NonFastForward
+from fleetlib.git import Checkout, push_with_retry
 from fleetlib.github import GitHub
 from fleetlib.github import open_client as open_github
 from fleetlib.kube import Kube
@@ -55,6 +49,7 @@ from fleetlib.model import Duration
 from fleetlib.objects import FLUX_KINDS, condition, spec_of, status_of
 from fleetlib.operate import request_reconcile
 from fleetlib.parameters import ClusterParams
+from fleetlib.releases import install_manifests
 from fleetlib.sshkeys import KeyPair, fingerprint, generate
 from fleetlib.targets import Endpoints
 
@@ -94,7 +89,7 @@ class Bootstrap:
         self.key_fingerprint: str | None = None
         self.revision: str | None = None
         self._descendants: dict[str, bool] = {}
-        self._work = Path(tempfile.mkdtemp(prefix="fleet-bootstrap-"))
+        self._install: str | None = None
         base = normalise_path(params.path)
         self.files = {name: f"{base}/{FLUX_SYSTEM_DIR}/{name}" for name in (COMPONENTS_FILE, SYNC_FILE,
                                                                            KUSTOMIZATION_FILE)}
@@ -218,7 +213,7 @@ class Bootstrap:
                       f"{p.repo_slug} {'created' if created else 'exists'}; branch {p.branch} cloned"]
 
     def _clone(self) -> None:
-        self.checkout = self.hub.clone(self._work)
+        self.checkout = self.hub.clone()
 
     # --- 4. components --------------------------------------------------------------------------
 
@@ -233,62 +228,50 @@ class Bootstrap:
                       f"{self.files[COMPONENTS_FILE]}: {'unchanged' if not changed else 'changed'}"]
 
     def _release(self) -> str:
-        """install.yaml of the Flux release, from where the target serves it (github.com: cached with a checksum)."""
-        v, url = self.version, self.where.release_url
-        cache = self.home / "cache" / "flux" / v / "install.yaml"
-        sums = cache.with_suffix(".yaml.sha256")
-        if self.where.cache_releases and cache.exists() and sums.exists():
-            data = cache.read_bytes()
-            if hashlib.sha256(data).hexdigest() == sums.read_text().split()[0]:
-                return data.decode()
-        self.say("►", f"downloading Flux {v} manifests from {url}")
-        try:
-            data = urllib.request.urlopen(url, timeout=60).read()  # an https or local URL
-        except (urllib.error.URLError, TimeoutError) as e:
-            raise GitError(f"downloading the Flux {v} release manifests from {url}: {clip(str(e), 200)}",
-                           hint="check the version and network access to github.com") from e
-        if self.where.cache_releases:
-            write_atomic(cache, data.decode())
-            write_atomic(sums, f"{hashlib.sha256(data).hexdigest()}  install.yaml\n")
-        return data.decode()
+        if self._install is None:
+            self._install = install_manifests(self.where, home=self.home, say=lambda text: self.say("►", text))
+        return self._install
 
     def _write_and_commit(self, files: dict[str, str], message: str, *, only_if_absent: tuple[str, ...] = ()) -> bool:
-        """Write files, commit and push if anything changed, retrying once from a fresh clone when the branch moved."""
-        for attempt in range(1, PUSH_ATTEMPTS + 1):
-            assert self.checkout is not None or self.dry_run
-            if self.checkout is None:
-                return True
-            todo = {k: v for k, v in files.items() if not (k in only_if_absent and self.checkout.read(k) is not None)}
-            if self.dry_run:
-                changed = [k for k, v in todo.items() if self.checkout.read(k) != v]
-                for k in changed:
-                    diff = list(difflib.unified_diff((self.checkout.read(k) or "").splitlines(), todo[k].splitlines(),
-                                                     f"a/{k}", f"b/{k}", lineterm="", n=1))
-                    self.say("~", f"would write {k} and commit {message!r}:")
-                    if self.echo:
-                        print("\n".join(diff[:DRY_RUN_DIFF_LINES]))
-                        if len(diff) > DRY_RUN_DIFF_LINES:
-                            print(f"... {len(diff) - DRY_RUN_DIFF_LINES} more diff lines")
-                return bool(changed)
-            for k, v in todo.items():
-                self.checkout.write(k, v)
-            sha = self.checkout.commit(message, author=self.params.commit_author,
-                                       paths=list(todo))
-            if sha is None:
-                return False
-            try:
-                self.checkout.push()
-            except NonFastForward:
-                if attempt == PUSH_ATTEMPTS:
-                    raise
-                self.say("►", "git conflict detected, retrying with a fresh clone")
-                time.sleep(random.uniform(0.1, 0.5) * attempt)  # clusters sharing a repository push at once
-                self._clone()
-                continue
-            self.commits.append(sha)
-            self.say("✔", f"committed and pushed {sha[:8]}: {message}")
+        """Write files, commit and push if anything changed (again from a fresh clone when the branch moved);
+        in a dry run, show the diff instead. Returns whether anything changed (or would)."""
+        if self.checkout is None:
+            assert self.dry_run  # a repository a dry run would create: everything would change
             return True
-        return False
+        if self.dry_run:
+            return self._show_diff(self._todo(self.checkout, files, only_if_absent), message)
+
+        def change(checkout: Checkout) -> str | None:
+            todo = self._todo(checkout, files, only_if_absent)
+            for rel, text in todo.items():
+                checkout.write(rel, text)
+            return checkout.commit(message, author=self.params.commit_author, paths=list(todo))
+
+        self.checkout, sha = push_with_retry(
+            self.checkout, change, reclone=self.hub.clone,
+            on_retry=lambda _attempt: self.say("►", "git conflict detected, retrying with a fresh clone"))
+        if sha is None:
+            return False
+        self.commits.append(sha)
+        self.say("✔", f"committed and pushed {sha[:8]}: {message}")
+        return True
+
+    @staticmethod
+    def _todo(checkout: Checkout, files: dict[str, str], only_if_absent: tuple[str, ...]) -> dict[str, str]:
+        return {k: v for k, v in files.items() if not (k in only_if_absent and checkout.read(k) is not None)}
+
+    def _show_diff(self, todo: dict[str, str], message: str) -> bool:
+        assert self.checkout is not None
+        changed = [k for k, v in todo.items() if self.checkout.read(k) != v]
+        for k in changed:
+            diff = list(difflib.unified_diff((self.checkout.read(k) or "").splitlines(), todo[k].splitlines(),
+                                             f"a/{k}", f"b/{k}", lineterm="", n=1))
+            self.say("~", f"would write {k} and commit {message!r}:")
+            if self.echo:
+                print("\n".join(diff[:DRY_RUN_DIFF_LINES]))
+                if len(diff) > DRY_RUN_DIFF_LINES:
+                    print(f"... {len(diff) - DRY_RUN_DIFF_LINES} more diff lines")
+        return bool(changed)
 
     # --- 5. install -----------------------------------------------------------------------------
 

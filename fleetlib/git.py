@@ -10,9 +10,11 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import random
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from fleetlib.errors import GitError, clip
@@ -144,6 +146,10 @@ class Checkout:
             run_git_raw(["fetch", "--quiet", "origin", self.branch], cwd=self.path, env=self.env)
         return run_git_raw(["merge-base", "--is-ancestor", ancestor, descendant], cwd=self.path)[0] == 0
 
+    def discard(self) -> None:
+        """Delete the working copy (a clone is scratch: what matters was pushed)."""
+        shutil.rmtree(self.path, ignore_errors=True)
+
     def reset_to_remote(self) -> None:
         """Drop local commits that were not pushed (the working copy matches the remote branch again)."""
         run_git(["reset", "--quiet", "--hard", f"origin/{self.branch}"], cwd=self.path)
@@ -158,3 +164,28 @@ class Checkout:
             if "non-fast-forward" in e.message or "rejected" in e.message or "fetch first" in e.message:
                 raise NonFastForward(e.message) from e
             raise
+
+
+def push_with_retry(checkout: Checkout, change: Callable[[Checkout], str | None], *, reclone: Callable[[], Checkout],
+                    branch: str | None = None, on_retry: Callable[[int], None] | None = None
+                    ) -> tuple[Checkout, str | None]:
+    """Let `change` write and commit on `checkout` (it returns the commit, or None when nothing needs to change)
+    and push it. When the branch moved meanwhile (another cluster of the fleet pushed), start again on a fresh
+    clone from `reclone`, after a short random pause, up to PUSH_ATTEMPTS times; then NonFastForward propagates.
+    Returns the checkout last used and the pushed commit (None: nothing changed)."""
+    for attempt in range(1, PUSH_ATTEMPTS + 1):
+        sha = change(checkout)
+        if sha is None:
+            return checkout, None
+        try:
+            checkout.push(branch=branch)
+            return checkout, sha
+        except NonFastForward:
+            if attempt == PUSH_ATTEMPTS:
+                raise
+            if on_retry is not None:
+                on_retry(attempt)
+            time.sleep(random.uniform(0.1, 0.5) * attempt)  # clusters sharing a repository push at once
+            checkout.discard()
+            checkout = reclone()
+    raise AssertionError("unreachable")

@@ -17,7 +17,10 @@ environment variable named by `token_env` for `live`. A token never appears in a
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -82,6 +85,7 @@ class GitHub:
     """What this client really talks to, for progress lines: `github.com`, or the sandbox GitHub's address."""
     token_env: str | None = None
     """The environment variable the token came from; None when no real token is used (the sandbox)."""
+    _scratch: Path | None = None
 
     def __repr__(self) -> str:
         return f"GitHub({self.params.repo_slug} at {self.web_url})"
@@ -195,9 +199,13 @@ class GitHub:
             return PullRequest(pr.number, pr.html_url, "opened")
         return self._call(f"opening a pull request on {self.params.repo_slug}", upsert)
 
-    def clone(self, folder: Path) -> Checkout:
-        """A checkout of the cluster's branch in a new folder under `folder`, over HTTP(S) with the token."""
-        dest = folder / f"repo-{time.monotonic_ns()}"
+    def clone(self) -> Checkout:
+        """A checkout of the cluster's branch in a new scratch folder, over HTTP(S) with the token. The folders
+        go when this client does (or at exit)."""
+        if self._scratch is None:
+            self._scratch = Path(tempfile.mkdtemp(prefix="fleet-clone-"))
+            weakref.finalize(self, shutil.rmtree, self._scratch, True)
+        dest = self._scratch / f"repo-{time.monotonic_ns()}"
         try:
             return Checkout.clone(self.clone_url(), self.params.branch, dest, env=auth_env(self._token))
         except GitError as e:

@@ -1,0 +1,30 @@
+"""Right-size one cluster's Flux controllers: what the tune-resources runbook calls, step by step.
+
+1. `gather` (flow.Tuning): usage per controller from the cluster's Prometheus (the sandbox's, or
+   `prometheus_url`) or by sampling metrics.k8s.io (usage); the Flux load; the live Deployments; and the
+   fleet repository's `flux-system` folder as kustomize builds it (so existing patches count).
+2. `recommendations`: the chosen strategy per controller (fleetlib.tuning), compared with the
+   repository's values, plus `--concurrent`/`--requeue-dependency` suggestions and the drift between
+   live and repository.
+3. `proposal`: fleetlib's patches in `kustomization.yaml`, built with kustomize to check that the
+   Deployments come out with the proposed values, and shown as a diff (proposal).
+4. `apply`: `none` (show only), `commit` (to the cluster's branch), or `pr` (a branch
+   `tune/<stage>-<cluster>-<yyyymmdd>` and a pull request) (publish). Nothing proposed: "up to date".
+5. What it shows and leaves: charts, records, exports for the fleet view (present).
+
+Files: options.py (the runbook's options, settings), usage.py (usage sources), proposal.py (the change),
+publish.py (commit or pull request), present.py (pull request body, charts, exports), flow.py (Tuning).
+
+    tuning = Tuning.from_run(run)
+    tuning.gather()
+    tuning.recommendations()
+"""
+
+from fleetlib.rightsize.flow import Tuning
+from fleetlib.rightsize.options import RUNBOOK, TuneOptions, settings_of, tune_options
+from fleetlib.rightsize.present import daily_peaks, exported_rows, peak, sparkline
+from fleetlib.rightsize.proposal import Proposal
+from fleetlib.rightsize.usage import samples, to_usage, usage_source
+
+__all__ = ["RUNBOOK", "Proposal", "TuneOptions", "Tuning", "daily_peaks", "exported_rows", "peak", "samples",
+           "settings_of", "sparkline", "to_usage", "tune_options", "usage_source"]
