@@ -38,6 +38,7 @@ from fleetlib.github import GitHub
 from fleetlib.github import open_client as open_github
 from fleetlib.kube import Kube
 from fleetlib.kube import open_client as open_kube
+from fleetlib.kubectl import kustomize
 from fleetlib.locations import fleet_home
 from fleetlib.manifests import (
     components_yaml,
@@ -48,8 +49,10 @@ from fleetlib.manifests import (
 from fleetlib.model import Duration
 from fleetlib.objects import FLUX_KINDS, condition, spec_of, status_of
 from fleetlib.operate import request_reconcile
+from fleetlib.options import BootstrapOptions
 from fleetlib.parameters import ClusterParams
 from fleetlib.releases import install_manifests
+from fleetlib.runcontext import RunContext
 from fleetlib.sshkeys import KeyPair, fingerprint, generate
 from fleetlib.targets import Endpoints
 
@@ -102,9 +105,9 @@ class Bootstrap:
         return cls(params, open_kube(where), open_github(where), where, home=home, **options)
 
     @classmethod
-    def from_run(cls, run: Any) -> Bootstrap:
+    def from_run(cls, run: RunContext) -> Bootstrap:
         """From a runbook run (fleetlib.runbook.start): its parameters, options and connections."""
-        opts = run.options
+        opts = run.options.expect(BootstrapOptions)
         return cls.connect(run.params, home=fleet_home(), dry_run=opts.dry_run, force=opts.force,
                            rotate_key=opts.rotate_key, timeout=opts.timeout)
 
@@ -312,7 +315,7 @@ class Bootstrap:
         folder = self.checkout.path / normalise_path(self.params.path) / FLUX_SYSTEM_DIR
         if not (folder / KUSTOMIZATION_FILE).exists():
             return parse_release(self.checkout.read(self.files[COMPONENTS_FILE]) or "")
-        return parse_release(self.kube.kustomize(folder))
+        return parse_release(kustomize(folder))
 
     def _wait_established(self, names: list[str]) -> None:
         deadline = time.monotonic() + 60

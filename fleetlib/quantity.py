@@ -1,7 +1,7 @@
 """Kubernetes resource quantities as numbers: CPU in cores, memory in bytes.
 
-    cpu_cores("50m")        # 0.05
-    memory_bytes("64Mi")    # 67108864
+    parse_quantity("50m")   # 0.05 (cores)
+    parse_quantity("64Mi")  # 67108864 (bytes)
     format_cpu(0.05)        # "50m"
 """
 
@@ -27,14 +27,6 @@ def parse_quantity(text: str | int | float) -> float:
     if not match or match.group(2) not in _SUFFIX:
         raise ValueError(f"{text!r} is not a quantity such as '100m', '1', '64Mi' or '1Gi'")
     return float(match.group(1)) * _SUFFIX[match.group(2)]
-
-
-def cpu_cores(text: str | int | float) -> float:
-    return parse_quantity(text)
-
-
-def memory_bytes(text: str | int | float) -> float:
-    return parse_quantity(text)
 
 
 def format_cpu(cores: float) -> str:

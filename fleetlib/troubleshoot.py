@@ -20,12 +20,14 @@ from fleetlib.kube import Kube
 from fleetlib.locations import fleet_home
 from fleetlib.objects import FLUX_KINDS, Ref, plural, spec_of, status_of
 from fleetlib.operate import request_reconcile
+from fleetlib.options import TroubleshootOptions
 from fleetlib.parameters import ClusterParams
+from fleetlib.runcontext import RunContext
 
 _GITHUB_URL = re.compile(r"github\.com[:/]([^/]+)/([^/]+?)(?:\.git)?/?$")
 
 
-def gather_for(run: Any) -> ClusterFacts:
+def gather_for(run: RunContext) -> ClusterFacts:
     """Facts of a runbook run's cluster (see gather_cluster)."""
     return gather_cluster(run.params, run.kube)
 
@@ -83,14 +85,15 @@ def summary(facts: ClusterFacts, findings: list[Finding]) -> dict[str, Any]:
     return {"cluster": facts.cluster, "kinds": kinds, "severities": severities}
 
 
-def remediate(run: Any, findings: list[Finding], *, reconcile_failed: bool | None = None,
+def remediate(run: RunContext, findings: list[Finding], *, reconcile_failed: bool | None = None,
               resume_suspended: bool | None = None) -> pd.DataFrame:
     """Request a reconcile of failing Flux objects and/or resume suspended ones, as the run's options allow
     (`run.options.reconcile_failed` and `resume_suspended`, unless given here)."""
+    opts = run.options.expect(TroubleshootOptions)
     if reconcile_failed is None:
-        reconcile_failed = run.options.reconcile_failed
+        reconcile_failed = opts.reconcile_failed
     if resume_suspended is None:
-        resume_suspended = run.options.resume_suspended
+        resume_suspended = opts.resume_suspended
     rows = []
     for f in findings:
         try:

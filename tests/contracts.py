@@ -19,11 +19,12 @@ LAYERS: list[set[str]] = [
     {"cli", "__main__", "runbook", "widgets", "fleetrun", "redact", "fidelity"},
     # the domain
     {"scaffold", "fleetrepo", "bootstrap", "diagnose", "tuning", "manifests", "charts", "report",
-     "sshkeys", "record", "facts", "fluxview", "troubleshoot", "operate", "kustomization", "rightsize", "tour"},
+     "sshkeys", "record", "facts", "fluxview", "troubleshoot", "operate", "kustomization", "rightsize", "tour",
+     "runcontext"},
     # adapters: I/O (sandbox.*, local.* too)
     {"kube", "github", "git", "metrics", "targets", "sandbox", "local", "releases"},
     # parameters and files
-    {"parameters", "options", "files", "locations", "plan", "runindex", "runbooks"},
+    {"parameters", "options", "files", "locations", "plan", "runindex", "runbooks", "gitcli", "kubectl"},
     # the model: pure
     {"model", "names", "quantity", "errors", "objects", "waiting", "__init__"},
 ]

@@ -12,7 +12,7 @@ import yaml
 from github import Auth, Github, GithubException
 
 from fleetlib.errors import GitError
-from fleetlib.git import auth_env, run_git
+from fleetlib.gitcli import auth_env, run_git
 from fleetlib.sandbox import Sandbox
 from fleetlib.sandbox.hub import ssh_fingerprint
 from fleetlib.sandbox.server import github_token

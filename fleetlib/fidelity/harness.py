@@ -93,7 +93,7 @@ class Side:
     @classmethod
     def up(cls, target: str, *, home: Path, say: Say = print) -> Side:
         """Start the side's cluster (local: `fleet local up`), bootstrap Flux on it, and connect."""
-        from fleetlib.sandbox.flux.runtime import kubectl_path
+        from fleetlib.kubectl import kubectl_path
 
         params = params_for(target)
         from fleetlib.local.release import release_asset as local_release

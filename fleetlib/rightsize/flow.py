@@ -21,6 +21,7 @@ from fleetlib.git import Checkout
 from fleetlib.github import GitHub
 from fleetlib.github import connect as github_connect
 from fleetlib.kube import Kube
+from fleetlib.kubectl import kustomize
 from fleetlib.locations import fleet_home
 from fleetlib.manifests import parse_release
 from fleetlib.metrics import ControllerUsage, FluxLoad, UsageSource
@@ -32,6 +33,7 @@ from fleetlib.rightsize import proposal as change
 from fleetlib.rightsize.options import TuneOptions, settings_of
 from fleetlib.rightsize.proposal import Proposal
 from fleetlib.rightsize.usage import samples, to_usage, usage_source
+from fleetlib.runcontext import RunContext
 from fleetlib.tuning import (
     STRATEGIES,
     ContainerState,
@@ -67,9 +69,9 @@ class Tuning:
         self.file = f"{normalise_path(params.path)}/{FLUX_SYSTEM_DIR}/{KUSTOMIZATION_FILE}".removeprefix("./")
 
     @classmethod
-    def from_run(cls, run: Any) -> Tuning:
-        assert isinstance(run.options, TuneResourcesOptions)
-        return cls(run.params, run.kube, github_connect(run.params, home=fleet_home()), run.options)
+    def from_run(cls, run: RunContext) -> Tuning:
+        options = run.options.expect(TuneResourcesOptions)
+        return cls(run.params, run.kube, github_connect(run.params, home=fleet_home()), options)
 
     def say(self, mark: str, text: str) -> None:
         if self.echo:
@@ -120,7 +122,7 @@ class Tuning:
 
     def _build(self) -> list[dict[str, Any]]:
         assert self.checkout is not None
-        return parse_release(self.kube.kustomize((self.checkout.path / self.file).parent))
+        return parse_release(kustomize((self.checkout.path / self.file).parent))
 
     def current(self) -> dict[str, ContainerState]:
         """What the recommendation is compared with: the repository's values (the change goes there)."""

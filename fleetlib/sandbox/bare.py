@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fleetlib.errors import GitError
-from fleetlib.git import run_git, run_git_raw
+from fleetlib.gitcli import run_git, run_git_raw
 
 
 @dataclass(frozen=True)

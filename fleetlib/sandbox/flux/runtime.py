@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import secrets
-import shutil
 import socket
 import sys
 import threading
@@ -25,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from fleetlib.kubectl import kubectl_path
 from fleetlib.objects import meta_of, spec_of, status_of
 from fleetlib.sandbox.apiserver import ApiError, ClusterApi, now_rfc3339
 from fleetlib.sandbox.flux.conditions import set_condition
@@ -68,11 +68,6 @@ class FluxSettings:
         """FLEET_SANDBOX_SPEED (a number) speeds up the sandbox's clock, e.g. for demos and tests."""
         speed = env.get("FLEET_SANDBOX_SPEED")
         return cls(speed=float(speed)) if speed else cls()
-
-
-def kubectl_path() -> str:
-    local = Path(sys.executable).parent / "kubectl"
-    return str(local) if local.exists() else (shutil.which("kubectl") or "kubectl")
 
 
 @dataclass

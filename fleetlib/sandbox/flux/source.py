@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from fleetlib.files import make_private_tree
-from fleetlib.git import run_git, run_git_raw
+from fleetlib.gitcli import run_git, run_git_raw
 from fleetlib.objects import spec_of, status_of
 from fleetlib.sandbox.flux.conditions import (
     READY,
