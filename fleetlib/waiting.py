@@ -17,16 +17,16 @@ T = TypeVar("T")
 
 
 def wait_until(what: str, check: Callable[[], T | None], *, timeout: float, poll: float = 0.5,
-               hint: str | None = None, last: Callable[[], str] | None = None) -> T:
+               hint: str | None = None, timed_out: Callable[[], Exception] | None = None) -> T:
     """Call `check` every `poll` seconds until it returns something other than None, and return that. A check
-    that raises stops the wait (a condition that will not recover). After `timeout` seconds: a ClusterError
-    naming `what`, with `last()` (what was seen last) when given."""
+    that raises stops the wait (a condition that will not recover). After `timeout` seconds: `timed_out()`
+    when given (a message in the caller's words), else a ClusterError naming `what`."""
     deadline = time.monotonic() + timeout
     while True:
         found = check()
         if found is not None:
             return found
         if time.monotonic() >= deadline:
-            seen = f"; last seen: {last()}" if last is not None else ""
-            raise ClusterError(f"timed out after {timeout:g}s waiting for {what}{seen}", hint=hint)
+            raise timed_out() if timed_out else ClusterError(f"timed out after {timeout:g}s waiting for {what}",
+                                                             hint=hint)
         time.sleep(min(poll, max(0.0, deadline - time.monotonic())) or poll)

@@ -111,7 +111,7 @@ class Side:
         boot = Bootstrap.connect(params, home=home, timeout="5m", echo=False)
         started = time.monotonic()
         boot.run()
-        say(f"✔ {target}: Flux {boot.version} bootstrapped on {params.id} in {time.monotonic() - started:.1f} s")
+        say(f"✔ {target}: Flux {boot.params.version} bootstrapped on {params.id} in {time.monotonic() - started:.1f} s")
         where = boot.where
         from kubernetes import config
 

@@ -1,0 +1,355 @@
+"""The bootstrap's step flow, in `flux bootstrap github`'s order; the repository writes (repo), the waits
+(waits) and the account of each step (steps) live beside it."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from fleetlib import targets
+from fleetlib.bootstrap.repo import RepoWriter
+from fleetlib.bootstrap.steps import Step, StepLog
+from fleetlib.bootstrap.waits import ClusterWaits
+from fleetlib.errors import ClusterError, GitError
+from fleetlib.fleetrepo import COMPONENTS_FILE, FLUX_SYSTEM_DIR, KUSTOMIZATION_FILE, SYNC_FILE, normalise_path
+from fleetlib.git import Checkout
+from fleetlib.github import GitHub
+from fleetlib.github import open_client as open_github
+from fleetlib.kube import Kube
+from fleetlib.kube import open_client as open_kube
+from fleetlib.kubectl import kustomize
+from fleetlib.locations import fleet_home
+from fleetlib.manifests import components_yaml, kustomization_yaml, parse_release, sync_yaml
+from fleetlib.model import Duration
+from fleetlib.objects import Ref, labels_of, spec_of, status_of
+from fleetlib.operate import request_reconcile
+from fleetlib.options import BootstrapOptions
+from fleetlib.parameters import ClusterParams
+from fleetlib.releases import install_manifests
+from fleetlib.runcontext import RunContext
+from fleetlib.sshkeys import KeyPair, fingerprint, generate
+from fleetlib.targets import Endpoints
+
+MIN_KUBERNETES = {"v2.4": (1, 28, 0), "v2.5": (1, 30, 0), "v2.6": (1, 31, 0), "v2.7": (1, 32, 0),
+                  "v2.8": (1, 33, 0), "v2.9": (1, 33, 0)}
+
+
+class Bootstrap:
+    def __init__(self, params: ClusterParams, kube: Kube, hub: GitHub, where: Endpoints, *, dry_run: bool = False,
+                 force: bool = False, rotate_key: bool = False, timeout: str = "5m", home: Path | None = None,
+                 echo: bool = True) -> None:
+        self.requested_version = params.version
+        if where.flux_version != params.version:  # a target that runs another release (local): install that one
+            params = params.model_copy(update={"version": where.flux_version})
+        self.params, self.kube, self.hub, self.where = params, kube, hub, where
+        self.dry_run, self.force, self.rotate_key = dry_run, force, rotate_key
+        self.home = home or fleet_home()
+        self.log = StepLog(echo=echo)
+        self.repo = RepoWriter(params, hub, self.log, dry_run=dry_run)
+        self.waits = ClusterWaits(params, kube, self.log, timeout=Duration.parse(timeout).seconds)
+        self.key_fingerprint: str | None = None
+        self.revision: str | None = None
+        self._install: str | None = None
+        base = normalise_path(params.path)
+        self.files = {name: f"{base}/{FLUX_SYSTEM_DIR}/{name}" for name in (COMPONENTS_FILE, SYNC_FILE,
+                                                                           KUSTOMIZATION_FILE)}
+
+    @classmethod
+    def connect(cls, params: ClusterParams, *, home: Path, **options: Any) -> Bootstrap:
+        """For a cluster's parameters, connecting to its target's Kubernetes API and GitHub (options as __init__
+        takes)."""
+        where = targets.resolve(params, home=home)
+        return cls(params, open_kube(where), open_github(where), where, home=home, **options)
+
+    @classmethod
+    def from_run(cls, run: RunContext) -> Bootstrap:
+        """From a runbook run (fleetlib.runbook.start): its parameters, options and connections."""
+        opts = run.options.expect(BootstrapOptions)
+        return cls.connect(run.params, home=fleet_home(), dry_run=opts.dry_run, force=opts.force,
+                           rotate_key=opts.rotate_key, timeout=opts.timeout)
+
+    # --- what it says ------------------------------------------------------------------------------
+
+    @property
+    def echo(self) -> bool:
+        return self.log.echo
+
+    @echo.setter
+    def echo(self, value: bool) -> None:
+        self.log.echo = value
+
+    @property
+    def steps(self) -> list[Step]:
+        return self.log.steps
+
+    @property
+    def commits(self) -> list[str]:
+        return self.repo.commits
+
+    @property
+    def checkout(self) -> Checkout | None:
+        return self.repo.checkout
+
+    def say(self, mark: str, text: str) -> None:
+        self.log.say(mark, text)
+
+    def table(self) -> pd.DataFrame:
+        return self.log.table()
+
+    def plan(self) -> pd.DataFrame:
+        p = self.params
+        rows = [("cluster", f"{p.id} (target {p.target}, context {self.kube.context})"),
+                ("repository", f"{p.repo_slug} on {p.hostname} ({'personal' if p.personal else 'organisation'}, "
+                               f"{'private' if p.private else 'public'}), branch {p.branch}"),
+                ("path", p.path), ("flux", f"{p.version}: {', '.join(p.all_components)}"),
+                ("namespace", p.namespace), ("registry", p.registry),
+                ("sync", f"GitRepository every {Duration.parse(p.interval).go()}, Kustomization every "
+                         f"{Duration.parse(p.kustomization_interval).go()}, prune {str(p.prune).lower()}"),
+                ("deploy key", f"{'read-write' if p.read_write_key else 'read-only'} {p.ssh_key_algorithm}"
+                               f"{'-' + p.ssh_ecdsa_curve if p.ssh_key_algorithm == 'ecdsa' else ''}, "
+                               f"secret {p.namespace}/{p.secret_name}"),
+                ("files", ", ".join(self.files.values())),
+                ("mode", "dry run: nothing will change" if self.dry_run else "apply"),
+                *(("note", note) for note in self.where.notes)]
+        return pd.DataFrame(rows, columns=["what", "value"])
+
+    # --- 1. preflight ------------------------------------------------------------------------------
+
+    def preflight(self) -> None:
+        with self.log.step("preflight") as notes:
+            p = self.params
+            for note in self.where.notes:
+                self.say("►", note)
+            self.say("►", f"connecting to {self.kube.where or 'context ' + self.kube.context}")
+            version = self.kube.version()
+            need = MIN_KUBERNETES.get(".".join(p.version.split(".")[:2]), (1, 30, 0))
+            have = tuple(int(x) for x in version.lstrip("v").split("-")[0].split("+")[0].split(".")[:3])
+            wanted = ".".join(map(str, need))
+            if have < need:
+                raise ClusterError(f"Kubernetes version {version} does not match >={wanted}-0",
+                                   hint=f"Flux {p.version} needs Kubernetes {wanted} or newer")
+            self.say("✔", f"Kubernetes {version.lstrip('v')} >={wanted}-0")
+            for verb, group, resource in (("create", "apiextensions.k8s.io", "customresourcedefinitions"),
+                                          ("create", "", "namespaces"), ("create", "", "secrets"),
+                                          ("create", "rbac.authorization.k8s.io", "clusterrolebindings")):
+                if not self.kube.can_i(verb, group, resource):
+                    raise ClusterError(f"the kube context {self.kube.context!r} may not {verb} {resource}",
+                                       hint="bootstrap needs cluster-admin; use an admin context")
+            login = self.hub.user()
+            if self.hub.token_env:
+                self.say("✔", f"GitHub token in {self.hub.token_env} valid (user {login})")
+            else:
+                self.say("✔", f"{self.hub.where} answers for user {login}; no real token is used")
+            self._refuse_foreign_install()
+            notes += ["done", f"Kubernetes {version}, RBAC ok, GitHub user {login}"]
+
+    def _refuse_foreign_install(self) -> None:
+        crd = self.kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", None,
+                            "gitrepositories.source.toolkit.fluxcd.io")
+        manager = labels_of(crd).get("app.kubernetes.io/managed-by", "")
+        if manager not in ("", "flux") and not self.force:
+            raise ClusterError(f"Flux on this cluster is managed by {manager!r}, not by flux bootstrap",
+                               hint="pass force=True to take it over")
+        self._refuse_other_path(hint="keep the existing path, or uninstall Flux first (force=True overrides)")
+
+    def _refuse_other_path(self, hint: str | None = None) -> None:
+        """The one path guard: a flux-system Kustomization syncing another path is not silently moved."""
+        current = spec_of(self.waits.flux_object("Kustomization")).get("path")
+        if current is not None and normalise_path(current) != normalise_path(self.params.path) and not self.force:
+            raise ClusterError(f'sync path configuration ("{self.params.path}") would overwrite path ("{current}") '
+                               "of existing Kustomization", hint=hint)
+
+    # --- 2. repository -----------------------------------------------------------------------------
+
+    def repository(self) -> None:
+        with self.log.step("repository") as notes:
+            p = self.params
+            self.say("►", f"connecting to {self.hub.where or p.hostname}")
+            created = self.hub.ensure_repository(create=not self.dry_run) != "exists"
+            if created and self.dry_run:
+                self.say("~", f"would POST {'/user/repos' if p.personal else f'/orgs/{p.owner}/repos'} "
+                              f"(name {p.repository}, private {str(p.private).lower()})")
+            if created:
+                self.say("✔", f'repository "{self.hub.web_url}/{p.repo_slug}" '
+                              f'{"would be created" if self.dry_run else "created"}')
+            self.say("►", f"cloning branch \"{p.branch}\" from Git repository \"{self.hub.clone_url()}\"")
+            if not (created and self.dry_run):
+                self.repo.clone()
+            self.say("✔", "cloned repository")
+            notes += ["would change" if created and self.dry_run else "done",
+                      f"{p.repo_slug} {'created' if created else 'exists'}; branch {p.branch} cloned"]
+
+    # --- 3. components -----------------------------------------------------------------------------
+
+    def components(self) -> None:
+        with self.log.step("components") as notes:
+            text = components_yaml(self._release(), self.params)
+            changed = self.repo.write_and_commit({self.files[COMPONENTS_FILE]: text},
+                                                 f"Add Flux {self.params.version} component manifests")
+            self.say("✔", "component manifests are up to date" if not changed else
+                     ("component manifests would be committed" if self.dry_run else "committed component manifests"))
+            notes += ["up to date" if not changed else ("would change" if self.dry_run else "done"),
+                      f"{self.files[COMPONENTS_FILE]}: {'unchanged' if not changed else 'changed'}"]
+
+    def _release(self) -> str:
+        if self._install is None:
+            self._install = install_manifests(self.where, home=self.home, say=lambda text: self.say("►", text))
+        return self._install
+
+    # --- 4. install --------------------------------------------------------------------------------
+
+    def install(self) -> None:
+        with self.log.step("install") as notes:
+            if status_of(self.waits.flux_object("Kustomization")).get("lastAppliedRevision"):
+                self.say("✔", "components are installed; upgrades arrive through Git")
+                notes += ["up to date", "the flux-system Kustomization has applied a revision"]
+                return
+            objects = self._build()
+            first = [o for o in objects if o["kind"] in ("CustomResourceDefinition", "Namespace")]
+            rest = [o for o in objects if o not in first]
+            if self.dry_run:
+                self.say("~", f"would server-side apply {len(objects)} objects with field manager flux: "
+                              + ", ".join(str(Ref.of(o)) for o in objects))
+                notes += ["would change", f"{len(objects)} objects"]
+                return
+            self.say("►", f'installing components in "{self.params.namespace}" namespace')
+            changes = self.kube.apply(first, manager="flux")
+            self.waits.established([o["metadata"]["name"] for o in first if o["kind"] == "CustomResourceDefinition"])
+            changes += self.kube.apply(rest, manager="flux")
+            self.say("✔", "installed components")
+            notes += ["done", f"{sum(a != 'unchanged' for _, a in changes)} of {len(changes)} objects changed"]
+
+    def _build(self) -> list[dict[str, Any]]:
+        """The flux-system folder as kustomize builds it (so user patches apply), or the components file."""
+        if self.checkout is None:
+            return parse_release(components_yaml(self._release(), self.params))
+        folder = self.checkout.path / normalise_path(self.params.path) / FLUX_SYSTEM_DIR
+        if not (folder / KUSTOMIZATION_FILE).exists():
+            return parse_release(self.checkout.read(self.files[COMPONENTS_FILE]) or "")
+        return parse_release(kustomize(folder))
+
+    # --- 5. source secret --------------------------------------------------------------------------
+
+    @property
+    def key_title(self) -> str:
+        p = self.params
+        return "-".join(x for x in (p.namespace, p.branch, p.secret_name, p.path) if x)
+
+    def source_secret(self) -> None:
+        with self.log.step("source secret") as notes:
+            p = self.params
+            self.say("►", f'determining if source secret "{p.namespace}/{p.secret_name}" exists')
+            secret = self.kube.get("v1", "Secret", p.namespace, p.secret_name)
+            if secret is not None and not self.rotate_key:
+                pub = (secret.get("data") or {}).get("identity.pub")
+                if pub:
+                    self.key_fingerprint = fingerprint(base64.b64decode(pub).decode())
+                self.say("✔", "source secret up to date")
+                notes += ["up to date", f"secret {p.namespace}/{p.secret_name} exists"]
+                return
+            if self.dry_run:
+                self.say("~", f"would generate a {p.ssh_key_algorithm} key; GET /meta; POST /repos/{p.repo_slug}/keys "
+                              f"(title {self.key_title!r}, read_only {str(not p.read_write_key).lower()}); create "
+                              f"Secret {p.namespace}/{p.secret_name}")
+                notes += ["would change", "new key pair and deploy key"]
+                return
+            self.say("✚", "generating source secret")
+            pair = generate(algorithm=p.ssh_key_algorithm, curve=p.ssh_ecdsa_curve, bits=p.ssh_rsa_bits)
+            self.say("✔", f"public key: {pair.public}")
+            known_hosts = self._known_hosts()
+            old = self.hub.reconcile_deploy_key(self.key_title, pair.public, read_only=not p.read_write_key,
+                                                keep_others=secret is not None)
+            self._write_secret(pair, known_hosts, replace=secret is not None)
+            if secret is not None:  # rotation: the new key works before the old one goes
+                self.waits.source_accepts(request_reconcile(self.kube, "GitRepository", p.namespace, p.namespace))
+                self.hub.delete_deploy_keys(old)
+            self.key_fingerprint = pair.fingerprint
+            self.say("✔", f'configured deploy key "{self.key_title}" for "{self.hub.web_url}/{p.repo_slug}"')
+            notes += ["done", f"deploy key {pair.fingerprint}{' rotated' if secret is not None else ''}"]
+
+    def _write_secret(self, pair: KeyPair, known_hosts: str, *, replace: bool) -> None:
+        p = self.params
+        self.kube.write_secret(p.namespace, p.secret_name, {"identity": pair.private, "identity.pub": pair.public,
+                                                           "known_hosts": known_hosts}, replace=replace)
+
+    def _known_hosts(self) -> str:
+        """The Git host's key as GitHub publishes it in /meta (where flux trusts the first key a scan returns)."""
+        keys = self.hub.host_keys()
+        if not keys:
+            raise GitError(f"{self.params.hostname} publishes no SSH host keys in /meta",
+                           hint="a GitHub Enterprise host without them needs a scanned known_hosts")
+        return f"{self.params.hostname} {keys[0]}\n"
+
+    # --- 6. sync -----------------------------------------------------------------------------------
+
+    def sync(self) -> None:
+        with self.log.step("sync") as notes:
+            p = self.params
+            self._refuse_other_path()
+            self.say("►", "generating sync manifests")
+            changed = self.repo.write_and_commit({self.files[SYNC_FILE]: sync_yaml(p),
+                                                  self.files[KUSTOMIZATION_FILE]: kustomization_yaml()},
+                                                 "Add Flux sync manifests",
+                                                 only_if_absent=(self.files[KUSTOMIZATION_FILE],))
+            self.say("✔", "sync manifests are up to date" if not changed else
+                     ("sync manifests would be committed" if self.dry_run else "committed sync manifests"))
+            if self.dry_run:
+                self.say("~", "would server-side apply the sync manifests (GitRepository and Kustomization "
+                              f"{p.namespace}/{p.namespace}) with field manager flux")
+                notes += ["would change" if changed else "up to date", "gotk-sync.yaml and kustomization.yaml"]
+                return
+            self.say("►", "applying sync manifests")
+            changes = self.kube.apply(self._build(), manager="flux")
+            self.say("✔", "reconciled sync configuration")
+            notes += ["done" if changed else "up to date",
+                      f"{'committed' if changed else 'no commit'}; applied {len(changes)} objects, "
+                      f"{sum(a != 'unchanged' for _, a in changes)} changed"]
+
+    # --- 7. verify ---------------------------------------------------------------------------------
+
+    def verify(self) -> None:
+        with self.log.step("verify") as notes:
+            if self.dry_run:
+                notes += ["skipped", "dry run"]
+                return
+            p = self.params
+            assert self.checkout is not None
+            head = self.checkout.remote_head() or self.checkout.head()
+            self.revision = revision = f"{p.branch}@sha1:{head}"
+            request_reconcile(self.kube, "GitRepository", p.namespace, p.namespace)
+            self.say("◎", f"waiting for GitRepository \"{p.namespace}/{p.namespace}\" to be reconciled")
+            self.waits.at_revision("GitRepository", revision, self.checkout,
+                                   lambda o: status_of(o).get("artifact", {}).get("revision"))
+            self.say("✔", "GitRepository reconciled successfully")
+            self.say("◎", f"waiting for Kustomization \"{p.namespace}/{p.namespace}\" to be reconciled")
+            self.waits.at_revision("Kustomization", revision, self.checkout,
+                                   lambda o: status_of(o).get("lastAttemptedRevision"))
+            self.say("✔", "Kustomization reconciled successfully")
+            self.say("►", "confirming components are healthy")
+            self.waits.components_ready()
+            self.say("✔", "all components are healthy")
+            notes += ["done", f"Ready at {self.revision}"]
+
+    # --- the whole run and its record --------------------------------------------------------------
+
+    def run(self) -> pd.DataFrame:
+        for step in (self.preflight, self.repository, self.components, self.install, self.source_secret, self.sync,
+                     self.verify):
+            step()
+        return self.table()
+
+    def result(self) -> dict[str, Any]:
+        """What the fleet report keeps of this run (never a key or a token)."""
+        p = self.params
+        quiet = all(s.status in ("up to date", "skipped") or s.step in ("preflight", "repository", "verify")
+                    for s in self.steps)
+        return {"cluster": p.cluster, "stage": p.stage, "target": p.target, "flux_version": p.version,
+                "requested_flux_version": self.requested_version,
+                "components": p.all_components, "commits": self.commits, "revision": self.revision,
+                "deploy_key_fingerprint": self.key_fingerprint, "dry_run": self.dry_run,
+                "steps": [vars(s) for s in self.steps],
+                "status": "failed" if any(s.status == "failed" for s in self.steps) else
+                ("up to date" if quiet and not self.commits else "changed")}
