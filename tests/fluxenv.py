@@ -14,7 +14,7 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from fleetlib.sandbox.apiserver import ApiError
+from fleetlib.sandbox.errors import ApiError
 from fleetlib.sandbox.release import install_objects
 
 from .conftest import SandboxCluster

@@ -122,7 +122,7 @@ def test_a_crash_between_deploy_key_and_secret_leaves_no_orphan_key(sandbox: San
     def crash(*_: Any, **__: Any) -> None:
         raise ClusterError("injected crash before the secret was written")
 
-    monkeypatch.setattr(first, "_write_secret", crash)
+    monkeypatch.setattr(first.source, "write_secret", crash)
     with pytest.raises(ClusterError, match="injected crash"):
         first.source_secret()
     assert len(deploy_keys(sandbox, p)) == 1

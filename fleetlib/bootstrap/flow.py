@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +10,11 @@ import pandas as pd
 
 from fleetlib import targets
 from fleetlib.bootstrap.repo import RepoWriter
-from fleetlib.bootstrap.steps import Step, StepLog
+from fleetlib.bootstrap.sourcesecret import SourceSecret
+from fleetlib.bootstrap.steps import Step, StepLog, plan_table
 from fleetlib.bootstrap.waits import ClusterWaits
-from fleetlib.errors import ClusterError, GitError
+from fleetlib.errors import ClusterError
 from fleetlib.fleetrepo import COMPONENTS_FILE, FLUX_SYSTEM_DIR, KUSTOMIZATION_FILE, SYNC_FILE, normalise_path
-from fleetlib.git import Checkout
 from fleetlib.github import GitHub
 from fleetlib.github import open_client as open_github
 from fleetlib.kube import Kube
@@ -30,11 +29,26 @@ from fleetlib.options import BootstrapOptions
 from fleetlib.parameters import ClusterParams
 from fleetlib.releases import install_manifests
 from fleetlib.runcontext import RunContext
-from fleetlib.sshkeys import KeyPair, fingerprint, generate
 from fleetlib.targets import Endpoints
 
 MIN_KUBERNETES = {"v2.4": (1, 28, 0), "v2.5": (1, 30, 0), "v2.6": (1, 31, 0), "v2.7": (1, 32, 0),
                   "v2.8": (1, 33, 0), "v2.9": (1, 33, 0)}
+
+
+ADMIN_CHECKS = (("create", "apiextensions.k8s.io", "customresourcedefinitions"), ("create", "", "namespaces"),
+                ("create", "", "secrets"), ("create", "rbac.authorization.k8s.io", "clusterrolebindings"))
+"""What `flux bootstrap` needs the kube context to be allowed (cluster-admin, in practice)."""
+
+
+def supported_kubernetes(version: str, flux_version: str) -> str:
+    """The minimum Kubernetes the Flux release supports (`1.30.0`); ClusterError when `version` is older."""
+    need = MIN_KUBERNETES.get(".".join(flux_version.split(".")[:2]), (1, 30, 0))
+    have = tuple(int(x) for x in version.lstrip("v").split("-")[0].split("+")[0].split(".")[:3])
+    wanted = ".".join(map(str, need))
+    if have < need:
+        raise ClusterError(f"Kubernetes version {version} does not match >={wanted}-0",
+                           hint=f"Flux {flux_version} needs Kubernetes {wanted} or newer")
+    return wanted
 
 
 class Bootstrap:
@@ -50,7 +64,7 @@ class Bootstrap:
         self.log = StepLog(echo=echo)
         self.repo = RepoWriter(params, hub, self.log, dry_run=dry_run)
         self.waits = ClusterWaits(params, kube, self.log, timeout=Duration.parse(timeout).seconds)
-        self.key_fingerprint: str | None = None
+        self.source = SourceSecret(params, kube, hub, self.log, self.waits)
         self.revision: str | None = None
         self._install: str | None = None
         base = normalise_path(params.path)
@@ -89,10 +103,6 @@ class Bootstrap:
     def commits(self) -> list[str]:
         return self.repo.commits
 
-    @property
-    def checkout(self) -> Checkout | None:
-        return self.repo.checkout
-
     def say(self, mark: str, text: str) -> None:
         self.log.say(mark, text)
 
@@ -100,21 +110,8 @@ class Bootstrap:
         return self.log.table()
 
     def plan(self) -> pd.DataFrame:
-        p = self.params
-        rows = [("cluster", f"{p.id} (target {p.target}, context {self.kube.context})"),
-                ("repository", f"{p.repo_slug} on {p.hostname} ({'personal' if p.personal else 'organisation'}, "
-                               f"{'private' if p.private else 'public'}), branch {p.branch}"),
-                ("path", p.path), ("flux", f"{p.version}: {', '.join(p.all_components)}"),
-                ("namespace", p.namespace), ("registry", p.registry),
-                ("sync", f"GitRepository every {Duration.parse(p.interval).go()}, Kustomization every "
-                         f"{Duration.parse(p.kustomization_interval).go()}, prune {str(p.prune).lower()}"),
-                ("deploy key", f"{'read-write' if p.read_write_key else 'read-only'} {p.ssh_key_algorithm}"
-                               f"{'-' + p.ssh_ecdsa_curve if p.ssh_key_algorithm == 'ecdsa' else ''}, "
-                               f"secret {p.namespace}/{p.secret_name}"),
-                ("files", ", ".join(self.files.values())),
-                ("mode", "dry run: nothing will change" if self.dry_run else "apply"),
-                *(("note", note) for note in self.where.notes)]
-        return pd.DataFrame(rows, columns=["what", "value"])
+        """What the run will do, before it does anything."""
+        return plan_table(self.params, self.kube.context, self.files.values(), self.where.notes, dry_run=self.dry_run)
 
     # --- 1. preflight ------------------------------------------------------------------------------
 
@@ -125,16 +122,8 @@ class Bootstrap:
                 self.say("►", note)
             self.say("►", f"connecting to {self.kube.where or 'context ' + self.kube.context}")
             version = self.kube.version()
-            need = MIN_KUBERNETES.get(".".join(p.version.split(".")[:2]), (1, 30, 0))
-            have = tuple(int(x) for x in version.lstrip("v").split("-")[0].split("+")[0].split(".")[:3])
-            wanted = ".".join(map(str, need))
-            if have < need:
-                raise ClusterError(f"Kubernetes version {version} does not match >={wanted}-0",
-                                   hint=f"Flux {p.version} needs Kubernetes {wanted} or newer")
-            self.say("✔", f"Kubernetes {version.lstrip('v')} >={wanted}-0")
-            for verb, group, resource in (("create", "apiextensions.k8s.io", "customresourcedefinitions"),
-                                          ("create", "", "namespaces"), ("create", "", "secrets"),
-                                          ("create", "rbac.authorization.k8s.io", "clusterrolebindings")):
+            self.say("✔", f"Kubernetes {version.lstrip('v')} >={supported_kubernetes(version, p.version)}-0")
+            for verb, group, resource in ADMIN_CHECKS:
                 if not self.kube.can_i(verb, group, resource):
                     raise ClusterError(f"the kube context {self.kube.context!r} may not {verb} {resource}",
                                        hint="bootstrap needs cluster-admin; use an admin context")
@@ -224,64 +213,22 @@ class Bootstrap:
 
     def _build(self) -> list[dict[str, Any]]:
         """The flux-system folder as kustomize builds it (so user patches apply), or the components file."""
-        if self.checkout is None:
+        if self.repo.checkout is None:
             return parse_release(components_yaml(self._release(), self.params))
-        folder = self.checkout.path / normalise_path(self.params.path) / FLUX_SYSTEM_DIR
+        folder = self.repo.checkout.path / normalise_path(self.params.path) / FLUX_SYSTEM_DIR
         if not (folder / KUSTOMIZATION_FILE).exists():
-            return parse_release(self.checkout.read(self.files[COMPONENTS_FILE]) or "")
+            return parse_release(self.repo.checkout.read(self.files[COMPONENTS_FILE]) or "")
         return parse_release(kustomize(folder))
 
     # --- 5. source secret --------------------------------------------------------------------------
 
-    @property
-    def key_title(self) -> str:
-        p = self.params
-        return "-".join(x for x in (p.namespace, p.branch, p.secret_name, p.path) if x)
-
     def source_secret(self) -> None:
         with self.log.step("source secret") as notes:
-            p = self.params
-            self.say("►", f'determining if source secret "{p.namespace}/{p.secret_name}" exists')
-            secret = self.kube.get("v1", "Secret", p.namespace, p.secret_name)
-            if secret is not None and not self.rotate_key:
-                pub = (secret.get("data") or {}).get("identity.pub")
-                if pub:
-                    self.key_fingerprint = fingerprint(base64.b64decode(pub).decode())
-                self.say("✔", "source secret up to date")
-                notes += ["up to date", f"secret {p.namespace}/{p.secret_name} exists"]
-                return
-            if self.dry_run:
-                self.say("~", f"would generate a {p.ssh_key_algorithm} key; GET /meta; POST /repos/{p.repo_slug}/keys "
-                              f"(title {self.key_title!r}, read_only {str(not p.read_write_key).lower()}); create "
-                              f"Secret {p.namespace}/{p.secret_name}")
-                notes += ["would change", "new key pair and deploy key"]
-                return
-            self.say("✚", "generating source secret")
-            pair = generate(algorithm=p.ssh_key_algorithm, curve=p.ssh_ecdsa_curve, bits=p.ssh_rsa_bits)
-            self.say("✔", f"public key: {pair.public}")
-            known_hosts = self._known_hosts()
-            old = self.hub.reconcile_deploy_key(self.key_title, pair.public, read_only=not p.read_write_key,
-                                                keep_others=secret is not None)
-            self._write_secret(pair, known_hosts, replace=secret is not None)
-            if secret is not None:  # rotation: the new key works before the old one goes
-                self.waits.source_accepts(request_reconcile(self.kube, "GitRepository", p.namespace, p.namespace))
-                self.hub.delete_deploy_keys(old)
-            self.key_fingerprint = pair.fingerprint
-            self.say("✔", f'configured deploy key "{self.key_title}" for "{self.hub.web_url}/{p.repo_slug}"')
-            notes += ["done", f"deploy key {pair.fingerprint}{' rotated' if secret is not None else ''}"]
+            notes += self.source.reconcile(dry_run=self.dry_run, rotate=self.rotate_key)
 
-    def _write_secret(self, pair: KeyPair, known_hosts: str, *, replace: bool) -> None:
-        p = self.params
-        self.kube.write_secret(p.namespace, p.secret_name, {"identity": pair.private, "identity.pub": pair.public,
-                                                           "known_hosts": known_hosts}, replace=replace)
-
-    def _known_hosts(self) -> str:
-        """The Git host's key as GitHub publishes it in /meta (where flux trusts the first key a scan returns)."""
-        keys = self.hub.host_keys()
-        if not keys:
-            raise GitError(f"{self.params.hostname} publishes no SSH host keys in /meta",
-                           hint="a GitHub Enterprise host without them needs a scanned known_hosts")
-        return f"{self.params.hostname} {keys[0]}\n"
+    @property
+    def key_fingerprint(self) -> str | None:
+        return self.source.fingerprint
 
     # --- 6. sync -----------------------------------------------------------------------------------
 
@@ -316,16 +263,16 @@ class Bootstrap:
                 notes += ["skipped", "dry run"]
                 return
             p = self.params
-            assert self.checkout is not None
-            head = self.checkout.remote_head() or self.checkout.head()
+            assert self.repo.checkout is not None
+            head = self.repo.checkout.remote_head() or self.repo.checkout.head()
             self.revision = revision = f"{p.branch}@sha1:{head}"
             request_reconcile(self.kube, "GitRepository", p.namespace, p.namespace)
             self.say("◎", f"waiting for GitRepository \"{p.namespace}/{p.namespace}\" to be reconciled")
-            self.waits.at_revision("GitRepository", revision, self.checkout,
+            self.waits.at_revision("GitRepository", revision, self.repo.checkout,
                                    lambda o: status_of(o).get("artifact", {}).get("revision"))
             self.say("✔", "GitRepository reconciled successfully")
             self.say("◎", f"waiting for Kustomization \"{p.namespace}/{p.namespace}\" to be reconciled")
-            self.waits.at_revision("Kustomization", revision, self.checkout,
+            self.waits.at_revision("Kustomization", revision, self.repo.checkout,
                                    lambda o: status_of(o).get("lastAttemptedRevision"))
             self.say("✔", "Kustomization reconciled successfully")
             self.say("►", "confirming components are healthy")

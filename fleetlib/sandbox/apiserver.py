@@ -21,27 +21,30 @@ import string
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import yaml
 
 from fleetlib.local.versions import LOCAL
 from fleetlib.objects import meta_of
+from fleetlib.sandbox.admission import BUILTIN_GROUPS, Admission, fold_string_data, service_defaults
 from fleetlib.sandbox.apply import ApplyConflict, record_update, server_side_apply
 from fleetlib.sandbox.apply import prefix as conflict_prefix
 from fleetlib.sandbox.apply import render as render_path
+from fleetlib.sandbox.errors import (
+    ApiError,
+    conflict,
+    details_of,
+    invalid,
+    invalid_causes,
+    not_found,
+    now_rfc3339,
+)
 from fleetlib.sandbox.patch import PatchError, json_patch, merge_patch, strategic_merge
-from fleetlib.sandbox.registry import BUILTINS, CRD_KEY, Registry, ResourceType
-from fleetlib.sandbox.schema import apply_defaults, prune, schema_problems
+from fleetlib.sandbox.registry import CRD_KEY, Registry, ResourceType
 from fleetlib.sandbox.selectors import SelectorError, parse_fields, parse_labels
 from fleetlib.sandbox.store import Row, Store, Tx
 from fleetlib.sandbox.validation import (
-    Cause,
-    DecodeError,
-    check_object,
-    check_types,
     immutable_causes,
     update_problem,
 )
@@ -50,98 +53,10 @@ KUBERNETES_VERSION = {"major": "1", "minor": LOCAL.kubernetes.split(".")[1], "gi
                       "gitCommit": "sandbox", "gitTreeState": "clean", "buildDate": "2026-02-10T00:00:00Z",
                       "goVersion": "go1.24.12", "compiler": "gc", "platform": "linux/amd64"}
 """The sandbox speaks as the Kubernetes release the local stack builds (its judge)."""
-_BUILTIN_GROUPS = {t.group for t in BUILTINS}
-_NO_GENERATION = {"ConfigMap", "Secret", "Event", "ServiceAccount", "Endpoints", "Namespace", "Lease"}
-
-
-@dataclass
-class ApiError(Exception):
-    code: int
-    reason: str
-    message: str
-    details: dict[str, Any] | None = None
-
-    def __str__(self) -> str:
-        return f"{self.code} {self.reason}: {self.message}"
-
-    def status(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                               "message": self.message, "reason": self.reason, "code": self.code}
-        if self.details is not None:
-            out["details"] = self.details
-        return out
-
-
-def _details(rt: ResourceType, name: str) -> dict[str, Any]:
-    """Status details as the server writes them: an empty group (the core API) is left out."""
-    return {"name": name, **({"group": rt.group} if rt.group else {}), "kind": rt.plural}
-
-
-def qualified_kind(rt: ResourceType) -> str:
-    """`Deployment.apps`, `Kustomization.kustomize.toolkit.fluxcd.io`, `ConfigMap`: how Invalid names the kind."""
-    return f"{rt.kind}.{rt.group}" if rt.group else rt.kind
-
-
-def not_found(rt: ResourceType, name: str) -> ApiError:
-    what = f"{rt.plural}.{rt.group}" if rt.group else rt.plural
-    return ApiError(404, "NotFound", f'{what} "{name}" not found', _details(rt, name))
-
-
-def conflict(rt: ResourceType, name: str) -> ApiError:
-    what = f"{rt.plural}.{rt.group}" if rt.group else rt.plural
-    return ApiError(409, "Conflict", f'Operation cannot be fulfilled on {what} "{name}": the object has been '
-                    "modified; please apply your changes to the latest version and try again", _details(rt, name))
-
-
-def invalid(rt: ResourceType, name: str, field: str, why: str) -> ApiError:
-    return invalid_causes(rt, name, [Cause(field, "FieldValueInvalid", why)])
-
-
-def invalid_causes(rt: ResourceType, name: str, causes: list[Cause]) -> ApiError:
-    """422 Invalid naming every problem, worded as the real server words it."""
-    details = {**_details(rt, name), "kind": rt.kind,
-               "causes": [{"reason": c.reason, "message": c.message, "field": c.field} for c in causes]}
-    texts = [c.text() if c.field else c.message for c in causes]
-    listed = texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
-    return ApiError(422, "Invalid", f'{qualified_kind(rt)} "{name}" is invalid: {listed}', details)
-
-
-def now_rfc3339(clock: float | None = None) -> str:
-    return datetime.fromtimestamp(clock if clock is not None else time.time(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _ns_key(rt: ResourceType, namespace: str | None) -> str:
     return (namespace or "") if rt.namespaced else ""
-
-
-def _fold_string_data(rt: ResourceType, obj: dict[str, Any]) -> None:
-    """Secrets: `stringData` is write-only; the server merges it into base64 `data`, as the real one does, and
-    the type defaults to Opaque."""
-    if rt.key == "/secrets":
-        obj.setdefault("type", "Opaque")
-    if rt.key == "/secrets" and "stringData" in obj:
-        data = dict(obj.get("data") or {})
-        for key, value in (obj.pop("stringData") or {}).items():
-            data[key] = base64.b64encode(str(value).encode()).decode()
-        obj["data"] = data
-
-
-def _service_defaults(obj: dict[str, Any]) -> None:
-    """The API server's defaulting of a Service, on every write: type, port protocol and targetPort, and for a
-    ClusterIP Service its session affinity, IP families and traffic policy."""
-    spec = obj.get("spec")
-    if not isinstance(spec, dict):
-        return
-    spec.setdefault("type", "ClusterIP")
-    for port in spec.get("ports") or []:
-        if isinstance(port, dict):
-            port.setdefault("protocol", "TCP")
-            port.setdefault("targetPort", port.get("port"))
-    if spec["type"] == "ClusterIP":
-        spec.setdefault("sessionAffinity", "None")
-        spec.setdefault("ipFamilies", ["IPv4"])
-        spec.setdefault("ipFamilyPolicy", "SingleStack")
-        spec.setdefault("internalTrafficPolicy", "Cluster")
 
 
 def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -187,10 +102,11 @@ class ClusterApi:
         self.node = node
         self.clock = clock
         self._registry: tuple[str | None, Registry] | None = None
+        self.admission = Admission(self.registry, clock=clock)
         self.virtual: dict[str, Any] = {}
         """Resource key -> callable(namespace) giving the objects of a computed resource (metrics.k8s.io)."""
         if store.meta("initialized") is None:
-            self._initialize()
+            initialize(self)
 
     # --- registry -------------------------------------------------------------------------------
 
@@ -281,128 +197,6 @@ class ClusterApi:
 
     # --- writes ---------------------------------------------------------------------------------
 
-    def _check_namespace(self, tx: Tx, rt: ResourceType, namespace: str | None) -> None:
-        if not rt.namespaced:
-            return
-        ns_row = tx.get("/namespaces", "", namespace or "")
-        if ns_row is None:
-            raise ApiError(404, "NotFound", f'namespaces "{namespace}" not found',
-                           {"name": namespace, "kind": "namespaces"})
-        if '"Terminating"' in ns_row.body:
-            raise ApiError(403, "Forbidden", f"{rt.plural} \"{namespace}\" is forbidden: unable to create new content "
-                           f"in namespace {namespace} because it is being terminated",
-                           {"name": namespace, "kind": "namespaces"})
-
-    def _validate(self, rt: ResourceType, obj: dict[str, Any], namespace: str | None, name: str, *,
-                  partial: bool = False) -> None:
-        """Decode checks (400), then every validation cause at once (422), as the real server orders them.
-        A `partial` object (a server-side apply configuration) gets the decode checks only: the merged result is
-        validated whole."""
-        try:
-            check_types(rt, obj)
-            if not partial:
-                causes = check_object(rt, obj)
-        except DecodeError as e:
-            raise ApiError(400, "BadRequest", f"{rt.kind} in version \"{rt.version}\" cannot be handled as a "
-                           f"{rt.kind}: {e}") from None
-        api_version, kind = obj.get("apiVersion"), obj.get("kind")
-        if kind is not None and kind != rt.kind:
-            raise ApiError(400, "BadRequest", f"the object provided is unrecognized (kind {kind!r} on {rt.plural})")
-        if api_version is not None and api_version.rpartition("/")[0] != rt.group:
-            raise ApiError(400, "BadRequest", f"the API version in the data ({api_version}) does not match the expected "
-                           f"API version ({rt.api_version})")
-        meta = obj.get("metadata")
-        if not isinstance(meta, dict):
-            raise invalid(rt, name, "metadata", "Required value")
-        body_ns = meta.get("namespace")
-        if rt.namespaced and body_ns and namespace and body_ns != namespace:
-            raise ApiError(400, "BadRequest", "the namespace of the provided object does not match the namespace "
-                           "sent on the request")
-        if not name:
-            raise invalid_causes(rt, "", [Cause("metadata.name", "FieldValueRequired",
-                                                "Required value: name or generateName is required")])
-        if partial:
-            return
-        if rt.key == CRD_KEY:
-            spec = obj.get("spec") or {}
-            want = f"{(spec.get('names') or {}).get('plural')}.{spec.get('group')}"
-            if name != want:
-                causes.append(Cause("metadata.name", "FieldValueInvalid",
-                                    f'Invalid value: "{name}": must be spec.names.plural+"."+spec.group'))
-        elif rt.group not in _BUILTIN_GROUPS:
-            causes += self.schema_causes(rt, obj)
-        if causes:
-            raise invalid_causes(rt, name, causes)
-
-    def _prune(self, rt: ResourceType, obj: dict[str, Any], *, strict: bool, defaults: bool = True) -> None:
-        """Drop fields a custom resource's schema does not declare (under fieldValidation=Strict, refuse them), then
-        fill in the schema's defaults (not for a server-side apply configuration: only its merged result)."""
-        schema = self.registry().schema(rt) if rt.group not in _BUILTIN_GROUPS else None
-        if schema is None:
-            return
-        removed = prune(schema, obj)
-        if defaults:
-            apply_defaults(schema, obj)
-        if removed and strict:
-            shown = ", ".join(f'unknown field "{p}"' for p in removed[:5])
-            raise ApiError(400, "BadRequest", f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
-                           f"strict decoding error: {shown}")
-
-    def schema_causes(self, rt: ResourceType, obj: dict[str, Any]) -> list[Cause]:
-        """A custom resource against its CRD's OpenAPI schema for the version it was sent in."""
-        schema = self.registry().schema(rt)
-        return schema_problems(schema, obj) if schema is not None else []
-
-    def _prepare_new(self, rt: ResourceType, obj: dict[str, Any], namespace: str | None, rv: int) -> dict[str, Any]:
-        meta = obj["metadata"]
-        meta.update({"uid": str(uuid.uuid4()), "resourceVersion": str(rv),
-                     "creationTimestamp": now_rfc3339(self.clock())})
-        for k in ("deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
-            meta.pop(k, None)
-        if rt.namespaced:
-            meta["namespace"] = namespace
-        else:
-            meta.pop("namespace", None)
-        obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
-        if rt.kind not in _NO_GENERATION and ("spec" in obj or rt.group not in _BUILTIN_GROUPS):
-            meta["generation"] = 1
-        if rt.has_status:
-            obj.pop("status", None)
-        _fold_string_data(rt, obj)
-        self._defaults(rt, obj)
-        return obj
-
-    def _defaults(self, rt: ResourceType, obj: dict[str, Any]) -> None:
-        """What the real server's create strategies fill in for the kinds we serve."""
-        name = obj["metadata"]["name"]
-        if rt.key == "/namespaces":
-            obj.setdefault("spec", {"finalizers": ["kubernetes"]})
-            obj["status"] = {"phase": "Active"}
-            obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = name
-        elif rt.key == CRD_KEY:
-            spec = obj.get("spec") or {}
-            storage = next((v["name"] for v in spec.get("versions") or [] if v.get("storage")), None)
-            now = now_rfc3339(self.clock())
-            obj["status"] = {
-                "acceptedNames": spec.get("names") or {},
-                "conditions": [
-                    {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
-                     "message": "no conflicts found", "lastTransitionTime": now},
-                    {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
-                     "message": "the initial names have been accepted", "lastTransitionTime": now},
-                ],
-                "storedVersions": [storage] if storage else [],
-            }
-        elif rt.key == "/services":
-            spec = obj.setdefault("spec", {})
-            if spec.get("type", "ClusterIP") == "ClusterIP" and "clusterIP" not in spec:
-                h = uuid.UUID(obj["metadata"]["uid"]).int
-                spec["clusterIP"] = f"10.96.{(h >> 8) % 256}.{h % 254 + 1}"
-                spec["clusterIPs"] = [spec["clusterIP"]]
-            _service_defaults(obj)
-        elif rt.key == "/pods":
-            obj["status"] = {"phase": "Pending", "qosClass": "Burstable"}
-
     def _write(self, tx: Tx, rt: ResourceType, obj: dict[str, Any], change: str) -> dict[str, Any]:
         # apiVersion and kind first, so reads serve the stored text without parsing it (see _served)
         obj = {"apiVersion": obj.pop("apiVersion", rt.api_version), "kind": obj.pop("kind", rt.kind), **obj}
@@ -420,21 +214,21 @@ class ClusterApi:
         obj = copy.deepcopy(obj)
         meta = obj.setdefault("metadata", {})
         if not isinstance(meta, dict):
-            self._validate(rt, obj, namespace, "", partial=True)  # the decoding error, 400
+            self.admission.validate(rt, obj, namespace, "", partial=True)  # the decoding error, 400
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = meta["generateName"] + "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
         name = str(meta.get("name") or "")
-        self._validate(rt, obj, namespace, name, partial=True)
-        self._prune(rt, obj, strict=strict)
-        self._validate(rt, obj, namespace, name)
+        self.admission.validate(rt, obj, namespace, name, partial=True)
+        self.admission.prune_fields(rt, obj, strict=strict)
+        self.admission.validate(rt, obj, namespace, name)
         namespace = (namespace or meta.get("namespace")) if rt.namespaced else None
         try:
             with self.store.write() as tx:
-                self._check_namespace(tx, rt, namespace)
+                self.admission.check_namespace(tx, rt, namespace)
                 if tx.get(rt.key, _ns_key(rt, namespace), name) is not None:
                     what = f"{rt.plural}.{rt.group}" if rt.group else rt.plural
-                    raise ApiError(409, "AlreadyExists", f'{what} "{name}" already exists', _details(rt, name))
-                obj = self._prepare_new(rt, obj, namespace, tx.next_rv())
+                    raise ApiError(409, "AlreadyExists", f'{what} "{name}" already exists', details_of(rt, name))
+                obj = self.admission.prepare_new(rt, obj, namespace, tx.next_rv())
                 record_update(None, obj, manager=manager, now=obj["metadata"]["creationTimestamp"],
                               api_version=rt.api_version, with_status=not rt.has_status)
                 if dry_run:
@@ -469,7 +263,7 @@ class ClusterApi:
         if rt.namespaced:
             meta["namespace"] = old_meta.get("namespace")
         new["apiVersion"], new["kind"] = rt.api_version, rt.kind
-        _fold_string_data(rt, new)
+        fold_string_data(rt, new)
         if subresource == "status":
             new = {**old, "status": new.get("status"), "metadata": {**old_meta, "managedFields": meta.get("managedFields",
                                                                                                          old_meta.get("managedFields"))}}
@@ -481,7 +275,7 @@ class ClusterApi:
             else:
                 new.pop("status", None)
         if rt.key == "/services" and subresource is None:
-            _service_defaults(new)
+            service_defaults(new)
         if subresource is None:
             causes = immutable_causes(rt, old, new)
             if causes:
@@ -504,10 +298,10 @@ class ClusterApi:
                 subresource: str | None = None, strict: bool = False) -> dict[str, Any]:
         obj = copy.deepcopy(obj)
         given = str(meta_of(obj).get("name") or name) if isinstance(obj.get("metadata"), dict) else name
-        self._validate(rt, obj, namespace, given, partial=True)
+        self.admission.validate(rt, obj, namespace, given, partial=True)
         if subresource is None:
-            self._prune(rt, obj, strict=strict)
-            self._validate(rt, obj, namespace, given)
+            self.admission.prune_fields(rt, obj, strict=strict)
+            self.admission.validate(rt, obj, namespace, given)
         wanted_rv = meta_of(obj).get("resourceVersion")
         with self.store.write() as tx:
             row = tx.get(rt.key, _ns_key(rt, namespace), name)
@@ -515,7 +309,7 @@ class ClusterApi:
                 raise not_found(rt, name)
             problem = update_problem(rt, row.obj(), obj, name=name, namespace=namespace)
             if problem:
-                raise ApiError(problem[0], problem[1], problem[2], _details(rt, name))
+                raise ApiError(problem[0], problem[1], problem[2], details_of(rt, name))
             if not wanted_rv:
                 raise invalid(rt, name, "metadata.resourceVersion", "Invalid value: 0x0: must be specified for an update")
             if str(wanted_rv) != str(row.rv):
@@ -547,7 +341,7 @@ class ClusterApi:
                 raise ApiError(422, "Invalid", 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: '
                                "is required for apply patch")
             if isinstance(patch, dict) and subresource is None:
-                self._prune(rt, patch, strict=strict, defaults=False)
+                self.admission.prune_fields(rt, patch, strict=strict, defaults=False)
             return self._apply(rt, namespace, name, patch, manager=manager, force=force, subresource=subresource,
                                dry_run=dry_run)
         with self.store.write() as tx:
@@ -561,7 +355,7 @@ class ClusterApi:
                 elif kind == "application/merge-patch+json":
                     new = merge_patch(old, patch)
                 elif kind == "application/strategic-merge-patch+json":
-                    if rt.group not in _BUILTIN_GROUPS:
+                    if rt.group not in BUILTIN_GROUPS:
                         raise ApiError(415, "UnsupportedMediaType", "strategic merge patch is not supported for "
                                        f"custom resources ({rt.kind}); use a merge patch")
                     new = strategic_merge(old, patch)
@@ -575,11 +369,11 @@ class ClusterApi:
                 raise ApiError(422, "Invalid", "the patch did not produce an object")
             problem = update_problem(rt, old, new, name=name, namespace=namespace)
             if problem:
-                raise ApiError(problem[0], problem[1], problem[2], _details(rt, name))
+                raise ApiError(problem[0], problem[1], problem[2], details_of(rt, name))
             if subresource is None:
-                self._validate(rt, new, namespace, name, partial=True)
-                self._prune(rt, new, strict=strict)
-                self._validate(rt, new, namespace, name)
+                self.admission.validate(rt, new, namespace, name, partial=True)
+                self.admission.prune_fields(rt, new, strict=strict)
+                self.admission.validate(rt, new, namespace, name)
             rv_wanted = meta_of(new).get("resourceVersion")
             if rv_wanted and str(rv_wanted) != str(row.rv):
                 raise conflict(rt, name)
@@ -596,18 +390,18 @@ class ClusterApi:
         if meta.get("name") != name:
             raise ApiError(400, "BadRequest", f"the name of the object ({meta.get('name') or ''}) does not match the "
                            f"name on the URL ({name})")
-        self._validate(rt, applied, namespace, name, partial=True)
+        self.admission.validate(rt, applied, namespace, name, partial=True)
         now = now_rfc3339(self.clock())
         with self.store.write() as tx:
             row = tx.get(rt.key, _ns_key(rt, namespace), name)
             try:
                 if row is None:
-                    self._check_namespace(tx, rt, namespace)
+                    self.admission.check_namespace(tx, rt, namespace)
                     obj = server_side_apply(None, applied, manager=manager, force=force, now=now,
                                             api_version=rt.api_version, with_status=not rt.has_status)
-                    obj = self._prepare_new(rt, obj, namespace, tx.next_rv())
-                    self._prune(rt, obj, strict=False)
-                    self._validate(rt, obj, namespace, name)
+                    obj = self.admission.prepare_new(rt, obj, namespace, tx.next_rv())
+                    self.admission.prune_fields(rt, obj, strict=False)
+                    self.admission.validate(rt, obj, namespace, name)
                     if dry_run:
                         raise _Rollback(obj, 201)
                     return 201, self._write(tx, rt, obj, "ADDED")
@@ -620,8 +414,8 @@ class ClusterApi:
                     {"reason": "FieldManagerConflict", "message": conflict_prefix(m, v), "field": render_path(p)}
                     for m, v, p in e.conflicts]}) from e
             if subresource is None:
-                self._prune(rt, new, strict=False)
-                self._validate(rt, new, namespace, name)
+                self.admission.prune_fields(rt, new, strict=False)
+                self.admission.validate(rt, new, namespace, name)
             done = self._finish_update(tx, rt, row, old, new, subresource=subresource, manager=manager, record=False)
             if dry_run:
                 raise _Rollback(done, 200)
@@ -733,61 +527,59 @@ class ClusterApi:
                     yield {"type": kind, "object": obj}
             time.sleep(poll)
 
-    # --- first start ----------------------------------------------------------------------------
-
-    def _initialize(self) -> None:
-        """A new cluster has what kind gives: namespaces, a node, the system priority classes."""
-        with self.store.write() as tx:
-            if self.store.meta("initialized") is not None:
-                return
-            tx.set_meta("initialized", now_rfc3339(self.clock()))
-        reg = self.registry()
-        ns = reg.lookup("", "v1", "namespaces")
-        assert ns is not None
-        for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
-            self.create(ns, None, {"metadata": {"name": name}}, manager="sandbox")
-        pcs = reg.lookup("scheduling.k8s.io", "v1", "priorityclasses")
-        assert pcs is not None
-        for name, value in (("system-cluster-critical", 2000000000), ("system-node-critical", 2000001000)):
-            self.create(pcs, None, {"metadata": {"name": name}, "value": value,
-                                    "description": "Used for system critical pods that must run in the cluster, "
-                                    "but can be moved to another node if necessary."}, manager="sandbox")
-        nodes = reg.lookup("", "v1", "nodes")
-        assert nodes is not None
-        self.create(nodes, None, {"metadata": {"name": self.node, "labels": {
-            "kubernetes.io/hostname": self.node, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
-            "node-role.kubernetes.io/control-plane": ""}}, "spec": {"podCIDR": "10.244.0.0/24"}}, manager="sandbox")
-        self._set_node_status(nodes)
-        svc = reg.lookup("", "v1", "services")
-        assert svc is not None
-        self.create(svc, "default", {"metadata": {"name": "kubernetes", "labels": {"component": "apiserver"}},
-                                     "spec": {"ports": [{"name": "https", "port": 443, "protocol": "TCP",
-                                                         "targetPort": 6443}]}}, manager="sandbox")
-
-
-    def _set_node_status(self, nodes: ResourceType) -> None:
-        status = {"capacity": {"cpu": "2", "memory": "24Gi", "pods": "110"},
-                  "allocatable": {"cpu": "2", "memory": "24Gi", "pods": "110"},
-                  "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
-                                  "message": "kubelet is posting ready status",
-                                  "lastHeartbeatTime": now_rfc3339(self.clock()),
-                                  "lastTransitionTime": now_rfc3339(self.clock())}],
-                  "nodeInfo": {"kubeletVersion": KUBERNETES_VERSION["gitVersion"],
-                               "kubeProxyVersion": KUBERNETES_VERSION["gitVersion"],
-                               "osImage": "Debian GNU/Linux 12 (bookworm)", "kernelVersion": "6.1.0-sandbox",
-                               "containerRuntimeVersion": "containerd://1.7.24", "operatingSystem": "linux",
-                               "architecture": "amd64", "bootID": str(uuid.uuid5(uuid.NAMESPACE_DNS, self.node)),
-                               "machineID": uuid.uuid5(uuid.NAMESPACE_URL, self.node).hex,
-                               "systemUUID": str(uuid.uuid5(uuid.NAMESPACE_OID, self.node))},
-                  "addresses": [{"type": "InternalIP", "address": "172.18.0.2"},
-                                {"type": "Hostname", "address": self.node}]}
-        self.patch(nodes, None, self.node, "application/merge-patch+json", json.dumps({"status": status}).encode(),
-                   manager="sandbox", subresource="status")
-
-
 class _Rollback(Exception):
     """Internal: abort a dry-run write transaction, carrying the would-be object and its status code."""
 
     def __init__(self, obj: dict[str, Any], code: int = 201) -> None:
         self.obj = obj
         self.code = code
+
+
+def initialize(api: ClusterApi) -> None:
+    """A new cluster has what kind gives: namespaces, a node, the system priority classes."""
+    with api.store.write() as tx:
+        if api.store.meta("initialized") is not None:
+            return
+        tx.set_meta("initialized", now_rfc3339(api.clock()))
+    reg = api.registry()
+    ns = reg.lookup("", "v1", "namespaces")
+    assert ns is not None
+    for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
+        api.create(ns, None, {"metadata": {"name": name}}, manager="sandbox")
+    pcs = reg.lookup("scheduling.k8s.io", "v1", "priorityclasses")
+    assert pcs is not None
+    for name, value in (("system-cluster-critical", 2000000000), ("system-node-critical", 2000001000)):
+        api.create(pcs, None, {"metadata": {"name": name}, "value": value,
+                                "description": "Used for system critical pods that must run in the cluster, "
+                                "but can be moved to another node if necessary."}, manager="sandbox")
+    nodes = reg.lookup("", "v1", "nodes")
+    assert nodes is not None
+    api.create(nodes, None, {"metadata": {"name": api.node, "labels": {
+        "kubernetes.io/hostname": api.node, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+        "node-role.kubernetes.io/control-plane": ""}}, "spec": {"podCIDR": "10.244.0.0/24"}}, manager="sandbox")
+    _set_node_status(api, nodes)
+    svc = reg.lookup("", "v1", "services")
+    assert svc is not None
+    api.create(svc, "default", {"metadata": {"name": "kubernetes", "labels": {"component": "apiserver"}},
+                                 "spec": {"ports": [{"name": "https", "port": 443, "protocol": "TCP",
+                                                     "targetPort": 6443}]}}, manager="sandbox")
+
+
+def _set_node_status(api: ClusterApi, nodes: ResourceType) -> None:
+    status = {"capacity": {"cpu": "2", "memory": "24Gi", "pods": "110"},
+              "allocatable": {"cpu": "2", "memory": "24Gi", "pods": "110"},
+              "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+                              "message": "kubelet is posting ready status",
+                              "lastHeartbeatTime": now_rfc3339(api.clock()),
+                              "lastTransitionTime": now_rfc3339(api.clock())}],
+              "nodeInfo": {"kubeletVersion": KUBERNETES_VERSION["gitVersion"],
+                           "kubeProxyVersion": KUBERNETES_VERSION["gitVersion"],
+                           "osImage": "Debian GNU/Linux 12 (bookworm)", "kernelVersion": "6.1.0-sandbox",
+                           "containerRuntimeVersion": "containerd://1.7.24", "operatingSystem": "linux",
+                           "architecture": "amd64", "bootID": str(uuid.uuid5(uuid.NAMESPACE_DNS, api.node)),
+                           "machineID": uuid.uuid5(uuid.NAMESPACE_URL, api.node).hex,
+                           "systemUUID": str(uuid.uuid5(uuid.NAMESPACE_OID, api.node))},
+              "addresses": [{"type": "InternalIP", "address": "172.18.0.2"},
+                            {"type": "Hostname", "address": api.node}]}
+    api.patch(nodes, None, api.node, "application/merge-patch+json", json.dumps({"status": status}).encode(),
+               manager="sandbox", subresource="status")

@@ -25,7 +25,8 @@ from urllib.parse import parse_qs, urlsplit
 import yaml
 
 from fleetlib.objects import spec_of
-from fleetlib.sandbox.apiserver import KUBERNETES_VERSION, ApiError, ClusterApi
+from fleetlib.sandbox.apiserver import KUBERNETES_VERSION, ClusterApi
+from fleetlib.sandbox.errors import ApiError
 from fleetlib.sandbox.httpbase import LocalServer, VerbHandler
 from fleetlib.sandbox.openapi import openapi_v2, openapi_v3_group, openapi_v3_index
 from fleetlib.sandbox.patch import PatchError, json_patch, merge_patch

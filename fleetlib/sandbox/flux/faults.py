@@ -27,8 +27,9 @@ import yaml
 from fleetlib.errors import InputError
 from fleetlib.files import write_atomic
 from fleetlib.objects import condition, meta_of, spec_of, status_of
-from fleetlib.sandbox.apiserver import ApiError, ClusterApi
+from fleetlib.sandbox.apiserver import ClusterApi
 from fleetlib.sandbox.charts import CHARTS_URL, ArtifactStore, publish_demo_chart
+from fleetlib.sandbox.errors import ApiError
 from fleetlib.sandbox.hub import Hub
 
 SCENARIOS: dict[str, str] = {

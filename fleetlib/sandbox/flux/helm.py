@@ -21,7 +21,7 @@ from typing import Any
 
 from fleetlib.model import go_duration
 from fleetlib.objects import spec_of, status_of
-from fleetlib.sandbox.apiserver import ApiError, now_rfc3339
+from fleetlib.sandbox.errors import ApiError, now_rfc3339
 from fleetlib.sandbox.flux.conditions import (
     READY,
     RECONCILING,

@@ -25,7 +25,7 @@ import yaml
 
 from fleetlib.model import go_duration
 from fleetlib.objects import inventory_id, parse_inventory_id, ref, spec_of, status_of
-from fleetlib.sandbox.apiserver import ApiError, now_rfc3339
+from fleetlib.sandbox.errors import ApiError, now_rfc3339
 from fleetlib.sandbox.flux.conditions import (
     HEALTHY,
     READY,

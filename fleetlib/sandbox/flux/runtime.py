@@ -26,7 +26,8 @@ from typing import Any
 
 from fleetlib.kubectl import kubectl_path
 from fleetlib.objects import meta_of, spec_of, status_of
-from fleetlib.sandbox.apiserver import ApiError, ClusterApi, now_rfc3339
+from fleetlib.sandbox.apiserver import ClusterApi
+from fleetlib.sandbox.errors import ApiError, now_rfc3339
 from fleetlib.sandbox.flux.conditions import set_condition
 from fleetlib.sandbox.hub import Hub
 from fleetlib.sandbox.registry import ResourceType

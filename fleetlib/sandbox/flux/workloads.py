@@ -18,7 +18,7 @@ from typing import Any
 
 from fleetlib.model import go_duration
 from fleetlib.objects import meta_of, spec_of
-from fleetlib.sandbox.apiserver import ApiError
+from fleetlib.sandbox.errors import ApiError
 from fleetlib.sandbox.flux.runtime import Runtime
 
 MANAGER = "kube-controller-manager"
