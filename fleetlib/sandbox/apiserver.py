@@ -13,7 +13,6 @@ is an `ApiError` carrying the `Status` the real server would send.
 
 from __future__ import annotations
 
-import base64
 import copy
 import json
 import random
@@ -23,16 +22,14 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import yaml
-
 from fleetlib.local.versions import LOCAL
 from fleetlib.objects import meta_of
-from fleetlib.sandbox.admission import BUILTIN_GROUPS, Admission, fold_string_data, service_defaults
-from fleetlib.sandbox.apply import ApplyConflict, record_update, server_side_apply
-from fleetlib.sandbox.apply import prefix as conflict_prefix
-from fleetlib.sandbox.apply import render as render_path
+from fleetlib.sandbox.admission import Admission, fold_string_data, service_defaults
+from fleetlib.sandbox.apply import record_update
+from fleetlib.sandbox.deletion import Deletion
 from fleetlib.sandbox.errors import (
     ApiError,
+    Rollback,
     conflict,
     details_of,
     invalid,
@@ -40,9 +37,9 @@ from fleetlib.sandbox.errors import (
     not_found,
     now_rfc3339,
 )
-from fleetlib.sandbox.patch import PatchError, json_patch, merge_patch, strategic_merge
+from fleetlib.sandbox.patching import Patching
+from fleetlib.sandbox.reads import Reads, ns_key
 from fleetlib.sandbox.registry import CRD_KEY, Registry, ResourceType
-from fleetlib.sandbox.selectors import SelectorError, parse_fields, parse_labels
 from fleetlib.sandbox.store import Row, Store, Tx
 from fleetlib.sandbox.validation import (
     immutable_causes,
@@ -53,10 +50,6 @@ KUBERNETES_VERSION = {"major": "1", "minor": LOCAL.kubernetes.split(".")[1], "gi
                       "gitCommit": "sandbox", "gitTreeState": "clean", "buildDate": "2026-02-10T00:00:00Z",
                       "goVersion": "go1.24.12", "compiler": "gc", "platform": "linux/amd64"}
 """The sandbox speaks as the Kubernetes release the local stack builds (its judge)."""
-
-
-def _ns_key(rt: ResourceType, namespace: str | None) -> str:
-    return (namespace or "") if rt.namespaced else ""
 
 
 def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -72,18 +65,6 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return strip(a) == strip(b)
 
 
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def _load_apply(body: bytes) -> Any:
-    """An apply body is YAML, and most clients send JSON (a subset of YAML): try the fast parser first."""
-    stripped = body.lstrip()
-    if stripped[:1] == b"{":
-        try:
-            return json.loads(body)
-        except ValueError:
-            pass
-    return yaml.load(body, Loader=_YAML_LOADER)  # a safe loader
 
 
 def _spec_view(obj: dict[str, Any]) -> dict[str, Any]:
@@ -105,6 +86,7 @@ class ClusterApi:
         self.admission = Admission(self.registry, clock=clock)
         self.virtual: dict[str, Any] = {}
         """Resource key -> callable(namespace) giving the objects of a computed resource (metrics.k8s.io)."""
+        self.reads = Reads(store, self.virtual)
         if store.meta("initialized") is None:
             initialize(self)
 
@@ -117,87 +99,31 @@ class ClusterApi:
             self._registry = (mark, Registry.with_crds([r.obj() for r in rows]))
         return self._registry[1]
 
-    # --- reads ----------------------------------------------------------------------------------
+    # --- reads (sandbox.reads) --------------------------------------------------------------------
 
     def _served(self, rt: ResourceType, body: str) -> str:
-        """The stored JSON, with apiVersion set to the version asked for when it differs."""
-        if body.startswith(f'{{"apiVersion":"{rt.api_version}",'):
-            return body
-        obj = json.loads(body)
-        obj["apiVersion"] = rt.api_version
-        return json.dumps(obj, separators=(",", ":"))
+        return self.reads.served(rt, body)
 
     def get_raw(self, rt: ResourceType, namespace: str | None, name: str) -> str:
-        if rt.key in self.virtual:
-            found = [o for o in self.virtual[rt.key](namespace) if o["metadata"]["name"] == name]
-            if not found:
-                raise not_found(rt, name)
-            return json.dumps(found[0], separators=(",", ":"))
-        row = self.store.get(rt.key, _ns_key(rt, namespace), name)
-        if row is None:
-            raise not_found(rt, name)
-        return self._served(rt, row.body)
+        return self.reads.get_raw(rt, namespace, name)
 
     def get(self, rt: ResourceType, namespace: str | None, name: str) -> dict[str, Any]:
-        return json.loads(self.get_raw(rt, namespace, name))
+        return json.loads(self.reads.get_raw(rt, namespace, name))
 
     def list_raw(self, rt: ResourceType, namespace: str | None, *, label_selector: str | None = None,
                  field_selector: str | None = None, limit: int | None = None, cont: str | None = None) -> str:
-        try:
-            labels = parse_labels(label_selector)
-            fields, equal = parse_fields(field_selector)
-        except SelectorError as e:
-            raise ApiError(400, "BadRequest", str(e)) from e
-        if rt.key in self.virtual:
-            objects = [o for o in self.virtual[rt.key](namespace if rt.namespaced else None)
-                       if labels(meta_of(o).get("labels") or {}) and fields(o)]
-            return json.dumps({"kind": f"{rt.kind}List", "apiVersion": rt.api_version,
-                               "metadata": {"resourceVersion": str(self.store.rv())}, "items": objects},
-                              separators=(",", ":"))
-        after = None
-        list_rv: int | None = None
-        if cont:
-            try:
-                token = json.loads(base64.urlsafe_b64decode(cont.encode()).decode())
-                start = [str(x) for x in token["start"]]
-                if len(start) != 3:
-                    raise ValueError("start")
-                after, list_rv = (start[0], start[1], start[2]), int(token["rv"])
-            except (ValueError, KeyError, TypeError) as e:
-                raise ApiError(400, "BadRequest", "continue key is not valid") from e
-        ns = namespace if rt.namespaced else None
-        if "metadata.namespace" in equal:
-            ns = equal["metadata.namespace"]
-        names = [equal["metadata.name"]] if "metadata.name" in equal else None
-        rv, rows = self.store.scan([rt.key], ns, after=after, names=names)
-        plain = label_selector is None and not field_selector
-        items: list[str] = []
-        more: Row | None = None
-        remaining = 0
-        for row in rows:
-            if not plain:
-                obj = row.obj()
-                if not labels(meta_of(obj).get("labels") or {}) or not fields(obj):
-                    continue
-            if limit and len(items) >= limit:
-                remaining += 1
-                more = more or row
-                continue
-            items.append(self._served(rt, row.body))
-        meta: dict[str, Any] = {"resourceVersion": str(list_rv or rv)}
-        if more is not None:
-            last = json.loads(items[-1])["metadata"]
-            start = [rt.key, last.get("namespace", "") if rt.namespaced else "", last["name"]]
-            meta["continue"] = base64.urlsafe_b64encode(json.dumps({"rv": list_rv or rv, "start": start}).encode()
-                                                        ).decode()
-            meta["remainingItemCount"] = remaining
-        head = json.dumps({"kind": f"{rt.kind}List", "apiVersion": rt.api_version, "metadata": meta},
-                          separators=(",", ":"))
-        return head[:-1] + ',"items":[' + ",".join(items) + "]}"
+        return self.reads.list_raw(rt, namespace, label_selector=label_selector, field_selector=field_selector,
+                                   limit=limit, cont=cont)
+
+    def watch(self, rt: ResourceType, namespace: str | None, *, resource_version: str | None,
+              label_selector: str | None, field_selector: str | None, timeout: float,
+              poll: float = 0.05, bookmark: bool = False) -> Iterator[dict[str, Any]]:
+        return self.reads.watch(rt, namespace, resource_version=resource_version, label_selector=label_selector,
+                                field_selector=field_selector, timeout=timeout, poll=poll, bookmark=bookmark)
 
     # --- writes ---------------------------------------------------------------------------------
 
-    def _write(self, tx: Tx, rt: ResourceType, obj: dict[str, Any], change: str) -> dict[str, Any]:
+    def write(self, tx: Tx, rt: ResourceType, obj: dict[str, Any], change: str) -> dict[str, Any]:
         # apiVersion and kind first, so reads serve the stored text without parsing it (see _served)
         obj = {"apiVersion": obj.pop("apiVersion", rt.api_version), "kind": obj.pop("kind", rt.kind), **obj}
         meta = obj["metadata"]
@@ -225,16 +151,16 @@ class ClusterApi:
         try:
             with self.store.write() as tx:
                 self.admission.check_namespace(tx, rt, namespace)
-                if tx.get(rt.key, _ns_key(rt, namespace), name) is not None:
+                if tx.get(rt.key, ns_key(rt, namespace), name) is not None:
                     what = f"{rt.plural}.{rt.group}" if rt.group else rt.plural
                     raise ApiError(409, "AlreadyExists", f'{what} "{name}" already exists', details_of(rt, name))
                 obj = self.admission.prepare_new(rt, obj, namespace, tx.next_rv())
                 record_update(None, obj, manager=manager, now=obj["metadata"]["creationTimestamp"],
                               api_version=rt.api_version, with_status=not rt.has_status)
                 if dry_run:
-                    raise _Rollback(obj)
-                created = self._write(tx, rt, obj, "ADDED")
-        except _Rollback as done:
+                    raise Rollback(obj)
+                created = self.write(tx, rt, obj, "ADDED")
+        except Rollback as done:
             return done.obj
         if rt.key == "/namespaces" and self.root_ca:
             self._publish_root_ca(name)
@@ -249,7 +175,7 @@ class ClusterApi:
         except ApiError:
             pass  # already there
 
-    def _finish_update(self, tx: Tx, rt: ResourceType, row: Row, old: dict[str, Any], new: dict[str, Any], *,
+    def finish_update(self, tx: Tx, rt: ResourceType, row: Row, old: dict[str, Any], new: dict[str, Any], *,
                        subresource: str | None, manager: str | None, record: bool = True) -> dict[str, Any]:
         """Keep what clients cannot change, bump generation on spec changes, write or finish deletion."""
         meta = new.setdefault("metadata", {})
@@ -290,9 +216,9 @@ class ClusterApi:
         rv = tx.next_rv()
         new["metadata"]["resourceVersion"] = str(rv)
         if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
-            self._remove(tx, rt, row, new, rv)
+            Deletion(self).remove(tx, rt, row, new, rv)  # the last finalizer went: the object goes
             return new
-        return self._write(tx, rt, new, "MODIFIED")
+        return self.write(tx, rt, new, "MODIFIED")
 
     def replace(self, rt: ResourceType, namespace: str | None, name: str, obj: dict[str, Any], *, manager: str,
                 subresource: str | None = None, strict: bool = False) -> dict[str, Any]:
@@ -304,7 +230,7 @@ class ClusterApi:
             self.admission.validate(rt, obj, namespace, given)
         wanted_rv = meta_of(obj).get("resourceVersion")
         with self.store.write() as tx:
-            row = tx.get(rt.key, _ns_key(rt, namespace), name)
+            row = tx.get(rt.key, ns_key(rt, namespace), name)
             if row is None:
                 raise not_found(rt, name)
             problem = update_problem(rt, row.obj(), obj, name=name, namespace=namespace)
@@ -314,7 +240,7 @@ class ClusterApi:
                 raise invalid(rt, name, "metadata.resourceVersion", "Invalid value: 0x0: must be specified for an update")
             if str(wanted_rv) != str(row.rv):
                 raise conflict(rt, name)
-            return self._finish_update(tx, rt, row, row.obj(), copy.deepcopy(obj), subresource=subresource,
+            return self.finish_update(tx, rt, row, row.obj(), copy.deepcopy(obj), subresource=subresource,
                                        manager=manager)
 
     def patch(self, rt: ResourceType, namespace: str | None, name: str, content_type: str, body: bytes, *,
@@ -323,217 +249,23 @@ class ClusterApi:
         """Apply a patch; returns (HTTP code, object): 201 when server-side apply created it. With `dry_run`, every
         check runs and the would-be object is returned, and nothing is stored."""
         try:
-            return self._patch(rt, namespace, name, content_type, body, manager=manager, force=force,
-                               subresource=subresource, strict=strict, dry_run=dry_run)
-        except _Rollback as done:
+            return Patching(self).patch(rt, namespace, name, content_type, body, manager=manager, force=force,
+                                        subresource=subresource, strict=strict, dry_run=dry_run)
+        except Rollback as done:
             return done.code, done.obj
-
-    def _patch(self, rt: ResourceType, namespace: str | None, name: str, content_type: str, body: bytes, *,
-               manager: str | None, force: bool, subresource: str | None, strict: bool,
-               dry_run: bool) -> tuple[int, dict[str, Any]]:
-        kind = content_type.split(";")[0].strip()
-        try:
-            patch = _load_apply(body) if kind == "application/apply-patch+yaml" else json.loads(body or b"null")
-        except (ValueError, yaml.YAMLError) as e:
-            raise ApiError(400, "BadRequest", f"error decoding patch: {str(e)[:200]}") from e
-        if kind == "application/apply-patch+yaml":
-            if not manager:
-                raise ApiError(422, "Invalid", 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: '
-                               "is required for apply patch")
-            if isinstance(patch, dict) and subresource is None:
-                self.admission.prune_fields(rt, patch, strict=strict, defaults=False)
-            return self._apply(rt, namespace, name, patch, manager=manager, force=force, subresource=subresource,
-                               dry_run=dry_run)
-        with self.store.write() as tx:
-            row = tx.get(rt.key, _ns_key(rt, namespace), name)
-            if row is None:
-                raise not_found(rt, name)
-            old = row.obj()
-            try:
-                if kind == "application/json-patch+json":
-                    new = json_patch(old, patch)
-                elif kind == "application/merge-patch+json":
-                    new = merge_patch(old, patch)
-                elif kind == "application/strategic-merge-patch+json":
-                    if rt.group not in BUILTIN_GROUPS:
-                        raise ApiError(415, "UnsupportedMediaType", "strategic merge patch is not supported for "
-                                       f"custom resources ({rt.kind}); use a merge patch")
-                    new = strategic_merge(old, patch)
-                else:
-                    raise ApiError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - "
-                                   "accepted media types include: application/json-patch+json, application/merge-patch"
-                                   "+json, application/apply-patch+yaml, application/strategic-merge-patch+json")
-            except PatchError as e:
-                raise ApiError(422, "Invalid", str(e), {}) from e
-            if not isinstance(new, dict):
-                raise ApiError(422, "Invalid", "the patch did not produce an object")
-            problem = update_problem(rt, old, new, name=name, namespace=namespace)
-            if problem:
-                raise ApiError(problem[0], problem[1], problem[2], details_of(rt, name))
-            if subresource is None:
-                self.admission.validate(rt, new, namespace, name, partial=True)
-                self.admission.prune_fields(rt, new, strict=strict)
-                self.admission.validate(rt, new, namespace, name)
-            rv_wanted = meta_of(new).get("resourceVersion")
-            if rv_wanted and str(rv_wanted) != str(row.rv):
-                raise conflict(rt, name)
-            done = self._finish_update(tx, rt, row, old, new, subresource=subresource, manager=manager)
-            if dry_run:
-                raise _Rollback(done, 200)
-            return 200, done
-
-    def _apply(self, rt: ResourceType, namespace: str | None, name: str, applied: Any, *, manager: str,
-               force: bool, subresource: str | None, dry_run: bool = False) -> tuple[int, dict[str, Any]]:
-        if not isinstance(applied, dict):
-            raise ApiError(400, "BadRequest", "an apply patch must be a YAML or JSON object")
-        meta = applied.get("metadata") or {}
-        if meta.get("name") != name:
-            raise ApiError(400, "BadRequest", f"the name of the object ({meta.get('name') or ''}) does not match the "
-                           f"name on the URL ({name})")
-        self.admission.validate(rt, applied, namespace, name, partial=True)
-        now = now_rfc3339(self.clock())
-        with self.store.write() as tx:
-            row = tx.get(rt.key, _ns_key(rt, namespace), name)
-            try:
-                if row is None:
-                    self.admission.check_namespace(tx, rt, namespace)
-                    obj = server_side_apply(None, applied, manager=manager, force=force, now=now,
-                                            api_version=rt.api_version, with_status=not rt.has_status)
-                    obj = self.admission.prepare_new(rt, obj, namespace, tx.next_rv())
-                    self.admission.prune_fields(rt, obj, strict=False)
-                    self.admission.validate(rt, obj, namespace, name)
-                    if dry_run:
-                        raise _Rollback(obj, 201)
-                    return 201, self._write(tx, rt, obj, "ADDED")
-                old = row.obj()
-                new = server_side_apply(old, applied, manager=manager, force=force, now=now,
-                                        api_version=rt.api_version, subresource=subresource,
-                                        with_status=subresource == "status" or not rt.has_status)
-            except ApplyConflict as e:
-                raise ApiError(409, "Conflict", str(e), {"causes": [
-                    {"reason": "FieldManagerConflict", "message": conflict_prefix(m, v), "field": render_path(p)}
-                    for m, v, p in e.conflicts]}) from e
-            if subresource is None:
-                self.admission.prune_fields(rt, new, strict=False)
-                self.admission.validate(rt, new, namespace, name)
-            done = self._finish_update(tx, rt, row, old, new, subresource=subresource, manager=manager, record=False)
-            if dry_run:
-                raise _Rollback(done, 200)
-            return 200, done
 
     # --- delete ---------------------------------------------------------------------------------
 
     def delete(self, rt: ResourceType, namespace: str | None, name: str, *, propagation: str | None = None,
                preconditions: dict[str, Any] | None = None) -> dict[str, Any]:
-        with self.store.write() as tx:
-            row = tx.get(rt.key, _ns_key(rt, namespace), name)
-            if row is None:
-                raise not_found(rt, name)
-            pre = preconditions or {}
-            if (pre.get("uid") and pre["uid"] != row.uid) or (
-                    pre.get("resourceVersion") and str(pre["resourceVersion"]) != str(row.rv)):
-                raise conflict(rt, name)
-            return self._delete_row(tx, rt, row, propagation or "Background")
+        """Delete as the server does (sandbox.deletion): finalizers, namespace contents, ownerReference cascade."""
+        return Deletion(self).delete(rt, namespace, name, propagation=propagation, preconditions=preconditions)
 
-    def _delete_row(self, tx: Tx, rt: ResourceType, row: Row, propagation: str) -> dict[str, Any]:
-        obj = row.obj()
-        meta = obj["metadata"]
-        if rt.key == "/namespaces":
-            if not meta.get("deletionTimestamp"):
-                meta["deletionTimestamp"] = now_rfc3339(self.clock())
-                obj["status"] = {"phase": "Terminating"}
-            for child in tx.in_namespace(row.name):
-                child_rt = self._type_for_key(child.resource)
-                if child_rt is not None:
-                    self._delete_row(tx, child_rt, child, propagation)
-            if not tx.in_namespace(row.name):
-                self._remove(tx, rt, row, obj, tx.next_rv())
-            else:
-                meta["resourceVersion"] = str(tx.next_rv())
-                self._write(tx, rt, obj, "MODIFIED")
-            return obj
-        if meta.get("finalizers"):
-            if not meta.get("deletionTimestamp"):
-                meta["deletionTimestamp"] = now_rfc3339(self.clock())
-                meta["deletionGracePeriodSeconds"] = 0
-                meta["resourceVersion"] = str(tx.next_rv())
-                self._write(tx, rt, obj, "MODIFIED")
-            return obj
-        self._remove(tx, rt, row, obj, tx.next_rv())
-        if propagation != "Orphan":
-            for child in tx.owned_by(row.uid):
-                child_rt = self._type_for_key(child.resource)
-                if child_rt is not None and tx.get(child.resource, child.namespace, child.name) is not None:
-                    self._delete_row(tx, child_rt, child, propagation)
-        return obj
-
-    def _remove(self, tx: Tx, rt: ResourceType, row: Row, obj: dict[str, Any], rv: int) -> None:
-        obj["metadata"]["resourceVersion"] = str(rv)
-        tx.remove(rt.key, row.namespace, row.name, rv, obj)
-        if rt.key == CRD_KEY:
-            tx.set_meta("schema", str(rv))
-            spec = obj.get("spec") or {}
-            key = f"{spec.get('group')}/{(spec.get('names') or {}).get('plural')}"
-            for r in tx.db.execute("SELECT namespace, name, body FROM objects WHERE resource=?", (key,)).fetchall():
-                tx.remove(key, r[0], r[1], tx.next_rv(), json.loads(r[2]))
-        if row.namespace:
-            ns_row = tx.get("/namespaces", "", row.namespace)
-            if ns_row is not None and '"Terminating"' in ns_row.body and not tx.in_namespace(row.namespace):
-                tx.remove("/namespaces", "", row.namespace, tx.next_rv(), ns_row.obj())
-
-    def _type_for_key(self, key: str) -> ResourceType | None:
+    def type_for_key(self, key: str) -> ResourceType | None:
         for t in self.registry().types:
             if t.key == key:
                 return t
         return None
-
-    # --- watch ----------------------------------------------------------------------------------
-
-    def watch(self, rt: ResourceType, namespace: str | None, *, resource_version: str | None,
-              label_selector: str | None, field_selector: str | None, timeout: float,
-              poll: float = 0.05, bookmark: bool = False) -> Iterator[dict[str, Any]]:
-        """Watch events as dicts {"type", "object"}; an ERROR event with a 410 Status when too old. With
-        `bookmark`, the current objects are followed by a BOOKMARK marking the end of the initial events."""
-        labels = parse_labels(label_selector)
-        fields, _ = parse_fields(field_selector)
-        ns = namespace if rt.namespaced else None
-
-        def wanted(obj: dict[str, Any]) -> bool:
-            return labels(meta_of(obj).get("labels") or {}) and fields(obj)
-
-        if resource_version in (None, "", "0"):
-            since, rows = self.store.scan([rt.key], ns)
-            for row in rows:
-                obj = json.loads(self._served(rt, row.body))
-                if wanted(obj):
-                    yield {"type": "ADDED", "object": obj}
-            if bookmark:
-                yield {"type": "BOOKMARK", "object": {
-                    "kind": rt.kind, "apiVersion": rt.api_version,
-                    "metadata": {"resourceVersion": str(since),
-                                 "annotations": {"k8s.io/initial-events-end": "true"}}}}
-        else:
-            since = int(resource_version)
-            if since < self.store.oldest_change() - 1:
-                yield {"type": "ERROR", "object": ApiError(
-                    410, "Expired", f"too old resource version: {since} ({self.store.oldest_change() - 1})").status()}
-                return
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for rv, kind, body in self.store.changes(since, rt.key, ns):
-                since = rv
-                obj = json.loads(self._served(rt, body))
-                if wanted(obj):
-                    yield {"type": kind, "object": obj}
-            time.sleep(poll)
-
-class _Rollback(Exception):
-    """Internal: abort a dry-run write transaction, carrying the would-be object and its status code."""
-
-    def __init__(self, obj: dict[str, Any], code: int = 201) -> None:
-        self.obj = obj
-        self.code = code
-
 
 def initialize(api: ClusterApi) -> None:
     """A new cluster has what kind gives: namespaces, a node, the system priority classes."""

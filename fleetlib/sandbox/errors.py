@@ -69,3 +69,11 @@ def invalid_causes(rt: ResourceType, name: str, causes: list[Cause]) -> ApiError
 
 def now_rfc3339(clock: float | None = None) -> str:
     return datetime.fromtimestamp(clock if clock is not None else time.time(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Rollback(Exception):
+    """Internal: abort a dry-run write transaction, carrying the would-be object and its status code."""
+
+    def __init__(self, obj: dict[str, Any], code: int = 201) -> None:
+        self.obj = obj
+        self.code = code

@@ -133,8 +133,8 @@ class Sandbox:
                 api = ClusterApi(open_store(self.home, cid), node=f"{cid.cluster}-control-plane",
                                  root_ca=self.pki.ca_pem().decode())
                 metrics = ClusterMetrics(api, str(cid))
-                api.virtual = {"metrics.k8s.io/pods": metrics.pod_metrics,
-                               "metrics.k8s.io/nodes": lambda _ns: metrics.node_metrics()}
+                api.virtual.update({"metrics.k8s.io/pods": metrics.pod_metrics,
+                                    "metrics.k8s.io/nodes": lambda _ns: metrics.node_metrics()})
                 self.prom.sources[key] = metrics
                 self.kube.clusters[key] = api
                 if self.controllers_enabled:
