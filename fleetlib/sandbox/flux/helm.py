@@ -11,12 +11,9 @@ helm-controller v1.2-v1.6. notification-controller marks Providers, Alerts and R
 
 from __future__ import annotations
 
-import base64
 import copy
-import gzip
 import hashlib
 import json
-import time
 from typing import Any
 
 from fleetlib.model import go_duration
@@ -31,6 +28,7 @@ from fleetlib.sandbox.flux.conditions import (
     workload_current,
 )
 from fleetlib.sandbox.flux.helmrender import SUBSET, RenderError, read_chart, render
+from fleetlib.sandbox.flux.helmstorage import NAME_LABEL, NAMESPACE_LABEL, ReleaseStorage
 from fleetlib.sandbox.flux.runtime import Runtime
 from fleetlib.sandbox.flux.schedule import Schedule, interval_of
 
@@ -38,13 +36,13 @@ COMPONENT = "helm-controller"
 MANAGER = "helm-controller"
 FINALIZER = "finalizers.fluxcd.io"
 RELEASED = "Released"
-NAME_LABEL, NAMESPACE_LABEL = "helm.toolkit.fluxcd.io/name", "helm.toolkit.fluxcd.io/namespace"
 
 
 class HelmController:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self.schedule = Schedule(rt)
+        self.storage = ReleaseStorage(rt)
         self.waiting: dict[str, dict[str, Any]] = {}
         """uid -> a release whose resources are being waited on (Helm's --wait), as the pass goes on."""
         self.seen: dict[str, str | None] = {}
@@ -86,67 +84,11 @@ class HelmController:
 
     # --- the source -----------------------------------------------------------------------------------
 
-    def _source_ref(self, hr: dict[str, Any]) -> tuple[str, str, str]:
-        meta, spec = hr["metadata"], hr.get("spec") or {}
-        if spec.get("chartRef"):
-            ref = spec["chartRef"]
-            return str(ref.get("kind")), ref.get("namespace") or meta["namespace"], str(ref.get("name"))
-        src = (((spec.get("chart") or {}).get("spec")) or {}).get("sourceRef") or {}
-        return "HelmChart", src.get("namespace") or meta["namespace"], f"{meta['namespace']}-{meta['name']}"
-
     def _source_moved(self, hr: dict[str, Any]) -> bool:
-        kind, ns, name = self._source_ref(hr)
+        kind, ns, name = chart_source(hr)
         source = self.rt.get(kind, ns, name)
         revision = (status_of(source).get("artifact") or {}).get("revision")
         return bool(revision) and hr["metadata"]["uid"] in self.seen and self.seen[hr["metadata"]["uid"]] != revision
-
-    def _chart_template(self, hr: dict[str, Any]) -> None:
-        """Create or update the HelmChart for `spec.chart`, as reconcileChartTemplate does."""
-        meta, spec = hr["metadata"], hr.get("spec") or {}
-        template = (spec.get("chart") or {}).get("spec") or {}
-        src = template.get("sourceRef") or {}
-        ns = src.get("namespace") or meta["namespace"]
-        name = f"{meta['namespace']}-{meta['name']}"
-        source_ref = {"kind": src.get("kind", "HelmRepository"), "name": src.get("name")}
-        wanted: dict[str, Any] = {"chart": template.get("chart"), "version": template.get("version") or "*",
-                                  "sourceRef": source_ref,
-                  "interval": go_duration(interval_of({"spec": template}, "interval",
-                                                      str(spec.get("interval") or "10m"))),
-                  "reconcileStrategy": template.get("reconcileStrategy") or "ChartVersion"}
-        if template.get("valuesFiles"):
-            wanted["valuesFiles"] = template["valuesFiles"]
-        t = self.rt.resource("HelmChart")
-        current = self.rt.get("HelmChart", ns, name)
-        body = {"apiVersion": f"{t.group}/{t.version}", "kind": "HelmChart",
-                "metadata": {"name": name, "namespace": ns, "labels": {NAME_LABEL: meta["name"],
-                                                                       NAMESPACE_LABEL: meta["namespace"]}},
-                "spec": wanted}
-        if current is None or {k: spec_of(current).get(k) for k in wanted} != wanted:
-            self.rt.api.patch(t, ns, name, "application/apply-patch+yaml", json.dumps(body).encode(), manager=MANAGER,
-                              force=True)
-            if current is None:
-                self.rt.event(hr, "Normal", "HelmChartCreated",
-                              f"Created HelmChart/{ns}/{name} with SourceRef '{source_ref['kind']}/{ns}/"
-                              f"{source_ref['name']}'", COMPONENT)
-        if status_of(hr).get("helmChart") != f"{ns}/{name}":
-            hr.setdefault("status", {})["helmChart"] = f"{ns}/{name}"
-
-    @staticmethod
-    def _source_ready(kind: str, source: dict[str, Any]) -> str | None:
-        """isReady(): None when usable, else why not (as HelmRelease's SourceNotReady message says)."""
-        meta, status = source["metadata"], source.get("status") or {}
-        conds = {c.get("type"): c for c in status.get("conditions") or []}
-        where = f"{kind} '{meta['namespace']}/{meta['name']}' is not ready"
-        if meta.get("generation") != status.get("observedGeneration"):
-            ready = conds.get(READY) or {}
-            detail = ready.get("message") if ready.get("status") == "False" else \
-                "latest generation of object has not been reconciled"
-            return f"{where}: {detail}"
-        if (conds.get(STALLED) or {}).get("status") == "True":
-            return f"{where}: {conds[STALLED].get('message')}"
-        if not status.get("artifact"):
-            return f"{where}: does not have an artifact"
-        return None
 
     # --- one reconciliation ---------------------------------------------------------------------------
 
@@ -158,23 +100,23 @@ class HelmController:
         self.rt.patch_status(hr, status, COMPONENT)
         requeue = self.rt.settings.requeue_dependency
         if spec.get("chart") and not spec.get("chartRef"):
-            self._chart_template(hr)
+            reconcile_chart_template(self.rt, hr)
             status["helmChart"] = status_of(hr).get("helmChart")
-        kind, ns, name = self._source_ref(hr)
+        kind, ns, name = chart_source(hr)
         source = self.rt.get(kind, ns, name)
         if source is None:
             t = self.rt.type(kind)
             plural = f"{t.plural}.{t.group}" if t else kind.lower()
             _mark(status, READY, "False", "ArtifactFailed",
                   f'could not get Source object: {plural} "{name}" not found', generation)
-            self._finish(hr, status, retry=requeue)
+            finish(self.rt, self.schedule, hr, status, retry=requeue)
             return
-        problem = self._source_ready(kind, source)
+        problem = source_not_ready(kind, source)
         self.seen[meta["uid"]] = (status_of(source).get("artifact") or {}).get("revision")
         if problem:
             self.rt.log(COMPONENT, "info", problem, hr)
             _mark(status, READY, "False", "SourceNotReady", problem, generation)
-            self._finish(hr, status, retry=requeue)
+            finish(self.rt, self.schedule, hr, status, retry=requeue)
             return
         artifact = source["status"]["artifact"]
         try:
@@ -183,7 +125,7 @@ class HelmController:
         except (OSError, RenderError) as e:
             _mark(status, READY, "False", "ArtifactFailed", f"Could not load chart: {e}", generation)
             self.rt.event(hr, "Warning", "ArtifactFailed", str(e), COMPONENT)
-            self._finish(hr, status, retry=requeue)
+            finish(self.rt, self.schedule, hr, status, retry=requeue)
             return
         version = str(chart_meta.get("version"))
         if kind == "OCIRepository":  # mutateChartWithSourceRevision: mutable tags are told apart by digest
@@ -214,11 +156,11 @@ class HelmController:
                 released = {"reason": reason, "message": _success_message(latest, release, target_ns, verb)}
             _mark(status, RELEASED, "True", released["reason"], released["message"], generation)
             _mark(status, READY, "True", released["reason"], released["message"], generation)
-            self._finish(hr, status)
+            finish(self.rt, self.schedule, hr, status)
             return
         retries = _retries(spec, action)
         if failures and failures > retries and retries >= 0:
-            self._stall(hr, status, action, failures)
+            stall(self.rt, self.schedule, hr, status, action, failures)
             return
         status["lastAttemptedReleaseAction"] = action
         timeout = interval_of(hr, "timeout", "5m")
@@ -231,14 +173,14 @@ class HelmController:
         try:
             manifests, renderer = render(archive, release=release, namespace=target_ns, values=values,
                                          version=version if version != chart_meta.get("version") else None)
-            applied = self._apply(hr, manifests, release, target_ns)
+            applied = self.storage.apply(hr, manifests, release, target_ns)
         except (RenderError, ApiError) as e:
             error = str(e) if isinstance(e, RenderError) else _apply_error(e)
             self._failed(hr, status, action, release, target_ns, chart_name, version, chart_meta, number,
                          config_digest, error, history)
             return
         entry = _history_entry(release, target_ns, chart_name, version, chart_meta, number, config_digest, "deployed")
-        self._write_release_secret(hr, entry, applied, status["storageNamespace"])
+        self.storage.write_secret(hr, entry, applied, status["storageNamespace"])
         history = [entry, *[{**h, "status": "superseded"} if h.get("status") == "deployed" else h
                             for h in history if h.get("version") != number]]
         status["history"] = history[:5]
@@ -251,38 +193,6 @@ class HelmController:
                                      "objects": applied, "deadline": self.rt.now() + timeout,
                                      "chart": (chart_name, version, chart_meta, number, config_digest)}
         self.rt.patch_status(hr, status, COMPONENT)
-
-    def _apply(self, hr: dict[str, Any], manifests: list[dict[str, Any]], release: str, namespace: str
-               ) -> list[dict[str, str]]:
-        """Apply the rendered manifests as Helm (server-side) does, with Helm's ownership labels and annotations."""
-        applied = []
-        for obj in manifests:
-            meta = obj.setdefault("metadata", {})
-            t = self.rt.api.registry().by_kind(str(obj.get("apiVersion")), str(obj.get("kind")))
-            if t is None:
-                raise RenderError(f'resource mapping not found for name: "{meta.get("name")}" namespace: "'
-                                  f'{meta.get("namespace") or namespace}" from "": no matches for kind '
-                                  f'"{obj.get("kind")}" in version "{obj.get("apiVersion")}"\nensure CRDs are '
-                                  "installed first")
-            if t.namespaced:
-                meta.setdefault("namespace", namespace)
-            else:
-                meta.pop("namespace", None)
-            meta.setdefault("labels", {}).update({"app.kubernetes.io/managed-by": "Helm",
-                                                  NAME_LABEL: hr["metadata"]["name"],
-                                                  NAMESPACE_LABEL: hr["metadata"]["namespace"]})
-            meta.setdefault("annotations", {}).update({"meta.helm.sh/release-name": release,
-                                                       "meta.helm.sh/release-namespace": namespace})
-            try:
-                self.rt.api.patch(t, meta.get("namespace"), meta["name"], "application/apply-patch+yaml",
-                                  json.dumps(obj).encode(), manager=MANAGER, force=True)
-            except ApiError as e:
-                e.message = f"server-side apply failed for object {meta.get('namespace') + '/' if t.namespaced else ''}" \
-                            f"{meta['name']} {obj.get('apiVersion')}, Kind={obj.get('kind')}: {e.message}"
-                raise
-            applied.append({"apiVersion": str(obj["apiVersion"]), "kind": str(obj["kind"]),
-                            "namespace": meta.get("namespace") or "", "name": meta["name"]})
-        return applied
 
     def _check_wait(self, hr: dict[str, Any]) -> None:
         pending = self.waiting[hr["metadata"]["uid"]]
@@ -323,7 +233,7 @@ class HelmController:
                       annotations={"helm.toolkit.fluxcd.io/revision": latest["chartVersion"],
                                    "helm.toolkit.fluxcd.io/token": latest["configDigest"]})
         self.rt.log(COMPONENT, "info", f"release {action} succeeded", hr, revision=latest["chartVersion"])
-        self._finish(hr, status)
+        finish(self.rt, self.schedule, hr, status)
 
     def _failed(self, hr: dict[str, Any], status: dict[str, Any], action: str, release: str, namespace: str,
                 chart_name: str, version: str, chart_meta: dict[str, Any], number: int, config_digest: str,
@@ -336,7 +246,7 @@ class HelmController:
         failures = int(status.get(counter) or 0) + 1
         status[counter] = failures
         entry = _history_entry(release, namespace, chart_name, version, chart_meta, number, config_digest, "failed")
-        self._write_release_secret(hr, entry, [], status.get("storageNamespace") or hr["metadata"]["namespace"])
+        self.storage.write_secret(hr, entry, [], status.get("storageNamespace") or hr["metadata"]["namespace"])
         status["history"] = [entry, *[h for h in history if h.get("version") != number]][:5]
         _mark(status, RELEASED, "False", reason, message, generation)
         _mark(status, READY, "False", reason, message, generation)
@@ -349,54 +259,7 @@ class HelmController:
             self.rt.patch_status(hr, status, COMPONENT)
             self.schedule.done(hr, failed=True, retry=0.0)  # remediation, then the next attempt at once
             return
-        self._stall(hr, status, action, failures)
-
-    def _stall(self, hr: dict[str, Any], status: dict[str, Any], action: str, failures: int) -> None:
-        generation = hr["metadata"].get("generation", 1)
-        _mark(status, STALLED, "True", "RetriesExceeded", f"Failed to {action} after {failures} attempt(s)",
-              generation)
-        _drop(status, RECONCILING)
-        status["observedGeneration"] = generation
-        self.rt.patch_status(hr, status, COMPONENT)
-        self.schedule.done(hr, failed=True, retry=1e9)  # terminal until the spec changes
-
-    def _finish(self, hr: dict[str, Any], status: dict[str, Any], *, retry: float | None = None) -> None:
-        requested = self.schedule.requested(hr)
-        if requested:
-            status["lastHandledReconcileAt"] = requested
-        ready: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == READY), {})
-        if ready.get("status") == "True":
-            _drop(status, RECONCILING)
-            _drop(status, STALLED)
-            status["observedGeneration"] = hr["metadata"].get("generation", 1)
-        self.rt.patch_status(hr, status, COMPONENT)
-        self.schedule.done(hr, failed=retry is not None, retry=retry)
-
-    def _write_release_secret(self, hr: dict[str, Any], entry: dict[str, Any], objects: list[dict[str, str]],
-                              namespace: str) -> None:
-        """The release as Helm stores it: Secret sh.helm.release.v1.<release>.v<N> (gzip, base64), labelled."""
-        t = self.rt.resource("Secret")
-        release = {"name": entry["name"], "namespace": entry["namespace"], "version": entry["version"],
-                   "info": {"status": entry["status"], "first_deployed": entry["firstDeployed"],
-                            "last_deployed": entry["lastDeployed"]},
-                   "chart": {"metadata": {"name": entry["chartName"], "version": entry["chartVersion"],
-                                          "appVersion": entry.get("appVersion")}},
-                   "manifest": json.dumps(objects)}
-        payload = base64.b64encode(gzip.compress(json.dumps(release).encode())).decode()
-        for old in self.rt.list("Secret", namespace):
-            labels = old["metadata"].get("labels") or {}
-            if labels.get("owner") == "helm" and labels.get("name") == entry["name"] and labels.get("status") == \
-                    "deployed" and old["metadata"]["name"] != f"sh.helm.release.v1.{entry['name']}.v{entry['version']}":
-                self.rt.api.patch(t, namespace, old["metadata"]["name"], "application/merge-patch+json",
-                                  json.dumps({"metadata": {"labels": {"status": "superseded"}}}).encode(),
-                                  manager=MANAGER)
-        body: dict[str, Any] = {"apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
-                "metadata": {"name": f"sh.helm.release.v1.{entry['name']}.v{entry['version']}", "namespace": namespace,
-                             "labels": {"name": entry["name"], "owner": "helm", "status": entry["status"],
-                                        "version": str(entry["version"]), "modifiedAt": str(int(time.time()))}},
-                "data": {"release": base64.b64encode(payload.encode()).decode()}}
-        self.rt.api.patch(t, namespace, body["metadata"]["name"], "application/apply-patch+yaml",
-                          json.dumps(body).encode(), manager=MANAGER, force=True)
+        stall(self.rt, self.schedule, hr, status, action, failures)
 
     # --- deletion -------------------------------------------------------------------------------------
 
@@ -411,32 +274,99 @@ class HelmController:
                 if labels.get("owner") != "helm" or labels.get("name") != release:
                     continue
                 if labels.get("status") == "deployed":
-                    self._uninstall_objects(secret)
-                self._delete("Secret", namespace, secret["metadata"]["name"])
+                    self.storage.uninstall_objects(secret)
+                self.storage.delete("Secret", namespace, secret["metadata"]["name"])
             chart = status.get("helmChart")
             if chart and "/" in chart:
                 ns, name = chart.split("/", 1)
-                self._delete("HelmChart", ns, name)
+                self.storage.delete("HelmChart", ns, name)
         self.waiting.pop(meta["uid"], None)
         self._patch_meta(hr, {"finalizers": [f for f in meta.get("finalizers") or [] if f != FINALIZER] or None})
 
-    def _uninstall_objects(self, secret: dict[str, Any]) -> None:
-        try:
-            payload = base64.b64decode(base64.b64decode(secret["data"]["release"]))
-            objects = json.loads(json.loads(gzip.decompress(payload))["manifest"])
-        except (KeyError, ValueError, OSError):
-            return
-        for ref in reversed(objects):
-            self._delete(ref["kind"], ref["namespace"] or None, ref["name"], api_version=ref["apiVersion"])
+def reconcile_chart_template(rt: Runtime, hr: dict[str, Any]) -> None:
+    """Create or update the HelmChart for `spec.chart`, as reconcileChartTemplate does."""
+    meta, spec = hr["metadata"], hr.get("spec") or {}
+    template = (spec.get("chart") or {}).get("spec") or {}
+    src = template.get("sourceRef") or {}
+    ns = src.get("namespace") or meta["namespace"]
+    name = f"{meta['namespace']}-{meta['name']}"
+    source_ref = {"kind": src.get("kind", "HelmRepository"), "name": src.get("name")}
+    wanted: dict[str, Any] = {"chart": template.get("chart"), "version": template.get("version") or "*",
+                              "sourceRef": source_ref,
+              "interval": go_duration(interval_of({"spec": template}, "interval",
+                                                  str(spec.get("interval") or "10m"))),
+              "reconcileStrategy": template.get("reconcileStrategy") or "ChartVersion"}
+    if template.get("valuesFiles"):
+        wanted["valuesFiles"] = template["valuesFiles"]
+    t = rt.resource("HelmChart")
+    current = rt.get("HelmChart", ns, name)
+    body = {"apiVersion": f"{t.group}/{t.version}", "kind": "HelmChart",
+            "metadata": {"name": name, "namespace": ns, "labels": {NAME_LABEL: meta["name"],
+                                                                   NAMESPACE_LABEL: meta["namespace"]}},
+            "spec": wanted}
+    if current is None or {k: spec_of(current).get(k) for k in wanted} != wanted:
+        rt.api.patch(t, ns, name, "application/apply-patch+yaml", json.dumps(body).encode(), manager=MANAGER,
+                          force=True)
+        if current is None:
+            rt.event(hr, "Normal", "HelmChartCreated",
+                          f"Created HelmChart/{ns}/{name} with SourceRef '{source_ref['kind']}/{ns}/"
+                          f"{source_ref['name']}'", COMPONENT)
+    if status_of(hr).get("helmChart") != f"{ns}/{name}":
+        hr.setdefault("status", {})["helmChart"] = f"{ns}/{name}"
 
-    def _delete(self, kind: str, namespace: str | None, name: str, *, api_version: str | None = None) -> None:
-        t = self.rt.api.registry().by_kind(api_version, kind) if api_version else self.rt.type(kind)
-        if t is None:
-            return
-        try:
-            self.rt.api.delete(t, namespace if t.namespaced else None, name)
-        except ApiError:
-            pass
+
+def source_not_ready(kind: str, source: dict[str, Any]) -> str | None:
+    """isReady(): None when usable, else why not (as HelmRelease's SourceNotReady message says)."""
+    meta, status = source["metadata"], source.get("status") or {}
+    conds = {c.get("type"): c for c in status.get("conditions") or []}
+    where = f"{kind} '{meta['namespace']}/{meta['name']}' is not ready"
+    if meta.get("generation") != status.get("observedGeneration"):
+        ready = conds.get(READY) or {}
+        detail = ready.get("message") if ready.get("status") == "False" else \
+            "latest generation of object has not been reconciled"
+        return f"{where}: {detail}"
+    if (conds.get(STALLED) or {}).get("status") == "True":
+        return f"{where}: {conds[STALLED].get('message')}"
+    if not status.get("artifact"):
+        return f"{where}: does not have an artifact"
+    return None
+
+
+def stall(rt: Runtime, schedule: Schedule, hr: dict[str, Any], status: dict[str, Any], action: str,
+          failures: int) -> None:
+    """Retries exhausted: Stalled=True (RetriesExceeded), terminal until the spec changes."""
+    generation = hr["metadata"].get("generation", 1)
+    _mark(status, STALLED, "True", "RetriesExceeded", f"Failed to {action} after {failures} attempt(s)",
+          generation)
+    _drop(status, RECONCILING)
+    status["observedGeneration"] = generation
+    rt.patch_status(hr, status, COMPONENT)
+    schedule.done(hr, failed=True, retry=1e9)  # terminal until the spec changes
+
+
+def finish(rt: Runtime, schedule: Schedule, hr: dict[str, Any], status: dict[str, Any], *,
+           retry: float | None = None) -> None:
+    """finalizeStatus: the request handled, Reconciling and Stalled dropped once Ready, the next run scheduled."""
+    requested = schedule.requested(hr)
+    if requested:
+        status["lastHandledReconcileAt"] = requested
+    ready: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == READY), {})
+    if ready.get("status") == "True":
+        _drop(status, RECONCILING)
+        _drop(status, STALLED)
+        status["observedGeneration"] = hr["metadata"].get("generation", 1)
+    rt.patch_status(hr, status, COMPONENT)
+    schedule.done(hr, failed=retry is not None, retry=retry)
+
+
+def chart_source(hr: dict[str, Any]) -> tuple[str, str, str]:
+    """(kind, namespace, name) of the object the chart comes from: spec.chartRef, or the HelmChart kept for spec.chart."""
+    meta, spec = hr["metadata"], hr.get("spec") or {}
+    if spec.get("chartRef"):
+        ref = spec["chartRef"]
+        return str(ref.get("kind")), ref.get("namespace") or meta["namespace"], str(ref.get("name"))
+    src = (((spec.get("chart") or {}).get("spec")) or {}).get("sourceRef") or {}
+    return "HelmChart", src.get("namespace") or meta["namespace"], f"{meta['namespace']}-{meta['name']}"
 
 
 def _release_name(hr: dict[str, Any]) -> str:

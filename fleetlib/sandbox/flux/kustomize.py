@@ -10,12 +10,8 @@ from __future__ import annotations
 
 import copy
 import json
-import posixpath
-import secrets
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 from fleetlib.model import go_duration
@@ -105,14 +101,9 @@ class KustomizeController:
             return None
         return dict(out)
 
-    def _source_key(self, ks: dict[str, Any]) -> tuple[str, str, str]:
-        src = spec_of(ks).get("sourceRef") or {}
-        return (src.get("kind", "GitRepository"), src.get("namespace") or ks["metadata"]["namespace"],
-                src.get("name", ""))
-
     def _new_artifact(self, ks: dict[str, Any], revisions: dict[tuple[str, str, str], str | None]) -> bool:
         """The watch on sources: a source's artifact revision other than the one last reconciled from."""
-        revision = revisions.get(self._source_key(ks))
+        revision = revisions.get(source_key(ks))
         uid = ks["metadata"]["uid"]
         if uid not in self.seen:
             self.seen[uid] = status_of(ks).get("lastAttemptedRevision")
@@ -137,9 +128,9 @@ class KustomizeController:
                   revisions: dict[tuple[str, str, str], str | None]) -> None:
         started = time.monotonic()
         uid = ks["metadata"]["uid"]
-        self.seen[uid] = revisions.get(self._source_key(ks))
+        self.seen[uid] = revisions.get(source_key(ks))
         status = copy.deepcopy(status_of(ks))
-        kind, ns, name = self._source_key(ks)
+        kind, ns, name = source_key(ks)
         source = self.rt.get(kind, ns, name)
         retry_interval = interval_of(ks, "retryInterval", str(spec_of(ks).get("interval") or "10m"))
         if source is None:  # read through the controller's cache: the error names the Kind
@@ -186,7 +177,7 @@ class KustomizeController:
         mark(status, RECONCILING, "True", "Progressing",
               f"Fetching manifests for revision {revision} with a timeout of {timeout}", ks)
         self.rt.patch_status(ks, status, COMPONENT)
-        root, rel = self._folder(ks, artifact)
+        root, rel = self.applier.folder(ks, artifact)
         status["lastAttemptedRevision"] = revision
         mark(status, RECONCILING, "True", "Progressing",
               f"Building manifests for revision {revision} with a timeout of {timeout}", ks)
@@ -223,17 +214,6 @@ class KustomizeController:
             "sim_started": self.rt.now(), "wall_started": time.monotonic(), "was_healthy": was_healthy,
             "new_revision": revision != status.get("lastAppliedRevision"), "drifted": bool(changed)}
 
-    def _folder(self, ks: dict[str, Any], artifact: dict[str, Any]) -> tuple[Path, Path]:
-        """(the artifact's root, spec.path within it), or the failure the controller reports for a missing path."""
-        root = self.rt.artifacts / str(artifact["path"]).removesuffix(".tar.gz")
-        rel = posixpath.normpath(str(spec_of(ks).get("path") or "./")).lstrip("/")
-        folder = (root / rel).resolve()
-        if not str(folder).startswith(str(root.resolve())) or not folder.is_dir():
-            tmp = f"{tempfile.gettempdir()}/kustomization-{secrets.randbelow(4_294_967_296)}"
-            raise Failure("ArtifactFailed", f"kustomization path not found: stat {tmp}/{rel.removeprefix('./')}: "
-                                            "no such file or directory")
-        return root.resolve(), folder.relative_to(root.resolve())
-
     def _dependencies(self, ks: dict[str, Any], by_key: dict[tuple[str, str], dict[str, Any]], revision: str
                       ) -> str | None:
         """What checkDependencies returns: None when every dependency is Ready at the current revision."""
@@ -245,7 +225,7 @@ class KustomizeController:
                         f'"{dep.get("name")}" not found')
             if not is_ready(target):
                 return f"dependency '{ns}/{dep.get('name')}' is not ready"
-            if self._source_key(target) == self._source_key(ks) and \
+            if source_key(target) == source_key(ks) and \
                     status_of(target).get("lastAppliedRevision") != revision:
                 return f"dependency '{ns}/{dep.get('name')}' revision is not up to date"
         return None
@@ -322,3 +302,9 @@ def health_checks(ks: dict[str, Any], objects: list[dict[str, Any]]) -> list[tup
         checks = [(c.get("kind", ""), c.get("namespace") or ks["metadata"]["namespace"], c.get("name", ""))
                   for c in spec.get("healthChecks") or []]
     return [c for c in checks if not (c[0] == "Kustomization" and (c[1], c[2]) == me)]
+
+
+def source_key(ks: dict[str, Any]) -> tuple[str, str, str]:
+    src = spec_of(ks).get("sourceRef") or {}
+    return (src.get("kind", "GitRepository"), src.get("namespace") or ks["metadata"]["namespace"],
+            src.get("name", ""))

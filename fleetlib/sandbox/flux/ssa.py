@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import secrets
 import shutil
 import subprocess
@@ -20,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from fleetlib.objects import inventory_id, parse_inventory_id, ref
+from fleetlib.objects import inventory_id, parse_inventory_id, ref, spec_of
 from fleetlib.sandbox.errors import ApiError
 from fleetlib.sandbox.flux.runtime import Runtime
 
@@ -44,6 +45,17 @@ class Applier:
         self.rt = rt
         self.builds: dict[tuple[str, str], list[dict[str, Any]]] = {}
         """Builds by (folder, overlay fields): an artifact's folder builds the same until its revision changes."""
+
+    def folder(self, ks: dict[str, Any], artifact: dict[str, Any]) -> tuple[Path, Path]:
+        """(the artifact's root, spec.path within it), or the failure the controller reports for a missing path."""
+        root = self.rt.artifacts / str(artifact["path"]).removesuffix(".tar.gz")
+        rel = posixpath.normpath(str(spec_of(ks).get("path") or "./")).lstrip("/")
+        folder = (root / rel).resolve()
+        if not str(folder).startswith(str(root.resolve())) or not folder.is_dir():
+            tmp = f"{tempfile.gettempdir()}/kustomization-{secrets.randbelow(4_294_967_296)}"
+            raise Failure("ArtifactFailed", f"kustomization path not found: stat {tmp}/{rel.removeprefix('./')}: "
+                                            "no such file or directory")
+        return root.resolve(), folder.relative_to(root.resolve())
 
     def build(self, root: Path, rel: Path, ks: dict[str, Any]) -> list[dict[str, Any]]:
         """kustomize build of `spec.path`, as the controller runs it: the artifact unpacked in a fresh
