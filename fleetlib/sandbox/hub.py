@@ -24,8 +24,6 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -38,6 +36,7 @@ from fleetlib.files import write_atomic
 from fleetlib.names import branch_problem, is_github_owner, is_github_repo
 from fleetlib.sandbox.bare import BareRepo
 from fleetlib.sandbox.httpbase import LocalServer, VerbHandler
+from fleetlib.sandbox.hubrepos import USER_ID, Contents, HubError, PullRequests, not_found, now
 from fleetlib.sandbox.pki import file_lock
 
 API_BODY_LIMIT = 1 << 20
@@ -46,7 +45,6 @@ GIT_BODY_LIMIT = 100 << 20
 """A push's pack may be large: more than 100 MiB is refused (413)."""
 log = logging.getLogger(__name__)
 
-DOCS = "https://docs.github.com/rest"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (login TEXT PRIMARY KEY COLLATE NOCASE, id INTEGER NOT NULL, type TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS repos (id INTEGER PRIMARY KEY, owner TEXT NOT NULL COLLATE NOCASE, name TEXT NOT NULL COLLATE NOCASE,
@@ -57,31 +55,6 @@ CREATE TABLE IF NOT EXISTS pulls (repo_id INTEGER NOT NULL, number INTEGER NOT N
     head TEXT NOT NULL, base TEXT NOT NULL, state TEXT NOT NULL, merged INTEGER NOT NULL, merge_sha TEXT,
     draft INTEGER NOT NULL, created_at TEXT NOT NULL, PRIMARY KEY (repo_id, number));
 """
-USER_ID = 1001
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclass
-class HubError(Exception):
-    code: int
-    message: str
-    errors: list[dict[str, Any]] | None = None
-    docs: str = DOCS
-
-    def body(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"message": self.message, "documentation_url": self.docs, "status": str(self.code)}
-        if self.errors:
-            out["errors"] = self.errors
-        return out
-
-
-def not_found() -> HubError:
-    return HubError(404, "Not Found")
-
-
 def ssh_fingerprint(public_line: str) -> str:
     """`SHA256:...` as ssh-keygen -lf prints it."""
     blob = base64.b64decode(public_line.split()[1])
@@ -193,7 +166,7 @@ class Hub:
                  "message": "description is too long (maximum is 350 characters)"}])
         try:
             self.db().execute("INSERT INTO repos (owner, name, private, description, created_at) VALUES (?,?,?,?,?)",
-                              (owner, name, int(private), description, _now()))
+                              (owner, name, int(private), description, now()))
         except sqlite3.IntegrityError as e:
             raise HubError(422, "Repository creation failed.", [
                 {"resource": "Repository", "code": "custom", "field": "name",
@@ -254,8 +227,8 @@ class Hub:
                                                            "message": "key is already in use"}],
                                docs="https://docs.github.com/rest/deploy-keys/deploy-keys#create-a-deploy-key")
         cur = self.db().execute("INSERT INTO keys (repo_id, title, key, read_only, created_at) VALUES (?,?,?,?,?)",
-                                (rid, title, normal, int(read_only), _now()))
-        return self._key_json(owner, name, int(cur.lastrowid or 0), title, normal, int(read_only), _now())
+                                (rid, title, normal, int(read_only), now()))
+        return self._key_json(owner, name, int(cur.lastrowid or 0), title, normal, int(read_only), now())
 
     def delete_key(self, owner: str, name: str, kid: int) -> None:
         rid = self.repo_row(owner, name)[0]
@@ -297,148 +270,6 @@ class Hub:
             raise HubError(422, "Reference already exists") from e
         return {"ref": ref, "node_id": f"REF_{sha[:8]}", "url": f"{self.base_url}/api/v3/repos/{owner}/{name}/git/{ref}",
                 "object": {"sha": sha, "type": "commit", "url": f"{self.base_url}/api/v3/repos/{owner}/{name}/git/commits/{sha}"}}
-
-    def _content_json(self, owner: str, name: str, entry: Any, ref: str, with_content: bool) -> dict[str, Any]:
-        bare = self.bare(owner, name)
-        kind = "dir" if entry.kind == "tree" else "file"
-        url = f"{self.base_url}/api/v3/repos/{owner}/{name}/contents/{entry.path}?ref={ref}"
-        out: dict[str, Any] = {"type": kind, "name": entry.path.rsplit("/", 1)[-1], "path": entry.path,
-                               "sha": entry.sha, "size": entry.size, "url": url,
-                               "html_url": f"{self.base_url}/{owner}/{name}/blob/{ref}/{entry.path}",
-                               "git_url": f"{self.base_url}/api/v3/repos/{owner}/{name}/git/blobs/{entry.sha}",
-                               "download_url": None, "_links": {"self": url}}
-        if with_content and kind == "file":
-            out["encoding"] = "base64"
-            out["content"] = base64.encodebytes(bare.blob(entry.sha)).decode()
-        return out
-
-    def get_contents(self, owner: str, name: str, path: str, ref: str | None) -> Any:
-        self.repo_row(owner, name)
-        bare = self.bare(owner, name)
-        ref = ref or "main"
-        commit = bare.resolve(ref)
-        if commit is None:
-            raise HubError(404, "This repository is empty." if not bare.branches() else f"No commit found for the ref {ref}")
-        entry = bare.entry(commit, path.strip("/"))
-        if entry is None:
-            raise not_found()
-        if entry.kind == "tree":
-            return [self._content_json(owner, name, e, ref, False) for e in bare.children(commit, path.strip("/"))]
-        return self._content_json(owner, name, entry, ref, True)
-
-    def put_contents(self, owner: str, name: str, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        self.repo_row(owner, name)
-        bare = self.bare(owner, name)
-        branch = body.get("branch") or "main"
-        if "message" not in body or "content" not in body:
-            raise HubError(422, "Invalid request.\n\n\"message\" and \"content\" are required.")
-        try:
-            content = base64.b64decode(body["content"], validate=False)
-        except ValueError as e:
-            raise HubError(422, "content is not valid Base64") from e
-        head = bare.branch_sha(branch)
-        current = bare.entry(head, path) if head else None
-        if current is not None and not body.get("sha"):
-            raise HubError(422, "Invalid request.\n\n\"sha\" wasn't supplied.")
-        if current is not None and body.get("sha") != current.sha:
-            raise HubError(409, f"{path} does not match {body.get('sha')}")
-        who = body.get("committer") or body.get("author") or {}
-        author = (who.get("name") or self.user, who.get("email") or f"{self.user}@users.noreply.github.com")
-        try:
-            commit = bare.commit_file(branch, path, content, message=body["message"], author=author, parent=head)
-        except GitError as e:
-            raise HubError(409, f"{path} does not match: {e.message}") from e
-        entry = bare.entry(commit, path)
-        return (201 if current is None else 200), {
-            "content": self._content_json(owner, name, entry, branch, False),
-            "commit": {"sha": commit, "message": body["message"],
-                       "url": f"{self.base_url}/api/v3/repos/{owner}/{name}/git/commits/{commit}"}}
-
-    # --- pull requests --------------------------------------------------------------------------
-
-    def _pull_json(self, owner: str, name: str, row: tuple[Any, ...]) -> dict[str, Any]:
-        number, title, body, head, base, state, merged, merge_sha, draft, created = row
-        bare = self.bare(owner, name)
-        url = f"{self.base_url}/api/v3/repos/{owner}/{name}/pulls/{number}"
-        return {"id": 5000 + number, "number": number, "state": state, "title": title, "body": body,
-                "draft": bool(draft), "merged": bool(merged), "merge_commit_sha": merge_sha,
-                "mergeable": None if merged else True, "created_at": created, "updated_at": created, "url": url,
-                "html_url": f"{self.base_url}/{owner}/{name}/pull/{number}",
-                "user": {"login": self.user, "id": USER_ID, "type": "User"},
-                "head": {"ref": head, "sha": bare.branch_sha(head), "label": f"{owner}:{head}",
-                         "repo": {"full_name": f"{owner}/{name}"}},
-                "base": {"ref": base, "sha": bare.branch_sha(base), "label": f"{owner}:{base}",
-                         "repo": {"full_name": f"{owner}/{name}"}}}
-
-    def _pull_rows(self, rid: int, where: str = "", args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        return self.db().execute("SELECT number, title, body, head, base, state, merged, merge_sha, draft, created_at "
-                                 f"FROM pulls WHERE repo_id=? {where} ORDER BY number DESC", (rid, *args)).fetchall()
-
-    def pulls(self, owner: str, name: str, state: str = "open") -> list[dict[str, Any]]:
-        rid = self.repo_row(owner, name)[0]
-        rows = self._pull_rows(rid) if state == "all" else self._pull_rows(rid, "AND state=?", (state,))
-        return [self._pull_json(owner, name, r) for r in rows]
-
-    def pull(self, owner: str, name: str, number: int) -> dict[str, Any]:
-        rid = self.repo_row(owner, name)[0]
-        rows = self._pull_rows(rid, "AND number=?", (number,))
-        if not rows:
-            raise not_found()
-        return self._pull_json(owner, name, rows[0])
-
-    def create_pull(self, owner: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
-        rid = self.repo_row(owner, name)[0]
-        bare = self.bare(owner, name)
-        head, base = str(body.get("head", "")).split(":")[-1], str(body.get("base", ""))
-        for field, branch in (("head", head), ("base", base)):
-            if not branch or bare.branch_sha(branch) is None:
-                raise HubError(422, "Validation Failed", [{"resource": "PullRequest", "field": field, "code": "invalid"}])
-        if bare.branch_sha(head) == bare.branch_sha(base):
-            raise HubError(422, "Validation Failed", [{"resource": "PullRequest", "code": "custom",
-                                                       "message": f"No commits between {base} and {head}"}])
-        if self._pull_rows(rid, "AND head=? AND base=? AND state='open'", (head, base)):
-            raise HubError(422, "Validation Failed", [{"resource": "PullRequest", "code": "custom",
-                                                       "message": f"A pull request already exists for {owner}:{head}."}])
-        db = self.db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            number = (db.execute("SELECT COALESCE(MAX(number), 0) + 1 FROM pulls WHERE repo_id=?", (rid,)).fetchone()[0])
-            db.execute("INSERT INTO pulls VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                       (rid, number, body.get("title") or head, body.get("body") or "", head, base, "open", 0, None,
-                        int(bool(body.get("draft"))), _now()))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        return self.pull(owner, name, number)
-
-    def update_pull(self, owner: str, name: str, number: int, body: dict[str, Any]) -> dict[str, Any]:
-        """PATCH /pulls/N: title, body and state (open or closed)."""
-        current = self.pull(owner, name, number)
-        state = str(body.get("state") or current["state"])
-        if state not in ("open", "closed"):
-            raise HubError(422, "Validation Failed", [{"resource": "PullRequest", "field": "state", "code": "invalid"}])
-        rid = self.repo_row(owner, name)[0]
-        self.db().execute("UPDATE pulls SET title=?, body=?, state=? WHERE repo_id=? AND number=?",
-                          (str(body.get("title") or current["title"]), str(body.get("body", current["body"]) or ""),
-                           state, rid, number))
-        return self.pull(owner, name, number)
-
-    def merge_pull(self, owner: str, name: str, number: int, body: dict[str, Any]) -> dict[str, Any]:
-        pr = self.pull(owner, name, number)
-        if pr["state"] != "open":
-            raise HubError(405, "Pull Request is not mergeable")
-        title = body.get("commit_title") or f"Merge pull request #{number} from {owner}/{pr['head']['ref']}"
-        message = title + ("\n\n" + body["commit_message"] if body.get("commit_message") else "")
-        try:
-            sha = self.bare(owner, name).merge(pr["base"]["ref"], pr["head"]["ref"], message=message,
-                                               author=(self.user, f"{self.user}@users.noreply.github.com"))
-        except GitError as e:
-            raise HubError(405, "Pull Request is not mergeable") from e
-        rid = self.repo_row(owner, name)[0]
-        self.db().execute("UPDATE pulls SET state='closed', merged=1, merge_sha=? WHERE repo_id=? AND number=?",
-                          (sha, rid, number))
-        return {"sha": sha, "merged": True, "message": "Pull Request successfully merged"}
 
     def meta(self) -> dict[str, Any]:
         names = {"ssh-ed25519": "SHA256_ED25519", "ecdsa-sha2-nistp256": "SHA256_ECDSA", "ssh-rsa": "SHA256_RSA"}
@@ -635,20 +466,20 @@ class HubHandler(VerbHandler):
             return 201, hub.create_ref(owner, name, str(body.get("ref", "")), str(body.get("sha", "")))
         if head == "contents":
             if method == "GET":
-                return 200, hub.get_contents(owner, name, "/".join(rest[1:]), query.get("ref"))
+                return 200, Contents(hub).get(owner, name, "/".join(rest[1:]), query.get("ref"))
             if method == "PUT":
-                return hub.put_contents(owner, name, "/".join(rest[1:]), body)
+                return Contents(hub).put(owner, name, "/".join(rest[1:]), body)
         if head == "pulls":
             if len(rest) == 1:
                 if method == "POST":
-                    return 201, hub.create_pull(owner, name, body)
-                return 200, hub.pulls(owner, name, query.get("state", "open"))
+                    return 201, PullRequests(hub).create(owner, name, body)
+                return 200, PullRequests(hub).list(owner, name, query.get("state", "open"))
             if len(rest) == 2 and rest[1].isdigit() and method == "GET":
-                return 200, hub.pull(owner, name, int(rest[1]))
+                return 200, PullRequests(hub).get(owner, name, int(rest[1]))
             if len(rest) == 2 and rest[1].isdigit() and method == "PATCH":
-                return 200, hub.update_pull(owner, name, int(rest[1]), body)
+                return 200, PullRequests(hub).update(owner, name, int(rest[1]), body)
             if len(rest) == 3 and rest[1].isdigit() and rest[2] == "merge" and method == "PUT":
-                return 200, hub.merge_pull(owner, name, int(rest[1]), body)
+                return 200, PullRequests(hub).merge(owner, name, int(rest[1]), body)
         raise not_found()
 
     def _git(self, method: str, path: str, query: str, body: bytes) -> None:
