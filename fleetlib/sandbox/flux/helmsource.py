@@ -75,23 +75,6 @@ class HelmSources:
                 if self.schedule.due(obj) or (kind == "HelmChart" and self._chart_source_moved(obj)):
                     guarded(obj)
 
-    # --- HTTP ---------------------------------------------------------------------------------------
-
-    def fetch(self, url: str, *, accept: str | None = None, limit: int = 64 * 1024 * 1024) -> tuple[bytes, dict[str, str]]:
-        request = urllib.request.Request(url, headers={"Accept": accept} if accept else {})
-        try:
-            with self.opener.open(request, timeout=30) as response:
-                return response.read(limit), dict(response.headers.items())
-        except urllib.error.HTTPError as e:
-            raise FetchError("Failed", f"{e.code} {e.reason}") from None
-        except (urllib.error.URLError, OSError) as e:
-            reason = getattr(e, "reason", e)
-            raise FetchError("Failed", f"Get \"{url}\": {reason}") from None
-
-    def _store(self, rel: str, data: bytes) -> None:
-        path = self.rt.artifacts / rel
-        write_atomic(path, data)
-
     # --- HelmRepository -------------------------------------------------------------------------------
 
     def reconcile_repository(self, repo: dict[str, Any]) -> None:
@@ -105,7 +88,7 @@ class HelmSources:
         index_url = url.rstrip("/") + "/index.yaml"
         try:
             try:
-                data, _ = self.fetch(index_url)
+                data, _ = fetch(self.opener, index_url)
             except FetchError as e:
                 raise FetchError("Failed", "failed to fetch Helm repository index: failed to cache index to temporary "
                                            f"file: failed to fetch {index_url} : {e.message}") from None
@@ -120,7 +103,7 @@ class HelmSources:
             return
         digest = hashlib.sha256(json.dumps(index, sort_keys=True, default=str).encode()).hexdigest()
         rel = f"helmrepository/{meta['namespace']}/{meta['name']}/index-{digest}.yaml"
-        self._store(rel, data)
+        store(self.rt.artifacts, rel, data)
         artifact = {"digest": f"sha256:{digest}", "revision": f"sha256:{digest}", "size": len(data), "path": rel,
                     "url": f"{STORAGE}/{rel}", "lastUpdateTime": self.rt.stamp()}
         old = (status.get("artifact") or {}).get("revision")
@@ -179,7 +162,7 @@ class HelmSources:
             if "://" not in chart_url:
                 chart_url = str(spec_of(repo).get("url", "")).rstrip("/") + "/" + chart_url
             try:
-                data, _ = self.fetch(chart_url)
+                data, _ = fetch(self.opener, chart_url)
             except FetchError as e:
                 raise FetchError("ChartPullError", f"chart pull error: failed to download chart for remote reference: "
                                                    f"failed to fetch {chart_url} : {e.message}") from None
@@ -187,7 +170,7 @@ class HelmSources:
             self._fail(chart, status, failure, reconciling=None if failure.stalled else "building artifact")
             return
         rel = f"helmchart/{meta['namespace']}/{meta['name']}/{name}-{version}.tgz"
-        self._store(rel, data)
+        store(self.rt.artifacts, rel, data)
         digest = hashlib.sha256(data).hexdigest()
         artifact = {"digest": f"sha256:{digest}", "revision": version, "size": len(data), "path": rel,
                     "url": f"{STORAGE}/{rel}", "lastUpdateTime": self.rt.stamp()}
@@ -221,7 +204,7 @@ class HelmSources:
             tag = str(ref.get("tag") or "latest")
             reference = ref.get("digest") or tag
             try:
-                manifest_bytes, headers = self.fetch(f"{base}/manifests/{reference}",
+                manifest_bytes, headers = fetch(self.opener, f"{base}/manifests/{reference}",
                                                      accept="application/vnd.oci.image.manifest.v1+json")
             except FetchError as e:
                 raise FetchError("OCIArtifactPullFailed", f"failed to determine artifact digest: GET {base}/manifests/"
@@ -236,7 +219,7 @@ class HelmSources:
                 raise FetchError("OCIArtifactLayerOperationFailed", "failed to find layer with media type "
                                  f"'{wanted}' in artifact")
             try:
-                blob, _ = self.fetch(f"{base}/blobs/{layer['digest']}")
+                blob, _ = fetch(self.opener, f"{base}/blobs/{layer['digest']}")
             except FetchError as e:
                 raise FetchError("OCIArtifactPullFailed", f"failed to pull artifact from '{url}': {e.message}") from None
         except (FetchError, ValueError) as failure:
@@ -248,9 +231,9 @@ class HelmSources:
         rel = f"ocirepository/{meta['namespace']}/{meta['name']}/{digest}.tar.gz"
         annotations = manifest.get("annotations") or {}
         if selector.get("operation") == "copy" or layer.get("mediaType") == HELM_CONTENT and selector:
-            self._store(rel, blob)
+            store(self.rt.artifacts, rel, blob)
         else:
-            self._extract(rel, blob)
+            extract(self.rt.artifacts, rel, blob)
         artifact = {"digest": "sha256:" + hashlib.sha256(blob).hexdigest(), "revision": revision, "size": len(blob),
                     "path": rel, "url": f"{STORAGE}/{rel}", "lastUpdateTime": self.rt.stamp(),
                     **({"metadata": annotations} if annotations else {})}
@@ -268,25 +251,6 @@ class HelmSources:
             self.rt.log(COMPONENT, "info", message, repo)
         status["url"] = f"{STORAGE}/ocirepository/{meta['namespace']}/{meta['name']}/latest.tar.gz"
         self._ready(repo, status, "Succeeded", f"stored artifact for digest '{revision}'", artifact=artifact)
-
-    def _extract(self, rel: str, blob: bytes) -> None:
-        """Unpack a Flux content layer where the kustomize-controller reads artifacts (and keep the tarball)."""
-        folder = self.rt.artifacts / rel.removesuffix(".tar.gz")
-        self._store(rel, blob)
-        if folder.exists():
-            return
-        tmp = folder.with_name(folder.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        try:
-            with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob))) as tar:
-                tar.extractall(tmp, filter="data")
-        except (OSError, tarfile.TarError, EOFError) as e:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise FetchError("OCIArtifactLayerOperationFailed", f"failed to extract layer contents from artifact: {e}") \
-                from None
-        make_private_tree(tmp)
-        tmp.rename(folder)
 
     # --- status -------------------------------------------------------------------------------------
 
@@ -334,3 +298,44 @@ def chart_artifact_file(rt: Runtime, artifact: dict[str, Any]) -> Path:
 
 
 __all__ = ["HelmSources", "FetchError", "human_size", "chart_artifact_file", "interval_of"]
+
+
+# --- HTTP and artifacts -----------------------------------------------------------------------------
+
+
+def fetch(opener: urllib.request.OpenerDirector, url: str, *, accept: str | None = None,
+          limit: int = 64 * 1024 * 1024) -> tuple[bytes, dict[str, str]]:
+    """GET through source-controller's proxy; FetchError worded as the controller's for a refusal or no answer."""
+    request = urllib.request.Request(url, headers={"Accept": accept} if accept else {})
+    try:
+        with opener.open(request, timeout=30) as response:
+            return response.read(limit), dict(response.headers.items())
+    except urllib.error.HTTPError as e:
+        raise FetchError("Failed", f"{e.code} {e.reason}") from None
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", e)
+        raise FetchError("Failed", f"Get \"{url}\": {reason}") from None
+
+def store(artifacts: Path, rel: str, data: bytes) -> None:
+    """An artifact where the controllers read them (private to the user)."""
+    write_atomic(artifacts / rel, data)
+
+
+def extract(artifacts: Path, rel: str, blob: bytes) -> None:
+    """Unpack a Flux content layer where the kustomize-controller reads artifacts (and keep the tarball)."""
+    folder = artifacts / rel.removesuffix(".tar.gz")
+    store(artifacts, rel, blob)
+    if folder.exists():
+        return
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob))) as tar:
+            tar.extractall(tmp, filter="data")
+    except (OSError, tarfile.TarError, EOFError) as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise FetchError("OCIArtifactLayerOperationFailed", f"failed to extract layer contents from artifact: {e}") \
+            from None
+    make_private_tree(tmp)
+    tmp.rename(folder)
