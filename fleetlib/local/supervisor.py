@@ -30,6 +30,8 @@ from kubernetes.client.rest import ApiException
 
 from fleetlib.files import private_files, write_atomic
 from fleetlib.local.cluster import LocalCluster, wait_http
+from fleetlib.local.components import commands as control_plane_commands
+from fleetlib.local.components import node_object
 from fleetlib.local.endpoints import (
     FlakyApiProxy,
     LogServer,
@@ -99,6 +101,141 @@ def limits_env(container: dict[str, Any]) -> dict[str, str]:
     return env
 
 
+class FluxKubelet:
+    """What a kubelet does for the Flux controllers, which run here as host processes: follow their Deployments
+    (start, restart on a changed spec, stop), kill one over its memory limit (OOMKilled), count restarts, and
+    put the container's state in its pod's status once it has died (kwok reports the rest)."""
+
+    def __init__(self, sup: Supervisor) -> None:
+        self.sup = sup
+        self.children: dict[str, Child] = {}
+        self.specs: dict[str, str] = {}
+        self.pods: dict[tuple[str, str], str] = {}
+        """(namespace, pod) -> the controller that pod stands for."""
+        self.images: dict[str, str] = {}
+        self.limits: dict[str, float | None] = {}
+        """controller -> its memory limit in bytes: exceeded, the process is killed as the kernel would (OOM)."""
+        self.life: dict[str, dict[str, Any]] = {}
+        """controller -> restarts, last termination, and what its pod's status last said."""
+
+    def follow(self) -> None:
+        apps = self.sup.apps()
+        core = self.sup.core()
+        try:
+            deployments = apps.list_deployment_for_all_namespaces(label_selector="app.kubernetes.io/part-of=flux").items
+            pods = core.list_pod_for_all_namespaces(label_selector=self.pod_selector()).items
+        except (ApiException, OSError) as e:
+            log.warning("listing Flux deployments: %s", e)
+            return
+        wanted: dict[str, tuple[Any, Any]] = {}
+        for d in deployments:
+            name = d.metadata.name
+            if name in self.sup.ports["flux"] and (d.spec.replicas is None or d.spec.replicas > 0):
+                container = next((c for c in d.spec.template.spec.containers if c.name == "manager"), None)
+                if container is not None:
+                    wanted[name] = (d, container)
+        self.pods = {(p.metadata.namespace, p.metadata.name): (p.metadata.labels or {}).get("app", "")
+                     for p in pods if (p.metadata.labels or {}).get("app") in wanted}
+        for name in list(self.children):
+            if name not in wanted:
+                self.children.pop(name).stop()
+                self.specs.pop(name, None)
+        for name, (deployment, container) in wanted.items():
+            self.run_controller(name, deployment, self.sup.api.sanitize_for_serialization(container))
+
+    def pod_selector(self) -> str:
+        """The controllers' pods carry `app: <controller>` (the release's labels are on the Deployments only)."""
+        return f"app in ({','.join(sorted(self.sup.ports['flux']))})"
+
+    def run_controller(self, name: str, deployment: Any, container: dict[str, Any]) -> None:
+        namespace = deployment.metadata.namespace
+        storage = self.sup.state / "flux" / "storage"
+        storage.mkdir(parents=True, exist_ok=True)
+        argv = [str(self.sup.cluster.bins / name), *host_args(name, list(container.get("args") or []), self.sup.ports, storage)]
+        env = {"KUBECONFIG": str(self.sup.state / "admin.kubeconfig"), "RUNTIME_NAMESPACE": namespace,
+               "SOURCE_CONTROLLER_LOCALHOST": f"127.0.0.1:{self.sup.ports['flux']['source-controller']['storage']}",
+               **limits_env(container)}
+        if name == "source-controller":
+            # git over SSH to github.com through SOCKS; Helm repositories and OCI registries over HTTP through the
+            # chart server, which serves charts.fleet.internal and registry.fleet.internal and refuses the rest
+            env["ALL_PROXY"] = f"socks5://127.0.0.1:{self.sup.ports['socks']}"
+            env["HTTP_PROXY"] = env["HTTPS_PROXY"] = f"http://127.0.0.1:{self.sup.ports['charts']}"
+            env["NO_PROXY"] = "127.0.0.1,localhost"
+        self.images[name] = str(container.get("image") or "")
+        spec = hashlib.sha256(json.dumps([argv, env], sort_keys=True).encode()).hexdigest()
+        current = self.children.get(name)
+        if current is not None and self.specs.get(name) != spec:
+            current.stop()
+            current = None
+        if current is None:
+            child = Child(name, argv, self.sup.state / "logs" / f"{name}.log", env=env)
+            child.start()
+            self.children[name], self.specs[name] = child, spec
+            self.life[name] = {"restarts": 0, "last": None, "dead": False, "reported": None}
+            limit = ((container.get("resources") or {}).get("limits") or {}).get("memory")
+            self.limits[name] = parse_quantity(str(limit)) if limit else None
+            log.info("started %s (pid %s)", name, child.pid)
+        else:
+            current.keep_running()
+
+    def watch(self) -> None:
+        """What a kubelet does for the controllers' containers: kill one over its memory limit (OOMKilled), count
+        restarts, and put the container's state in its pod's status once it has died (kwok reports the rest)."""
+        for name, child in list(self.children.items()):
+            life = self.life.setdefault(name, {"restarts": 0, "last": None, "dead": False, "reported": None})
+            limit = self.limits.get(name)
+            if child.alive() and limit and child.pid and rss_bytes(child.pid) > limit:
+                log.warning("%s uses more than its memory limit; killed (OOMKilled)", name)
+                life["oom"] = True
+                try:
+                    os.killpg(child.pid, signal.SIGKILL)
+                    child.process.wait(5)  # type: ignore[union-attr]
+                except (ProcessLookupError, OSError):
+                    pass
+            if child.process is not None and not child.alive() and not life["dead"]:
+                code = child.process.returncode
+                oom = bool(life.pop("oom", False))
+                life["last"] = {"exitCode": 137 if oom else abs(code or 0),
+                                "reason": "OOMKilled" if oom else ("Error" if code else "Completed"),
+                                "startedAt": _stamp(time.time() - (time.monotonic() - child.started_at)),
+                                "finishedAt": _stamp(time.time())}
+                life["restarts"] += 1
+                life["dead"] = True
+            elif child.alive():
+                life["dead"] = False
+            if life["restarts"]:
+                self.report_container(name, child, life)
+
+    def report_container(self, name: str, child: Child, life: dict[str, Any]) -> None:
+        core = self.sup.core()
+        for (namespace, pod), app in list(self.pods.items()):
+            if app != name:
+                continue
+            if child.alive():
+                state: dict[str, Any] = {"running": {"startedAt": _stamp(time.time() - (time.monotonic()
+                                                                                          - child.started_at))}}
+                ready = time.monotonic() - child.started_at > 2
+            else:
+                backoff = min(BACKOFF_MAX, 10.0 * 2 ** max(0, child.restarts - 1))
+                state = {"waiting": {"reason": "CrashLoopBackOff", "message": f"back-off {go_duration(backoff)} "
+                                     f"restarting failed container=manager pod={pod}_{namespace}"}}
+                ready = False
+            status = {"name": "manager", "ready": ready, "started": child.alive(), "restartCount": life["restarts"],
+                      "state": state, "lastState": {"terminated": life["last"]} if life["last"] else {},
+                      "image": self.images.get(name, ""), "imageID": ""}
+            key = json.dumps([pod, status], sort_keys=True)
+            if life.get("reported") == key:
+                continue
+            conds = [{"type": t, "status": "True" if ready else "False", "lastTransitionTime": _stamp(time.time())}
+                     for t in ("Ready", "ContainersReady")]
+            try:
+                core.patch_namespaced_pod_status(pod, namespace, {"status": {"containerStatuses": [status],
+                                                                             "conditions": conds}})
+                life["reported"] = key
+            except (ApiException, OSError) as e:
+                log.debug("reporting %s: %s", pod, e)
+
+
 class Supervisor:
     def __init__(self, home: Path, cid: ClusterId) -> None:
         self.cluster = LocalCluster(home, cid)
@@ -107,15 +244,7 @@ class Supervisor:
         self.ports = self.cluster.saved_ports()
         self.stop_event = threading.Event()
         self.children: dict[str, Child] = {}
-        self.flux: dict[str, Child] = {}
-        self.flux_spec: dict[str, str] = {}
-        self.pods: dict[tuple[str, str], str] = {}
-        self.flux_images: dict[str, str] = {}
-        self.flux_limits: dict[str, float | None] = {}
-        """controller -> its memory limit in bytes: exceeded, the process is killed as the kernel would (OOM)."""
-        self.flux_life: dict[str, dict[str, Any]] = {}
-        """controller -> restarts, last termination, and what its pod's status last said."""
-        """(namespace, pod) -> the controller that pod stands for."""
+        self.kubelet = FluxKubelet(self)
         self.api: Any = None
         """The official client's ApiClient once the API server answers."""
         self.metrics = ScrapeStore(self.state / "metrics.db", interval=SCRAPE_INTERVAL)
@@ -124,15 +253,15 @@ class Supervisor:
     # --- record -------------------------------------------------------------------------------------
 
     def write_record(self, *, ready: bool) -> None:
-        children = {name: c.pid for name, c in {**self.children, **self.flux}.items() if c.alive()}
+        children = {name: c.pid for name, c in {**self.children, **self.kubelet.children}.items() if c.alive()}
         write_atomic(self.state / "supervisor.json", json.dumps(
             {"pid": os.getpid(), "ready": ready, "children": children,
-             "flux": sorted(n for n, c in self.flux.items() if c.alive())}))
+             "flux": sorted(n for n, c in self.kubelet.children.items() if c.alive())}))
 
     # --- control plane ------------------------------------------------------------------------------
 
     def start_control_plane(self) -> None:
-        commands = self.cluster.commands(self.ports)
+        commands = control_plane_commands(self.cluster, self.ports)
         logs = self.state / "logs"
         for name in CONTROL_PLANE:
             self.children[name] = Child(name, commands[name], logs / f"{name}.log")
@@ -164,7 +293,7 @@ class Supervisor:
 
     def register_node(self) -> None:
         core = self.core()
-        node = self.cluster.node_object()
+        node = node_object(self.cluster)
         try:
             core.create_node(node)
         except ApiException as e:
@@ -205,129 +334,12 @@ class Supervisor:
         threading.Thread(target=self.scrape_loop, name="scrape", daemon=True).start()
 
     def log_file(self, namespace: str, pod: str, container: str) -> Path | None:
-        controller = self.pods.get((namespace, pod))
+        controller = self.kubelet.pods.get((namespace, pod))
         if controller is None or container != "manager":
             return None
         return self.state / "logs" / f"{controller}.log"
 
     # --- the Flux controllers, following their Deployments -------------------------------------------
-
-    def follow_flux(self) -> None:
-        apps = self.apps()
-        core = self.core()
-        try:
-            deployments = apps.list_deployment_for_all_namespaces(label_selector="app.kubernetes.io/part-of=flux").items
-            pods = core.list_pod_for_all_namespaces(label_selector=self.pod_selector()).items
-        except (ApiException, OSError) as e:
-            log.warning("listing Flux deployments: %s", e)
-            return
-        wanted: dict[str, tuple[Any, Any]] = {}
-        for d in deployments:
-            name = d.metadata.name
-            if name in self.ports["flux"] and (d.spec.replicas is None or d.spec.replicas > 0):
-                container = next((c for c in d.spec.template.spec.containers if c.name == "manager"), None)
-                if container is not None:
-                    wanted[name] = (d, container)
-        self.pods = {(p.metadata.namespace, p.metadata.name): (p.metadata.labels or {}).get("app", "")
-                     for p in pods if (p.metadata.labels or {}).get("app") in wanted}
-        for name in list(self.flux):
-            if name not in wanted:
-                self.flux.pop(name).stop()
-                self.flux_spec.pop(name, None)
-        for name, (deployment, container) in wanted.items():
-            self.run_controller(name, deployment, self.api.sanitize_for_serialization(container))
-
-    def pod_selector(self) -> str:
-        """The controllers' pods carry `app: <controller>` (the release's labels are on the Deployments only)."""
-        return f"app in ({','.join(sorted(self.ports['flux']))})"
-
-    def run_controller(self, name: str, deployment: Any, container: dict[str, Any]) -> None:
-        namespace = deployment.metadata.namespace
-        storage = self.state / "flux" / "storage"
-        storage.mkdir(parents=True, exist_ok=True)
-        argv = [str(self.cluster.bins / name), *host_args(name, list(container.get("args") or []), self.ports, storage)]
-        env = {"KUBECONFIG": str(self.state / "admin.kubeconfig"), "RUNTIME_NAMESPACE": namespace,
-               "SOURCE_CONTROLLER_LOCALHOST": f"127.0.0.1:{self.ports['flux']['source-controller']['storage']}",
-               **limits_env(container)}
-        if name == "source-controller":
-            # git over SSH to github.com through SOCKS; Helm repositories and OCI registries over HTTP through the
-            # chart server, which serves charts.fleet.internal and registry.fleet.internal and refuses the rest
-            env["ALL_PROXY"] = f"socks5://127.0.0.1:{self.ports['socks']}"
-            env["HTTP_PROXY"] = env["HTTPS_PROXY"] = f"http://127.0.0.1:{self.ports['charts']}"
-            env["NO_PROXY"] = "127.0.0.1,localhost"
-        self.flux_images[name] = str(container.get("image") or "")
-        spec = hashlib.sha256(json.dumps([argv, env], sort_keys=True).encode()).hexdigest()
-        current = self.flux.get(name)
-        if current is not None and self.flux_spec.get(name) != spec:
-            current.stop()
-            current = None
-        if current is None:
-            child = Child(name, argv, self.state / "logs" / f"{name}.log", env=env)
-            child.start()
-            self.flux[name], self.flux_spec[name] = child, spec
-            self.flux_life[name] = {"restarts": 0, "last": None, "dead": False, "reported": None}
-            limit = ((container.get("resources") or {}).get("limits") or {}).get("memory")
-            self.flux_limits[name] = parse_quantity(str(limit)) if limit else None
-            log.info("started %s (pid %s)", name, child.pid)
-        else:
-            current.keep_running()
-
-    def watch_flux(self) -> None:
-        """What a kubelet does for the controllers' containers: kill one over its memory limit (OOMKilled), count
-        restarts, and put the container's state in its pod's status once it has died (kwok reports the rest)."""
-        for name, child in list(self.flux.items()):
-            life = self.flux_life.setdefault(name, {"restarts": 0, "last": None, "dead": False, "reported": None})
-            limit = self.flux_limits.get(name)
-            if child.alive() and limit and child.pid and rss_bytes(child.pid) > limit:
-                log.warning("%s uses more than its memory limit; killed (OOMKilled)", name)
-                life["oom"] = True
-                try:
-                    os.killpg(child.pid, signal.SIGKILL)
-                    child.process.wait(5)  # type: ignore[union-attr]
-                except (ProcessLookupError, OSError):
-                    pass
-            if child.process is not None and not child.alive() and not life["dead"]:
-                code = child.process.returncode
-                oom = bool(life.pop("oom", False))
-                life["last"] = {"exitCode": 137 if oom else abs(code or 0),
-                                "reason": "OOMKilled" if oom else ("Error" if code else "Completed"),
-                                "startedAt": _stamp(time.time() - (time.monotonic() - child.started_at)),
-                                "finishedAt": _stamp(time.time())}
-                life["restarts"] += 1
-                life["dead"] = True
-            elif child.alive():
-                life["dead"] = False
-            if life["restarts"]:
-                self.report_container(name, child, life)
-
-    def report_container(self, name: str, child: Child, life: dict[str, Any]) -> None:
-        core = self.core()
-        for (namespace, pod), app in list(self.pods.items()):
-            if app != name:
-                continue
-            if child.alive():
-                state: dict[str, Any] = {"running": {"startedAt": _stamp(time.time() - (time.monotonic()
-                                                                                          - child.started_at))}}
-                ready = time.monotonic() - child.started_at > 2
-            else:
-                backoff = min(BACKOFF_MAX, 10.0 * 2 ** max(0, child.restarts - 1))
-                state = {"waiting": {"reason": "CrashLoopBackOff", "message": f"back-off {go_duration(backoff)} "
-                                     f"restarting failed container=manager pod={pod}_{namespace}"}}
-                ready = False
-            status = {"name": "manager", "ready": ready, "started": child.alive(), "restartCount": life["restarts"],
-                      "state": state, "lastState": {"terminated": life["last"]} if life["last"] else {},
-                      "image": self.flux_images.get(name, ""), "imageID": ""}
-            key = json.dumps([pod, status], sort_keys=True)
-            if life.get("reported") == key:
-                continue
-            conds = [{"type": t, "status": "True" if ready else "False", "lastTransitionTime": _stamp(time.time())}
-                     for t in ("Ready", "ContainersReady")]
-            try:
-                core.patch_namespaced_pod_status(pod, namespace, {"status": {"containerStatuses": [status],
-                                                                             "conditions": conds}})
-                life["reported"] = key
-            except (ApiException, OSError) as e:
-                log.debug("reporting %s: %s", pod, e)
 
     # --- metrics ------------------------------------------------------------------------------------
 
@@ -341,12 +353,12 @@ class Supervisor:
     def scrape_once(self) -> None:
         core = self.core()
         pods = self.api.sanitize_for_serialization(
-            core.list_pod_for_all_namespaces(label_selector=self.pod_selector()).items)
+            core.list_pod_for_all_namespaces(label_selector=self.kubelet.pod_selector()).items)
         now = time.time()
         samples = pod_samples(pods)
         for pod in pods:
             app = (pod["metadata"].get("labels") or {}).get("app", "")
-            child = self.flux.get(app)
+            child = self.kubelet.children.get(app)
             if child is None or not child.alive():
                 continue
             image = next((c.get("image", "") for c in pod["spec"].get("containers") or [] if c.get("name") == "manager"), "")
@@ -373,14 +385,14 @@ class Supervisor:
                 for child in self.children.values():
                     if child.keep_running():
                         log.warning("%s exited (%s); restarted", child.name, child.last_exit)
-                self.follow_flux()
-                self.watch_flux()
+                self.kubelet.follow()
+                self.kubelet.watch()
                 self.write_record(ready=True)
         finally:
             self.shutdown()
 
     def shutdown(self) -> None:
-        for child in self.flux.values():
+        for child in self.kubelet.children.values():
             child.stop()
         for name in reversed(CONTROL_PLANE):
             if name in self.children:
