@@ -20,6 +20,7 @@ from typing import Any
 
 from fleetlib.facts import FLUX_CRDS, ClusterFacts
 from fleetlib.objects import (
+    Ref,
     condition,
     container_statuses,
     containers,
@@ -171,7 +172,7 @@ def controller_crashloop(facts: ClusterFacts) -> list[Finding]:
             last = terminated(s)
             if waiting(s).get("reason") == "CrashLoopBackOff" and last.get("reason") != "OOMKilled":  # that one's own
                 out.append(Finding(
-                    "controller-crashloop", "critical", f"Deployment/{facts.namespace}/{app}",
+                    "controller-crashloop", "critical", str(Ref("Deployment", facts.namespace, app)),
                     f"{waiting(s).get('message', 'CrashLoopBackOff')}; last exit {last.get('reason')} "
                     f"({last.get('exitCode')}), {s.get('restartCount')} restarts",
                     f"{app} keeps crashing, so the objects it reconciles are not updated",
@@ -192,7 +193,7 @@ def controller_oomkilled(facts: ClusterFacts) -> list[Finding]:
             limit = ((container.get("resources") or {}).get("limits") or {}).get("memory", "unset")
             looping = waiting(s).get("reason") == "CrashLoopBackOff"
             out.append(Finding(
-                "controller-oomkilled", "critical" if looping else "error", f"Deployment/{facts.namespace}/{app}",
+                "controller-oomkilled", "critical" if looping else "error", str(Ref("Deployment", facts.namespace, app)),
                 f"container {s.get('name')} OOMKilled (exit 137), {s.get('restartCount')} restarts, memory limit "
                 f"{limit}",
                 f"{app} needs more memory than its limit",

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from fleetlib.facts import ClusterFacts
-from fleetlib.objects import condition, spec_of, status_of
+from fleetlib.objects import Ref, condition, spec_of, status_of
 
 _HEX = re.compile(r"\b[0-9a-f]{40,128}\b")
 GET_COLUMNS = ["namespace", "kind", "name", "revision", "suspended", "ready", "message", "age", "last_reconcile",
@@ -155,7 +155,7 @@ def events(facts: ClusterFacts, *, types: tuple[str, ...] = (), reasons: tuple[s
                                    inv.get("namespace") != for_object[2]):  # type: ignore[index]
             continue
         rows.append({"last_seen": e.get("lastTimestamp") or e.get("eventTime") or "", "type": e.get("type"),
-                     "reason": e.get("reason"), "object": f"{inv.get('kind')}/{inv.get('name')}",
+                     "reason": e.get("reason"), "object": str(Ref(str(inv.get("kind")), None, str(inv.get("name")))),
                      "namespace": inv.get("namespace"), "count": e.get("count", 1),
                      "message": truncate_hex(e.get("message", ""))})
     frame = pd.DataFrame(rows, columns=["last_seen", "type", "reason", "object", "namespace", "count", "message"])

@@ -133,7 +133,7 @@ class FleetOverview(_ClusterPicker):
         self.objects.value = _table(objects, ["kind", "namespace", "name", "ready", "suspended", "revision", "message"])
         self.findings.value = _table(troubleshoot.findings_table(found), ["id", "severity", "count", "objects", "remediation"])
         keep = self.target.value
-        self.target.options = [f"{r.kind}/{r.namespace}/{r.name}" for r in objects.itertuples()]
+        self.target.options = [str(Ref(str(r.kind), str(r.namespace), str(r.name))) for r in objects.itertuples()]
         if keep in self.target.options:
             self.target.value = keep
 

@@ -3,6 +3,8 @@ fleetlib.targets asks which target a cluster has."""
 
 from __future__ import annotations
 
+import re
+
 from .conftest import REPO
 from .contracts import modules, notebook_violations, violations
 
@@ -25,3 +27,21 @@ def test_nothing_but_targets_compares_the_target() -> None:
         text = path.read_text()
         for needle in ('target == "', "target != \"", "target in (\"", ".target == '", ".target != '"):
             assert needle not in text, f"{rel} compares the target ({needle}); ask fleetlib.targets instead"
+
+
+HAND_BUILT = [
+    (re.compile(r'replace\(":", "__"\)|replace\("__", ":"\)|split\("_", 3\)'), "an inventory id"),
+    (re.compile(r'f"\{[^}]*kind[^}]*\}/\{[^}]*\}/\{[^}]*\}"'), "an object reference"),
+    (re.compile(r'\.get\("(status|spec|metadata)"\) or \{\}\)\.get'), "an accessor chain"),
+]
+"""What fleetlib.objects builds (Ref, inventory_id, parse_inventory_id) or reads (spec_of, status_of, meta_of)."""
+
+
+def test_object_references_and_inventory_ids_come_from_the_objects_module() -> None:
+    for path in modules(PACKAGE):
+        rel = path.relative_to(PACKAGE).as_posix()
+        if rel == "objects.py" or rel.startswith("sandbox/"):
+            continue
+        for pattern, what in HAND_BUILT:
+            found = pattern.search(path.read_text())
+            assert found is None, f"{rel} builds {what} by hand ({found.group(0)}); use fleetlib.objects"
