@@ -103,3 +103,19 @@ def notebook_violations(folders: list[Path]) -> list[str]:
             if layer_of(module) not in NOTEBOOK_LAYERS:
                 out.append(f"{notebook.name} imports fleetlib.{module}; notebooks call the runbook layer and the domain")
     return out
+
+
+MAX_CLASS_LINES = 250
+"""A class longer than this holds more than one concern: split it (issue 16)."""
+
+
+def long_classes(package: Path) -> list[str]:
+    out = []
+    for path in modules(package):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef) and node.end_lineno is not None:
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_CLASS_LINES:
+                    out.append(f"{path.relative_to(package)}: class {node.name} has {lines} lines "
+                               f"(at most {MAX_CLASS_LINES})")
+    return out

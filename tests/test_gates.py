@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import REPO
-from .contracts import violations
+from .contracts import long_classes, violations
 
 BIN = Path(sys.executable).parent
 
@@ -86,3 +86,13 @@ def test_the_contracts_fail_on_a_violation(copy: Path, module: str, line: str, s
         else:
             target.write_text(original)
     assert any(says in v and module.removesuffix(".py") in v for v in found), found
+
+
+def test_the_class_size_gate_fails_on_a_long_class(copy: Path) -> None:
+    target = copy / "fleetlib" / "toolong.py"
+    target.write_text("class Long:\n" + "".join(f"    x{i} = {i}\n" for i in range(260)))
+    try:
+        found = long_classes(copy / "fleetlib")
+    finally:
+        target.unlink()
+    assert found == ["toolong.py: class Long has 261 lines (at most 250)"]

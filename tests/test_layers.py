@@ -6,13 +6,17 @@ from __future__ import annotations
 import re
 
 from .conftest import REPO
-from .contracts import modules, notebook_violations, violations
+from .contracts import long_classes, modules, notebook_violations, violations
 
 PACKAGE = REPO / "fleetlib"
 
 
 def test_the_package_keeps_its_import_contracts() -> None:
     assert violations(PACKAGE) == []
+
+
+def test_no_class_is_longer_than_250_lines() -> None:
+    assert long_classes(PACKAGE) == []
 
 
 def test_notebooks_import_the_runbook_layer_and_the_domain_only() -> None:
