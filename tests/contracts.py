@@ -26,7 +26,7 @@ LAYERS: list[set[str]] = [
     # parameters and files
     {"parameters", "options", "files", "locations", "plan", "runindex", "runbooks", "gitcli", "kubectl"},
     # the model: pure
-    {"model", "names", "quantity", "errors", "objects", "waiting", "__init__"},
+    {"model", "names", "quantity", "errors", "objects", "waiting", "semver", "__init__"},
 ]
 CLIENTS = {"kubernetes": {"kube", "sandbox", "local", "fidelity"}, "github": {"github"}, "paramiko": {"local"}}
 """Which top-level modules may import each outside client."""

@@ -22,9 +22,10 @@ import pytest
 import yaml
 
 from fleetlib.errors import InputError
-from fleetlib.sandbox.charts import ArtifactStore, resolve_version, write_demo_chart
+from fleetlib.sandbox.charts import ArtifactStore, write_demo_chart
 from fleetlib.sandbox.chartserver import ChartServer
 from fleetlib.sandbox.flux.helmrender import SUBSET, RenderError, helm_binary, render
+from fleetlib.semver import resolve_version
 
 
 @pytest.fixture()

@@ -25,7 +25,7 @@ import yaml
 
 from fleetlib.files import make_private_tree, write_atomic
 from fleetlib.objects import spec_of, status_of
-from fleetlib.sandbox.charts import HELM_CONTENT, resolve_version
+from fleetlib.sandbox.charts import HELM_CONTENT
 from fleetlib.sandbox.flux.conditions import (
     READY,
     RECONCILING,
@@ -35,6 +35,7 @@ from fleetlib.sandbox.flux.conditions import (
 )
 from fleetlib.sandbox.flux.runtime import Runtime
 from fleetlib.sandbox.flux.schedule import Schedule, interval_of
+from fleetlib.semver import resolve_version
 
 COMPONENT = "source-controller"
 STORAGE = "http://source-controller.flux-system.svc.cluster.local."
