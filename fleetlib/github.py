@@ -146,33 +146,36 @@ class GitHub:
                              lambda: self._client.requester.requestJsonAndCheck("GET", "/meta"))
         return [str(k) for k in (meta or {}).get("ssh_keys") or []]
 
-    def deploy_keys(self, title: str | None = None) -> list[DeployKey]:
-        """The repository's deploy keys (those titled `title`, when given)."""
-        repo_slug = self.params.repo_slug
+    def deploy_keys(self, title: str | None = None, *, repo_slug: str | None = None) -> list[DeployKey]:
+        """The repository's deploy keys (those titled `title`, when given); the fleet repository by default."""
+        repo_slug = repo_slug or self.params.repo_slug
         keys = self._call(f"listing the deploy keys of {repo_slug}", lambda: [
             DeployKey(k.id, k.title, " ".join(k.key.split()[:2])) for k in self._client.get_repo(repo_slug).get_keys()])
         return [k for k in keys if title is None or k.title == title]
 
-    def reconcile_deploy_key(self, title: str, public_key: str, *, read_only: bool,
-                             keep_others: bool = False) -> list[DeployKey]:
-        """Make `public_key` a deploy key titled `title`, as flux titles it. Same-titled keys with other content
-        are deleted now, or returned for the caller to delete once the new key is proven (`keep_others`)."""
-        existing = self.deploy_keys(title)
+    def reconcile_deploy_key(self, title: str, public_key: str, *, read_only: bool, keep_others: bool = False,
+                             repo_slug: str | None = None) -> list[DeployKey]:
+        """Make `public_key` a deploy key titled `title`, as flux titles it (of the fleet repository, or of
+        `repo_slug`). Same-titled keys with other content are deleted now, or returned for the caller to delete
+        once the new key is proven (`keep_others`)."""
+        slug = repo_slug or self.params.repo_slug
+        existing = self.deploy_keys(title, repo_slug=slug)
         stale = [k for k in existing if not _same_key(k.key, public_key)]
         if not keep_others:
-            self.delete_deploy_keys(stale)
+            self.delete_deploy_keys(stale, repo_slug=slug)
             stale = []
         if not any(_same_key(k.key, public_key) for k in existing):
-            self._call(f"registering the deploy key on {self.params.repo_slug}", lambda: self._client.get_repo(
-                self.params.repo_slug).create_key(title, public_key, read_only=read_only))
+            self._call(f"registering the deploy key on {slug}", lambda: self._client.get_repo(slug).create_key(
+                title, public_key, read_only=read_only))
         return stale
 
-    def delete_deploy_keys(self, keys: list[DeployKey]) -> None:
+    def delete_deploy_keys(self, keys: list[DeployKey], *, repo_slug: str | None = None) -> None:
         for key in keys:
-            self._call(f"deleting the old deploy key {key.id}", partial(self._delete_key, key.id))
+            self._call(f"deleting the old deploy key {key.id}",
+                       partial(self._delete_key, repo_slug or self.params.repo_slug, key.id))
 
-    def _delete_key(self, key_id: int) -> None:
-        self._client.get_repo(self.params.repo_slug).get_key(key_id).delete()
+    def _delete_key(self, repo_slug: str, key_id: int) -> None:
+        self._client.get_repo(repo_slug).get_key(key_id).delete()
 
     def branch_head(self, repo_slug: str, branch: str) -> str:
         """The commit a branch of any repository on this GitHub points at."""
@@ -200,18 +203,18 @@ class GitHub:
             return PullRequest(pr.number, pr.html_url, "opened")
         return self._call(f"opening a pull request on {self.params.repo_slug}", upsert)
 
-    def clone(self) -> Checkout:
-        """A checkout of the cluster's branch in a new scratch folder, over HTTP(S) with the token. The folders
-        go when this client does (or at exit)."""
+    def clone(self, repo_slug: str | None = None, branch: str | None = None) -> Checkout:
+        """A checkout of the cluster's branch (or `branch` of `repo_slug` on this GitHub) in a new scratch folder,
+        over HTTP(S) with the token. The folders go when this client does (or at exit)."""
         if self._scratch is None:
             self._scratch = Path(tempfile.mkdtemp(prefix="fleet-clone-"))
             weakref.finalize(self, shutil.rmtree, self._scratch, True)
         dest = self._scratch / f"repo-{time.monotonic_ns()}"
+        slug, branch = repo_slug or self.params.repo_slug, branch or self.params.branch
         try:
-            return Checkout.clone(self.clone_url(), self.params.branch, dest, env=auth_env(self._token))
+            return Checkout.clone(f"{self.web_url}/{slug}.git", branch, dest, env=auth_env(self._token))
         except GitError as e:
-            raise GitError(f"cloning {self.params.repo_slug}: {e.message}",
-                           hint="check the token's access to the repository") from e
+            raise GitError(f"cloning {slug}: {e.message}", hint="check the token's access to the repository") from e
 
 
 def connect(params: ClusterParams, *, home: Path, env: Mapping[str, str] = os.environ) -> GitHub:

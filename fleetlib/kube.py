@@ -140,8 +140,10 @@ class Kube:
         except ApiException as e:
             raise api_error(e, f"reading the logs of {namespace}/{pod}") from e
 
-    def apply(self, objects: builtins.list[dict[str, Any]], *, manager: str) -> builtins.list[tuple[str, str]]:
-        """Server-side apply each object (forcing ownership, as flux does); returns (Kind/ns/name, action)."""
+    def apply(self, objects: builtins.list[dict[str, Any]], *, manager: str,
+              dry_run: bool = False) -> builtins.list[tuple[str, str]]:
+        """Server-side apply each object (forcing ownership, as flux does); returns (Kind/ns/name, action). With
+        `dry_run`, the server admits each object (validation, schemas) and stores nothing."""
         out = []
         for obj in objects:
             meta = obj["metadata"]
@@ -150,7 +152,7 @@ class Kube:
             try:
                 after = self._resource(obj["apiVersion"], obj["kind"]).server_side_apply(
                     body=obj, name=meta["name"], namespace=meta.get("namespace"), field_manager=manager,
-                    force_conflicts=True).to_dict()
+                    force_conflicts=True, **({"dry_run": "All"} if dry_run else {})).to_dict()
             except ApiException as e:
                 raise api_error(e, f"{ref} apply failed") from e
             old_rv = (before or {}).get("metadata", {}).get("resourceVersion")
@@ -179,6 +181,16 @@ class Kube:
                 self.core().create_namespaced_secret(namespace, body)
         except ApiException as e:
             raise ClusterError(f"writing secret {namespace}/{name}: {e.status} {e.reason}") from None
+
+    def delete_secret(self, namespace: str, name: str) -> bool:
+        """Delete a Secret; False when there was none."""
+        try:
+            self.core().delete_namespaced_secret(name, namespace)
+        except ApiException as e:
+            if e.status == 404:
+                return False
+            raise ClusterError(f"deleting secret {namespace}/{name}: {e.status} {e.reason}") from None
+        return True
 
     def can_i(self, verb: str, group: str, resource: str) -> bool:
         review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",

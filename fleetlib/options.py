@@ -17,10 +17,12 @@ the parameters files' value, anything else is checked again by the cluster-param
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin
 
+import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -283,6 +285,156 @@ class TuneResourcesOptions(RunbookOptions):
         return (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)).timestamp()
 
 
+def _app_name(value: str) -> str:
+    try:
+        return dns_label(value, what="app")
+    except InputError as e:
+        raise ValueError(e.message) from None
+
+
+def _values(text: str) -> str:
+    try:
+        data = yaml.safe_load(text) if text.strip() else {}
+    except yaml.YAMLError as e:
+        raise ValueError(f"is not YAML: {str(e).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ValueError("must be a YAML mapping such as 'replicas: 2'")
+    return text
+
+
+def _object_ref(text: str) -> str:
+    parts = text.split("/")
+    if len(parts) != 3 or not all(parts) or not parts[0][:1].isupper():
+        raise ValueError(f"{text!r} is not Kind/namespace/name, such as Deployment/apps/web")
+    return text
+
+
+def _dependency(text: str) -> str:
+    namespace, _, name = text.rpartition("/")
+    for part, what in ((name, "dependency name"), (namespace or "x", "dependency namespace")):
+        try:
+            dns_label(part, what=what)
+        except InputError as e:
+            raise ValueError(e.message) from None
+    return text
+
+
+AppName = Annotated[Text, AfterValidator(_app_name)]
+
+
+class AddAppOptions(RunbookOptions):
+    notebook: ClassVar[str] = "runbooks/add-app.ipynb"
+
+    target: Literal["sandbox", "local", "live"] | None = Override(_TARGET_HELP)
+    context: Text | None = Override(_CONTEXT_HELP)
+    branch: Text | None = Override("branch of the fleet repository; None keeps the parameters files' value")
+    app: AppName = Field("hello", description="the application's name: a DNS label (its Flux objects are named so)")
+    app_namespace: AppName | None = Field(None, description="namespace its workloads go to; None is the app's name")
+    source: Literal["helm", "oci", "git"] = Field(
+        "helm", description="helm (a Helm repository), oci (a chart in an OCI registry) or git (a Kustomization)")
+    url: Text = Field("http://charts.fleet.internal/", description="Helm repository URL, oci:// URL, or the Git "
+                                                                    "repository on the fleet's GitHub "
+                                                                    "(ssh://git@github.com/owner/repo)")
+    chart: Text | None = Field("hello", description="chart name (helm only; other sources name it in the url)")
+    version: Text = Field("*", description="chart version or constraint (helm), tag (oci); git: the branch")
+    path: Text = Field("./", description="folder in the Git repository to build (git only)")
+    values: Annotated[str, AfterValidator(_values)] = Field(
+        "", description="chart values as a YAML mapping (helm and oci)")
+    interval: Annotated[str, go_duration("30s", "24h")] = Field(
+        "10m", description="how often Flux reconciles the app (30s to 24h)")
+    insecure: Switch = Field(False, description="reach the OCI registry over plain HTTP (oci only)")
+    prune: Switch = Field(True, description="delete what leaves Git (git only)")
+    depends_on: list[Annotated[str, AfterValidator(_dependency)]] = Field(
+        [], description="Kustomizations (git) or HelmReleases (helm, oci) to wait for: name or namespace/name")
+    health_checks: list[Annotated[str, AfterValidator(_object_ref)]] = Field(
+        [], description="objects that must be ready (git only): Kind/namespace/name")
+    remove: Switch = Field(False, description="take the app out of Git and wait until Flux has pruned it")
+    apply: Literal["none", "commit", "pr"] = Field(
+        "none", description="none (show the diff and the checks), commit (to the branch) or pr (a pull request)")
+    timeout: Annotated[str, go_duration("10s", "1h")] = Field(
+        "5m", description="how long to wait for the app to be Ready or pruned (10s to 1h)")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AddAppOptions:
+        scheme = self.url.split("://", 1)[0] if "://" in self.url else ""
+        wanted = {"helm": ("http", "https"), "oci": ("oci",), "git": ("ssh",)}[self.source]
+        if scheme not in wanted:
+            raise ValueError(f"url: {self.url!r} is not a {' or '.join(s + '://' for s in wanted)} URL, as source "
+                             f"{self.source!r} needs")
+        if self.source == "helm" and not self.chart:
+            raise ValueError("chart: source 'helm' needs a chart name")
+        if self.source == "git" and self.values.strip():
+            raise ValueError("values: a Kustomization takes no chart values; use source 'helm' or 'oci'")
+        if self.source != "git" and self.health_checks:
+            raise ValueError("health_checks: only a Kustomization (source 'git') takes health checks")
+        if self.source == "oci" and self.version == "*":
+            raise ValueError("version: source 'oci' needs a tag, such as 0.1.0")
+        return self
+
+    @property
+    def namespace_of_app(self) -> str:
+        return self.app_namespace or self.app
+
+
+def _env_name(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+        raise ValueError(f"{value!r} is not an environment variable name")
+    return value
+
+
+def _event_source(text: str) -> str:
+    kind, _, name = text.partition("/")
+    if kind not in FLUX_EVENT_KINDS or not name:
+        raise ValueError(f"{text!r} is not Kind/name (name or *) of a Flux kind: {', '.join(FLUX_EVENT_KINDS)}")
+    return text
+
+
+FLUX_EVENT_KINDS = ("GitRepository", "HelmRepository", "HelmChart", "OCIRepository", "Bucket", "Kustomization",
+                    "HelmRelease", "ImageRepository", "ImagePolicy", "ImageUpdateAutomation")
+PROVIDER_TYPES = ("generic", "generic-hmac", "slack", "msteams", "githubdispatch")
+
+
+class AlertsOptions(RunbookOptions):
+    notebook: ClassVar[str] = "runbooks/alerts.ipynb"
+
+    target: Literal["sandbox", "local", "live"] | None = Override(_TARGET_HELP)
+    context: Text | None = Override(_CONTEXT_HELP)
+    branch: Text | None = Override("branch of the fleet repository; None keeps the parameters files' value")
+    provider: AppName = Field("fleet", description="name of the Provider and its Alert: a DNS label")
+    type: Literal["generic", "generic-hmac", "slack", "msteams", "githubdispatch"] = Field(
+        "generic", description="generic, generic-hmac, slack, msteams or githubdispatch (Flux v2.5's types)")
+    address_env: Annotated[Text, AfterValidator(_env_name)] = Field(
+        "FLEET_ALERT_ADDRESS", description="environment variable holding the webhook address (githubdispatch: "
+                                           "the repository URL); it goes to a Secret in the cluster, never to Git")
+    token_env: Annotated[Text, AfterValidator(_env_name)] | None = Field(
+        None, description="environment variable holding the token (githubdispatch) or HMAC key (generic-hmac)")
+    channel: Text | None = Field(None, description="Slack channel (slack only)")
+    event_sources: list[Annotated[str, AfterValidator(_event_source)]] = Field(
+        ["Kustomization/*", "HelmRelease/*", "GitRepository/*"],
+        description="Flux objects whose events are sent: Kind/name, * for every one of the kind")
+    severity: Literal["info", "error"] = Field("info", description="info (every event) or error (failures only)")
+    exclusions: list[str] = Field([], description="regular expressions: events whose message matches are not sent")
+    apply: Literal["none", "commit", "pr"] = Field(
+        "none", description="none (show the diff), commit (to the branch) or pr (a pull request)")
+    verify: Switch = Field(True, description="after a commit, make an event and check that the receiver got it "
+                                              "(a receiver of ours only: fleetlib.receiver)")
+    timeout: Annotated[str, go_duration("10s", "1h")] = Field(
+        "3m", description="how long to wait for the alert to be Ready and the event delivered (10s to 1h)")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AlertsOptions:
+        if self.type in ("githubdispatch", "generic-hmac") and not self.token_env:
+            raise ValueError(f"token_env: provider type {self.type!r} needs a token (name its environment variable)")
+        if self.type != "slack" and self.channel:
+            raise ValueError("channel: only a slack provider takes a channel")
+        for pattern in self.exclusions:
+            try:
+                re.compile(pattern)
+            except re.error as e:
+                raise ValueError(f"exclusions: {pattern!r} is not a regular expression ({e})") from None
+        return self
+
+
 class FleetOverviewOptions(RunbookOptions):
     notebook: ClassVar[str] = "notebooks/fleet-overview.ipynb"
 
@@ -313,6 +465,8 @@ MODELS: dict[str, type[RunbookOptions]] = {
     "bootstrap": BootstrapOptions,
     "troubleshoot": TroubleshootOptions,
     "tune-resources": TuneResourcesOptions,
+    "add-app": AddAppOptions,
+    "alerts": AlertsOptions,
     "fleet-overview": FleetOverviewOptions,
     "controller-usage": ControllerUsageOptions,
     "getting-started": GettingStartedOptions,

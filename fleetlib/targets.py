@@ -50,6 +50,9 @@ class Endpoints:
     notes: tuple[str, ...] = ()
     """What a runbook should say about this target (e.g. a substituted Flux version)."""
     github_options: Mapping[str, Any] = field(default_factory=dict)
+    http_proxy: str | None = None
+    """The HTTP proxy the cluster's source-controller reaches Helm repositories and OCI registries through (the
+    stand-ins' chart server: charts.fleet.internal, registry.fleet.internal); None: direct."""
     _token: str = field(default="", repr=False)
 
     def token(self) -> str:
@@ -87,7 +90,8 @@ def resolve(params: ClusterParams, *, home: Path, env: Mapping[str, str] = os.en
                          f"the sandbox API server at {sandbox.server_url(params.id)} (context {context_name(params.id)})",
                          flux_version=params.version,
                          release_url=f"{hub['github_web']}/fluxcd/flux2/releases/download/{params.version}/install.yaml",
-                         prometheus_url=sandbox.prometheus_url(params.id), prometheus_token_env=None, **hub)
+                         prometheus_url=sandbox.prometheus_url(params.id), prometheus_token_env=None,
+                         http_proxy=sandbox.charts.proxy_url if sandbox.charts else None, **hub)
     if params.target == "local":
         from fleetlib.local.cluster import LocalCluster, fleet_kubeconfig
         from fleetlib.local.cluster import context_name as local_context
@@ -113,7 +117,8 @@ def resolve(params: ClusterParams, *, home: Path, env: Mapping[str, str] = os.en
                          release_url=f"{hub['github_web']}/fluxcd/flux2/releases/download/{version}/install.yaml",
                          prometheus_url=f"http://127.0.0.1:{cluster.ports()['prometheus']}/clusters/{params.stage}/"
                                         f"{params.cluster}",
-                         prometheus_token_env=None, notes=notes, **hub)
+                         prometheus_token_env=None, notes=notes,
+                         http_proxy=f"http://127.0.0.1:{cluster.ports()['charts']}", **hub)
     if not params.context:
         raise InputError(f"cluster {params.id} has target live but no kube context", hint="set context")
     token = env.get(params.token_env, "")

@@ -20,9 +20,9 @@ LAYERS: list[set[str]] = [
     # the domain
     {"scaffold", "fleetrepo", "bootstrap", "diagnose", "tuning", "manifests", "charts", "report",
      "sshkeys", "record", "facts", "fluxview", "troubleshoot", "operate", "kustomization", "rightsize", "tour",
-     "runcontext"},
+     "runcontext", "apps", "repochange", "alerts"},
     # adapters: I/O (sandbox.*, local.* too)
-    {"kube", "github", "git", "metrics", "targets", "sandbox", "local", "releases"},
+    {"kube", "github", "git", "metrics", "targets", "sandbox", "local", "releases", "helmrepo", "receiver"},
     # parameters and files
     {"parameters", "options", "files", "locations", "plan", "runindex", "runbooks", "gitcli", "kubectl"},
     # the model: pure

@@ -29,7 +29,7 @@ import yaml
 from fleetlib.files import private_files, write_atomic
 from fleetlib.model import ClusterId
 from fleetlib.sandbox.apiserver import ClusterApi
-from fleetlib.sandbox.charts import ArtifactStore
+from fleetlib.sandbox.charts import ArtifactStore, publish_demo_chart
 from fleetlib.sandbox.chartserver import ChartServer
 from fleetlib.sandbox.flux import ControllerSet, FluxSettings, faults
 from fleetlib.sandbox.hub import Hub, HubServer
@@ -102,7 +102,9 @@ class Sandbox:
         hub = Hub(root / "github", token=github_token(home), releases=release_asset)
         hub_server = HubServer(("127.0.0.1", 0), hub)
         prom = PromServer(("127.0.0.1", 0), {})
-        charts = ChartServer(("127.0.0.1", 0), ArtifactStore(home))
+        store = ArtifactStore(home)
+        publish_demo_chart(store)  # the fleet's Helm repository always offers fleetlib's demo chart, hello 1.0.0
+        charts = ChartServer(("127.0.0.1", 0), store)
         threads = [threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.1}, name=f"sandbox-{n}",
                                     daemon=True)
                    for n, s in (("kube", kube), ("github", hub_server), ("prometheus", prom), ("charts", charts))]

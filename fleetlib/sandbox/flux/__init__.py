@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Protocol
 
 from fleetlib.sandbox.apiserver import ClusterApi
-from fleetlib.sandbox.flux.helm import HelmController, NotificationController
+from fleetlib.sandbox.flux.helm import HelmController
 from fleetlib.sandbox.flux.kustomize import KustomizeController
+from fleetlib.sandbox.flux.notification import NotificationController
 from fleetlib.sandbox.flux.runtime import FluxSettings, Loop, Runtime
 from fleetlib.sandbox.flux.source import SourceController
 from fleetlib.sandbox.flux.workloads import Workloads

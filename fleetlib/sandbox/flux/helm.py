@@ -4,9 +4,9 @@ OCIRepository or HelmChart); it is rendered (fleetlib.sandbox.flux.helmrender: `
 documented subset without a helm binary), applied in Helm's install order with Helm's labels and annotations,
 recorded in a release Secret `sh.helm.release.v1.<release>.v<N>`, and waited on. Conditions, history,
 failure counting, remediation retries (RetriesExceeded), events and uninstall on deletion follow
-helm-controller v1.2-v1.6. notification-controller marks Providers, Alerts and Receivers ready.
+helm-controller v1.2-v1.6.
 
-    HelmController(runtime).step(); NotificationController(runtime).step()
+    HelmController(runtime).step()
 """
 
 from __future__ import annotations
@@ -408,30 +408,3 @@ def _mark(status: dict[str, Any], kind: str, value: str, reason: str, message: s
 
 def _drop(status: dict[str, Any], kind: str) -> None:
     status["conditions"] = drop_condition(status.get("conditions"), kind)
-
-
-class NotificationController:
-    COMPONENT = "notification-controller"
-
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
-        self.schedule = Schedule(rt)
-
-    def step(self) -> None:
-        if self.rt.controller_pod(self.COMPONENT) is None:
-            return
-        for kind in ("Provider", "Alert", "Receiver"):
-            for obj in self.rt.list(kind):
-                if not self.schedule.due(obj):
-                    continue
-                meta = obj["metadata"]
-                stamp, generation = self.rt.stamp(), meta.get("generation", 1)
-                message = "Initialized" if kind != "Receiver" else \
-                    f"Receiver initialized for path: /hook/{hashlib.sha256(meta['uid'].encode()).hexdigest()}"
-                conds = set_condition(status_of(obj).get("conditions"), READY, "True", "Succeeded", message,
-                                      now=stamp, generation=generation)
-                new: dict[str, Any] = {"conditions": conds, "observedGeneration": generation}
-                if self.schedule.requested(obj):
-                    new["lastHandledReconcileAt"] = self.schedule.requested(obj)
-                self.rt.patch_status(obj, new, self.COMPONENT)
-                self.schedule.done(obj, retry=3600.0)

@@ -13,7 +13,7 @@ from typing import Any
 from fleetlib.model import go_duration
 from fleetlib.objects import spec_of
 from fleetlib.sandbox.errors import now_rfc3339
-from fleetlib.sandbox.flux.conditions import READY, RECONCILING, drop_condition, set_condition
+from fleetlib.sandbox.flux.conditions import READY, RECONCILING, STALLED, drop_condition, set_condition
 from fleetlib.sandbox.flux.runtime import Runtime
 from fleetlib.sandbox.flux.schedule import Schedule, interval_of
 from fleetlib.sandbox.flux.ssa import Failure
@@ -69,6 +69,7 @@ class KsReport:
             status["lastHandledReconcileAt"] = requested
         if is_true(status, READY):
             drop(status, RECONCILING)
+            drop(status, STALLED)
             status["observedGeneration"] = ks["metadata"].get("generation", 1)
         elif "observedGeneration" not in status:
             status["observedGeneration"] = -1  # as the controller initialises it, until a reconcile succeeds

@@ -87,6 +87,9 @@ class Runtime:
     _aggregates: dict[tuple[str, ...], tuple[set[str], float]] = field(default_factory=dict)
     _spam: dict[tuple[str, ...], tuple[float, float]] = field(default_factory=dict)
     _event_lock: threading.Lock = field(default_factory=threading.Lock)
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+    """Events as Flux's event recorder posts them to notification-controller (every one, before client-go's
+    correlation), for the sandbox's notification-controller to dispatch to Alerts."""
 
     # --- clock ----------------------------------------------------------------------------------
 
@@ -152,6 +155,8 @@ class Runtime:
                 reconcile(obj, *args)
             except ApiError:
                 raise
+            except InterruptedError:  # a tool killed under us (this process shutting down): no verdict, retried
+                logging.getLogger(__name__).debug("reconcile of %s interrupted", obj.get("metadata"), exc_info=True)
             except Exception as e:  # one object's surprise must not jam the controller
                 logging.getLogger(__name__).debug("reconcile of %s failed", obj.get("metadata"), exc_info=True)
                 self.stall(obj, component, "ReconciliationFailed", f"{type(e).__name__}: {str(e)[:300]}")
@@ -194,6 +199,13 @@ class Runtime:
         uid = str(meta.get("uid", ""))
         now = self.now()
         with self._event_lock:
+            self.outbox.append({"object": {"kind": obj.get("kind"), "namespace": meta.get("namespace"),
+                                           "name": meta.get("name"), "uid": meta.get("uid"),
+                                           "apiVersion": obj.get("apiVersion"),
+                                           "resourceVersion": meta.get("resourceVersion")},
+                                "type": kind, "reason": reason, "message": message, "component": component,
+                                "annotations": dict(annotations or {}), "timestamp": self.stamp()})
+            del self.outbox[:-1000]
             aggregate = (component, uid, kind, reason)
             local, last = self._aggregates.get(aggregate, (set(), -1e18))
             if now - last > EVENT_AGGREGATE_WINDOW:

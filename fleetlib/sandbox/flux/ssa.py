@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from fleetlib.kubectl import KUSTOMIZATION_FILES, ManifestError, write_flux_kustomization
 from fleetlib.objects import inventory_id, parse_inventory_id, ref, spec_of
 from fleetlib.sandbox.errors import ApiError
 from fleetlib.sandbox.flux.runtime import Runtime
@@ -28,7 +29,6 @@ from fleetlib.sandbox.flux.runtime import Runtime
 MANAGER = "kustomize-controller"
 NAME_LABEL = "kustomize.toolkit.fluxcd.io/name"
 NAMESPACE_LABEL = "kustomize.toolkit.fluxcd.io/namespace"
-KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 _FIRST = {"CustomResourceDefinition": 0, "Namespace": 1}
 
 
@@ -71,7 +71,10 @@ class Applier:
             shutil.copytree(root, tmp, dirs_exist_ok=True, symlinks=True)
             work = tmp / rel
             if not any((work / f).exists() for f in KUSTOMIZATION_FILES):
-                _generate_kustomization(work)
+                try:
+                    write_flux_kustomization(work)
+                except ManifestError as e:
+                    raise Failure("BuildFailed", e.message) from None
             target = work
             overlay_fields = {f: spec[f] for f in ("namePrefix", "patches", "images") if spec.get(f)}
             if overlay_fields:  # what the controller adds on top of the source's own kustomization
@@ -191,15 +194,6 @@ class Applier:
         return out
 
 
-def go_yaml_error(e: yaml.YAMLError) -> str:
-    """A PyYAML error worded as go-yaml words it: `yaml: line N: did not find expected ',' or '}'`."""
-    mark = getattr(e, "context_mark", None) or getattr(e, "problem_mark", None)
-    problem = str(getattr(e, "problem", None) or e).strip()
-    if problem.startswith("expected "):
-        problem = "did not find " + problem.split(", but", 1)[0]
-    return f"yaml: line {mark.line}: {problem}" if mark is not None else f"yaml: {problem}"
-
-
 def _controller_tmp() -> Path:
     """A fresh /tmp/kustomization-<digits> folder, named as Go's os.MkdirTemp names the controller's."""
     while True:
@@ -214,37 +208,3 @@ def _controller_tmp() -> Path:
 def _changelog(changes: dict[str, str]) -> str:
     """What was applied before a failure, one `Kind/ns/name action` line each (as the error carries it)."""
     return "".join(f"{k} {v}\n" for k, v in changes.items() if v != "unchanged")
-
-
-def _generate_kustomization(folder: Path) -> None:
-    """What kustomize-controller generates for a folder without kustomization.yaml (fluxcd/pkg/kustomize
-    scanManifests): every .yaml/.yml file below it, in walk order, each of which must decode as Kubernetes
-    objects (else the build fails), and every subfolder that has its own kustomization, not descended into."""
-    resources: list[str] = []
-
-    def walk(path: Path) -> None:
-        for entry in sorted(path.iterdir()):
-            rel = entry.relative_to(folder).as_posix()
-            if entry.is_dir():
-                if any((entry / f).exists() for f in KUSTOMIZATION_FILES):
-                    resources.append(rel)
-                else:
-                    walk(entry)
-            elif entry.suffix in (".yaml", ".yml"):
-                try:
-                    docs = [d for d in yaml.safe_load_all(entry.read_text()) if d is not None]
-                except yaml.YAMLError as e:
-                    raise Failure("BuildFailed", f"failed to decode Kubernetes YAML from {entry}: "
-                                                 f"MalformedYAMLError: {go_yaml_error(e)}") from None
-                if not all(isinstance(d, dict) and "apiVersion" in d and "kind" in d for d in docs):
-                    raise Failure("BuildFailed", f"failed to decode Kubernetes YAML from {entry}: missing Resource "
-                                                 "metadata")
-                resources.append(rel)
-
-    walk(folder)
-    body: dict[str, Any] = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization"}
-    if resources:
-        body["resources"] = resources
-    else:
-        body["namespace"] = "_placeholder"  # as the controller does, to avoid "kustomization.yaml is empty"
-    (folder / "kustomization.yaml").write_text(yaml.safe_dump(body))

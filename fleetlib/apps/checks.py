@@ -1,0 +1,104 @@
+"""What the add-app runbook checks before anything is pushed or created, each refusal naming the value and
+the reason: the cluster's folder still builds with the app's file (as kustomize-controller builds it), the
+chart version or OCI tag exists, the Git branch exists and its path builds, every `dependsOn` names an
+object that exists (in the cluster or in the same folder), and the API server accepts every object in a
+server-side dry run (the Flux CRDs' schemas included).
+
+    problems = check_all(change)     # [] when the app can be pushed
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fleetlib.errors import FleetError
+from fleetlib.helmrepo import chart_versions, oci_tag_exists
+from fleetlib.kubectl import build_as_flux
+from fleetlib.manifests import parse_release
+from fleetlib.objects import FLUX_KINDS, Ref
+from fleetlib.semver import resolve_version
+
+if TYPE_CHECKING:
+    from fleetlib.apps.flow import AppChange
+
+
+def folder_builds(change: AppChange, folder: Path) -> str | None:
+    """The cluster's folder, with the app's file written, builds as the flux-system Kustomization builds it."""
+    try:
+        objects = parse_release(build_as_flux(folder))
+    except FleetError as e:
+        return f"the cluster folder {change.params.path} does not build with the app's file: {e.message}"
+    mine = {str(Ref.of(o)) for o in change.objects}
+    missing = mine - {str(Ref.of(o)) for o in objects}
+    return f"the build of {change.params.path} leaves out {', '.join(sorted(missing))}" if missing else None
+
+
+def source_exists(change: AppChange) -> str | None:
+    o, proxy = change.options, change.where.http_proxy
+    try:
+        if o.source == "helm":
+            versions = chart_versions(o.url, str(o.chart), proxy=proxy)
+            if not versions:
+                return f"chart {o.chart!r} is not in the Helm repository {o.url}"
+            try:
+                found = resolve_version(o.version, versions)
+            except ValueError:
+                return f"version {o.version!r} is not a semver version or constraint"
+            if found is None:
+                return (f"chart {o.chart} has no version matching {o.version!r} in {o.url} (it has "
+                        f"{', '.join(sorted(versions)[-5:])})")
+            return None
+        if o.source == "oci":
+            if not oci_tag_exists(o.url, o.version, insecure=o.insecure, proxy=proxy):
+                return f"{o.url} has no tag {o.version!r}"
+            return None
+    except FleetError as e:
+        return e.message
+    return git_source_builds(change)
+
+
+def git_source_builds(change: AppChange) -> str | None:
+    """The app repository's branch exists on the fleet's GitHub, and its path builds."""
+    o, slug, branch = change.options, change.app_repo_slug(), change.git_branch()
+    try:
+        change.hub.branch_head(slug, branch)
+    except FleetError as e:
+        return f"branch {branch!r} of {slug} cannot be read: {e.message}"
+    try:
+        checkout = change.hub.clone(slug, branch)
+    except FleetError as e:
+        return e.message
+    folder = (checkout.path / o.path).resolve()
+    if not str(folder).startswith(str(checkout.path.resolve())) or not folder.is_dir():
+        return f"path {o.path!r} is not a folder of {slug}@{branch}"
+    try:
+        build_as_flux(folder)
+    except FleetError as e:
+        return f"path {o.path!r} of {slug}@{branch} does not build: {e.message}"
+    finally:
+        checkout.discard()
+    return None
+
+
+def dependencies_exist(change: AppChange, built: list[dict[str, Any]] | None = None) -> str | None:
+    kind = "Kustomization" if change.options.source == "git" else "HelmRelease"
+    flux_ns = change.params.namespace
+    for dep in change.options.depends_on:
+        namespace, _, name = dep.rpartition("/")
+        ref = Ref(kind, namespace or flux_ns, name)
+        if change.kube.get(FLUX_KINDS[kind], kind, ref.namespace, ref.name) is not None:
+            continue
+        if any(str(Ref.of(o)) == str(ref) for o in built or []):
+            continue
+        return f"dependsOn {dep!r}: {ref} exists neither in the cluster nor in its folder"
+    return None
+
+
+def dry_run(change: AppChange) -> str | None:
+    """Every object through the API server's admission, changing nothing."""
+    try:
+        change.kube.apply(change.objects, manager="kustomize-controller", dry_run=True)
+    except FleetError as e:
+        return f"the API server refuses it: {e.message}"
+    return None

@@ -1,0 +1,201 @@
+"""The add-app runbook's flow: plan the file change, check it, apply it as `none`, `commit` or `pr`, wait.
+
+1. `plan`: clone the fleet repository; the app's file (`<cluster path>/apps/<app>.yaml`, see apps.manifests)
+   as it is and as it should be (gone, with `remove`), and the diff. Same text: "up to date".
+2. `check` (adding only): apps.checks, every refusal collected and raised before any effect.
+3. `apply`: `none` shows the diff, the objects, and the GitHub calls and Secret a Git source needs; `commit`
+   creates a Git source's deploy key and Secret (never in Git), then commits and pushes (again from a fresh
+   clone when the branch moved); `pr` pushes a branch `app/<stage>-<cluster>-<app>` and opens a pull request.
+4. `wait` (after a commit): the flux-system sync at the pushed revision, then the app Ready (failing fast on
+   its condition's message), or, removing, its objects pruned; then the deploy key and Secret go.
+
+    change = AppChange.from_run(run)
+    print(change.plan().diff or "up to date")
+    change.check(); change.apply(); change.wait()
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fleetlib import targets
+from fleetlib.apps import checks
+from fleetlib.apps.manifests import HEADER, app_file, app_objects, file_text, git_repo_slug, secret_name
+from fleetlib.apps.waits import wait_pruned, wait_ready
+from fleetlib.bootstrap.steps import StepLog
+from fleetlib.errors import InputError
+from fleetlib.github import GitHub
+from fleetlib.github import open_client as open_github
+from fleetlib.kube import Kube
+from fleetlib.kube import open_client as open_kube
+from fleetlib.locations import fleet_home
+from fleetlib.objects import Ref
+from fleetlib.operate import request_reconcile
+from fleetlib.options import AddAppOptions
+from fleetlib.parameters import ClusterParams
+from fleetlib.repochange import FileChange, Plan
+from fleetlib.runcontext import RunContext
+from fleetlib.sshkeys import generate
+
+
+class AppChange:
+    def __init__(self, params: ClusterParams, kube: Kube, hub: GitHub, where: targets.Endpoints,
+                 options: AddAppOptions, *, echo: bool = True) -> None:
+        self.params, self.kube, self.hub, self.where, self.options = params, kube, hub, where, options
+        self.log = StepLog(echo=echo)
+        self.objects = app_objects(options, flux_namespace=params.namespace)
+        self.file = app_file(params.path, options.app)
+        self.repo = FileChange(params, hub, self.log)
+        self.outcome: dict[str, Any] = {"status": "not applied"}
+        self.revision: str | None = None
+
+    @classmethod
+    def connect(cls, params: ClusterParams, options: AddAppOptions, *, home: Path, echo: bool = True) -> AppChange:
+        where = targets.resolve(params, home=home)
+        return cls(params, open_kube(where), open_github(where), where, options, echo=echo)
+
+    @classmethod
+    def from_run(cls, run: RunContext) -> AppChange:
+        return cls.connect(run.params, run.options.expect(AddAppOptions), home=fleet_home())
+
+    def say(self, mark: str, text: str) -> None:
+        self.log.say(mark, text)
+
+    # --- what the app needs ------------------------------------------------------------------------
+
+    def app_repo_slug(self) -> str:
+        try:
+            return git_repo_slug(self.options.url, self.params.hostname)
+        except ValueError as e:
+            raise InputError(f"url: {e}", hint="a Git source is a repository on the fleet's GitHub") from None
+
+    def git_branch(self) -> str:
+        return self.options.version if self.options.version != "*" else "main"
+
+    @property
+    def key_title(self) -> str:
+        return f"{self.params.namespace}-{self.params.cluster}-{self.options.app}"
+
+    # --- 1. plan -----------------------------------------------------------------------------------
+
+    def plan(self) -> Plan:
+        if self.options.source == "git":
+            self.app_repo_slug()  # refused now, before any clone
+        checkout = self.repo.clone()
+        folder = checkout.path / self.params.path
+        if not (folder / "flux-system").is_dir():
+            raise InputError(f"{self.params.repo_slug}@{self.params.branch} has no {self.params.path}/flux-system",
+                             hint=f"bootstrap the cluster first: papermill runbooks/bootstrap.ipynb out.ipynb -p "
+                                  f"cluster {self.params.cluster} -p stage {self.params.stage}")
+        plan = self.repo.plan(self.file, None if self.options.remove else file_text(self.objects))
+        if plan.before is not None and not plan.before.startswith(HEADER):
+            raise InputError(f"{self.file} exists and was not written by the add-app runbook",
+                             hint="pick another app name, or move that file away first")
+        return plan
+
+    # --- 2. check ----------------------------------------------------------------------------------
+
+    def check(self, plan: Plan) -> None:
+        """Every refusal at once, before anything is pushed or created (nothing to check for a removal)."""
+        if self.options.remove or not plan.changed:
+            return
+        checkout = self.repo.clone()
+        assert plan.after is not None
+        checkout.write(self.file, plan.after)
+        try:
+            folder = checkout.path / self.params.path
+            problems = [checks.folder_builds(self, folder), checks.source_exists(self),
+                        checks.dependencies_exist(self), checks.dry_run(self)]
+        finally:
+            checkout.reset_to_remote() if plan.before is not None else (checkout.path / self.file).unlink()
+        found = [p for p in problems if p]
+        if found:
+            raise InputError(f"app {self.options.app} on {self.params.id} is refused: " + "; ".join(found),
+                             hint="nothing was pushed or created; fix the parameters and run again")
+        self.say("✔", "checks passed: the folder builds, the source has what it names, the dependencies exist, "
+                      "the API server accepts every object (dry run)")
+
+    # --- 3. apply ----------------------------------------------------------------------------------
+
+    def apply(self, plan: Plan) -> dict[str, Any]:
+        mode, o = self.options.apply, self.options
+        verb = "remove" if o.remove else "add"
+        if not plan.changed:
+            self.outcome = {"status": "up to date", "detail": f"{self.file} already {'gone' if o.remove else 'holds it'}"}
+            self.say("✔", f"app {o.app} is up to date on {self.params.id}")
+            if o.remove:
+                self._forget_deploy_key()
+            return self.outcome
+        if mode == "none":
+            self._show(plan)
+            self.outcome = {"status": "proposed", "detail": f"apply='none': would {verb} {self.file}"}
+            return self.outcome
+        if o.source == "git" and not o.remove:
+            self._ensure_deploy_key()  # the Secret exists before Flux sees the GitRepository (also for a PR)
+        title = f"{verb.title()} app {o.app} on {self.params.id}"
+        if mode == "pr":
+            self.outcome = self.repo.pull_request(plan, f"app/{self.params.stage}-{self.params.cluster}-{o.app}", title)
+        else:
+            self.outcome = self.repo.commit(plan, title)
+            self.revision = self.outcome.get("revision")
+        return self.outcome
+
+    def _show(self, plan: Plan) -> None:
+        self.say("~", f"would {'delete' if plan.after is None else 'write'} {self.file} and commit it to "
+                      f"{self.params.repo_slug}@{self.params.branch}:")
+        if self.log.echo:
+            print(plan.diff)
+        if plan.after is not None:
+            self.say("~", "the flux-system Kustomization would then apply " + ", ".join(str(Ref.of(o))
+                                                                                    for o in self.objects))
+            if self.options.source == "git":
+                self.say("~", f"would generate a key pair; POST /repos/{self.app_repo_slug()}/keys (title "
+                              f"{self.key_title!r}, read_only true); create Secret {self.params.namespace}/"
+                              f"{secret_name(self.options)} (identity, identity.pub, known_hosts)")
+
+    # --- a Git source's deploy key, in the cluster only ---------------------------------------------
+
+    def _ensure_deploy_key(self) -> None:
+        ns, name = self.params.namespace, secret_name(self.options)
+        if self.kube.get("v1", "Secret", ns, name) is not None and self.hub.deploy_keys(
+                self.key_title, repo_slug=self.app_repo_slug()):
+            return
+        pair = generate(algorithm="ecdsa", curve="p384")
+        keys = self.hub.host_keys()
+        if not keys:
+            raise InputError(f"{self.params.hostname} publishes no SSH host keys", hint="check the GitHub host")
+        self.hub.reconcile_deploy_key(self.key_title, pair.public, read_only=True, repo_slug=self.app_repo_slug())
+        self.kube.write_secret(ns, name, {"identity": pair.private, "identity.pub": pair.public,
+                                          "known_hosts": f"{self.params.hostname} {keys[0]}\n"},
+                               replace=self.kube.get("v1", "Secret", ns, name) is not None)
+        self.say("✔", f"deploy key {self.key_title!r} on {self.app_repo_slug()}, Secret {ns}/{name} in the cluster")
+
+    def _forget_deploy_key(self) -> None:
+        """After a removal: the app's deploy key and Secret go too (no orphaned key)."""
+        if self.options.source != "git":
+            return
+        self.hub.delete_deploy_keys(self.hub.deploy_keys(self.key_title, repo_slug=self.app_repo_slug()),
+                                    repo_slug=self.app_repo_slug())
+        self.kube.delete_secret(self.params.namespace, secret_name(self.options))
+
+    # --- 4. wait -----------------------------------------------------------------------------------
+
+    def wait(self) -> None:
+        """After a commit, or when Git was already up to date (the cluster may still be catching up)."""
+        if self.outcome.get("status") not in ("committed", "up to date") or self.options.apply != "commit":
+            return
+        if self.revision is not None:
+            ns = self.params.namespace
+            request_reconcile(self.kube, "GitRepository", ns, ns)
+        if self.options.remove:
+            wait_pruned(self)
+            self._forget_deploy_key()
+        else:
+            wait_ready(self)
+
+    def result(self) -> dict[str, Any]:
+        o = self.options
+        return {"cluster": str(self.params.id), "app": o.app, "namespace": o.namespace_of_app, "source": o.source,
+                "action": "remove" if o.remove else "add", "file": self.file, "revision": self.revision,
+                "objects": [str(Ref.of(x)) for x in self.objects], **self.outcome}
