@@ -68,7 +68,9 @@ ExtraComponent = Literal["image-reflector-controller", "image-automation-control
 _TOKEN_KEYS = frozenset({"token", "github_token", "gh_token", "pat", "password", "private_key", "identity"})
 _TOKEN_VALUE = re.compile(r"^\s*(gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})")
 _VERSION = re.compile(r"^v\d+\.\d+\.\d+$")
-_CREDENTIAL_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@\s]*@")
+_CREDENTIAL_URL = re.compile(r"^(?:(?:https?|oci)://[^/@\s]+@|[A-Za-z][A-Za-z0-9+.-]*://[^/@\s:]*:[^/@\s]*@)")
+"""A URL carrying a password (`user:secret@`), or any user part over http(s)/oci (where it is a token); an SSH URL's
+user alone (`ssh://git@github.com/...`, as Flux writes them) is not a secret."""
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 

@@ -148,6 +148,152 @@ def findings_of(fleet: Path, target: str, env: dict[str, str]) -> list[Any]:
     return diagnose(gather_cluster(params, kube_adapter.connect(params, home=Path(env["FLEET_HOME"]))))
 
 
+# --- after bootstrap: applications and alerts (issue 17) -------------------------------------------------
+
+APP_FILES = {"deploy/configmap.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n  hello: world\n",
+             "deploy/deployment.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: notes\nspec:\n"
+                                       "  replicas: 1\n  selector:\n    matchLabels: {app: notes}\n  template:\n"
+                                       "    metadata:\n      labels: {app: notes}\n    spec:\n      containers:\n"
+                                       "        - name: main\n          image: nginx:1.27\n"}
+
+
+def _hub(env: dict[str, str]) -> Any:
+    from fleetlib.sandbox.hub import Hub
+    from fleetlib.sandbox.server import github_token, sandbox_root
+
+    home = Path(env["FLEET_HOME"])
+    return Hub(sandbox_root(home) / "github", token=github_token(home))
+
+
+def _app_repository(env: dict[str, str], target: str) -> str:
+    """A second repository on the sandbox GitHub with a kustomize-free folder `deploy/` (as many apps have)."""
+    hub, name = _hub(env), f"{CLUSTERS[target]}-notes"
+    if not hub.repo_path("JiwooL0920", name).exists():
+        hub.create_repo("JiwooL0920", name, private=True)
+        hub.bare("JiwooL0920", name).commit_files("main", {k: v.encode() for k, v in APP_FILES.items()},
+                                                  message="notes app", author=("dev", "dev@example.com"))
+    return f"ssh://git@github.com/JiwooL0920/{name}"
+
+
+def _kube(fleet: Path, target: str, env: dict[str, str]) -> Any:
+    return kube_adapter.connect(params_of(fleet, target), home=Path(env["FLEET_HOME"]))
+
+
+def _fleet_head(env: dict[str, str], target: str) -> str | None:
+    return _hub(env).bare("JiwooL0920", CLUSTERS[target]).branch_sha("main")
+
+
+def _ready_pods(kube: Any, namespace: str) -> list[str]:
+    return [p["metadata"]["name"] for p in kube.list("v1", "Pod", namespace)
+            if any(c.get("type") == "Ready" and c.get("status") == "True"
+                   for c in (p.get("status") or {}).get("conditions") or [])]
+
+
+def test_a_helm_app_is_added_up_to_date_then_removed(target: str, bootstrapped: dict[str, Any], fleet: Path,
+                                                      env: dict[str, str], tmp_path: Path) -> None:
+    args = ("-p", "app", "web", "-p", "chart", "hello", "-p", "version", "1.x", "-p", "apply", "commit")
+    done = papermill(env, "add-app", tmp_path / "add.ipynb", CLUSTERS[target], *args)
+    assert done.returncode == 0, done.stderr[-4000:]
+    record = read_records(tmp_path / "add.ipynb")["app"]
+    assert record["status"] == "committed" and record["objects"] == [
+        "Namespace/web", "HelmRepository/flux-system/web", "HelmRelease/flux-system/web"]
+    kube = _kube(fleet, target, env)
+    release = kube.get("helm.toolkit.fluxcd.io/v2", "HelmRelease", "flux-system", "web")
+    assert release["status"]["conditions"][0]["status"] == "True"
+    assert [d["metadata"]["name"] for d in kube.list("apps/v1", "Deployment", "web")]  # the chart's workload
+    if target == "local":  # kwok's pods become Ready
+        from .fluxenv import wait_for
+        wait_for("the chart's pods Ready", lambda: _ready_pods(kube, "web"), timeout=120)
+    again = papermill(env, "add-app", tmp_path / "again.ipynb", CLUSTERS[target], *args)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert read_records(tmp_path / "again.ipynb")["app"]["status"] == "up to date"
+    gone = papermill(env, "add-app", tmp_path / "remove.ipynb", CLUSTERS[target], *args, "-p", "remove", "True")
+    assert gone.returncode == 0, gone.stderr[-3000:]
+    assert read_records(tmp_path / "remove.ipynb")["app"]["status"] == "committed"
+    assert kube.get("helm.toolkit.fluxcd.io/v2", "HelmRelease", "flux-system", "web") is None
+    assert kube.get("v1", "Namespace", None, "web") is None
+
+
+def test_a_git_app_from_a_second_repository_gets_its_own_deploy_key(target: str, bootstrapped: dict[str, Any],
+                                                                   fleet: Path, env: dict[str, str],
+                                                                   tmp_path: Path) -> None:
+    url = _app_repository(env, target)
+    args = ("-p", "app", "notes", "-p", "source", "git", "-p", "url", url, "-p", "version", "main", "-p", "path",
+            "./deploy", "-y", "health_checks: [Deployment/notes/notes]", "-p", "apply", "commit")
+    done = papermill(env, "add-app", tmp_path / "add.ipynb", CLUSTERS[target], *args)
+    assert done.returncode == 0, done.stderr[-4000:]
+    kube = _kube(fleet, target, env)
+    assert kube.get("v1", "ConfigMap", "notes", "notes")["data"] == {"hello": "world"}
+    hub, repo = _hub(env), f"{CLUSTERS[target]}-notes"
+    assert [k["title"] for k in hub.keys("JiwooL0920", repo)] == [f"flux-system-{CLUSTERS[target]}-notes"]
+    secret = kube.get("v1", "Secret", "flux-system", "notes-git")
+    assert set(secret["data"]) == {"identity", "identity.pub", "known_hosts"}
+    again = papermill(env, "add-app", tmp_path / "again.ipynb", CLUSTERS[target], *args)
+    assert again.returncode == 0 and read_records(tmp_path / "again.ipynb")["app"]["status"] == "up to date"
+    gone = papermill(env, "add-app", tmp_path / "remove.ipynb", CLUSTERS[target], *args, "-p", "remove", "True")
+    assert gone.returncode == 0, gone.stderr[-3000:]
+    assert kube.get("v1", "ConfigMap", "notes", "notes") is None
+    assert hub.keys("JiwooL0920", repo) == [] and kube.get("v1", "Secret", "flux-system", "notes-git") is None
+
+
+@pytest.mark.parametrize(("args", "reason"), [
+    (("-p", "chart", "hello", "-p", "version", "9.9.9"), "chart hello has no version matching '9.9.9'"),
+    (("-p", "source", "git", "-p", "path", "./nowhere"), "path './nowhere' is not a folder of"),
+    (("-p", "chart", "hello", "-y", "depends_on: [infra]"), "dependsOn 'infra': HelmRelease/flux-system/infra "
+                                                                "exists neither"),
+])
+def test_a_broken_value_is_refused_before_anything_is_pushed(target: str, bootstrapped: dict[str, Any],
+                                                             env: dict[str, str], tmp_path: Path,
+                                                             args: tuple[str, ...], reason: str) -> None:
+    if "git" in args:
+        args = (*args, "-p", "url", _app_repository(env, target))
+    head = _fleet_head(env, target)
+    done = papermill(env, "add-app", tmp_path / "out.ipynb", CLUSTERS[target], "-p", "app", "broken", *args,
+                     "-p", "apply", "commit")
+    assert done.returncode != 0 and reason in done.stderr, done.stderr[-3000:]
+    assert "nothing was pushed or created" in done.stderr
+    assert _fleet_head(env, target) == head
+
+
+def test_an_alert_delivers_a_failing_kustomization_to_the_receiver(target: str, bootstrapped: dict[str, Any],
+                                                                  fleet: Path, env: dict[str, str],
+                                                                  tmp_path: Path) -> None:
+    from fleetlib.alerts import PAYLOAD_FIELDS
+    from fleetlib.receiver import Receiver
+
+    secret_path = f"hook-{os.urandom(8).hex()}"  # the address is the secret: it must appear nowhere
+    with Receiver() as rx:
+        address = f"{rx.url}{secret_path}"
+        run_env = {**env, "FLEET_ALERT_ADDRESS": address}
+        done = papermill(run_env, "alerts", tmp_path / "alerts.ipynb", CLUSTERS[target], "-p", "apply", "commit",
+                         "-y", "event_sources: [Kustomization/*]")
+        assert done.returncode == 0, done.stderr[-4000:]
+        record = read_records(tmp_path / "alerts.ipynb")["alerts"]
+        assert record["status"] == "committed" and record["delivered"]["fields"] == sorted(PAYLOAD_FIELDS)
+        kube = _kube(fleet, target, env)
+        kube.apply([{"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+                     "metadata": {"name": "alert-me", "namespace": "flux-system"},
+                     "spec": {"interval": "1m", "path": "./does-not-exist", "prune": True,
+                              "sourceRef": {"kind": "GitRepository", "name": "flux-system"}}}], manager="test")
+        from .fluxenv import wait_for
+        failing = wait_for("the failing Kustomization's event at the receiver", lambda: [
+            r["body"] for r in rx.received if isinstance(r["body"], dict)
+            and r["body"]["involvedObject"]["name"] == "alert-me" and r["body"]["severity"] == "error"], timeout=90)
+        event = failing[0]
+        assert set(PAYLOAD_FIELDS) <= set(event) and "kustomization path not found" in event["message"]
+        assert all(r["path"] == f"/{secret_path}" for r in rx.received)
+        kube.custom().delete_namespaced_custom_object("kustomize.toolkit.fluxcd.io", "v1", "flux-system",
+                                                      "kustomizations", "alert-me")
+    again = papermill(run_env, "alerts", tmp_path / "again.ipynb", CLUSTERS[target], "-p", "apply", "commit",
+                      "-y", "event_sources: [Kustomization/*]", "-p", "verify", "False")
+    assert again.returncode == 0 and read_records(tmp_path / "again.ipynb")["alerts"]["status"] == "up to date"
+    home = Path(env["FLEET_HOME"])
+    scanned = [tmp_path / "alerts.ipynb", tmp_path / "again.ipynb", *home.rglob("*.log")]
+    assert not [p for p in scanned if p.is_file() and secret_path in p.read_text(errors="replace")]
+    bare = _hub(env).bare("JiwooL0920", CLUSTERS[target])
+    assert secret_path not in bare.git("log", "-p", "--all")  # never in any commit of the fleet repository
+
+
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
 def test_each_fault_is_the_first_finding(target: str, scenario: str, bootstrapped: dict[str, Any], fleet: Path,
                                          env: dict[str, str]) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,7 +44,6 @@ CREATE TABLE IF NOT EXISTS logs (
 CREATE INDEX IF NOT EXISTS logs_by_pod ON logs (namespace, pod, container, id);
 """
 
-SQLITE_HEADER = b"SQLite format 3\x00"
 CHANGES_KEPT = 50_000
 """Watch history kept; a watch from an older resourceVersion gets 410 Gone."""
 
@@ -125,29 +125,43 @@ def check_database(path: Path) -> None:
     """Raise DamagedState when `path` exists but cannot be this sandbox's database."""
     if not path.exists():
         return
+    # never open() the file: closing any descriptor of a database releases every POSIX lock this process holds
+    # on it, the locks SQLite's other connections here rely on (sqlite.org/howtocorrupt.html, 2.2)
     try:
-        with path.open("rb") as fh:
-            header = fh.read(len(SQLITE_HEADER))
+        size = path.stat().st_size
     except OSError as e:
         raise DamagedState(f"{path}: cannot be read ({e.strerror})") from None
-    if not header:
+    if size == 0:
         raise DamagedState(f"{path}: is empty (0 bytes)")
-    if header != SQLITE_HEADER:
-        raise DamagedState(f"{path}: is not a SQLite database")
-    try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)
+    for attempt in range(5):
         try:
-            ok = db.execute("PRAGMA quick_check(1)").fetchone()[0]
-            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            rv = db.execute("SELECT value FROM meta WHERE key='rv'").fetchone() if "meta" in tables else None
-        finally:
-            db.close()
-    except sqlite3.DatabaseError as e:
-        raise DamagedState(f"{path}: is damaged ({e})") from None
+            ok, tables, rv = _inspect(path)
+            break
+        except sqlite3.OperationalError as e:  # another process closing or checkpointing the WAL: not damage
+            if attempt == 4 or "disk I/O error" not in str(e) and "locked" not in str(e):
+                raise DamagedState(f"{path}: is damaged ({e})") from None
+            time.sleep(0.2 * (attempt + 1))
+        except sqlite3.DatabaseError as e:
+            if "not a database" in str(e):
+                raise DamagedState(f"{path}: is not a SQLite database") from None
+            raise DamagedState(f"{path}: is damaged ({e})") from None
     if ok != "ok":
         raise DamagedState(f"{path}: is damaged ({ok})")
     if not {"objects", "changes", "meta"} <= tables or rv is None:
         raise DamagedState(f"{path}: is a SQLite database, but not a sandbox cluster's")
+
+
+def _inspect(path: Path) -> tuple[str, set[str], Any]:
+    # read-write: a read-only open of a WAL database fails when another process is closing it (removing -wal
+    # and -shm) at that moment; the header was checked, so nothing is created
+    db = sqlite3.connect(path, timeout=30.0)
+    try:
+        ok = db.execute("PRAGMA quick_check(1)").fetchone()[0]
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        rv = db.execute("SELECT value FROM meta WHERE key='rv'").fetchone() if "meta" in tables else None
+    finally:
+        db.close()
+    return ok, tables, rv
 
 
 class Store:
@@ -162,6 +176,8 @@ class Store:
             with self.write() as tx:
                 tx.db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('rv', '1000')")
         except sqlite3.DatabaseError as e:
+            if "not a database" in str(e):
+                raise DamagedState(f"{path}: is not a SQLite database") from None
             raise DamagedState(f"{path}: is damaged ({e})") from None
 
     def _db(self) -> sqlite3.Connection:
