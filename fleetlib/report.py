@@ -5,7 +5,8 @@ Tables, each present when some run recorded it:
 - `runs`: per cluster and runbook, the status, duration, failing cell and error (from index.json);
 - `bootstrap`: per cluster, the bootstrap status, Flux version, revision and commits;
 - `findings`: every troubleshooting finding, and `severity` counts per cluster;
-- `recommendations`: the tuning rows across the fleet.
+- `recommendations`: the tuning rows across the fleet;
+- `changes`: per cluster, what the add-app and alerts runbooks did (app or provider, status, commit).
 
     written = write([run_folder], out=None)     # {"html": ..., "runs.csv": ..., ...}
 """
@@ -43,7 +44,7 @@ class FleetReport:
     @classmethod
     def load(cls, folders: Sequence[Path]) -> FleetReport:
         indexes = [read_index(Path(f)) for f in folders]
-        runs, bootstrap, findings, recommendations = [], [], [], []
+        runs, bootstrap, findings, recommendations, changes = [], [], [], [], []
         for index in indexes:
             for c in index["clusters"]:
                 cluster = f"{c['stage']}/{c['cluster']}"
@@ -59,6 +60,13 @@ class FleetReport:
                                       "dry run": b.get("dry_run")})
                 findings += [{"cluster": cluster, **f} for f in grouped(records.get("findings") or [])]
                 recommendations += [{**r, "cluster": cluster} for r in records.get("recommendations") or []]
+                for key, what in (("app", "app"), ("alerts", "provider")):
+                    if key in records:
+                        r = records[key]
+                        changes.append({"cluster": cluster, "runbook": index["runbook"],
+                                        "change": f"{r.get('action', 'alerts')} {r.get(what)}",
+                                        "status": r.get("status"), "commit": (r.get("commit") or "")[:12],
+                                        "pull request": r.get("url"), "file": r.get("file")})
         report = cls([i["run_id"] for i in indexes])
         report.tables["runs"] = pd.DataFrame(runs)
         if bootstrap:
@@ -72,6 +80,8 @@ class FleetReport:
             report.tables["severity"] = counts.reindex(index=clusters, columns=list(SEVERITIES), fill_value=0)
         if recommendations:
             report.tables["recommendations"] = pd.DataFrame(recommendations)
+        if changes:
+            report.tables["changes"] = pd.DataFrame(changes)
         return report
 
     # --- charts ---------------------------------------------------------------------------------
@@ -111,6 +121,8 @@ class FleetReport:
                       _img(figures["cpu"], "CPU requests"), f"<p>{len(changes)} value(s) would change.</p>",
                       _table(rec[["cluster", "controller", "resource", "kind", "current", "recommended", "severity",
                                   "reason"]])]
+        if "changes" in self.tables:
+            parts += ["<h2>Applications and alerts</h2>", _table(self.tables["changes"])]
         return PAGE.format(title="Fleet report", body="\n".join(parts))
 
 

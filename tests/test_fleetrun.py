@@ -157,6 +157,31 @@ def test_dask_executor_produces_the_same_run_folder(healthy_run: Path, fleet_hom
     assert shape(dask) == shape(local)
 
 
+def test_add_app_over_the_dev_stage_and_its_report(fleet_home: Path, tmp_path: Path) -> None:
+    """`fleet run add-app --stage dev --all`: each cluster of the stage gets the app (its own file in its own
+    folder, several clusters sharing one repository), a second run is up to date, the report lists them."""
+    from fleetlib.report import FleetReport
+
+    before = runs_now(fleet_home)
+    assert fleet("run", "add-app", "--stage", "dev", "--all", "--parallel", "2", "-q", "-p", "app", "greeter",
+                 "-p", "chart", "hello", "-p", "apply", "commit") == 0
+    first = newest_run(fleet_home, before)
+    index = read_index(first)
+    assert [(c["cluster"], c["records"]["app"]["status"]) for c in index["clusters"]] == [
+        ("other-dev-cluster", "committed"), ("services-amer", "committed")]
+    before = runs_now(fleet_home)
+    assert fleet("run", "add-app", "--stage", "dev", "--all", "-q", "-p", "app", "greeter", "-p", "chart", "hello",
+                 "-p", "apply", "commit") == 0
+    again = read_index(newest_run(fleet_home, before))
+    assert {c["records"]["app"]["status"] for c in again["clusters"]} == {"up to date"}
+    changes = FleetReport.load([first]).tables["changes"]
+    assert changes[["cluster", "change", "status"]].to_dict("records") == [
+        {"cluster": "dev/other-dev-cluster", "change": "add greeter", "status": "committed"},
+        {"cluster": "dev/services-amer", "change": "add greeter", "status": "committed"}]
+    assert fleet("run", "add-app", "--stage", "dev", "--all", "-q", "-p", "app", "greeter", "-p", "chart", "hello",
+                 "-p", "apply", "commit", "-p", "remove", "True") == 0
+
+
 def test_runs_lists_past_runs(healthy_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert fleet("runs") == 0
     out = capsys.readouterr().out

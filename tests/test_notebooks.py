@@ -47,7 +47,9 @@ def test_notebook_contract(path: Path) -> None:
             assert len(cell.source.splitlines()) <= MAX_CELL_LINES, f"cell too long:\n{cell.source}"
     for stmt in ast.parse(code[0].source).body:
         assert isinstance(stmt, ast.AnnAssign), "the parameters cell holds annotated assignments only"
-        assert isinstance(stmt.value, ast.Constant), f"parameter {ast.unparse(stmt.target)} must be a literal"
+        literal = isinstance(stmt.value, ast.Constant) or (
+            isinstance(stmt.value, ast.List) and all(isinstance(e, ast.Constant) for e in stmt.value.elts))
+        assert literal, f"parameter {ast.unparse(stmt.target)} must be a literal"
     for name, spec in papermill.inspect_notebook(str(path)).items():
         assert spec["inferred_type_name"] not in ("None", "Unknown type"), f"parameter {name} has no type"
         assert spec["help"], f"parameter {name} has no '# help' comment"

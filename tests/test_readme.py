@@ -49,6 +49,14 @@ COMMANDS: dict[str, tuple[str, int | str]] = {
     "papermill --log-output runbooks/tune-resources.ipynb out.ipynb -p cluster services-amer -p apply pr": (RUN, 0),
     "papermill --log-output runbooks/tune-resources.ipynb out.ipynb -p strategy vpa -p history 7d -p cpu_percentile 90":
         (RUN, 0),
+    "papermill --log-output runbooks/add-app.ipynb out.ipynb -p cluster services-amer -p chart hello": (RUN, 0),
+    "papermill --log-output runbooks/add-app.ipynb out.ipynb -p cluster services-amer -p chart hello -p apply commit":
+        (RUN, 0),
+    "papermill --log-output runbooks/add-app.ipynb out.ipynb -p cluster services-amer -p chart hello -p apply commit "
+    "-p remove True": (RUN, 0),
+    "fleet run add-app --stage dev --all -p app greeter -p chart hello -p version 1.x -p apply commit": (RUN, 0),
+    "FLEET_ALERT_ADDRESS=https://hooks.example.com/flux papermill --log-output runbooks/alerts.ipynb out.ipynb "
+    "-p cluster services-amer": (RUN, 0),
     "fleet run bootstrap --all --parallel 2": (RUN, 0),
     "fleet run troubleshoot --all --parallel 2": (RUN, 0),
     "fleet run tune-resources --stage prod --all -p history 7d": (RUN, 0),

@@ -191,63 +191,9 @@ class Runtime:
 
     def event(self, obj: dict[str, Any], kind: str, reason: str, message: str, component: str,
               *, annotations: dict[str, str] | None = None) -> None:
-        """A core/v1 Event through client-go's EventCorrelator: the same event again is counted up; more than
-        ten different messages with one reason within ten minutes become one "(combined from similar events)"
-        event; and each source and object gets a burst of 25 events, then one every five minutes."""
-        meta = obj["metadata"]
-        namespace = meta.get("namespace") or "default"
-        uid = str(meta.get("uid", ""))
-        now = self.now()
-        with self._event_lock:
-            self.outbox.append({"object": {"kind": obj.get("kind"), "namespace": meta.get("namespace"),
-                                           "name": meta.get("name"), "uid": meta.get("uid"),
-                                           "apiVersion": obj.get("apiVersion"),
-                                           "resourceVersion": meta.get("resourceVersion")},
-                                "type": kind, "reason": reason, "message": message, "component": component,
-                                "annotations": dict(annotations or {}), "timestamp": self.stamp()})
-            del self.outbox[:-1000]
-            aggregate = (component, uid, kind, reason)
-            local, last = self._aggregates.get(aggregate, (set(), -1e18))
-            if now - last > EVENT_AGGREGATE_WINDOW:
-                local = set()
-            local.add(message)
-            self._aggregates[aggregate] = (local, now)
-            key: tuple[str, ...] = (component, uid, kind, reason, message)
-            if len(local) >= EVENT_AGGREGATE_MAX:
-                local.pop()
-                message = "(combined from similar events): " + message
-                key = aggregate
-            tokens, seen = self._spam.get((component, uid, kind), (float(EVENT_SPAM_BURST), now))
-            tokens = min(float(EVENT_SPAM_BURST), tokens + (now - seen) * EVENT_SPAM_QPS)
-            if tokens < 1.0:
-                self._spam[(component, uid, kind)] = (tokens, now)
-                return
-            self._spam[(component, uid, kind)] = (tokens - 1.0, now)
-            name = self._events.get(key)
-        events = self.type("Event")
-        assert events is not None
-        stamp = self.stamp()
-        if name is not None:
-            current = self.get("Event", namespace, name)
-            if current is not None:
-                self.api.patch(events, namespace, name, "application/merge-patch+json", json.dumps(
-                    {"count": int(current.get("count", 1)) + 1, "lastTimestamp": stamp, "message": message}).encode(),
-                    manager=component)
-                return
-        name = f"{meta['name']}.{time.time_ns():x}"
-        with self._event_lock:
-            self._events[key] = name
-        body = {"metadata": {"name": name, "namespace": namespace, "annotations": annotations or {}},
-                "involvedObject": {"kind": obj["kind"], "namespace": meta.get("namespace"), "name": meta["name"],
-                                   "uid": meta.get("uid"), "apiVersion": obj.get("apiVersion"),
-                                   "resourceVersion": meta.get("resourceVersion")},
-                "reason": reason, "message": message, "type": kind, "count": 1, "firstTimestamp": stamp,
-                "lastTimestamp": stamp, "source": {"component": component}, "reportingComponent": component,
-                "reportingInstance": self.controller_pod(component) or component}
-        try:
-            self.api.create(events, namespace, body, manager=component)
-        except ApiError:
-            pass  # a namespace being deleted takes no new events; the recorder drops them too
+        """A core/v1 Event, as client-go's recorder makes it (record_event), and Flux's post to
+        notification-controller (the outbox)."""
+        record_event(self, obj, kind, reason, message, component, annotations=annotations)
 
     def log(self, component: str, level: str, msg: str, obj: dict[str, Any] | None = None, **fields: Any) -> None:
         """One JSON line in the controller pod's log, as Flux's zap logger writes it."""
@@ -399,3 +345,64 @@ class Loop:
                     self.errors += 1
                     log.exception("sandbox controllers: pass failed")
             self._stop.wait(self.runtime.settings.tick)
+
+
+def record_event(rt: Runtime, obj: dict[str, Any], kind: str, reason: str, message: str, component: str,
+                 *, annotations: dict[str, str] | None = None) -> None:
+    """A core/v1 Event through client-go's EventCorrelator: the same event again is counted up; more than
+    ten different messages with one reason within ten minutes become one "(combined from similar events)"
+    event; and each source and object gets a burst of 25 events, then one every five minutes."""
+    meta = obj["metadata"]
+    namespace = meta.get("namespace") or "default"
+    uid = str(meta.get("uid", ""))
+    now = rt.now()
+    with rt._event_lock:
+        rt.outbox.append({"object": {"kind": obj.get("kind"), "namespace": meta.get("namespace"),
+                                       "name": meta.get("name"), "uid": meta.get("uid"),
+                                       "apiVersion": obj.get("apiVersion"),
+                                       "resourceVersion": meta.get("resourceVersion")},
+                            "type": kind, "reason": reason, "message": message, "component": component,
+                            "annotations": dict(annotations or {}), "timestamp": rt.stamp()})
+        del rt.outbox[:-1000]
+        aggregate = (component, uid, kind, reason)
+        local, last = rt._aggregates.get(aggregate, (set(), -1e18))
+        if now - last > EVENT_AGGREGATE_WINDOW:
+            local = set()
+        local.add(message)
+        rt._aggregates[aggregate] = (local, now)
+        key: tuple[str, ...] = (component, uid, kind, reason, message)
+        if len(local) >= EVENT_AGGREGATE_MAX:
+            local.pop()
+            message = "(combined from similar events): " + message
+            key = aggregate
+        tokens, seen = rt._spam.get((component, uid, kind), (float(EVENT_SPAM_BURST), now))
+        tokens = min(float(EVENT_SPAM_BURST), tokens + (now - seen) * EVENT_SPAM_QPS)
+        if tokens < 1.0:
+            rt._spam[(component, uid, kind)] = (tokens, now)
+            return
+        rt._spam[(component, uid, kind)] = (tokens - 1.0, now)
+        name = rt._events.get(key)
+    events = rt.type("Event")
+    assert events is not None
+    stamp = rt.stamp()
+    if name is not None:
+        current = rt.get("Event", namespace, name)
+        if current is not None:
+            rt.api.patch(events, namespace, name, "application/merge-patch+json", json.dumps(
+                {"count": int(current.get("count", 1)) + 1, "lastTimestamp": stamp, "message": message}).encode(),
+                manager=component)
+            return
+    name = f"{meta['name']}.{time.time_ns():x}"
+    with rt._event_lock:
+        rt._events[key] = name
+    body = {"metadata": {"name": name, "namespace": namespace, "annotations": annotations or {}},
+            "involvedObject": {"kind": obj["kind"], "namespace": meta.get("namespace"), "name": meta["name"],
+                               "uid": meta.get("uid"), "apiVersion": obj.get("apiVersion"),
+                               "resourceVersion": meta.get("resourceVersion")},
+            "reason": reason, "message": message, "type": kind, "count": 1, "firstTimestamp": stamp,
+            "lastTimestamp": stamp, "source": {"component": component}, "reportingComponent": component,
+            "reportingInstance": rt.controller_pod(component) or component}
+    try:
+        rt.api.create(events, namespace, body, manager=component)
+    except ApiError:
+        pass  # a namespace being deleted takes no new events; the recorder drops them too
