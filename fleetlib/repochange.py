@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fleetlib.bootstrap.steps import StepLog
+from fleetlib.errors import InputError
 from fleetlib.git import Checkout, push_with_retry
 from fleetlib.github import GitHub
 from fleetlib.parameters import ClusterParams
@@ -45,6 +46,11 @@ class FileChange:
 
     def clone(self) -> Checkout:
         if self.checkout is None:
+            if not self.hub.repository_exists():
+                p = self.params
+                raise InputError(f"the fleet repository {p.repo_slug} does not exist on {self.hub.where or p.hostname}",
+                                 hint=f"bootstrap the cluster first: papermill runbooks/bootstrap.ipynb out.ipynb "
+                                      f"-p cluster {p.cluster} -p stage {p.stage}")
             self.checkout = self.hub.clone()
         return self.checkout
 
