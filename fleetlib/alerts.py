@@ -19,6 +19,7 @@ import yaml
 
 from fleetlib import targets
 from fleetlib.bootstrap.steps import StepLog
+from fleetlib.bootstrap.waits import ClusterWaits
 from fleetlib.errors import FleetError, InputError
 from fleetlib.github import GitHub
 from fleetlib.github import open_client as open_github
@@ -27,7 +28,7 @@ from fleetlib.kube import open_client as open_kube
 from fleetlib.kubectl import build_as_flux
 from fleetlib.locations import fleet_home
 from fleetlib.model import Duration
-from fleetlib.objects import FLUX_KINDS, Ref, condition
+from fleetlib.objects import FLUX_KINDS, Ref, status_of
 from fleetlib.operate import request_reconcile
 from fleetlib.options import AlertsOptions
 from fleetlib.parameters import ClusterParams
@@ -159,14 +160,19 @@ class AlertsChange:
                           f"{' and ' + self.options.token_env if self.options.token_env else ''}")
 
     def verify(self) -> dict[str, Any] | None:
-        """After a commit: the Alert Ready, then an event made and read back from a receiver of ours."""
+        """After a commit: the sync applied the Alert, then an event made and read back from a receiver of ours."""
         o, ns = self.options, self.params.namespace
         if o.apply != "commit" or self.outcome.get("status") not in ("committed", "up to date") or not o.verify:
             return None
         timeout = Duration.parse(o.timeout).seconds
-        request_reconcile(self.kube, "GitRepository", ns, ns)
-        wait_until(f"Alert {ns}/{o.provider} to be Ready", lambda: True if condition(self.kube.get(
-            FLUX_KINDS["Alert"], "Alert", ns, o.provider)).get("status") == "True" else None, timeout=timeout,
+        revision = self.outcome.get("revision")
+        if revision:  # v1beta3 Alerts and Providers have no status: the sync that applies them is what to await
+            request_reconcile(self.kube, "GitRepository", ns, ns)
+            self.log.say("◎", f"waiting for Kustomization {ns}/{ns} to apply {revision}")
+            ClusterWaits(self.params, self.kube, self.log, timeout=timeout).at_revision(
+                "Kustomization", revision, self.repo.checkout, lambda obj: status_of(obj).get("lastAppliedRevision"))
+        wait_until(f"Alert {ns}/{o.provider} in the cluster", lambda: self.kube.get(
+            FLUX_KINDS["Alert"], "Alert", ns, o.provider), timeout=timeout,
             hint="the flux-system Kustomization applies the file: check it with the troubleshooting runbook")
         address = self.values["address"]
         before = received(address)

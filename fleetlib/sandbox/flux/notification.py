@@ -1,4 +1,5 @@
-"""notification-controller: Providers, Alerts and Receivers marked Ready, and every event the controllers
+"""notification-controller: Receivers marked Ready (v1beta3 Providers and Alerts have no status: the controller
+only reads them, as notification-controller v1.5 does), and every event the controllers
 record dispatched to the Alerts whose event sources, severity and exclusions match, then posted to their
 Provider as notification-controller v1.5 posts it. The `generic` and `generic-hmac` payloads are Flux's
 (the event as JSON; `X-Signature: sha256=<hmac>` with the Secret's `token`); `slack` and `msteams` get the
@@ -40,18 +41,16 @@ class NotificationController:
             events, self.rt.outbox[:] = list(self.rt.outbox), []
         if self.rt.controller_pod(COMPONENT) is None:
             return  # the recorders' posts fail while the controller is down: those events are lost
-        for kind in ("Provider", "Alert", "Receiver"):
-            for obj in self.rt.list(kind):
-                if self.schedule.due(obj):
-                    self._ready(kind, obj)
+        for obj in self.rt.list("Receiver"):
+            if self.schedule.due(obj):
+                self._ready(obj)
         if events:
             self._dispatch(events)
 
-    def _ready(self, kind: str, obj: dict[str, Any]) -> None:
+    def _ready(self, obj: dict[str, Any]) -> None:
         meta = obj["metadata"]
         stamp, generation = self.rt.stamp(), meta.get("generation", 1)
-        message = "Initialized" if kind != "Receiver" else \
-            f"Receiver initialized for path: /hook/{hashlib.sha256(meta['uid'].encode()).hexdigest()}"
+        message = f"Receiver initialized for path: /hook/{hashlib.sha256(meta['uid'].encode()).hexdigest()}"
         conds = set_condition(status_of(obj).get("conditions"), READY, "True", "Succeeded", message,
                               now=stamp, generation=generation)
         new: dict[str, Any] = {"conditions": conds, "observedGeneration": generation}
