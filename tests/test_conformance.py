@@ -214,6 +214,25 @@ def test_a_helm_app_is_added_up_to_date_then_removed(target: str, bootstrapped: 
     assert kube.get("v1", "Namespace", None, "web") is None
 
 
+def test_a_chart_from_the_oci_registry_is_installed(target: str, bootstrapped: dict[str, Any], fleet: Path,
+                                                    env: dict[str, str], tmp_path: Path) -> None:
+    pushed = subprocess.run([sys.executable, "-m", "fleetlib", "oci", "push", str(REPO / "charts" / "hello"),
+                             "--chart", "--repository", "charts/hello"], env=env, capture_output=True, text=True,
+                            check=False)
+    assert pushed.returncode == 0, pushed.stderr
+    args = ("-p", "app", "ocihello", "-p", "source", "oci", "-p", "url", "oci://registry.fleet.internal/charts/hello",
+            "-p", "version", "0.1.0", "-p", "insecure", "True", "-p", "values", "greeting: hi", "-p", "apply", "commit")
+    done = papermill(env, "add-app", tmp_path / "add.ipynb", CLUSTERS[target], *args)
+    assert done.returncode == 0, done.stderr[-4000:]
+    kube = _kube(fleet, target, env)
+    release = kube.get("helm.toolkit.fluxcd.io/v2", "HelmRelease", "flux-system", "ocihello")
+    assert release["status"]["conditions"][0]["status"] == "True"
+    assert release["spec"]["chartRef"] == {"kind": "OCIRepository", "name": "ocihello"}
+    gone = papermill(env, "add-app", tmp_path / "remove.ipynb", CLUSTERS[target], *args, "-p", "remove", "True")
+    assert gone.returncode == 0, gone.stderr[-3000:]
+    assert kube.get("v1", "Namespace", None, "ocihello") is None
+
+
 def test_a_git_app_from_a_second_repository_gets_its_own_deploy_key(target: str, bootstrapped: dict[str, Any],
                                                                    fleet: Path, env: dict[str, str],
                                                                    tmp_path: Path) -> None:

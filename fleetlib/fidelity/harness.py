@@ -108,6 +108,11 @@ class Side:
 
             build(cache_dir(), LOCAL, say=say)
             LocalCluster(home, params.id).up(say=say)
+        else:  # the sandbox at the real controllers' pace, whatever FLEET_SANDBOX_SPEED says: rates are compared
+            from fleetlib.sandbox import Sandbox
+            from fleetlib.sandbox.flux.runtime import FluxSettings
+
+            Sandbox.running(home, settings=FluxSettings(speed=1.0))
         boot = Bootstrap.connect(params, home=home, timeout="5m", echo=False)
         started = time.monotonic()
         boot.run()

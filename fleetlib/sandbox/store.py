@@ -152,9 +152,9 @@ def check_database(path: Path) -> None:
 
 
 def _inspect(path: Path) -> tuple[str, set[str], Any]:
-    # read-write: a read-only open of a WAL database fails when another process is closing it (removing -wal
-    # and -shm) at that moment; the header was checked, so nothing is created
-    db = sqlite3.connect(path, timeout=30.0)
+    # through SQLite (safe beside this process's other connections), read-only: nothing is created or repaired,
+    # and pages missing from a truncated file are an error, not zeros
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)
     try:
         ok = db.execute("PRAGMA quick_check(1)").fetchone()[0]
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -172,6 +172,8 @@ class Store:
         check_database(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        self._opened: list[sqlite3.Connection] = []
+        self._opened_lock = threading.Lock()
         try:
             with self.write() as tx:
                 tx.db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('rv', '1000')")
@@ -189,6 +191,8 @@ class Store:
             db.execute("PRAGMA busy_timeout=30000")
             db.executescript(SCHEMA)
             self._local.db = db
+            with self._opened_lock:
+                self._opened.append(db)
         return db
 
     @contextmanager
@@ -203,10 +207,15 @@ class Store:
         db.execute("COMMIT")
 
     def close(self) -> None:
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
+        """Close every thread's connection (a forgotten cluster holds no file open)."""
+        with self._opened_lock:
+            opened, self._opened = self._opened, []
+        for db in opened:
+            try:
+                db.close()
+            except sqlite3.ProgrammingError:
+                pass  # in use by its thread this very moment: it closes with the thread
+        self._local = threading.local()
 
     # --- reads ----------------------------------------------------------------------------------
 
