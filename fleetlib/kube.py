@@ -104,6 +104,16 @@ class Kube:
                                    hint="apply the CustomResourceDefinition first") from e
         raise AssertionError("unreachable")
 
+    def served_version(self, api_version: str, kind: str) -> str:
+        """`api_version` when the cluster serves it, else the most stable version of the kind's group it serves
+        (what a manifest for this cluster should say); `api_version` itself when the kind is not served at all."""
+        try:
+            resource = self._resource(api_version, kind, any_version=True)
+        except ClusterError:
+            return api_version
+        group, version = str(resource.group or ""), str(resource.api_version)
+        return version if "/" in version or not group else f"{group}/{version}"
+
     def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
         try:
             return self._resource(api_version, kind).get(name=name, namespace=namespace).to_dict()

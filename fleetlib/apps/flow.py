@@ -44,7 +44,8 @@ class AppChange:
                  options: AddAppOptions, *, echo: bool = True) -> None:
         self.params, self.kube, self.hub, self.where, self.options = params, kube, hub, where, options
         self.log = StepLog(echo=echo)
-        self.objects = app_objects(options, flux_namespace=params.namespace)
+        self.objects = [{**o, "apiVersion": kube.served_version(o["apiVersion"], o["kind"])}
+                        for o in app_objects(options, flux_namespace=params.namespace)]  # OCIRepository: v1 on v2.6+
         self.file = app_file(params.path, options.app)
         self.repo = FileChange(params, hub, self.log)
         self.outcome: dict[str, Any] = {"status": "not applied"}
