@@ -18,7 +18,6 @@ from typing import Any
 import yaml
 
 from fleetlib import targets
-from fleetlib.bootstrap.steps import StepLog
 from fleetlib.bootstrap.waits import ClusterWaits
 from fleetlib.errors import FleetError, InputError
 from fleetlib.github import GitHub
@@ -35,6 +34,7 @@ from fleetlib.parameters import ClusterParams
 from fleetlib.receiver import received
 from fleetlib.repochange import FileChange, Plan
 from fleetlib.runcontext import RunContext
+from fleetlib.steplog import StepLog
 from fleetlib.waiting import wait_until
 
 HEADER = ("# Managed by fleetlib's alerts runbook (runbooks/alerts.ipynb). The Provider's address and token are\n"

@@ -14,11 +14,11 @@ import difflib
 from dataclasses import dataclass
 from typing import Any
 
-from fleetlib.bootstrap.steps import StepLog
 from fleetlib.errors import InputError
 from fleetlib.git import Checkout, push_with_retry
 from fleetlib.github import GitHub
 from fleetlib.parameters import ClusterParams
+from fleetlib.steplog import StepLog
 
 
 @dataclass(frozen=True)

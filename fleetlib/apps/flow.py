@@ -23,7 +23,6 @@ from fleetlib import targets
 from fleetlib.apps import checks
 from fleetlib.apps.manifests import HEADER, app_file, app_objects, file_text, git_repo_slug, secret_name
 from fleetlib.apps.waits import wait_pruned, wait_ready
-from fleetlib.bootstrap.steps import StepLog
 from fleetlib.errors import InputError
 from fleetlib.github import GitHub
 from fleetlib.github import open_client as open_github
@@ -37,6 +36,7 @@ from fleetlib.parameters import ClusterParams
 from fleetlib.repochange import FileChange, Plan
 from fleetlib.runcontext import RunContext
 from fleetlib.sshkeys import generate
+from fleetlib.steplog import StepLog
 
 
 class AppChange:

@@ -15,6 +15,6 @@ for), steps.py (the account of each step).
 """
 
 from fleetlib.bootstrap.flow import MIN_KUBERNETES, Bootstrap
-from fleetlib.bootstrap.steps import Step
+from fleetlib.steplog import Step
 
 __all__ = ["MIN_KUBERNETES", "Bootstrap", "Step"]

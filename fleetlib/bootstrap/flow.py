@@ -11,7 +11,7 @@ import pandas as pd
 from fleetlib import targets
 from fleetlib.bootstrap.repo import RepoWriter
 from fleetlib.bootstrap.sourcesecret import SourceSecret
-from fleetlib.bootstrap.steps import Step, StepLog, plan_table
+from fleetlib.bootstrap.steps import plan_table
 from fleetlib.bootstrap.waits import ClusterWaits
 from fleetlib.errors import ClusterError
 from fleetlib.fleetrepo import COMPONENTS_FILE, FLUX_SYSTEM_DIR, KUSTOMIZATION_FILE, SYNC_FILE, normalise_path
@@ -29,6 +29,7 @@ from fleetlib.options import BootstrapOptions
 from fleetlib.parameters import ClusterParams
 from fleetlib.releases import install_manifests
 from fleetlib.runcontext import RunContext
+from fleetlib.steplog import Step, StepLog
 from fleetlib.targets import Endpoints
 
 MIN_KUBERNETES = {"v2.4": (1, 28, 0), "v2.5": (1, 30, 0), "v2.6": (1, 31, 0), "v2.7": (1, 32, 0),

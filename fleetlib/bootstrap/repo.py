@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import difflib
 
-from fleetlib.bootstrap.steps import StepLog
 from fleetlib.git import Checkout, push_with_retry
 from fleetlib.github import GitHub
 from fleetlib.parameters import ClusterParams
+from fleetlib.steplog import StepLog
 
 DRY_RUN_DIFF_LINES = 40
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 
-from fleetlib.bootstrap.steps import StepLog
 from fleetlib.bootstrap.waits import ClusterWaits
 from fleetlib.errors import GitError
 from fleetlib.github import GitHub
@@ -15,6 +14,7 @@ from fleetlib.kube import Kube
 from fleetlib.operate import request_reconcile
 from fleetlib.parameters import ClusterParams
 from fleetlib.sshkeys import KeyPair, fingerprint, generate
+from fleetlib.steplog import StepLog
 
 
 class SourceSecret:

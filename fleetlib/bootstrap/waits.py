@@ -9,13 +9,13 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from fleetlib.bootstrap.steps import StepLog
 from fleetlib.errors import ClusterError, clip
 from fleetlib.git import Checkout
 from fleetlib.kube import Kube
 from fleetlib.model import Duration
 from fleetlib.objects import FLUX_KINDS, condition, is_true, spec_of, status_of
 from fleetlib.parameters import ClusterParams
+from fleetlib.steplog import StepLog
 from fleetlib.waiting import wait_until
 
 TROUBLESHOOT = ("run the troubleshooting runbook (`papermill runbooks/troubleshoot.ipynb out.ipynb -p cluster "

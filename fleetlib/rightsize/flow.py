@@ -34,6 +34,7 @@ from fleetlib.rightsize.options import TuneOptions, settings_of
 from fleetlib.rightsize.proposal import Proposal
 from fleetlib.rightsize.usage import samples, to_usage, usage_source
 from fleetlib.runcontext import RunContext
+from fleetlib.steplog import StepLog
 from fleetlib.tuning import (
     STRATEGIES,
     ContainerState,
@@ -54,7 +55,8 @@ class Tuning:
         self.params, self.kube, self.hub, self.options = params, kube, hub, options
         self.settings = settings_of(options)
         self.home = home or fleet_home()
-        self.echo = echo
+        self.log = StepLog(echo=echo)
+        self.say = self.log.say  # the one way fleetlib's flows print their lines (fleetlib.steplog)
         self.controllers = list(params.all_components)
         self.usage: dict[str, ControllerUsage] = {}
         self.load: dict[str, FluxLoad] = {}
@@ -72,10 +74,6 @@ class Tuning:
     def from_run(cls, run: RunContext) -> Tuning:
         options = run.options.expect(TuneResourcesOptions)
         return cls(run.params, run.kube, github_connect(run.params, home=fleet_home()), options)
-
-    def say(self, mark: str, text: str) -> None:
-        if self.echo:
-            print(f"{mark} {text}", flush=True)
 
     # --- 1. gather --------------------------------------------------------------------------------
 
