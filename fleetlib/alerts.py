@@ -114,17 +114,13 @@ class AlertsChange:
 
     def check(self, plan: Plan) -> None:
         """The folder builds with the file and the API server admits both objects (dry run), before any effect."""
-        checkout = self.repo.clone()
-        assert plan.after is not None
-        checkout.write(self.file, plan.after)
-        try:
-            build_as_flux(checkout.path / self.params.path)
-            self.kube.apply(self.objects, manager="kustomize-controller", dry_run=True)
-        except FleetError as e:
-            raise InputError(f"alerts {self.options.provider} on {self.params.id} are refused: {e.message}",
-                             hint="nothing was pushed or created") from None
-        finally:
-            checkout.reset_to_remote() if plan.before is not None else (checkout.path / self.file).unlink()
+        with self.repo.trial(plan) as root:
+            try:
+                build_as_flux(root / self.params.path)
+                self.kube.apply(self.objects, manager="kustomize-controller", dry_run=True)
+            except FleetError as e:
+                raise InputError(f"alerts {self.options.provider} on {self.params.id} are refused: {e.message}",
+                                 hint="nothing was pushed or created") from None
 
     def apply(self, plan: Plan) -> dict[str, Any]:
         o, ns = self.options, self.params.namespace

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin
 
@@ -65,18 +65,20 @@ def _not_blank(value: str) -> str:
     return value
 
 
-def _stage(value: str) -> str:
+def _as_value_error(check: Callable[[], str]) -> str:
+    """A name check's InputError as the ValueError pydantic reports against the parameter."""
     try:
-        return dns_label(value, what="stage")
+        return check()
     except InputError as e:
         raise ValueError(e.message) from None
+
+
+def _stage(value: str) -> str:
+    return _as_value_error(lambda: dns_label(value, what="stage"))
 
 
 def _cluster(value: str) -> str:
-    try:
-        return cluster_name(value)
-    except InputError as e:
-        raise ValueError(e.message) from None
+    return _as_value_error(lambda: cluster_name(value))
 
 
 Switch = Annotated[bool, BeforeValidator(_switch)]
@@ -286,10 +288,7 @@ class TuneResourcesOptions(RunbookOptions):
 
 
 def _app_name(value: str) -> str:
-    try:
-        return dns_label(value, what="app")
-    except InputError as e:
-        raise ValueError(e.message) from None
+    return _as_value_error(lambda: dns_label(value, what="app"))
 
 
 def _values(text: str) -> str:
@@ -311,11 +310,9 @@ def _object_ref(text: str) -> str:
 
 def _dependency(text: str) -> str:
     namespace, _, name = text.rpartition("/")
-    for part, what in ((name, "dependency name"), (namespace or "x", "dependency namespace")):
-        try:
-            dns_label(part, what=what)
-        except InputError as e:
-            raise ValueError(e.message) from None
+    _as_value_error(lambda: dns_label(name, what="dependency name"))
+    if namespace:
+        _as_value_error(lambda: dns_label(namespace, what="dependency namespace"))
     return text
 
 

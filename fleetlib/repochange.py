@@ -11,7 +11,10 @@ and alerts runbooks write their files with it.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from fleetlib.errors import InputError
@@ -56,6 +59,21 @@ class FileChange:
 
     def plan(self, path: str, text: str | None) -> Plan:
         return Plan(path, self.clone().read(path), text)
+
+    @contextmanager
+    def trial(self, plan: Plan) -> Iterator[Path]:
+        """The checkout with the planned file written, for checks; the file is put back as it was afterwards.
+        Yields the checkout's folder."""
+        checkout = self.clone()
+        assert plan.after is not None
+        checkout.write(plan.path, plan.after)
+        try:
+            yield checkout.path
+        finally:
+            if plan.before is None:
+                (checkout.path / plan.path).unlink()
+            else:
+                checkout.write(plan.path, plan.before)
 
     def _write(self, checkout: Checkout, plan: Plan, message: str) -> str | None:
         target = checkout.path / plan.path

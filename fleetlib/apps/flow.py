@@ -101,15 +101,9 @@ class AppChange:
         """Every refusal at once, before anything is pushed or created (nothing to check for a removal)."""
         if self.options.remove or not plan.changed:
             return
-        checkout = self.repo.clone()
-        assert plan.after is not None
-        checkout.write(self.file, plan.after)
-        try:
-            folder = checkout.path / self.params.path
-            problems = [checks.folder_builds(self, folder), checks.source_exists(self),
+        with self.repo.trial(plan) as root:
+            problems = [checks.folder_builds(self, root / self.params.path), checks.source_exists(self),
                         checks.dependencies_exist(self), checks.dry_run(self)]
-        finally:
-            checkout.reset_to_remote() if plan.before is not None else (checkout.path / self.file).unlink()
         found = [p for p in problems if p]
         if found:
             raise InputError(f"app {self.options.app} on {self.params.id} is refused: " + "; ".join(found),

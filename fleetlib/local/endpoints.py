@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import logging
-import select
 import socket
 import socketserver
 import ssl
@@ -30,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from fleetlib.sandbox.httpbase import LocalServer, VerbHandler
+from fleetlib.sandbox.httpbase import LocalServer, VerbHandler, pipe
 
 log = logging.getLogger(__name__)
 Resolver = Callable[[str, str, str], "Path | None"]
@@ -170,26 +169,9 @@ class SocksHandler(socketserver.BaseRequestHandler):
                 return
             upstream = socket.create_connection(target, timeout=10)
             self.request.sendall(b"\x05\x00\x00\x01" + socket.inet_aton(target[0]) + struct.pack("!H", target[1]))
-            _pipe(self.request, upstream)
+            pipe(self.request, upstream)
         except (OSError, ConnectionError, ValueError, IndexError) as e:
             log.debug("socks: %s", e)
-
-
-def _pipe(a: socket.socket, b: socket.socket) -> None:
-    a.settimeout(None)
-    b.settimeout(None)
-    try:
-        while True:
-            ready, _, _ = select.select([a, b], [], [], 300)
-            if not ready:
-                return
-            for src in ready:
-                data = src.recv(65536)
-                if not data:
-                    return
-                (b if src is a else a).sendall(data)
-    finally:
-        b.close()
 
 
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade",

@@ -14,9 +14,7 @@ source-controller reaches `github.fleet.internal:22` through its SOCKS proxy, li
 
 from __future__ import annotations
 
-import datetime as dt
 import ipaddress
-import select
 import socket
 import socketserver
 import ssl
@@ -26,22 +24,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 
 from fleetlib.files import write_atomic
+from fleetlib.sandbox.httpbase import pipe
 from fleetlib.sandbox.hub import Hub, HubServer
-from fleetlib.sandbox.pki import file_lock
+from fleetlib.sandbox.pki import file_lock, issue_ca_and_server
 from fleetlib.sandbox.release import release_asset
 
 HOST = "github.fleet.internal"
 """The Enterprise host name (RFC 8375-style internal name; it resolves nowhere but through the proxy)."""
 SERVED = (HOST, "github.com")
-
-
-def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
 
 def ensure_certificates(folder: Path) -> tuple[Path, Path, Path]:
@@ -50,26 +43,9 @@ def ensure_certificates(folder: Path) -> tuple[Path, Path, Path]:
     with file_lock(folder / ".lock"):
         if ca_path.exists() and cert_path.exists() and key_path.exists():
             return ca_path, cert_path, key_path
-        now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
-        until = now + dt.timedelta(days=365)
-        ca_key = ec.generate_private_key(ec.SECP256R1())
-        ca = (x509.CertificateBuilder().subject_name(_name("fleetlib-enterprise-ca")).issuer_name(
-            _name("fleetlib-enterprise-ca")).public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now).not_valid_after(until)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                         content_commitment=False, key_encipherment=False, data_encipherment=False,
-                                         key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
-            .sign(ca_key, hashes.SHA256()))
-        key = ec.generate_private_key(ec.SECP256R1())
-        sans = x509.SubjectAlternativeName([*(x509.DNSName(h) for h in SERVED),
-                                            x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
-        cert = (x509.CertificateBuilder().subject_name(_name(HOST)).issuer_name(ca.subject)
-                .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                .not_valid_before(now).not_valid_after(until).add_extension(sans, critical=False)
-                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-                .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-                .sign(ca_key, hashes.SHA256()))
+        sans: list[x509.GeneralName] = [*(x509.DNSName(h) for h in SERVED),
+                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+        _, ca, key, cert = issue_ca_and_server("fleetlib-enterprise-ca", HOST, sans, days=365)
         pem = serialization.Encoding.PEM
         write_atomic(key_path, key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
                                                  serialization.NoEncryption()))
@@ -128,24 +104,10 @@ class ConnectHandler(socketserver.StreamRequestHandler):
             return
         self.wfile.write(b"HTTP/1.1 200 Connection Established\r\n\r\n")
         self.wfile.flush()
-        _pipe(self.connection, upstream)
-
-
-def _pipe(a: socket.socket, b: socket.socket) -> None:
-    try:
-        while True:
-            ready, _, _ = select.select([a, b], [], [], 300)
-            if not ready:
-                return
-            for src in ready:
-                data = src.recv(65536)
-                if not data:
-                    return
-                (b if src is a else a).sendall(data)
-    except OSError:
-        return
-    finally:
-        b.close()
+        try:
+            pipe(self.connection, upstream)
+        except OSError:
+            return  # either side went away: the tunnel ends
 
 
 @dataclass

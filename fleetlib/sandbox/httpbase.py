@@ -9,6 +9,7 @@ delayed ACKs cost 40 ms a request), quiet logs, and one dispatch method for ever
 from __future__ import annotations
 
 import logging
+import select
 import socket
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -51,3 +52,22 @@ class VerbHandler(BaseHTTPRequestHandler):
 
     def do_DELETE(self) -> None:
         self._dispatch("DELETE")
+
+
+def pipe(a: socket.socket, b: socket.socket) -> None:
+    """Relay bytes both ways between two connected sockets until either side closes or both stay idle for
+    five minutes (a CONNECT or SOCKS tunnel); closes `b`. A socket error propagates."""
+    a.settimeout(None)
+    b.settimeout(None)
+    try:
+        while True:
+            ready, _, _ = select.select([a, b], [], [], 300)
+            if not ready:
+                return
+            for src in ready:
+                data = src.recv(65536)
+                if not data:
+                    return
+                (b if src is a else a).sendall(data)
+    finally:
+        b.close()
