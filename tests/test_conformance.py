@@ -216,12 +216,16 @@ def test_a_helm_app_is_added_up_to_date_then_removed(target: str, bootstrapped: 
 
 def test_a_chart_from_the_oci_registry_is_installed(target: str, bootstrapped: dict[str, Any], fleet: Path,
                                                     env: dict[str, str], tmp_path: Path) -> None:
-    pushed = subprocess.run([sys.executable, "-m", "fleetlib", "oci", "push", str(REPO / "charts" / "hello"),
-                             "--chart", "--repository", "charts/hello"], env=env, capture_output=True, text=True,
-                            check=False)
+    from fleetlib.sandbox.charts import write_demo_chart
+
+    # the demo chart: the sandbox renders it without a helm binary too (on a fresh clone, the sandbox's tests run
+    # before the local stack, and its helm, are built)
+    chart = write_demo_chart(tmp_path, "hello", "1.0.0")
+    pushed = subprocess.run([sys.executable, "-m", "fleetlib", "oci", "push", str(chart), "--chart", "--repository",
+                             "demo/hello"], env=env, capture_output=True, text=True, check=False)
     assert pushed.returncode == 0, pushed.stderr
-    args = ("-p", "app", "ocihello", "-p", "source", "oci", "-p", "url", "oci://registry.fleet.internal/charts/hello",
-            "-p", "version", "0.1.0", "-p", "insecure", "True", "-p", "values", "greeting: hi", "-p", "apply", "commit")
+    args = ("-p", "app", "ocihello", "-p", "source", "oci", "-p", "url", "oci://registry.fleet.internal/demo/hello",
+            "-p", "version", "1.0.0", "-p", "insecure", "True", "-p", "values", "greeting: hi", "-p", "apply", "commit")
     done = papermill(env, "add-app", tmp_path / "add.ipynb", CLUSTERS[target], *args)
     assert done.returncode == 0, done.stderr[-4000:]
     kube = _kube(fleet, target, env)
