@@ -186,6 +186,11 @@ class Side:
             if e.status != 404:
                 raise
         core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=ns)))
+        # a real controller-manager publishes kube-root-ca.crt into a new namespace when it gets to it (the
+        # sandbox at once): every scenario starts from the settled namespace on both sides
+        _wait(f"kube-root-ca.crt in namespace {ns}",
+              lambda: not _gone(lambda: core.read_namespaced_config_map("kube-root-ca.crt", ns)), timeout=60,
+              every=0.1)
         secret = core.read_namespaced_secret(self.params.secret_name, self.params.namespace)
         core.create_namespaced_secret(ns, k8s.V1Secret(metadata=k8s.V1ObjectMeta(name="git"), data=secret.data))
         branch = f"fid/{scenario}"
