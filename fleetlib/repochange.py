@@ -1,7 +1,8 @@
 """One file of a cluster's folder in the fleet repository changed the runbooks' way: planned as a diff, then
 committed to the cluster's branch (again from a fresh clone when the branch moved) or pushed to a branch of its
-own with a pull request (opened, updated, or "up to date" when it already proposes the same file). The add-app
-and alerts runbooks write their files with it.
+own with a pull request (opened, updated, or "up to date" when it already proposes the same file). When a
+kustomization.yaml owns the file's folder (fleetlib.resourcelist), the plan also lists the file in its
+resources (or unlists it), in the same commit. The add-app and alerts runbooks write their files with it.
 
     change = FileChange(params, hub, log)
     plan = change.plan("clusters/.../apps/hello.yaml", text)     # text None: the file goes
@@ -21,25 +22,43 @@ from fleetlib.errors import InputError
 from fleetlib.git import Checkout, push_with_retry
 from fleetlib.github import GitHub
 from fleetlib.parameters import ClusterParams
+from fleetlib.resourcelist import Edit, listing
 from fleetlib.steplog import StepLog
 
 
 @dataclass(frozen=True)
 class Plan:
-    path: str
-    before: str | None
-    after: str | None
+    """The file's change, and the change to the kustomization file that lists it (None: none owns it)."""
+
+    main: Edit
+    listing: Edit | None = None
+
+    @property
+    def path(self) -> str:
+        return self.main.path
+
+    @property
+    def before(self) -> str | None:
+        return self.main.before
+
+    @property
+    def after(self) -> str | None:
+        return self.main.after
+
+    @property
+    def edits(self) -> list[Edit]:
+        return [self.main, *([self.listing] if self.listing else [])]
 
     @property
     def changed(self) -> bool:
-        return self.before != self.after
+        return any(e.changed for e in self.edits)
 
     @property
     def diff(self) -> str:
-        return "".join(difflib.unified_diff((self.before or "").splitlines(keepends=True),
-                                            (self.after or "").splitlines(keepends=True),
-                                            f"a/{self.path}" if self.before is not None else "/dev/null",
-                                            f"b/{self.path}" if self.after is not None else "/dev/null"))
+        return "".join("".join(difflib.unified_diff(
+            (e.before or "").splitlines(keepends=True), (e.after or "").splitlines(keepends=True),
+            f"a/{e.path}" if e.before is not None else "/dev/null",
+            f"b/{e.path}" if e.after is not None else "/dev/null")) for e in self.edits)
 
 
 class FileChange:
@@ -58,32 +77,34 @@ class FileChange:
         return self.checkout
 
     def plan(self, path: str, text: str | None) -> Plan:
-        return Plan(path, self.clone().read(path), text)
+        checkout = self.clone()
+        return Plan(Edit(path, checkout.read(path), text), self._listing(checkout, path, text is not None))
+
+    def _listing(self, checkout: Checkout, path: str, present: bool) -> Edit | None:
+        return listing(checkout.read, self.params.path.strip("/").removeprefix("./"), path, present=present)
 
     @contextmanager
     def trial(self, plan: Plan) -> Iterator[Path]:
-        """The checkout with the planned file written, for checks; the file is put back as it was afterwards.
+        """The checkout with the planned files written, for checks; they are put back as they were afterwards.
         Yields the checkout's folder."""
         checkout = self.clone()
-        assert plan.after is not None
-        checkout.write(plan.path, plan.after)
         try:
+            for edit in plan.edits:
+                _put(checkout, edit.path, edit.after)
             yield checkout.path
         finally:
-            if plan.before is None:
-                (checkout.path / plan.path).unlink()
-            else:
-                checkout.write(plan.path, plan.before)
+            for edit in plan.edits:
+                _put(checkout, edit.path, edit.before)
 
     def _write(self, checkout: Checkout, plan: Plan, message: str) -> str | None:
-        target = checkout.path / plan.path
-        if plan.after is None:
-            if not target.exists():
-                return None
-            target.unlink()
-        else:
-            checkout.write(plan.path, plan.after)
-        return checkout.commit(message, author=self.params.commit_author, paths=[plan.path])
+        """Commit the plan to `checkout`; the listing is planned again there (a fresh clone may differ)."""
+        edits = [plan.main, *filter(None, [self._listing(checkout, plan.path, plan.after is not None)])]
+        edits = [e for e in edits if e.after is not None or (checkout.path / e.path).exists()]
+        if not edits:
+            return None  # removing a file that is already gone
+        for edit in edits:
+            _put(checkout, edit.path, edit.after)
+        return checkout.commit(message, author=self.params.commit_author, paths=[e.path for e in edits])
 
     def commit(self, plan: Plan, message: str) -> dict[str, Any]:
         self.checkout, sha = push_with_retry(self.clone(), lambda co: self._write(co, plan, message),
@@ -98,7 +119,7 @@ class FileChange:
     def pull_request(self, plan: Plan, branch: str, title: str) -> dict[str, Any]:
         checkout = self.clone()
         existing = self.hub.pull_request_for(branch)
-        if existing and checkout.remote_text(branch, plan.path) == plan.after:
+        if existing and all(checkout.remote_text(branch, e.path) == e.after for e in plan.edits):
             self.log.say("✔", f"pull request #{existing.number} already proposes this change: up to date")
             return {"status": "up to date", "pull_request": existing.number, "url": existing.url, "branch": branch}
         sha = self._write(checkout, plan, title)
@@ -110,3 +131,11 @@ class FileChange:
         self.log.say("✔", f"{pr.action} pull request #{pr.number} from {branch}: {pr.url}")
         return {"status": f"pull request {pr.action}", "pull_request": pr.number, "url": pr.url, "branch": branch,
                 "commit": sha}
+
+
+def _put(checkout: Checkout, path: str, text: str | None) -> None:
+    """Write a file of the checkout, or remove it (None)."""
+    if text is not None:
+        checkout.write(path, text)
+    elif (checkout.path / path).exists():
+        (checkout.path / path).unlink()

@@ -24,7 +24,8 @@ LAYERS: list[set[str]] = [
     # adapters: I/O (sandbox.*, local.* too)
     {"kube", "github", "git", "metrics", "targets", "sandbox", "local", "releases", "helmrepo", "receiver"},
     # parameters and files
-    {"parameters", "options", "files", "locations", "plan", "runindex", "runbooks", "gitcli", "kubectl", "steplog"},
+    {"parameters", "options", "files", "locations", "plan", "runindex", "runbooks", "gitcli", "kubectl", "steplog",
+     "resourcelist"},
     # the model: pure
     {"model", "names", "quantity", "errors", "objects", "waiting", "semver", "__init__"},
 ]

@@ -259,6 +259,39 @@ def test_a_git_app_from_a_second_repository_gets_its_own_deploy_key(target: str,
     assert hub.keys("JiwooL0920", repo) == [] and kube.get("v1", "Secret", "flux-system", "notes-git") is None
 
 
+OWN_KUSTOMIZATION = ("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+                     "# what this cluster runs, listed by hand\nresources:\n  - flux-system  # the bootstrap\n")
+
+
+def test_a_folder_with_its_own_kustomization_lists_the_app_in_its_resources(
+        target: str, bootstrapped: dict[str, Any], fleet: Path, env: dict[str, str], tmp_path: Path) -> None:
+    """A cluster folder laid out with a kustomization.yaml builds only what it lists: add-app lists its file
+    there (comments and indentation kept) in the same commit, and unlists it when the app goes."""
+    folder = params_of(fleet, target).path.strip("/").removeprefix("./")
+    bare, own = _hub(env).bare("JiwooL0920", CLUSTERS[target]), f"{folder}/kustomization.yaml"
+    author = ("dev", "dev@example.com")
+    bare.commit_files("main", {own: OWN_KUSTOMIZATION.encode()}, message="list by hand", author=author)
+    try:
+        args = ("-p", "app", "listed", "-p", "chart", "hello", "-p", "version", "1.0.0", "-p", "apply", "commit")
+        done = papermill(env, "add-app", tmp_path / "add.ipynb", CLUSTERS[target], *args)
+        assert done.returncode == 0, done.stderr[-4000:]
+        head = bare.branch_sha("main")
+        assert head is not None
+        listed = bare.git("show", f"{head}:{own}")
+        assert listed == OWN_KUSTOMIZATION + "  - apps/listed.yaml\n"
+        assert bare.git("show", "--name-only", "--format=", head).split() == sorted([own, f"{folder}/apps/listed.yaml"])
+        release = _kube(fleet, target, env).get("helm.toolkit.fluxcd.io/v2", "HelmRelease", "flux-system", "listed")
+        assert release["status"]["conditions"][0]["status"] == "True"
+        again = papermill(env, "add-app", tmp_path / "again.ipynb", CLUSTERS[target], *args)
+        assert again.returncode == 0 and read_records(tmp_path / "again.ipynb")["app"]["status"] == "up to date"
+        gone = papermill(env, "add-app", tmp_path / "remove.ipynb", CLUSTERS[target], *args, "-p", "remove", "True")
+        assert gone.returncode == 0, gone.stderr[-3000:]
+        assert bare.git("show", f"main:{own}") == OWN_KUSTOMIZATION
+        assert _kube(fleet, target, env).get("v1", "Namespace", None, "listed") is None
+    finally:
+        bare.commit_files("main", {own: None}, message="back to Flux's generated list", author=author)
+
+
 @pytest.mark.parametrize(("args", "reason"), [
     (("-p", "chart", "hello", "-p", "version", "9.9.9"), "chart hello has no version matching '9.9.9'"),
     (("-p", "source", "git", "-p", "path", "./nowhere"), "path './nowhere' is not a folder of"),
