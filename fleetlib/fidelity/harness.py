@@ -41,6 +41,8 @@ KINDS: dict[str, tuple[str, str, str]] = {
     "HelmChart": ("source.toolkit.fluxcd.io", "v1", "helmcharts"),
     "Kustomization": ("kustomize.toolkit.fluxcd.io", "v1", "kustomizations"),
     "HelmRelease": ("helm.toolkit.fluxcd.io", "v2", "helmreleases"),
+    "Provider": ("notification.toolkit.fluxcd.io", "v1beta3", "providers"),
+    "Alert": ("notification.toolkit.fluxcd.io", "v1beta3", "alerts"),
 }
 """The Flux kinds scenarios read (at the version the side serves: see Side.version)."""
 

@@ -407,3 +407,57 @@ def flux_ks_generated(case: Case) -> dict[str, Any]:
                             "app/sub/b.yaml": _docs(configmap("b", namespace=case.ns)),
                             "app/notes.txt": "not a manifest\n"})
     return {"inventory": _inventory(obj), "configmaps": case.names("configmaps")}
+
+
+# --- notifications -----------------------------------------------------------------------------------------------
+
+_PROVIDERS = {"generic": {}, "slack": {"channel": "fleet"}, "msteams": {}}
+
+
+def _payload(body: Any) -> Any:
+    """A delivered body with Slack's fields (which Go fills from a map, in its random order) sorted."""
+    if isinstance(body, dict):
+        return {k: _payload(sorted(v, key=lambda f: str(f.get("title"))) if k == "fields" else v)
+                for k, v in body.items()}
+    if isinstance(body, list):
+        return [_payload(v) for v in body]
+    return body
+
+
+@scenario("notification-payloads", "flux")
+def notification_payloads(case: Case) -> dict[str, Any]:
+    """A failing Kustomization's Warning event posted by notification-controller to a generic, a Slack and an
+    MS Teams Provider, each with an Alert adding eventMetadata: the headers and bodies that arrive."""
+    from fleetlib.receiver import Receiver
+
+    with Receiver() as rx:
+        version = case.side.api_version("Provider")
+        docs: list[dict[str, Any]] = []
+        for kind, extra in _PROVIDERS.items():
+            docs.append({"apiVersion": version, "kind": "Provider", "metadata": {"name": kind, "namespace": case.ns},
+                         "spec": {"type": kind, "address": f"{rx.url}{kind}", **extra}})
+            docs.append({"apiVersion": version, "kind": "Alert", "metadata": {"name": kind, "namespace": case.ns},
+                         "spec": {"providerRef": {"name": kind}, "eventSeverity": "error",
+                                  "eventSources": [{"kind": "Kustomization", "name": "*"}],
+                                  "eventMetadata": {"env": "fidelity", "summary": "the fidelity suite"}}})
+        case.apply(docs)
+        case.commit({"app/cm.yaml": _docs(configmap("c", namespace=case.ns))})
+        case.git_source()
+        case.wait_ready("GitRepository", "src")
+        case.kustomization("app", "./nowhere")
+        case.wait_condition("Kustomization", "app", "False")
+        first = case.wait("one post to each provider", lambda: {
+            kind: post for kind in _PROVIDERS
+            if (post := next((p for p in rx.received if p["path"] == f"/{kind}"), None))} if all(
+                any(p["path"] == f"/{kind}" for p in rx.received) for kind in _PROVIDERS) else None, timeout=60)
+    out: dict[str, Any] = {}
+    for kind, post in sorted(first.items()):
+        headers = {k.lower(): v for k, v in post["headers"].items()}
+        body = _payload(post["body"])
+        if kind == "generic":  # the recorder's hostname: a controller pod's name in a cluster
+            out["reporting-instance"] = body.pop("reportingInstance", None)
+        if kind == "slack":  # notification-controller v1.6 and later add a plain-text fallback
+            out["slack-fallback"] = [a.pop("fallback", None) for a in body.get("attachments") or []]
+        out[kind] = {"content-type": headers.get("content-type"), "gotk-component": headers.get("gotk-component"),
+                     "body": body}
+    return out
