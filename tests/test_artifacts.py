@@ -152,8 +152,20 @@ def test_without_helm_the_subset_renders_substitutions_and_refuses_the_rest(tmp_
         render(_archive(fancy), release="web", namespace="apps", values={})
 
 
-@pytest.mark.skipif(helm_binary() is None, reason="no helm binary (fleet local build builds one)")
-def test_with_helm_charts_render_for_real(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def helm() -> str:
+    """The local stack's helm, built (with the rest of the stack, cached) when this test comes first."""
+    if helm_binary() is None:
+        from fleetlib.local.build import build, cache_dir
+        from fleetlib.local.versions import LOCAL
+
+        build(cache_dir(), LOCAL, say=print)
+    found = helm_binary()
+    assert found is not None, "fleet local build did not leave a helm binary"
+    return found
+
+
+def test_with_helm_charts_render_for_real(tmp_path: Path, helm: str) -> None:
     chart = write_demo_chart(tmp_path, "fancy", "1.0.0", {
         "_helpers.tpl": '{{- define "fancy.name" -}}{{ .Release.Name | upper }}-{{ .Chart.Name }}{{- end }}\n',
         "cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ include \"fancy.name\" . | lower }}\n"
