@@ -126,7 +126,7 @@ class AlertsChange:
         o, ns = self.options, self.params.namespace
         if o.apply == "none":
             if plan.changed:
-                self.log.say("~", f"would write {self.file} and commit it:")
+                self.log.say("~", f"would write {self.file}{plan.also} and commit it:")
                 if self.log.echo:
                     print(plan.diff)
             self.log.say("~", f"would create or update Secret {ns}/{secret_name(o)} with keys address"

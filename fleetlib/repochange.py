@@ -54,6 +54,13 @@ class Plan:
         return any(e.changed for e in self.edits)
 
     @property
+    def also(self) -> str:
+        """" (and list it in <kustomization file>)" when the plan changes that file too; else ""."""
+        if not (self.listing and self.listing.changed):
+            return ""
+        return f" (and {'unlist' if self.after is None else 'list'} it in {self.listing.path})"
+
+    @property
     def diff(self) -> str:
         return "".join("".join(difflib.unified_diff(
             (e.before or "").splitlines(keepends=True), (e.after or "").splitlines(keepends=True),

@@ -272,7 +272,11 @@ def test_a_folder_with_its_own_kustomization_lists_the_app_in_its_resources(
     author = ("dev", "dev@example.com")
     bare.commit_files("main", {own: OWN_KUSTOMIZATION.encode()}, message="list by hand", author=author)
     try:
-        args = ("-p", "app", "listed", "-p", "chart", "hello", "-p", "version", "1.0.0", "-p", "apply", "commit")
+        args = ("-p", "app", "listed", "-p", "chart", "hello", "-p", "version", "1.0.0")
+        shown = papermill(env, "add-app", tmp_path / "plan.ipynb", CLUSTERS[target], *args)
+        assert shown.returncode == 0 and f"(and list it in {own})" in shown.stdout + shown.stderr, shown.stderr[-3000:]
+        assert bare.git("show", f"main:{own}") == OWN_KUSTOMIZATION  # apply none: nothing pushed
+        args = (*args, "-p", "apply", "commit")
         done = papermill(env, "add-app", tmp_path / "add.ipynb", CLUSTERS[target], *args)
         assert done.returncode == 0, done.stderr[-4000:]
         head = bare.branch_sha("main")

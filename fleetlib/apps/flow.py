@@ -137,9 +137,7 @@ class AppChange:
         return self.outcome
 
     def _show(self, plan: Plan) -> None:
-        listed = f" (and {'unlist' if plan.after is None else 'list'} it in {plan.listing.path})" \
-            if plan.listing and plan.listing.changed else ""
-        self.say("~", f"would {'delete' if plan.after is None else 'write'} {self.file}{listed} and commit it to "
+        self.say("~", f"would {'delete' if plan.after is None else 'write'} {self.file}{plan.also} and commit it to "
                       f"{self.params.repo_slug}@{self.params.branch}:")
         if self.log.echo:
             print(plan.diff)
