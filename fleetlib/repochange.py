@@ -55,7 +55,7 @@ class Plan:
 
     @property
     def also(self) -> str:
-        """" (and list it in <kustomization file>)" when the plan changes that file too; else ""."""
+        """The note ` (and list it in <kustomization file>)` when the plan changes that file too; else empty."""
         if not (self.listing and self.listing.changed):
             return ""
         return f" (and {'unlist' if self.after is None else 'list'} it in {self.listing.path})"
@@ -144,5 +144,5 @@ def _put(checkout: Checkout, path: str, text: str | None) -> None:
     """Write a file of the checkout, or remove it (None)."""
     if text is not None:
         checkout.write(path, text)
-    elif (checkout.path / path).exists():
-        (checkout.path / path).unlink()
+    else:
+        (checkout.path / path).unlink(missing_ok=True)

@@ -47,13 +47,20 @@ class Edit:
 
 def owner(read: Callable[[str], str | None], root: str, path: str) -> str | None:
     """The kustomization file nearest to `path`'s folder, searched up to `root` (inclusive); None: no such file."""
+    found = _nearest(read, root, path)
+    return found[0] if found else None
+
+
+def _nearest(read: Callable[[str], str | None], root: str, path: str) -> tuple[str, str] | None:
+    """(path, text) of the nearest kustomization file (see `owner`), read once."""
     root = posixpath.normpath(root)
     folder = posixpath.dirname(posixpath.normpath(path))
     while True:
         for name in KUSTOMIZATION_FILES:
             candidate = posixpath.join(folder, name)
-            if read(candidate) is not None:
-                return candidate
+            text = read(candidate)
+            if text is not None:
+                return candidate, text
         if folder == root or not folder.startswith(root + "/"):
             return None
         folder = posixpath.dirname(folder)
@@ -62,11 +69,10 @@ def owner(read: Callable[[str], str | None], root: str, path: str) -> str | None
 def listing(read: Callable[[str], str | None], root: str, path: str, *, present: bool) -> Edit | None:
     """The change to the owning kustomization file that lists `path` (present) or unlists it; None when no
     kustomization file owns the folder. An unchanged Edit when it is already as asked."""
-    where = owner(read, root, path)
-    if where is None:
+    found = _nearest(read, root, path)
+    if found is None:
         return None
-    before = read(where)
-    assert before is not None
+    where, before = found
     entry = posixpath.relpath(posixpath.normpath(path), posixpath.dirname(where))
     return Edit(where, before, relisted(before, entry, present=present, source=where))
 

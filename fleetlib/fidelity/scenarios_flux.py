@@ -446,10 +446,13 @@ def notification_payloads(case: Case) -> dict[str, Any]:
         case.wait_ready("GitRepository", "src")
         case.kustomization("app", "./nowhere")
         case.wait_condition("Kustomization", "app", "False")
-        first = case.wait("one post to each provider", lambda: {
-            kind: post for kind in _PROVIDERS
-            if (post := next((p for p in rx.received if p["path"] == f"/{kind}"), None))} if all(
-                any(p["path"] == f"/{kind}" for p in rx.received) for kind in _PROVIDERS) else None, timeout=60)
+
+        def first_posts() -> dict[str, Any] | None:
+            received = rx.received
+            found = {kind: next((p for p in received if p["path"] == f"/{kind}"), None) for kind in _PROVIDERS}
+            return found if all(found.values()) else None
+
+        first = case.wait("one post to each provider", first_posts, timeout=60)
     out: dict[str, Any] = {}
     for kind, post in sorted(first.items()):
         headers = {k.lower(): v for k, v in post["headers"].items()}
