@@ -14,6 +14,7 @@ import base64
 import os
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -30,6 +31,7 @@ from fleetlib.model import Duration
 from fleetlib.objects import FLUX_KINDS, Ref, status_of
 from fleetlib.operate import request_reconcile
 from fleetlib.options import AlertsOptions
+from fleetlib.ownership import MANAGED_BY, created_by_fleetlib, taken_over
 from fleetlib.parameters import ClusterParams
 from fleetlib.receiver import received
 from fleetlib.repochange import FileChange, Plan
@@ -61,15 +63,27 @@ def secret_name(o: AlertsOptions) -> str:
     return f"{o.provider}-alerts"
 
 
+def _is_url(text: str) -> bool:
+    """One whole http(s) URL: a scheme, a host, and no whitespace or control character anywhere in it."""
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in text):
+        return False
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
 def secret_values(o: AlertsOptions, env: dict[str, str]) -> dict[str, str]:
     """The Secret's keys from the environment; InputError naming the variable (never its value) when unusable."""
     address = env.get(o.address_env, "").strip()
     if not address:
         raise InputError(f"the environment variable {o.address_env} is empty or unset",
                          hint=f"export {o.address_env} with the provider's address (a webhook URL)")
-    if not address.startswith(("https://", "http://")):
-        raise InputError(f"the environment variable {o.address_env} does not hold an http(s) URL",
-                         hint="a webhook address, e.g. https://hooks.slack.com/services/...")
+    if not _is_url(address):
+        raise InputError(f"the environment variable {o.address_env} does not hold one http(s) URL (a scheme, a host, "
+                         f"no spaces or line breaks)", hint="a webhook address, e.g. https://hooks.slack.com/services/...")
     values = {"address": address}
     if o.token_env:
         token = env.get(o.token_env, "").strip()
@@ -110,6 +124,14 @@ class AlertsChange:
         if plan.before is not None and not plan.before.startswith(HEADER):
             raise InputError(f"{self.file} exists and was not written by the alerts runbook",
                              hint="pick another provider name")
+        taken = taken_over(self.kube, self.objects, before=plan.before)
+        secret = self.kube.get("v1", "Secret", self.params.namespace, secret_name(self.options))
+        if secret is not None and not created_by_fleetlib(secret):
+            taken.append(f"Secret {self.params.namespace}/{secret_name(self.options)} exists and was not created by "
+                         f"fleetlib (its address would replace it)")
+        if taken:
+            raise InputError(f"alerts {self.options.provider} on {self.params.id} are refused: " + "; ".join(taken),
+                             hint="pick another provider name; nothing was pushed or created")
         return plan
 
     def check(self, plan: Plan) -> None:
@@ -151,7 +173,7 @@ class AlertsChange:
         if current is not None and current.get("data", {}).keys() == self.values.keys() and all(
                 _b64(v) == current["data"][k] for k, v in self.values.items()):
             return
-        self.kube.write_secret(ns, name, self.values, replace=current is not None)
+        self.kube.write_secret(ns, name, self.values, replace=current is not None, labels=MANAGED_BY)
         self.log.say("✔", f"Secret {ns}/{name} written from {self.options.address_env}"
                           f"{' and ' + self.options.token_env if self.options.token_env else ''}")
 

@@ -41,7 +41,8 @@ from fleetlib.files import (
 )
 from fleetlib.locations import fleet_home
 from fleetlib.model import ClusterId
-from fleetlib.parameters import Catalog, Layer, check_no_secrets, merge_and_validate
+from fleetlib.parameters import Catalog, Layer, check_no_secrets
+from fleetlib.runbook import resolve
 from fleetlib.runindex import INDEX, RUNS_DIR, read_index
 
 PARAMETER_SOURCE = "-p/-y/-f"
@@ -124,7 +125,7 @@ def plan_run(catalog: Catalog, runbook: str, *, stage: str | None = None, cluste
     for cid in ids:  # a bad value fails here, for every cluster, before any kernel starts or any folder exists
         opts = options_model.parse(name, {**parameters, "cluster": cid.cluster, "stage": cid.stage},
                                    source=PARAMETER_SOURCE)
-        merge_and_validate(cid, [*catalog.layers(cid), Layer(PARAMETER_SOURCE, opts.override_values())])
+        resolve(catalog, opts, source=PARAMETER_SOURCE)
     home = home or fleet_home()
     run_id = new_run_id(name)
     if out is not None:

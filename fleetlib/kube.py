@@ -144,6 +144,23 @@ class Kube:
             raise ClusterError(f"listing {kind}: {response.status} {clip(data.decode(errors='replace'), 300)}")
         return list(json.loads(data)["items"])
 
+    def namespace_contents(self, namespace: str) -> builtins.list[dict[str, Any]]:
+        """Every object stored in a namespace, of every listable namespaced kind the cluster serves (one version
+        a kind; events and metrics left out), as `{"apiVersion", "kind", "metadata"}`."""
+        seen: set[tuple[str, str]] = set()
+        out: builtins.list[dict[str, Any]] = []
+        for r in self.dynamic().resources.search():
+            group, kind = str(getattr(r, "group", "") or ""), str(getattr(r, "kind", ""))
+            if (not getattr(r, "namespaced", False) or "list" not in (getattr(r, "verbs", None) or [])
+                    or "/" in str(getattr(r, "name", "/")) or kind in ("Event", "Endpoints")
+                    or group in ("metrics.k8s.io", "events.k8s.io") or (group, kind) in seen):
+                continue
+            seen.add((group, kind))
+            api_version = str(r.group_version)
+            out += [{"apiVersion": api_version, "kind": kind, "metadata": o.get("metadata") or {}}
+                    for o in self.list(api_version, kind, namespace)]
+        return out
+
     def pod_log(self, namespace: str, pod: str, container: str, *, tail: int | None = None) -> str:
         try:
             return str(self.core().read_namespaced_pod_log(pod, namespace, container=container, tail_lines=tail))
@@ -178,10 +195,11 @@ class Kube:
         except ApiException as e:
             raise api_error(e, f"patching {plural}/{namespace}/{name}") from e
 
-    def write_secret(self, namespace: str, name: str, string_data: dict[str, str], *, replace: bool) -> None:
+    def write_secret(self, namespace: str, name: str, string_data: dict[str, str], *, replace: bool,
+                     labels: dict[str, str] | None = None) -> None:
         """Create (or replace) an Opaque Secret from string values; the values never reach an error message."""
-        body: dict[str, Any] = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace},
-                "stringData": string_data}
+        body: dict[str, Any] = {"apiVersion": "v1", "kind": "Secret", "metadata": {
+            "name": name, "namespace": namespace, **({"labels": labels} if labels else {})}, "stringData": string_data}
         try:
             if replace:
                 current = self.core().read_namespaced_secret(name, namespace)

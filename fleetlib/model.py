@@ -71,6 +71,8 @@ def sum_of_units(text: str, part: re.Pattern[str], units: Mapping[str, float]) -
     return total if text and pos == len(text) and total > 0 else None
 
 
+GO_MAX_DURATION_SECONDS = (2**63 - 1) / 1e9
+"""Go's time.Duration is an int64 of nanoseconds: 2562047h47m16.854775807s at most."""
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
 _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 
@@ -102,6 +104,9 @@ class Duration:
         total = sum_of_units(text, _DURATION_PART, _UNIT_SECONDS)
         if total is None:
             raise ValueError(f"{text!r} is not a positive duration such as '1m', '10m0s' or '1h30m'")
+        if total > GO_MAX_DURATION_SECONDS:
+            raise ValueError(f"{text[:40]!r} is longer than Go's time.Duration allows (2562047h47m16.854775807s), "
+                             f"so Flux would refuse it as an invalid duration")
         return cls(total)
 
     def go(self) -> str:

@@ -74,5 +74,31 @@ def is_branch_name(value: str) -> bool:
     return branch_problem(value) is None
 
 
+_DNS_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$")
+_QUALIFIED_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+
+
+def hostname_problem(value: str) -> str | None:
+    """Why `value` is not a host name with an optional port (`github.com`, `github.example.com:8443`), or None."""
+    host, colon, port = value.rpartition(":") if ":" in value else (value, "", "")
+    if not _DNS_SUBDOMAIN.match(host.lower()):
+        return f"{value[:80]!r} is not a DNS host name such as github.com or github.example.com:8443"
+    if colon and not (port.isdigit() and 0 < int(port) < 65536):
+        return f"{value[:80]!r} has a port that is not a number from 1 to 65535"
+    return None
+
+
+def qualified_name_problem(value: str) -> str | None:
+    """Why `value` is not a Kubernetes qualified name (an optional DNS-subdomain prefix and '/', then a name of
+    at most 63 characters), as label and toleration keys are, or None."""
+    prefix, slash, name = value.rpartition("/")
+    if slash and not _DNS_SUBDOMAIN.match(prefix):
+        return f"{value[:80]!r}: the prefix before '/' must be a DNS subdomain"
+    if not _QUALIFIED_NAME.match(name):
+        return (f"{value[:80]!r} is not a qualified name (alphanumerics, '-', '_' or '.', at most 63, starting and "
+                f"ending alphanumeric, with an optional DNS-subdomain prefix and '/')")
+    return None
+
+
 def is_env_name(value: str) -> bool:
     return bool(_ENV_NAME.match(value))

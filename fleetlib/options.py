@@ -20,6 +20,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin
 
 import yaml
@@ -34,8 +35,10 @@ from pydantic import (
 )
 
 from fleetlib.errors import InputError, ParameterError
+from fleetlib.files import check_writable_dir
 from fleetlib.model import DEFAULT_STAGE, FLUX_COMPONENTS, Duration, window_seconds
 from fleetlib.names import cluster_name, dns_label
+from fleetlib.parameters import ClusterParams
 
 SOURCE = "runbook parameters"
 """How a refusal names where the value came from (papermill's -p/-y/-f, or fleet run's)."""
@@ -160,6 +163,11 @@ class RunbookOptions(BaseModel):
         """The overrides this run sets (None means: keep the parameters files' value)."""
         return {k: getattr(self, k) for k in self.overrides() if getattr(self, k) is not None}
 
+    def against(self, params: ClusterParams) -> str | None:
+        """What these options cannot do on this cluster (`"field: why"`), or None. `runbook.resolve`
+        asks it for every cluster before any effect, so `fleet run` refuses before a run folder exists."""
+        return None
+
     def expect(self, kind: type[_Options]) -> _Options:
         """These options as `kind`'s, or InputError when they are another runbook's (a run handed to the wrong
         step: `Bootstrap.from_run` of a troubleshooting run)."""
@@ -262,7 +270,8 @@ class TuneResourcesOptions(RunbookOptions):
     until: IsoTime | None = Field(None, description="end of the usage window (ISO 8601); None is now")
     apply: Literal["none", "commit", "pr"] = Field(
         "none", description="none (show the diff), commit (to the branch) or pr (branch and pull request)")
-    out_dir: Text | None = Field(None, description="folder for the CSV and JSON exports; None is "
+    out_dir: Annotated[Text, AfterValidator(_writable_folder)] | None = Field(
+        None, description="folder for the CSV and JSON exports; None is "
                                                    "FLEET_HOME/exports/tune-resources")
 
     @model_validator(mode="after")
@@ -285,6 +294,15 @@ class TuneResourcesOptions(RunbookOptions):
             return None
         stamp = datetime.fromisoformat(self.until.replace("Z", "+00:00"))
         return (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)).timestamp()
+
+
+def _writable_folder(value: str) -> str:
+    """A folder this user can write to (created when missing), checked before the runbook's first effect."""
+    try:
+        check_writable_dir(Path(value).expanduser(), what="folder")
+    except InputError as e:
+        raise ValueError(e.message.removeprefix("folder ")) from None
+    return value
 
 
 def _app_name(value: str) -> str:
@@ -317,6 +335,9 @@ def _dependency(text: str) -> str:
 
 
 AppName = Annotated[Text, AfterValidator(_app_name)]
+SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease", "default", "flux-system")
+"""Namespaces that Kubernetes or Flux own: an app's workloads never go there (the runbook also refuses the
+cluster's own Flux namespace when it has another name)."""
 
 
 class AddAppOptions(RunbookOptions):
@@ -366,7 +387,22 @@ class AddAppOptions(RunbookOptions):
             raise ValueError("health_checks: only a Kustomization (source 'git') takes health checks")
         if self.source == "oci" and self.version == "*":
             raise ValueError("version: source 'oci' needs a tag, such as 0.1.0")
+        if any(d.rpartition("/")[2] == self.app and d.rpartition("/")[0] in ("", "flux-system")
+               for d in self.depends_on):
+            raise ValueError(f"depends_on: app {self.app!r} cannot depend on itself (it would wait forever)")
+        if self.namespace_of_app in SYSTEM_NAMESPACES:
+            raise ValueError(f"{'app_namespace' if self.app_namespace else 'app'}: {self.namespace_of_app!r} is a "
+                             f"system namespace ({', '.join(SYSTEM_NAMESPACES)}); an app gets a namespace of its own")
         return self
+
+    def against(self, params: ClusterParams) -> str | None:
+        if self.source == "git" and not re.match(rf"^ssh://git@{re.escape(params.hostname)}(:\d+)?/[^/]+/[^/]+$",
+                                                  self.url):
+            return (f"url: {self.url!r} is not ssh://git@{params.hostname}/<owner>/<repository>: a Git source is a "
+                    f"repository on cluster {params.id}'s GitHub")
+        if self.namespace_of_app == params.namespace:
+            return f"app_namespace: {self.namespace_of_app!r} is cluster {params.id}'s Flux namespace"
+        return None
 
     @property
     def namespace_of_app(self) -> str:
@@ -381,8 +417,9 @@ def _env_name(value: str) -> str:
 
 def _event_source(text: str) -> str:
     kind, _, name = text.partition("/")
-    if kind not in FLUX_EVENT_KINDS or not name:
-        raise ValueError(f"{text!r} is not Kind/name (name or *) of a Flux kind: {', '.join(FLUX_EVENT_KINDS)}")
+    if kind not in FLUX_EVENT_KINDS or not (name == "*" or re.fullmatch(
+            r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*", name) and len(name) <= 253):
+        raise ValueError(f"is not Kind/name (name or *) of a Flux kind: {', '.join(FLUX_EVENT_KINDS)}")
     return text
 
 

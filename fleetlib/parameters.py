@@ -45,10 +45,12 @@ from fleetlib.names import (
     branch_problem,
     cluster_name,
     dns_label,
+    hostname_problem,
     is_dns_label,
     is_env_name,
     is_github_owner,
     is_github_repo,
+    qualified_name_problem,
 )
 from fleetlib.quantity import parse_quantity
 
@@ -148,6 +150,20 @@ def _label(what: str) -> Any:
     return check
 
 
+def _hostname(value: str) -> str:
+    problem = hostname_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _toleration_key(value: str) -> str:
+    problem = qualified_name_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
 def _not_blank(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be empty")
@@ -195,7 +211,7 @@ class ClusterParams(_Strict):
     repository: Annotated[str, AfterValidator(_repository)]
     personal: bool
     private: bool = True
-    hostname: Annotated[str, AfterValidator(_not_blank)] = "github.com"
+    hostname: Annotated[str, AfterValidator(_hostname)] = "github.com"
     token_env: Annotated[str, AfterValidator(_env_name)] = Field(
         "GITHUB_TOKEN", description="environment variable holding the GitHub token (live only)"
     )
@@ -211,7 +227,7 @@ class ClusterParams(_Strict):
     watch_all_namespaces: bool = True
     log_level: Literal["debug", "info", "error"] = "info"
     cluster_domain: Annotated[str, AfterValidator(_not_blank)] = "cluster.local"
-    toleration_keys: list[str] = []
+    toleration_keys: list[Annotated[str, AfterValidator(_toleration_key)]] = []
     # sync (--interval for the GitRepository; the Kustomization's is Flux's fixed 10m)
     interval: DurationText = "1m"
     kustomization_interval: DurationText = "10m"

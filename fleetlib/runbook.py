@@ -116,13 +116,24 @@ def start(name: str, namespace: Mapping[str, Any], *, catalog: Catalog | None = 
             raise ParameterError(e.message, hint=f"{e.hint}; papermill wrote the value into {where.name}'s parameters "
                                                  "cell: fleetlib replaces it there when papermill exits") from None
         raise
-    options = options_model.parse(name, given)
     catalog = catalog or Catalog.load(fleet_root())
-    cid = catalog.find(options.cluster, stage=options.stage)
-    layers = (*catalog.layers(cid), Layer(RUNBOOK_PARAMETERS, options.override_values()))
-    params = merge_and_validate(cid, layers)
+    options = options_model.parse(name, given)
+    params, layers = resolve(catalog, options, source=RUNBOOK_PARAMETERS)
     show_text_whole()
     return Run(name=name, catalog=catalog, params=params, options=options, layers=layers)
+
+
+def resolve(catalog: Catalog, options: RunbookOptions, *, source: str) -> tuple[ClusterParams, tuple[Layer, ...]]:
+    """The cluster's parameters with the run's overrides, and whether the options can work on that cluster: the
+    same checks for a notebook's first cell and for `fleet run` before any job starts."""
+    cid = catalog.find(options.cluster, stage=options.stage)
+    layers = (*catalog.layers(cid), Layer(source, options.override_values()))
+    params = merge_and_validate(cid, layers)
+    problem = options.against(params)
+    if problem:  # "field: text", as the options' checks across fields name their field
+        key, _, text = problem.partition(": ")
+        raise ParameterError(f"key '{key}': {text}", source=source, hint="nothing was run; fix it and run again")
+    return params, layers
 
 
 def show_text_whole() -> None:

@@ -20,7 +20,7 @@ LAYERS: list[set[str]] = [
     # the domain
     {"scaffold", "fleetrepo", "bootstrap", "diagnose", "tuning", "manifests", "charts", "report",
      "sshkeys", "record", "facts", "fluxview", "troubleshoot", "operate", "kustomization", "rightsize", "tour",
-     "runcontext", "apps", "repochange", "alerts"},
+     "runcontext", "apps", "repochange", "alerts", "ownership"},
     # adapters: I/O (sandbox.*, local.* too)
     {"kube", "github", "git", "metrics", "targets", "sandbox", "local", "releases", "helmrepo", "receiver"},
     # parameters and files

@@ -214,6 +214,63 @@ def test_a_helm_app_is_added_up_to_date_then_removed(target: str, bootstrapped: 
     assert kube.get("v1", "Namespace", None, "web") is None
 
 
+def test_an_app_in_a_namespace_it_did_not_create_leaves_it_and_its_contents(
+        target: str, bootstrapped: dict[str, Any], fleet: Path, env: dict[str, str], tmp_path: Path) -> None:
+    kube = _kube(fleet, target, env)
+    kube.core().create_namespace({"metadata": {"name": "shared"}})
+    kube.core().create_namespaced_config_map("shared", {"metadata": {"name": "precious"}, "data": {"data": "keep-me"}})
+    args = ("-p", "app", "sharedweb", "-p", "app_namespace", "shared", "-p", "chart", "hello", "-p", "apply", "commit")
+    done = papermill(env, "add-app", tmp_path / "add.ipynb", CLUSTERS[target], *args)
+    assert done.returncode == 0, done.stderr[-4000:]
+    record = read_records(tmp_path / "add.ipynb")["app"]
+    assert record["objects"] == ["HelmRepository/flux-system/sharedweb", "HelmRelease/flux-system/sharedweb"]
+    assert record["namespace_owned"] is False
+    assert [d["metadata"]["name"] for d in kube.list("apps/v1", "Deployment", "shared")]  # the chart went there
+    gone = papermill(env, "add-app", tmp_path / "remove.ipynb", CLUSTERS[target], *args, "-p", "remove", "True")
+    assert gone.returncode == 0, gone.stderr[-3000:]
+    assert kube.get("helm.toolkit.fluxcd.io/v2", "HelmRelease", "flux-system", "sharedweb") is None
+    assert kube.get("v1", "Namespace", None, "shared") is not None
+    assert kube.get("v1", "ConfigMap", "shared", "precious")["data"] == {"data": "keep-me"}
+    assert not kube.list("apps/v1", "Deployment", "shared")  # the app's own objects went with it
+
+
+def test_removing_an_app_whose_namespace_holds_what_it_did_not_create_is_refused(
+        target: str, bootstrapped: dict[str, Any], fleet: Path, env: dict[str, str], tmp_path: Path) -> None:
+    args = ("-p", "app", "owner", "-p", "chart", "hello", "-p", "apply", "commit")
+    done = papermill(env, "add-app", tmp_path / "add.ipynb", CLUSTERS[target], *args)
+    assert done.returncode == 0, done.stderr[-4000:]
+    kube = _kube(fleet, target, env)
+    kube.core().create_namespaced_config_map("owner", {"metadata": {"name": "notes"}, "data": {"a": "b"}})
+    head = _fleet_head(env, target)
+    refused = papermill(env, "add-app", tmp_path / "remove.ipynb", CLUSTERS[target], *args, "-p", "remove", "True")
+    assert refused.returncode != 0 and "ConfigMap/owner/notes" in refused.stderr
+    assert _fleet_head(env, target) == head and kube.get("v1", "ConfigMap", "owner", "notes") is not None
+    kube.core().delete_namespaced_config_map("notes", "owner")
+    gone = papermill(env, "add-app", tmp_path / "remove2.ipynb", CLUSTERS[target], *args, "-p", "remove", "True")
+    assert gone.returncode == 0, gone.stderr[-3000:]
+    assert kube.get("v1", "Namespace", None, "owner") is None
+
+
+def test_a_dependency_cycle_through_the_clusters_apps_is_refused(
+        target: str, bootstrapped: dict[str, Any], fleet: Path, env: dict[str, str], tmp_path: Path) -> None:
+    kube = _kube(fleet, target, env)
+    loop = {"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+            "metadata": {"name": "loopb", "namespace": "flux-system"},
+            "spec": {"suspend": True, "interval": "10m", "dependsOn": [{"name": "loopa"}],
+                     "chart": {"spec": {"chart": "hello", "sourceRef": {"kind": "HelmRepository", "name": "none"}}}}}
+    kube.apply([loop], manager="test")
+    head = _fleet_head(env, target)
+    try:
+        done = papermill(env, "add-app", tmp_path / "add.ipynb", CLUSTERS[target], "-p", "app", "loopa",
+                         "-y", "depends_on: [loopb]", "-p", "apply", "commit")
+        assert done.returncode != 0
+        assert "dependsOn makes a cycle: flux-system/loopa -> flux-system/loopb -> flux-system/loopa" in done.stderr
+        assert _fleet_head(env, target) == head
+    finally:
+        kube.custom().delete_namespaced_custom_object("helm.toolkit.fluxcd.io", "v2", "flux-system", "helmreleases",
+                                                      "loopb")
+
+
 def test_a_chart_from_the_oci_registry_is_installed(target: str, bootstrapped: dict[str, Any], fleet: Path,
                                                     env: dict[str, str], tmp_path: Path) -> None:
     from fleetlib.sandbox.charts import write_demo_chart

@@ -95,6 +95,40 @@ def dependencies_exist(change: AppChange, built: list[dict[str, Any]] | None = N
     return None
 
 
+def dependency_cycle(change: AppChange) -> str | None:
+    """The app's `dependsOn` with those of the cluster's objects of the same kind: a cycle (or the app depending
+    on itself) would leave every object in it waiting forever, so it is refused with the loop named."""
+    kind = "Kustomization" if change.options.source == "git" else "HelmRelease"
+    flux_ns = change.params.namespace
+
+    def key(namespace: str | None, name: str) -> str:
+        return f"{namespace or flux_ns}/{name}"
+
+    graph: dict[str, list[str]] = {}
+    for obj in change.kube.list(FLUX_KINDS[kind], kind):
+        ns = obj["metadata"].get("namespace")
+        graph[key(ns, obj["metadata"]["name"])] = [key(d.get("namespace") or ns, d["name"])
+                                                   for d in (obj.get("spec") or {}).get("dependsOn") or []]
+    me = key(None, change.options.app)
+    graph[me] = [key(d.rpartition("/")[0] or None, d.rpartition("/")[2]) for d in change.options.depends_on]
+    path: list[str] = []
+
+    def back_to_me(node: str, seen: set[str]) -> bool:
+        for dep in graph.get(node, []):
+            if dep != me and dep in seen:
+                continue
+            seen.add(dep)
+            if dep == me or back_to_me(dep, seen):
+                path.append(dep)
+                return True
+        return False
+
+    if not back_to_me(me, set()):
+        return None
+    loop = " -> ".join([me, *reversed(path)])
+    return f"dependsOn makes a cycle: {loop} ({kind}s in a cycle wait for each other forever)"
+
+
 def dry_run(change: AppChange) -> str | None:
     """Every object through the API server's admission, changing nothing."""
     try:

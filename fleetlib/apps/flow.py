@@ -21,7 +21,7 @@ from typing import Any
 
 from fleetlib import targets
 from fleetlib.apps import checks
-from fleetlib.apps.manifests import HEADER, app_file, app_objects, file_text, git_repo_slug, secret_name
+from fleetlib.apps.manifests import HEADER, app_file, app_objects, file_text, git_repo_slug, owns_namespace, secret_name
 from fleetlib.apps.waits import wait_pruned, wait_ready
 from fleetlib.errors import InputError
 from fleetlib.github import GitHub
@@ -32,6 +32,7 @@ from fleetlib.locations import fleet_home
 from fleetlib.objects import Ref
 from fleetlib.operate import request_reconcile
 from fleetlib.options import AddAppOptions
+from fleetlib.ownership import MANAGED_BY, created_by_fleetlib, foreign_in_namespace, taken_over
 from fleetlib.parameters import ClusterParams
 from fleetlib.repochange import FileChange, Plan
 from fleetlib.runcontext import RunContext
@@ -59,6 +60,11 @@ class AppChange:
     @classmethod
     def from_run(cls, run: RunContext) -> AppChange:
         return cls.connect(run.params, run.options.expect(AddAppOptions), home=fleet_home())
+
+    def _objects(self) -> list[dict[str, Any]]:
+        return [{**o, "apiVersion": self.kube.served_version(o["apiVersion"], o["kind"])}  # OCIRepository: v1 on v2.6+
+                for o in app_objects(self.options, flux_namespace=self.params.namespace,
+                                     own_namespace=self.own_namespace)]
 
     def say(self, mark: str, text: str) -> None:
         self.log.say(mark, text)
@@ -89,11 +95,30 @@ class AppChange:
             raise InputError(f"{self.params.repo_slug}@{self.params.branch} has no {self.params.path}/flux-system",
                              hint=f"bootstrap the cluster first: papermill runbooks/bootstrap.ipynb out.ipynb -p "
                                   f"cluster {self.params.cluster} -p stage {self.params.stage}")
-        plan = self.repo.plan(self.file, None if self.options.remove else file_text(self.objects))
-        if plan.before is not None and not plan.before.startswith(HEADER):
+        o, namespace = self.options, self.options.namespace_of_app
+        before = checkout.read(self.file)
+        if before is not None and not before.startswith(HEADER):
             raise InputError(f"{self.file} exists and was not written by the add-app runbook",
                              hint="pick another app name, or move that file away first")
-        return plan
+        self.own_namespace = owns_namespace(before, namespace, exists_in_cluster=self.kube.get(
+            "v1", "Namespace", None, namespace) is not None)
+        self.objects = self._objects()
+        if not o.remove:
+            if not self.own_namespace and before is None:
+                self.say("►", f"Namespace {namespace} exists already: the app uses it and does not declare it, so "
+                              f"removing the app leaves it and what it holds")
+            taken = taken_over(self.kube, self.objects, before=before)
+            if taken:
+                raise InputError(f"app {o.app} on {self.params.id} is refused: " + "; ".join(taken),
+                                 hint="pick another app name; nothing was pushed or created")
+        elif self.own_namespace and before is not None:
+            strays = foreign_in_namespace(self.kube, namespace, app=o.app, flux_namespace=self.params.namespace)
+            if strays:
+                raise InputError(f"removing app {o.app} would delete Namespace {namespace}, which holds what the app "
+                                 f"did not create: {', '.join(strays[:10])}"
+                                 f"{f' and {len(strays) - 10} more' if len(strays) > 10 else ''}",
+                                 hint="move those objects to another namespace first; nothing was pushed or deleted")
+        return self.repo.plan(self.file, None if o.remove else file_text(self.objects))
 
     # --- 2. check ----------------------------------------------------------------------------------
 
@@ -103,7 +128,7 @@ class AppChange:
             return
         with self.repo.trial(plan) as root:
             problems = [checks.folder_builds(self, root / self.params.path), checks.source_exists(self),
-                        checks.dependencies_exist(self), checks.dry_run(self)]
+                        checks.dependencies_exist(self), checks.dependency_cycle(self), checks.dry_run(self)]
         found = [p for p in problems if p]
         if found:
             raise InputError(f"app {self.options.app} on {self.params.id} is refused: " + "; ".join(found),
@@ -153,8 +178,11 @@ class AppChange:
 
     def _ensure_deploy_key(self) -> None:
         ns, name = self.params.namespace, secret_name(self.options)
-        if self.kube.get("v1", "Secret", ns, name) is not None and self.hub.deploy_keys(
-                self.key_title, repo_slug=self.app_repo_slug()):
+        current = self.kube.get("v1", "Secret", ns, name)
+        if current is not None and not created_by_fleetlib(current):
+            raise InputError(f"Secret {ns}/{name} exists and was not created by fleetlib: the app's deploy key would "
+                             f"replace it", hint="pick another app name; nothing was pushed or created")
+        if current is not None and self.hub.deploy_keys(self.key_title, repo_slug=self.app_repo_slug()):
             return
         pair = generate(algorithm="ecdsa", curve="p384")
         keys = self.hub.host_keys()
@@ -163,7 +191,7 @@ class AppChange:
         self.hub.reconcile_deploy_key(self.key_title, pair.public, read_only=True, repo_slug=self.app_repo_slug())
         self.kube.write_secret(ns, name, {"identity": pair.private, "identity.pub": pair.public,
                                           "known_hosts": f"{self.params.hostname} {keys[0]}\n"},
-                               replace=self.kube.get("v1", "Secret", ns, name) is not None)
+                               replace=current is not None, labels=MANAGED_BY)
         self.say("✔", f"deploy key {self.key_title!r} on {self.app_repo_slug()}, Secret {ns}/{name} in the cluster")
 
     def _forget_deploy_key(self) -> None:
@@ -172,7 +200,9 @@ class AppChange:
             return
         self.hub.delete_deploy_keys(self.hub.deploy_keys(self.key_title, repo_slug=self.app_repo_slug()),
                                     repo_slug=self.app_repo_slug())
-        self.kube.delete_secret(self.params.namespace, secret_name(self.options))
+        ns, name = self.params.namespace, secret_name(self.options)
+        if created_by_fleetlib(self.kube.get("v1", "Secret", ns, name)):
+            self.kube.delete_secret(ns, name)
 
     # --- 4. wait -----------------------------------------------------------------------------------
 
@@ -191,6 +221,7 @@ class AppChange:
 
     def result(self) -> dict[str, Any]:
         o = self.options
-        return {"cluster": str(self.params.id), "app": o.app, "namespace": o.namespace_of_app, "source": o.source,
+        return {"cluster": str(self.params.id), "app": o.app, "namespace": o.namespace_of_app,
+                "namespace_owned": self.own_namespace, "source": o.source,
                 "action": "remove" if o.remove else "add", "file": self.file, "revision": self.revision,
                 "objects": [str(Ref.of(x)) for x in self.objects], **self.outcome}

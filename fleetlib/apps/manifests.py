@@ -41,10 +41,13 @@ def secret_name(o: AddAppOptions) -> str:
     return f"{o.app}-git"
 
 
-def app_objects(o: AddAppOptions, *, flux_namespace: str) -> list[dict[str, Any]]:
-    """Namespace, source, then Kustomization or HelmRelease: what the app's file holds, in apply order."""
+def app_objects(o: AddAppOptions, *, flux_namespace: str, own_namespace: bool = True) -> list[dict[str, Any]]:
+    """Namespace, source, then Kustomization or HelmRelease: what the app's file holds, in apply order. With
+    `own_namespace` False the app uses a namespace it did not create: the file does not declare it, so Flux
+    never prunes it (see `owns_namespace`)."""
     meta = {"name": o.app, "namespace": flux_namespace}
-    out: list[dict[str, Any]] = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": o.namespace_of_app}}]
+    out: list[dict[str, Any]] = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": o.namespace_of_app}}
+                                 ] if own_namespace else []
     depends = [{"name": d.rpartition("/")[2], **({"namespace": d.rpartition("/")[0]} if "/" in d else {})}
                for d in o.depends_on]
     if o.source == "git":
@@ -87,6 +90,16 @@ def app_objects(o: AddAppOptions, *, flux_namespace: str) -> list[dict[str, Any]
     out.append({"apiVersion": FLUX_KINDS["HelmRelease"], "kind": "HelmRelease", "metadata": dict(meta),
                 "spec": release})
     return out
+
+
+def owns_namespace(file_before: str | None, namespace: str, *, exists_in_cluster: bool) -> bool:
+    """Whether the app's file declares (and so Flux owns and prunes) the app's Namespace. A file add-app wrote
+    keeps its answer; a new app declares its namespace only when the cluster does not have it yet: a namespace
+    that exists before the app belongs to someone else, and removing the app must leave it and what it holds."""
+    if file_before is not None:
+        return any(isinstance(o, dict) and o.get("kind") == "Namespace"
+                   and (o.get("metadata") or {}).get("name") == namespace for o in yaml.safe_load_all(file_before))
+    return not exists_in_cluster
 
 
 def _api_version(kind: str) -> str:

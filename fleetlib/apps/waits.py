@@ -70,14 +70,14 @@ def wait_pruned(change: AppChange) -> None:
     _synced(change)
     kind, ns, name = _workload(change)
     app_ns = change.options.namespace_of_app
+    watched: list[tuple[str, str, str, str | None, str]] = [(f"{kind} {ns}/{name}", FLUX_KINDS[kind], kind, ns, name)]
+    if change.own_namespace:  # a namespace the app did not create stays, with what it holds
+        watched.append((f"Namespace {app_ns}", "v1", "Namespace", None, app_ns))
+    what = " and ".join(w[0] for w in watched)
 
     def gone() -> bool | None:
-        left = [what for what, obj in ((f"{kind} {ns}/{name}", change.kube.get(FLUX_KINDS[kind], kind, ns, name)),
-                                       (f"Namespace {app_ns}", change.kube.get("v1", "Namespace", None, app_ns)))
-                if obj is not None]
-        return None if left else True
+        return None if any(change.kube.get(*w[1:]) is not None for w in watched) else True
 
-    wait_until(f"{kind} {ns}/{name} and Namespace {app_ns} to be pruned", gone,
-               timeout=Duration.parse(change.options.timeout).seconds,
+    wait_until(f"{what} to be pruned", gone, timeout=Duration.parse(change.options.timeout).seconds,
                hint="check that the flux-system Kustomization has prune: true")
-    change.say("✔", f"Flux pruned {kind} {ns}/{name} and Namespace {app_ns}")
+    change.say("✔", f"Flux pruned {what}" + ("" if change.own_namespace else f"; Namespace {app_ns} stays"))

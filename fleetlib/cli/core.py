@@ -81,6 +81,10 @@ def cmd_repo(args: argparse.Namespace) -> int:
         raise InputError(f"{args.checkout}: no such folder", hint="pass a checkout of the fleet-infra repository")
     catalog = Catalog.load(fleet_root())
     report = read_checkout(root, catalog.resolve_all())
+    if not report.folders:
+        raise InputError(f"{args.checkout} is not a fleet repository: it has no cluster folder under clusters/stages/ "
+                         f"and none of the parameters' cluster paths",
+                         hint="pass a checkout of the fleet-infra repository (bootstrap writes its folders)")
     rows = [{"cluster": str(f.id) if f.id else "?", "path": f.path, "flux": f.flux_version,
              "components": ",".join(f.components) or None, "bootstrapped": f.bootstrapped,
              "problems": "; ".join(f.problems) or None} for f in report.folders]
