@@ -16,7 +16,7 @@ from fleetlib.errors import FleetError
 from fleetlib.helmrepo import chart_versions, oci_tag_exists
 from fleetlib.kubectl import build_as_flux
 from fleetlib.manifests import parse_release
-from fleetlib.objects import FLUX_KINDS, Ref
+from fleetlib.objects import FLUX_KINDS, Ref, spec_of
 from fleetlib.semver import resolve_version
 
 if TYPE_CHECKING:
@@ -108,7 +108,7 @@ def dependency_cycle(change: AppChange) -> str | None:
     for obj in change.kube.list(FLUX_KINDS[kind], kind):
         ns = obj["metadata"].get("namespace")
         graph[key(ns, obj["metadata"]["name"])] = [key(d.get("namespace") or ns, d["name"])
-                                                   for d in (obj.get("spec") or {}).get("dependsOn") or []]
+                                                   for d in spec_of(obj).get("dependsOn") or []]
     me = key(None, change.options.app)
     graph[me] = [key(d.rpartition("/")[0] or None, d.rpartition("/")[2]) for d in change.options.depends_on]
     path: list[str] = []
