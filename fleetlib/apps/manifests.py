@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from fleetlib.objects import FLUX_KINDS
+from fleetlib.objects import FLUX_KINDS, meta_of
 from fleetlib.options import AddAppOptions
 
 HEADER = ("# Managed by fleetlib's add-app runbook (runbooks/add-app.ipynb): change the runbook's parameters and "
@@ -98,7 +98,7 @@ def owns_namespace(file_before: str | None, namespace: str, *, exists_in_cluster
     that exists before the app belongs to someone else, and removing the app must leave it and what it holds."""
     if file_before is not None:
         return any(isinstance(o, dict) and o.get("kind") == "Namespace"
-                   and (o.get("metadata") or {}).get("name") == namespace for o in yaml.safe_load_all(file_before))
+                   and meta_of(o).get("name") == namespace for o in yaml.safe_load_all(file_before))
     return not exists_in_cluster
 
 
