@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from fleetlib.model import window_seconds
+from fleetlib.model import Duration, window_seconds
 from fleetlib.objects import spec_of
 from fleetlib.quantity import format_cpu, format_memory, parse_quantity
 
@@ -74,6 +74,11 @@ class Recommendation:
     memory_request: float | None
     memory_limit: float | None
     info: tuple[str, ...] = field(default=())
+    why: Mapping[str, str] = field(default_factory=dict)
+    """What set each value ("cpu_request" -> "p95 of CPU usage", "VPA's floor (25m)", "OOM bump ..."): the rows'
+    reasons say exactly this."""
+    peak: Mapping[str, float] = field(default_factory=dict)
+    """The highest usage observed ("cpu" in cores, "memory" in bytes): a limit below it is the most severe row."""
 
     @property
     def enough_data(self) -> bool:
@@ -112,8 +117,18 @@ def krr_simple(usage: Usage, settings: Settings) -> Recommendation:
         return Recommendation(None, None, None, None, ("not enough data",))
     cpu = max(float(np.percentile(a, settings.cpu_percentile)) for a in usage.cpu if len(a))
     memory = max(float(np.max(a)) for a in usage.memory if len(a)) * (1 + settings.memory_buffer)
+    cpu_why = (f"floor ({format_cpu(settings.cpu_min)})" if round_cpu(cpu) < settings.cpu_min
+               else f"p{settings.cpu_percentile:g} of CPU usage")
+    memory_why = (f"floor ({format_memory(settings.memory_min)})" if round_memory(memory) < settings.memory_min
+                  else f"peak memory + {settings.memory_buffer:.0%}")
     cpu, memory = max(round_cpu(cpu), settings.cpu_min), max(round_memory(memory), settings.memory_min)
-    return Recommendation(cpu, None, memory, memory)
+    return Recommendation(cpu, None, memory, memory, why={"cpu_request": cpu_why, "memory_request": memory_why,
+                                                          "memory_limit": memory_why}, peak=_peak(usage))
+
+
+def _peak(usage: Usage) -> dict[str, float]:
+    return {"cpu": max(float(np.max(a)) for a in usage.cpu if len(a)),
+            "memory": max(float(np.max(a)) for a in usage.memory if len(a))}
 
 
 @strategy("vpa")
@@ -132,9 +147,18 @@ def vpa(usage: Usage, settings: Settings) -> Recommendation:
     peaks = np.array([chunk.max() for chunk in np.array_split(memory_all, per_day) if chunk.size])
     memory_target = float(np.percentile(peaks, 90)) * margin
     memory_upper = float(np.percentile(peaks, 95)) * margin * (1 + 1 / confidence)
+    why = {"cpu_request": "VPA's floor (25m)" if cpu_target < 0.025 else "p90 of CPU usage + 15% margin",
+           "cpu_limit": "VPA's upper bound: p95 of CPU usage + 15% margin, widened by confidence",
+           "memory_request": "VPA's floor (250MB)" if memory_target < 250e6 else "p90 of daily memory peaks + 15% margin",
+           "memory_limit": "VPA's upper bound: p95 of daily memory peaks + 15% margin, widened by confidence"}
+    if max(cpu_upper, cpu_target) == max(cpu_target, 0.025) and cpu_target < 0.025:
+        why["cpu_limit"] = "VPA's floor (25m)"
+    if max(memory_upper, memory_target) <= 250e6 and memory_target < 250e6:
+        why["memory_limit"] = "VPA's floor (250MB)"
     cpu_target, memory_target = max(cpu_target, 0.025), max(memory_target, 250e6)
     return Recommendation(round_cpu(cpu_target), round_cpu(max(cpu_upper, cpu_target)), round_memory(memory_target),
-                          round_memory(max(memory_upper, memory_target)), (f"confidence {confidence:.2f} days",))
+                          round_memory(max(memory_upper, memory_target)), (f"confidence {confidence:.2f} days",),
+                          why=why, peak=_peak(usage))
 
 
 @strategy("flux")
@@ -145,30 +169,53 @@ def flux(usage: Usage, settings: Settings) -> Recommendation:
     if not base.enough_data:
         return base
     assert base.memory_request is not None and base.cpu_request is not None
+    why = dict(base.why)
     memory_request = max(base.memory_request, settings.memory_min)
+    if base.memory_request < settings.memory_min:
+        why["memory_request"] = f"floor ({format_memory(settings.memory_min)})"
     memory_limit = max(base.memory_limit or memory_request, memory_request)
+    if memory_limit != base.memory_limit:
+        why["memory_limit"] = why["memory_request"]
     info = list(base.info)
     if usage.oom_limits:
         floor = round_memory(max(usage.oom_limits) * (1 + settings.oom_buffer))
         if floor > memory_limit:
+            bump = f"OOM bump: the limit it was OOMKilled at ({format_memory(max(usage.oom_limits))}) x " \
+                   f"{1 + settings.oom_buffer:g}"
+            if floor > memory_request:
+                why["memory_request"] = bump
             memory_request, memory_limit = max(memory_request, floor), floor
+            why["memory_limit"] = bump
             info.append(f"OOMKill detected: kept above the killed limit x {1 + settings.oom_buffer:g}")
         else:
             info.append(f"OOMKill detected at {format_memory(max(usage.oom_limits))}: the peak already keeps it above")
     cpu_request = max(round_cpu(base.cpu_request), settings.cpu_min)
+    if round_cpu(base.cpu_request) < settings.cpu_min:
+        why["cpu_request"] = f"floor ({format_cpu(settings.cpu_min)})"
     cpu_limit = None if base.cpu_limit is None else max(round_cpu(base.cpu_limit), cpu_request)
-    return Recommendation(cpu_request, cpu_limit, round_memory(memory_request), round_memory(memory_limit), tuple(info))
+    return Recommendation(cpu_request, cpu_limit, round_memory(memory_request), round_memory(memory_limit), tuple(info),
+                          why=why, peak=base.peak)
 
 
-def severity(resource: str, current: float | None, recommended: float | None) -> str:
-    """krr's severity of a change: CPU by cores (0.5 / 0.25 / 0.1), memory by MiB (500 / 250 / 100)."""
+SEVERITIES = ("GOOD", "OK", "WARNING", "CRITICAL")
+
+
+def severity(resource: str, current: float | None, recommended: float | None, *, kind: str = "request",
+             peak: float | None = None) -> str:
+    """krr's severity of a change (CPU by cores 0.5 / 0.25 / 0.1, memory by MiB 500 / 250 / 100), but a cut is
+    at most WARNING (it frees resources, it breaks nothing) and a limit below the observed peak is CRITICAL for
+    memory (the container is OOMKilled) and at least WARNING for CPU (it is throttled)."""
+    if kind == "limit" and current is not None and peak is not None and current < peak:
+        return "CRITICAL" if resource == "memory" else "WARNING" if recommended is None or recommended > current \
+            else "GOOD"
     if current is None and recommended is None:
         return "GOOD"
     if current is None or recommended is None:
         return "WARNING"
     diff = abs(current - recommended) if resource == "cpu" else abs(current - recommended) / MiB
     critical, warning, ok = (0.5, 0.25, 0.1) if resource == "cpu" else (500, 250, 100)
-    return "CRITICAL" if diff >= critical else "WARNING" if diff >= warning else "OK" if diff >= ok else "GOOD"
+    found = "CRITICAL" if diff >= critical else "WARNING" if diff >= warning else "OK" if diff >= ok else "GOOD"
+    return "WARNING" if recommended < current and found == "CRITICAL" else found
 
 
 # --- settings from runbook parameters --------------------------------------------------------------
@@ -295,8 +342,9 @@ def recommendation_rows(cluster: str, state: ContainerState, rec: Recommendation
         change = changed(current, value, settings)
         if not change:
             value = current
-        reason = _reason(resource, kind, value, settings, rec) if change else "within tolerance of the current value"
-        rows.append(_row(cluster, state, resource, kind, current, value, severity(resource, current, value), change, reason))
+        reason = _reason(resource, kind, current, rec) if change else "within tolerance of the current value"
+        sev = severity(resource, current, value, kind=kind, peak=rec.peak.get(resource))
+        rows.append(_row(cluster, state, resource, kind, current, value, sev, change, reason))
     return rows
 
 
@@ -304,15 +352,13 @@ KEPT = ("kept: the strategy sets no value, but Flux cannot unset it (the bootstr
         "manager flux, co-owns the field, so removing it from Git leaves it on the cluster)")
 
 
-def _reason(resource: str, kind: str, value: float | None, settings: Settings, rec: Recommendation) -> str:
+def _reason(resource: str, kind: str, current: float | None, rec: Recommendation) -> str:
+    base = rec.why.get(f"{resource}_{kind}", "the strategy's value")
+    peak = rec.peak.get(resource)
+    if kind == "limit" and current is not None and peak is not None and current < peak:
+        base = (f"usage peaked at {quantity_text(resource, peak)}, above the current limit "
+                f"({'OOMKilled' if resource == 'memory' else 'throttled'} there); {base}")
     extra = "; ".join(rec.info)
-    base = {("cpu", "request"): f"p{settings.cpu_percentile:g} of CPU usage",
-            ("cpu", "limit"): "upper bound of CPU usage",
-            ("memory", "request"): f"peak memory + {settings.memory_buffer:.0%}",
-            ("memory", "limit"): f"peak memory + {settings.memory_buffer:.0%}"}[(resource, kind)]
-    floor = settings.cpu_min if resource == "cpu" else settings.memory_min
-    if value == floor:
-        base = f"floor ({quantity_text(resource, floor)})"
     return f"{base}; {extra}" if extra else base
 
 
@@ -344,13 +390,35 @@ class FlagSuggestion:
                 "suggested": self.suggested, "reason": self.reason}
 
 
+def _is_window(text: str | None) -> bool:
+    """A Go duration, as the controllers' flag parser takes it."""
+    if text is None:
+        return True
+    try:
+        Duration.parse(text)
+    except ValueError:
+        return False
+    return True
+
+
 def suggest_flags(state: ContainerState, reconciles_per_second: float, mean_seconds: float | None,
                   queue_p95: float) -> list[FlagSuggestion]:
     """Flux's vertical-scaling advice for one controller from its load (absolute, so a second run after
     the change suggests nothing)."""
-    current = int(state.flag("concurrent") or 1)
     busy = reconciles_per_second * (mean_seconds or 0.0)
     needed = max(math.ceil(2 * busy), math.ceil(queue_p95))
+    raw = state.flag("concurrent") or "1"
+    broken = [FlagSuggestion(state.controller, name, value, fallback,
+                             f"invalid argument {value!r} for \"--{name}\" flag: the controller exits at start "
+                             f"(crash loop) until it is fixed")
+              for name, value, fallback, ok in (
+                  ("concurrent", raw, str(max(needed, int(DEFAULT_FLAGS.get(state.controller, {}).get("concurrent", "4")))),
+                   raw.isdigit() and int(raw) > 0),
+                  ("requeue-dependency", state.flag("requeue-dependency"), "30s", _is_window(state.flag("requeue-dependency"))))
+              if not ok]
+    if broken:
+        return broken
+    current = int(raw)
     out = []
     if needed > current and current < MAX_CONCURRENT:
         suggested = min(needed, MAX_CONCURRENT)

@@ -173,3 +173,18 @@ def test_readme_commands_run_as_written(checkout: Path, tmp_path: Path) -> None:
             serving.wait(timeout=30)
         shell(checkout, env, "fleet local down --all")  # nothing outlives the test, even when it failed
     assert ran == [c for c in readme_commands() if COMMANDS[c][0] == RUN]
+
+
+def test_dev_run_fails_with_one_line_and_keeps_the_last_good_notebook(tmp_path: Path) -> None:
+    """`./dev run` with a value the runbook refuses: exit 1, the refusal in one line, the good notebook kept."""
+    good = tmp_path / "bootstrap-dev-services-amer.ipynb"
+    good.write_text('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
+    before = good.read_bytes()
+    done = subprocess.run([str(REPO / "dev"), "run", "-p", "dry_run", "maybe"], cwd=REPO, capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "FLEET_OUT": str(tmp_path)}, check=False)
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    said = [line for line in done.stderr.splitlines() if line.startswith("dev: the bootstrap failed")]
+    assert said == ["dev: the bootstrap failed: ParameterError: runbook parameters: key 'dry_run': must be True or "
+                    "False (true/false also), not 'maybe'"], done.stderr
+    assert "Traceback" not in done.stdout + done.stderr and "KeyError" not in done.stderr
+    assert good.read_bytes() == before and (tmp_path / "bootstrap-dev-services-amer.failed.ipynb").is_file()

@@ -55,11 +55,12 @@ def test_not_enough_data(name: str) -> None:
 
 
 @pytest.mark.parametrize(("resource", "current", "recommended", "expected"), [
-    ("cpu", 1.0, 0.4, "CRITICAL"), ("cpu", 0.5, 0.2, "WARNING"), ("cpu", 0.2, 0.05, "OK"), ("cpu", 0.1, 0.05, "GOOD"),
-    ("memory", 1024 * MiB, 100 * MiB, "CRITICAL"), ("memory", 400 * MiB, 100 * MiB, "WARNING"),
-    ("memory", 64 * MiB, 200 * MiB, "OK"), ("memory", None, 100 * MiB, "WARNING"), ("cpu", None, None, "GOOD")])
-def test_severity_uses_krr_thresholds(resource: str, current: float | None, recommended: float | None,
-                                      expected: str) -> None:
+    ("cpu", 0.4, 1.0, "CRITICAL"), ("cpu", 1.0, 0.4, "WARNING"), ("cpu", 0.5, 0.2, "WARNING"), ("cpu", 0.2, 0.05, "OK"),
+    ("cpu", 0.1, 0.05, "GOOD"), ("memory", 100 * MiB, 1024 * MiB, "CRITICAL"), ("memory", 1024 * MiB, 100 * MiB, "WARNING"),
+    ("memory", 400 * MiB, 100 * MiB, "WARNING"), ("memory", 64 * MiB, 200 * MiB, "OK"), ("memory", None, 100 * MiB, "WARNING"),
+    ("cpu", None, None, "GOOD")])
+def test_severity_uses_krr_thresholds_and_a_cut_is_never_critical(
+        resource: str, current: float | None, recommended: float | None, expected: str) -> None:
     assert severity(resource, current, recommended) == expected
 
 
@@ -118,3 +119,35 @@ def test_flag_suggestions_follow_the_vertical_scaling_guide(rate: float, seconds
     state = ContainerState("kustomize-controller", "manager", {}, current)
     got = [(s.flag, s.suggested) for s in suggest_flags(state, rate, seconds, queue)]
     assert got == expected
+
+
+def test_a_memory_limit_below_the_observed_peak_is_the_most_severe_row() -> None:
+    state = ContainerState("kustomize-controller", "manager", {("cpu", "request"): 0.1, ("cpu", "limit"): 1.0,
+                                                               ("memory", "request"): 64 * MiB,
+                                                               ("memory", "limit"): 100 * MiB})
+    usage = Usage([np.full(300, 0.05)], [np.full(300, 139 * MiB)])
+    rows = {(r["resource"], r["kind"]): r for r in recommendation_rows("dev/x", state, STRATEGIES["flux"](
+        usage, Settings()), Settings())}
+    limit = rows[("memory", "limit")]
+    assert limit["severity"] == "CRITICAL" and limit["reason"].startswith("usage peaked at 139Mi, above the current limit")
+    assert severity("memory", 1024 * MiB, 100 * MiB) != "CRITICAL"  # cutting an oversized limit is not
+
+
+def test_reasons_name_what_set_the_value() -> None:
+    quiet = Usage([np.full(300, 0.001)], [np.full(300, 10 * MiB)])
+    vpa_rec = STRATEGIES["vpa"](quiet, Settings())
+    assert vpa_rec.why["cpu_request"] == "VPA's floor (25m)" and vpa_rec.why["memory_request"] == "VPA's floor (250MB)"
+    busy = Usage([np.full(300, 0.5)], [np.full(300, 600 * MiB)])
+    assert STRATEGIES["vpa"](busy, Settings()).why["cpu_request"] == "p90 of CPU usage + 15% margin"
+    flux_rec = STRATEGIES["flux"](quiet, Settings())
+    assert flux_rec.why["cpu_request"] == "floor (10m)" and flux_rec.why["memory_request"] == "floor (100Mi)"
+    bumped = STRATEGIES["flux"](Usage(CPU, MEM, oom_limits=[256 * MiB]), Settings())
+    assert bumped.why["memory_limit"].startswith("OOM bump: the limit it was OOMKilled at (256Mi)")
+
+
+@pytest.mark.parametrize(("flag", "value"), [("concurrent", "four"), ("concurrent", "0"), ("requeue-dependency", "soon")])
+def test_a_flag_the_controller_refuses_is_a_suggestion_not_a_crash(flag: str, value: str) -> None:
+    state = ContainerState("kustomize-controller", "manager", {}, {flag: value})
+    found = suggest_flags(state, 0.0, None, 0.0)
+    assert [(s.flag, s.current) for s in found] == [(flag, value)]
+    assert f'invalid argument {value!r} for "--{flag}" flag' in found[0].reason
