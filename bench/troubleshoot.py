@@ -29,6 +29,12 @@ from fleetlib.sandbox.release import install_objects
 
 KINDS = (("GitRepository", "source.toolkit.fluxcd.io/v1", 0.4), ("Kustomization", "kustomize.toolkit.fluxcd.io/v1", 0.4),
          ("HelmRelease", "helm.toolkit.fluxcd.io/v2", 0.2))
+SPECS = {  # the least each kind's schema requires
+    "GitRepository": {"interval": "10m0s", "url": "ssh://git@github.com/JiwooL0920/fleet-infra", "ref": {"branch": "main"}},
+    "Kustomization": {"interval": "10m0s", "prune": True, "sourceRef": {"kind": "GitRepository", "name": "flux-system"}},
+    "HelmRelease": {"interval": "10m0s", "chart": {"spec": {"chart": "hello", "sourceRef": {
+        "kind": "HelmRepository", "name": "charts"}}}},
+}
 
 
 def seed(api, objects: int, events: int) -> None:  # type: ignore[no-untyped-def]
@@ -45,7 +51,7 @@ def seed(api, objects: int, events: int) -> None:  # type: ignore[no-untyped-def
         t = reg.by_kind(api_version, kind)
         for i in range(int(objects * share)):
             failing = n % 10 == 0
-            body = {"metadata": {"name": f"{kind.lower()}-{i:05d}"}, "spec": {"interval": "10m0s"}}
+            body = {"metadata": {"name": f"{kind.lower()}-{i:05d}"}, "spec": SPECS[kind]}
             made = api.create(t, "flux-system", body, manager="bench")
             ready = {"type": "Ready", "status": "False" if failing else "True",
                      "reason": "BuildFailed" if failing else "Succeeded",

@@ -28,8 +28,11 @@ MAX_YAML_NODES = 100_000
 """Values a document may expand to through aliases (a 'billion laughs' document expands to 10^9)."""
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate and unhashable mapping keys, deep nesting and alias bombs."""
+class BoundedLoader(yaml.SafeLoader):
+    """SafeLoader that refuses deep nesting (`max_depth`) and alias bombs (more than MAX_YAML_NODES values), fast:
+    what reads YAML from someone else (the sandbox API server's request bodies) parses with it."""
+
+    max_depth = 200
 
     def __init__(self, stream: Any) -> None:
         super().__init__(stream)
@@ -39,9 +42,9 @@ class _StrictLoader(yaml.SafeLoader):
     def compose_node(self, parent: Any, index: Any) -> Any:
         self._depth += 1
         try:
-            if self._depth > MAX_YAML_DEPTH:
+            if self._depth > self.max_depth:
                 mark = self.peek_event().start_mark
-                raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_YAML_DEPTH} levels", mark)
+                raise yaml.composer.ComposerError(None, None, f"nested deeper than {self.max_depth} levels", mark)
             node = super().compose_node(parent, index)
         finally:
             self._depth -= 1
@@ -62,6 +65,12 @@ class _StrictLoader(yaml.SafeLoader):
                 total = 1
             self._sizes[key] = min(total, MAX_YAML_NODES + 1)
         return self._sizes[key]
+
+
+class _StrictLoader(BoundedLoader):
+    """BoundedLoader that also refuses duplicate and unhashable mapping keys (parameters files and -y values)."""
+
+    max_depth = MAX_YAML_DEPTH
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:

@@ -383,3 +383,58 @@ def test_github_checks_refs_and_deploy_keys(sandbox: Sandbox) -> None:
     status, doc = hub_send(sandbox, "POST", f"/api/v3/repos/{owner}/hostile-refs/keys",
                            {"title": "k", "key": "ssh-ed25519 not-base64!!"})
     assert status == 422 and doc["errors"][0]["field"] == "key"
+
+
+ALIAS_BOMB = ("a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"{n}: &{n} [{', '.join(['*' + p] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi", strict=True))).encode()
+
+
+@pytest.mark.parametrize(("media", "body", "says"), [
+    ("application/yaml", ALIAS_BOMB, "excessive aliasing"),
+    ("application/json", b"[" * 100_000 + b"]" * 100_000, "exceeded max depth"),
+    ("application/yaml", b"a: " + b"[" * 5000 + b"]" * 5000, "exceeded max depth"),
+])
+def test_bombs_and_deep_nesting_are_a_fast_400(c: SandboxCluster, media: str, body: bytes, says: str) -> None:
+    status, doc = send(c, "POST", CM, body, headers={"Content-Type": media})  # bench/sandbox_api.py times it
+    assert status == 400 and doc["reason"] == "BadRequest" and says in doc["message"], doc
+    patched = send(c, "PATCH", CM + "/victim?fieldManager=t", body, headers={
+        "Content-Type": "application/apply-patch+yaml"})
+    assert patched[0] == 400 and says in patched[1]["message"]
+    assert send(c, "GET", "/version")[0] == 200
+
+
+def test_an_unknown_method_is_405_with_a_status(c: SandboxCluster) -> None:
+    status, doc = send(c, "FROB", CM)
+    assert status == 405 and doc["kind"] == "Status" and doc["reason"] == "MethodNotAllowed"
+
+
+def test_a_stalled_body_times_out(c: SandboxCluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fleetlib.sandbox import kubehttp
+
+    monkeypatch.setattr(kubehttp, "BODY_TIMEOUT", 0.5)
+    conn = connect(c)
+    conn.putrequest("POST", prefix(c) + CM)
+    conn.putheader("Authorization", token(c))
+    conn.putheader("Content-Type", "application/json")
+    conn.putheader("Content-Length", "1000")
+    conn.endheaders()
+    conn.send(b'{"metadata": ')  # and nothing more
+    resp = conn.getresponse()
+    assert resp.status == 408 and json.loads(resp.read())["reason"] == "Timeout"
+    conn.close()
+
+
+def test_continue_pages_come_from_the_first_pages_snapshot(c: SandboxCluster) -> None:
+    core = k8s.CoreV1Api(c.client)
+    core.create_namespace({"metadata": {"name": "paging"}})
+    for i in range(6):
+        core.create_namespaced_config_map("paging", {"metadata": {"name": f"cm-{i}"}, "data": {"v": "before"}})
+    first = core.list_namespaced_config_map("paging", limit=3)
+    core.create_namespaced_config_map("paging", {"metadata": {"name": "cm-9-later"}})
+    core.delete_namespaced_config_map("cm-4", "paging")
+    core.patch_namespaced_config_map("cm-5", "paging", {"data": {"v": "after"}})
+    rest = core.list_namespaced_config_map("paging", limit=10, _continue=first.metadata._continue)
+    items = {m.metadata.name: m for m in first.items + rest.items if m.metadata.name != "kube-root-ca.crt"}
+    assert list(items) == [f"cm-{i}" for i in range(6)]  # cm-4 still there, cm-9-later not yet
+    assert items["cm-5"].data == {"v": "before"}
+    assert rest.metadata.resource_version == first.metadata.resource_version

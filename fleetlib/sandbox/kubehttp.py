@@ -30,6 +30,7 @@ from fleetlib.sandbox.errors import ApiError
 from fleetlib.sandbox.httpbase import LocalServer, VerbHandler
 from fleetlib.sandbox.openapi import openapi_v2, openapi_v3_group, openapi_v3_index
 from fleetlib.sandbox.patch import PatchError, json_patch, merge_patch
+from fleetlib.sandbox.patching import load_json_body, load_yaml_body
 from fleetlib.sandbox.protobuf import ProtobufError, decode_protobuf
 from fleetlib.sandbox.registry import ResourceType
 from fleetlib.sandbox.selectors import SelectorError, parse_fields, parse_labels
@@ -44,6 +45,9 @@ DRAIN_LIMIT = 64 * 1024 * 1024
 """An authenticated body over the limit but under this is read and dropped before the 413 (so the client, which sends
 first and reads after, sees the answer); a larger one gets the 413 at once and the connection is closed."""
 DRAIN_PAUSE = 2.0
+BODY_TIMEOUT = 60.0
+"""A request body that stops arriving for this long (the API server's request timeout, 1m) is given up: 408 and the
+connection closed, so a stalled client holds no thread forever."""
 WATCH_DEFAULT_TIMEOUT = 1800.0
 FOLLOW_LIMIT = 3600.0
 
@@ -111,7 +115,18 @@ class KubeHandler(VerbHandler):
             log.debug("connection closed: %s", e)
 
     def _body(self) -> bytes:
-        """The request body, read only after authentication, within MAX_BODY (413 beyond, as the real server)."""
+        """The request body, read only after authentication, within MAX_BODY (413 beyond, as the real server) and
+        BODY_TIMEOUT (408 when it stalls)."""
+        self.connection.settimeout(BODY_TIMEOUT)
+        try:
+            return self._read_body()
+        except TimeoutError:
+            self.close_connection = True
+            raise ApiError(408, "Timeout", f"the request body did not arrive within {BODY_TIMEOUT:g}s") from None
+        finally:
+            self.connection.settimeout(None)
+
+    def _read_body(self) -> bytes:
         chunked = "chunked" in str(self.headers.get("Transfer-Encoding") or "").lower()
         length_text = self.headers.get("Content-Length")
         if chunked:
@@ -126,7 +141,11 @@ class KubeHandler(VerbHandler):
                 self._drain(length)
             self.close_connection = True
             raise ApiError(413, "RequestEntityTooLarge", f"Request entity too large: limit is {MAX_BODY}")
-        return self.rfile.read(length) if length else b""
+        body = self.rfile.read(length) if length else b""
+        if len(body) < length:  # the client closed half-way
+            self.close_connection = True
+            raise ApiError(400, "BadRequest", f"the request body ended after {len(body)} of {length} bytes")
+        return body
 
     def _drain(self, length: int) -> None:
         """Read and drop `length` bytes, giving up when the client pauses for DRAIN_PAUSE seconds."""
@@ -191,6 +210,18 @@ class KubeHandler(VerbHandler):
         given = value.strip().encode()
         candidates = [cluster] if cluster is not None else list(self.server.clusters)
         return any(hmac.compare_digest(given, self.server.token_for(*c).encode()) for c in candidates)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals as the API server gives them: a Status in JSON (an unknown method is 405)."""
+        if code == 501:
+            code, reason, text = 405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
+        else:
+            reason, text = "BadRequest" if code == 400 else "InternalError", message or "bad request"
+        self.close_connection = True
+        try:
+            self._send(error_response(ApiError(code, reason, text)))
+        except OSError:
+            pass
 
     def _refuse(self, err: ApiError) -> None:
         """Answer without reading the body, and close the connection (the unread body would be the next request)."""
@@ -304,7 +335,7 @@ def _decode(body: bytes, headers: Any = None, rt: ResourceType | None = None) ->
             raise ApiError(415, "UnsupportedMediaType", f"the sandbox cannot decode this protobuf body: {e}; send "
                            "JSON (Content-Type: application/json)") from None
     try:
-        obj = json.loads(body or b"{}") if media == "application/json" else yaml.safe_load(body or b"{}")
+        obj = load_json_body(body) if media == "application/json" else load_yaml_body(body or b"{}")
     except (ValueError, yaml.YAMLError) as e:
         raise ApiError(400, "BadRequest", f"the body of the request could not be decoded: {str(e)[:200]}") from None
     if not isinstance(obj, dict):
@@ -384,7 +415,7 @@ def _scale(api: ClusterApi, rt: ResourceType, verb: str, namespace: str | None, 
             raise ApiError(415, "UnsupportedMediaType", f"the media type {kind!r} is not supported for scale; use a "
                            "merge or JSON patch")
         try:
-            patch = json.loads(body or b"null")
+            patch = load_json_body(body, b"null")
         except ValueError as e:
             raise ApiError(400, "BadRequest", f"the patch is not valid JSON: {e}") from None
         try:

@@ -18,7 +18,7 @@ from fleetlib.objects import meta_of
 from fleetlib.sandbox.errors import ApiError, not_found
 from fleetlib.sandbox.registry import ResourceType
 from fleetlib.sandbox.selectors import SelectorError, parse_fields, parse_labels
-from fleetlib.sandbox.store import Row, Store
+from fleetlib.sandbox.store import Row, Store, TooOld
 
 
 def ns_key(rt: ResourceType, namespace: str | None) -> str:
@@ -78,7 +78,11 @@ class Reads:
         if "metadata.namespace" in equal:
             ns = equal["metadata.namespace"]
         names = [equal["metadata.name"]] if "metadata.name" in equal else None
-        rv, rows = self.store.scan([rt.key], ns, after=after, names=names)
+        try:
+            rv, rows = self.store.scan([rt.key], ns, after=after, names=names, at=list_rv)
+        except TooOld:
+            raise ApiError(410, "Expired", "The provided continue parameter is too old to display a consistent list "
+                           "result. You can start a new list without the continue parameter.") from None
         plain = label_selector is None and not field_selector
         items: list[str] = []
         more: Row | None = None

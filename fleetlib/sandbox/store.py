@@ -17,7 +17,8 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+import weakref
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,6 +117,14 @@ def _get(db: sqlite3.Connection, resource: str, namespace: str, name: str) -> Ro
     return Row(*r) if r else None
 
 
+class TooOld(SandboxError):
+    """A read at a resourceVersion the change log no longer reaches (the API answers 410 Gone)."""
+
+    def __init__(self, rv: int) -> None:
+        super().__init__(f"resourceVersion {rv} is too old")
+        self.rv = rv
+
+
 class DamagedState(SandboxError):
     """A cluster's database file exists but is empty, truncated or not a sandbox database; it is never re-created
     silently (that would turn a broken cluster into an empty, healthy-looking one)."""
@@ -164,8 +173,23 @@ def _inspect(path: Path) -> tuple[str, set[str], Any]:
     return ok, tables, rv
 
 
+class _Lease:
+    """A thread's hold on one pooled connection: when the thread ends, its thread-local data goes, and with it this
+    object, whose finalizer hands the connection back to the pool (a server thread per connection would otherwise
+    keep a connection, two descriptors and its page cache per request ever served)."""
+
+    def __init__(self, db: sqlite3.Connection, give_back: Callable[[sqlite3.Connection], None]) -> None:
+        self.db = db
+        weakref.finalize(self, give_back, db)
+
+
+IDLE_KEPT = 8
+"""Idle connections kept for the next threads; more are closed."""
+
+
 class Store:
-    """Thread-safe access to one cluster's database: a connection per thread. A damaged file raises DamagedState."""
+    """Thread-safe access to one cluster's database: a pooled connection per live thread, given back when the
+    thread ends. A damaged file raises DamagedState."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -173,6 +197,7 @@ class Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._opened: list[sqlite3.Connection] = []
+        self._idle: list[sqlite3.Connection] = []
         self._opened_lock = threading.Lock()
         try:
             with self.write() as tx:
@@ -183,17 +208,35 @@ class Store:
             raise DamagedState(f"{path}: is damaged ({e})") from None
 
     def _db(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA busy_timeout=30000")
-            db.executescript(SCHEMA)
-            self._local.db = db
-            with self._opened_lock:
-                self._opened.append(db)
+        lease = getattr(self._local, "lease", None)
+        if lease is None:
+            lease = self._local.lease = _Lease(self._take(), self._give_back)
+        return lease.db
+
+    def _take(self) -> sqlite3.Connection:
+        with self._opened_lock:
+            if self._idle:
+                return self._idle.pop()
+        db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA busy_timeout=30000")
+        db.executescript(SCHEMA)
+        with self._opened_lock:
+            self._opened.append(db)
         return db
+
+    def _give_back(self, db: sqlite3.Connection) -> None:
+        with self._opened_lock:
+            if db not in self._opened:
+                return  # closed by close() meanwhile
+            if db.in_transaction:
+                db.rollback()
+            if len(self._idle) < IDLE_KEPT:
+                self._idle.append(db)
+                return
+            self._opened.remove(db)
+        db.close()
 
     @contextmanager
     def write(self) -> Iterator[Tx]:
@@ -209,7 +252,7 @@ class Store:
     def close(self) -> None:
         """Close every thread's connection (a forgotten cluster holds no file open)."""
         with self._opened_lock:
-            opened, self._opened = self._opened, []
+            opened, self._opened, self._idle = self._opened, [], []
         for db in opened:
             try:
                 db.close()
@@ -230,9 +273,43 @@ class Store:
         return _get(self._db(), resource, namespace, name)
 
     def scan(self, resources: Sequence[str], namespace: str | None, *, after: tuple[str, str, str] | None = None,
-             names: Sequence[str] | None = None) -> tuple[int, list[Row]]:
+             names: Sequence[str] | None = None, at: int | None = None) -> tuple[int, list[Row]]:
         """Rows of `resources` (in one namespace or all), ordered by (resource, namespace, name), with the
-        store's resourceVersion read in the same snapshot."""
+        store's resourceVersion read in the same snapshot. With `at`, the rows as they were at that
+        resourceVersion (a list's later pages come from its first page's snapshot, as etcd serves them), rebuilt
+        from the change log; TooOld when the log no longer reaches back that far."""
+        rv, rows = self._scan_now(resources, namespace, after=after, names=names)
+        if at is None or at >= rv:
+            return rv, rows
+        return at, self._rewind(rows, at, resources, namespace, after=after, names=names)
+
+    def _rewind(self, rows: list[Row], at: int, resources: Sequence[str], namespace: str | None, *,
+                after: tuple[str, str, str] | None, names: Sequence[str] | None) -> list[Row]:
+        db = self._db()
+        if self.oldest_change() > at + 1:
+            raise TooOld(at)
+        marks = ",".join("?" for _ in resources)
+        sql = f"SELECT DISTINCT resource, namespace, name FROM changes WHERE rv > ? AND resource IN ({marks})"
+        args: list[Any] = [at, *resources]
+        if namespace is not None:
+            sql += " AND namespace=?"
+            args.append(namespace)
+        touched = {tuple(r) for r in db.execute(sql, args)}
+        kept = [r for r in rows if (r.resource, r.namespace, r.name) not in touched]
+        for key in touched:
+            if (after is not None and key <= after) or (names is not None and key[2] not in names):
+                continue
+            then = db.execute("SELECT type, body FROM changes WHERE resource=? AND namespace=? AND name=? AND rv <= ? "
+                              "ORDER BY rv DESC LIMIT 1", (*key, at)).fetchone()
+            if then is None or then[0] == "DELETED":
+                continue  # created after the snapshot, or gone by then
+            meta = json.loads(then[1]).get("metadata") or {}
+            kept.append(Row(key[0], key[1], key[2], str(meta.get("uid", "")), int(meta.get("resourceVersion") or 0),
+                            then[1]))
+        return sorted(kept, key=lambda r: (r.resource, r.namespace, r.name))
+
+    def _scan_now(self, resources: Sequence[str], namespace: str | None, *,
+                  after: tuple[str, str, str] | None = None, names: Sequence[str] | None = None) -> tuple[int, list[Row]]:
         db = self._db()
         db.execute("BEGIN")
         try:
