@@ -136,6 +136,83 @@ def test_bootstrap_installs_real_flux_and_syncs_over_ssh(cluster: LocalCluster, 
     assert '"level"' in logs  # the real controller's JSON log, served for its kwok pod
 
 
+def _pid_of(cluster: LocalCluster, name: str) -> int:
+    record = cluster.record()
+    assert record is not None and name in record["children"], record
+    return int(record["children"][name])
+
+
+@pytest.mark.parametrize("component", ["kube-apiserver", "etcd"])
+def test_the_supervisor_outlives_a_killed_control_plane_process(cluster: LocalCluster, bootstrapped: dict[str, Any],
+                                                                component: str) -> None:
+    import signal
+
+    supervisor = int((cluster.record() or {})["pid"])
+    victim = _pid_of(cluster, component)
+    os.kill(victim, signal.SIGKILL)
+    wait(f"{component} restarted", lambda: pid_alive(supervisor) and cluster.record() is not None
+         and _pid_of(cluster, component) != victim, timeout=60)
+    wait("the API server answering again", cluster.api_ready, timeout=90)
+    assert pid_alive(supervisor)
+    assert "Ready" in kubectl(cluster, "get", "nodes")
+    wait("the Flux controllers running", lambda: "source-controller" in ((cluster.record() or {}).get("flux") or []),
+         timeout=60)
+
+
+def test_a_pod_status_from_an_earlier_life_is_corrected(cluster: LocalCluster, bootstrapped: dict[str, Any]) -> None:
+    """A status saying CrashLoopBackOff (as left by a supervisor that died while the controller crash-looped)
+    while the controller's process runs: the kubelet reports the truth."""
+    pod = json.loads(kubectl(cluster, "-n", "flux-system", "get", "pods", "-l", "app=helm-controller", "-o", "json"))[
+        "items"][0]["metadata"]["name"]
+    stale = {"status": {"containerStatuses": [{"name": "manager", "ready": False, "restartCount": 4, "image": "x",
+                                               "imageID": "", "started": False, "state": {"waiting": {
+                                                   "reason": "CrashLoopBackOff", "message": "back-off 40s"}}}]}}
+    kubectl(cluster, "-n", "flux-system", "patch", "pod", pod, "--subresource", "status", "--type", "merge", "-p",
+            json.dumps(stale))
+
+    def running() -> bool:
+        status = json.loads(kubectl(cluster, "-n", "flux-system", "get", "pod", pod, "-o", "json"))["status"]
+        return any("running" in (c.get("state") or {}) for c in status.get("containerStatuses") or [])
+
+    wait("the pod's status to say running", running, timeout=30)
+
+
+def test_ports_are_distinct_and_a_shared_pair_is_never_kept(tmp_path: Path) -> None:
+    local = LocalCluster(tmp_path, ClusterId(STAGE, "ports"))
+    local.state.mkdir(parents=True)
+    first = local.allocate_ports()
+    first["flux"]["kustomize-controller"]["health"] = first["flux"]["kustomize-controller"]["metrics"]  # as once seen
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", first["apiserver"]))  # and one taken by another program meanwhile
+    (local.state / "ports.json").write_text(json.dumps(first))
+    try:
+        again = local.allocate_ports()
+    finally:
+        busy.close()
+    flat = [p for k, p in again.items() if isinstance(p, int)] + [p for c in again["flux"].values() for p in c.values()]
+    assert len(flat) == len(set(flat))
+    assert again["apiserver"] != first["apiserver"] and again["etcd"] == first["etcd"]
+
+
+def test_up_heals_a_cluster_whose_processes_are_gone(built: Path, env: dict[str, str]) -> None:
+    import signal
+
+    home = Path(env["FLEET_HOME"])
+    local = LocalCluster(home, ClusterId(STAGE, "local-heal"))
+    local.up(say=_say)
+    try:
+        record = local.record()
+        assert record is not None
+        os.kill(int(record["pid"]), signal.SIGKILL)  # the supervisor, and with it every process of the cluster
+        wait("the cluster to be down", lambda: not local.running(), timeout=30)
+        done = subprocess.run([sys.executable, "-m", "fleetlib", "local", "up", "--stage", STAGE, "--cluster",
+                               "local-heal"], env=env, capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert local.api_ready()
+    finally:
+        local.down(say=_say)
+
+
 def test_a_crashed_supervisor_leaves_no_orphan(built: Path, env: dict[str, str]) -> None:
     import signal
 

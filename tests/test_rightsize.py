@@ -11,6 +11,7 @@ import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -385,6 +386,18 @@ def test_commit_when_the_branch_moved_meanwhile_proposes_again_from_a_fresh_clon
     assert log[0].startswith("Tune Flux controller resources") and log[1] == "Add README"
 
 
+def busy_for_weeks(api: Any) -> None:
+    """The cluster has had today's objects for the whole history: the usage model's load timeline (which keeps
+    what was served, new load from its time on) starts with today's counts three weeks before UNTIL."""
+    from fleetlib.sandbox.metrics import LOAD_KEY
+
+    now = json.loads(api.store.meta(LOAD_KEY))[-1][1]
+    since = datetime.fromisoformat(UNTIL.replace("Z", "+00:00")).timestamp() - 21 * 86400
+    with api.store.write() as tx:
+        tx.set_meta(LOAD_KEY, json.dumps([[since, now]]))
+    time.sleep(5.5)  # and the model reads it again
+
+
 def test_a_busy_cluster_gets_more_workers_and_memory_through_git(sandbox: Sandbox, tmp_path: Path) -> None:
     """400 Kustomizations (suspended, so the mini-Flux leaves them be; the controllers' metrics count them):
     kustomize-controller needs more memory and, by Flux's vertical-scaling guide, more workers and a shorter
@@ -400,6 +413,7 @@ def test_a_busy_cluster_gets_more_workers_and_memory_through_git(sandbox: Sandbo
                                                      "sourceRef": {"kind": "GitRepository", "name": "flux-system"}}},
                    manager="test")
     time.sleep(5.5)  # the sandbox Prometheus re-reads object counts every 5 s
+    busy_for_weeks(api)
     t = tuning(sandbox, params, apply="commit", until=UNTIL)
     flags = {(s["controller"], s["flag"]): s for s in t.flags().to_dict("records")}
     concurrent = flags[("kustomize-controller", "--concurrent")]

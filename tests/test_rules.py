@@ -220,3 +220,24 @@ def test_a_health_check_waiting_on_a_failing_release_is_its_symptom() -> None:
     found = diagnose(installed(objects={"HelmRelease": [release], "Kustomization": [parent]}))
     assert [(f.id, f.symptom_of) for f in found] == [
         ("helm-retries-exhausted", None), ("health-check-failed", "HelmRelease/flux-system/web")]
+
+
+def event(kind: str, name: str, type_: str, reason: str, message: str, at: str) -> dict[str, Any]:
+    return {"involvedObject": {"kind": kind, "name": name, "namespace": "flux-system"}, "type": type_,
+            "reason": reason, "message": message, "lastTimestamp": at}
+
+
+RETRYING = {"type": "Ready", "status": "Unknown", "reason": "Progressing", "message": "Reconciliation in progress"}
+
+
+def test_a_failure_that_has_shown_stays_found_while_the_controller_retries() -> None:
+    ks = flux_object("Kustomization", "apps", RETRYING)
+    failed = event("Kustomization", "apps", "Warning", "HealthCheckFailed", "health check failed after 1m0s: timeout "
+                   "waiting for: [Deployment/apps/web status: 'InProgress']", "2026-12-05T10:00:00Z")
+    earlier = event("Kustomization", "apps", "Normal", "ReconciliationSucceeded", "Applied revision", "2026-12-05T09:00:00Z")
+    found = diagnose(installed(objects={"Kustomization": [ks]}, events=[earlier, failed]))
+    assert [(f.id, f.object) for f in found] == [("health-check-failed", "Kustomization/flux-system/apps")]
+    assert found[0].evidence == failed["message"]
+    recovered = event("Kustomization", "apps", "Normal", "ReconciliationSucceeded", "Applied revision",
+                      "2026-12-05T10:05:00Z")
+    assert diagnose(installed(objects={"Kustomization": [ks]}, events=[failed, recovered])) == []

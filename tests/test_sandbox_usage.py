@@ -111,3 +111,41 @@ def test_oom_history(flux: FluxCluster) -> None:
 def test_bad_queries_are_400(flux: FluxCluster, query: str) -> None:
     doc = prom(flux, "query", query=query)
     assert doc["code"] == 400 and doc["status"] == "error" and doc["errorType"] == "bad_data"
+
+
+def test_served_history_does_not_change_when_load_grows() -> None:
+    from fleetlib.sandbox.usage import UsageModel, grid
+
+    ts = grid(1_796_000_000.0, 1_796_000_000.0 + 86_400)
+    before = UsageModel("dev/x", timeline=((1_795_000_000.0, {"kustomize-controller": 3}),))
+    change = 1_796_000_000.0 + 43_200
+    after = UsageModel("dev/x", timeline=((1_795_000_000.0, {"kustomize-controller": 3}),
+                                         (change, {"kustomize-controller": 150})))
+    old, new = before.memory("kustomize-controller", ts), after.memory("kustomize-controller", ts)
+    assert np.array_equal(old[ts < change], new[ts < change])  # what was served stays as it was
+    assert (new[ts >= change] > old[ts >= change] * 2).all()  # the new load shows from its time on
+    alone = UsageModel("dev/x", objects={"kustomize-controller": 3})
+    assert np.array_equal(alone.memory("kustomize-controller", ts), old)
+
+
+def test_the_kubelet_oom_kills_a_controller_whose_working_set_passes_its_limit(flux: FluxCluster) -> None:
+    from fleetlib.sandbox.flux.seed import seed
+
+    c = flux.c
+    seed(c.sandbox.cluster(c.id), c.sandbox.hub, apps=50)  # about 100Mi for kustomize-controller from now on
+    metrics = c.sandbox.prom.sources[(c.id.stage, c.id.cluster)]
+    time.sleep(5.5)
+    working = metrics.working_set("kustomize-controller")
+    assert working is not None and working > 70 * 2**20
+    patch = {"spec": {"template": {"spec": {"containers": [{"name": "manager", "resources": {
+        "limits": {"memory": "60Mi"}}}]}}}}  # above what it needs to start (42Mi), below what it uses now
+    c.kubectl("patch", "deployment", "kustomize-controller", "-n", "flux-system", "--type", "strategic", "-p",
+              json.dumps(patch))
+
+    def killed() -> bool:
+        pods = json.loads(c.kubectl("get", "pods", "-n", "flux-system", "-o", "json"))["items"]
+        return any(((s.get("lastState") or {}).get("terminated") or {}).get("reason") == "OOMKilled"
+                   for p in pods if p["metadata"]["name"].startswith("kustomize-controller-")
+                   for s in (p.get("status") or {}).get("containerStatuses") or [])
+
+    wait_for("kustomize-controller OOMKilled", killed, timeout=60)

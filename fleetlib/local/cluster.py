@@ -64,19 +64,15 @@ def fleet_kubeconfig(home: Path) -> Path:
     return local_root(home) / "kubeconfig"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def port_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
+def _bound(port: int) -> socket.socket | None:
+    """A socket bound to 127.0.0.1:`port` (0: any free one), or None when that port is in use."""
+    sock = socket.socket()
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError:
+        sock.close()
+        return None
+    return sock
 
 
 @dataclass(frozen=True)
@@ -103,19 +99,35 @@ class LocalCluster:
     # --- ports and the supervisor's record --------------------------------------------------------
 
     def allocate_ports(self) -> dict[str, Any]:
-        """The cluster's ports: the ones it used before where they are still free (the node and the kubeconfig keep
-        pointing at them), new ones otherwise."""
+        """The cluster's ports, all distinct and checked free together (each held bound until every one is chosen):
+        the ones it used before where they still are (the node and the kubeconfig keep pointing at them), new ones
+        otherwise, so a port two roles once shared is never handed out twice again."""
         try:
             old = dict(json.loads((self.state / "ports.json").read_text()))
         except (OSError, ValueError):
             old = {}
+        held: dict[int, socket.socket] = {}
 
-        def keep(port: Any) -> int:
-            return int(port) if isinstance(port, int) and port_free(port) else free_port()
+        def take(port: Any) -> int:
+            if isinstance(port, int) and port not in held:
+                sock = _bound(port)
+                if sock is not None:
+                    held[port] = sock
+                    return port
+            while True:  # the kernel never hands out a port that is bound, so these are distinct
+                sock = _bound(0)
+                if sock is not None:
+                    got = int(sock.getsockname()[1])
+                    held[got] = sock
+                    return got
 
-        ports: dict[str, Any] = {role: keep(old.get(role)) for role in PORT_ROLES}
-        ports["flux"] = {c: {r: keep((old.get("flux") or {}).get(c, {}).get(r)) for r in roles}
-                         for c, roles in FLUX_ROLES.items()}
+        try:
+            ports: dict[str, Any] = {role: take(old.get(role)) for role in PORT_ROLES}
+            ports["flux"] = {c: {r: take((old.get("flux") or {}).get(c, {}).get(r)) for r in roles}
+                             for c, roles in FLUX_ROLES.items()}
+        finally:
+            for sock in held.values():
+                sock.close()
         write_atomic(self.state / "ports.json", json.dumps(ports, indent=1))
         return ports
 
@@ -206,8 +218,11 @@ class LocalCluster:
         self.check_built()
         started = time.monotonic()
         if self.running():
-            say(f"✔ local cluster {self.cid} is already running ({self.server()})")
-            return 0.0
+            if self._heals(timeout):
+                say(f"✔ local cluster {self.cid} is already running ({self.server()})")
+                return 0.0
+            say(f"► local cluster {self.cid} did not answer within {timeout:.0f} s: starting it again")
+            self.down(say=lambda _: None)
         make_private_dir(self.state)
         self.pki()
         ports = self.allocate_ports()
@@ -237,6 +252,15 @@ class LocalCluster:
         seconds = time.monotonic() - started
         say(f"✔ local cluster {self.cid} API ready in {seconds:.1f} s (context {context_name(self.cid)})")
         return seconds
+
+    def _heals(self, timeout: float) -> bool:
+        """A running supervisor restarts what died; wait for its API server to answer again."""
+        deadline = time.monotonic() + timeout
+        while not self.api_ready():
+            if time.monotonic() > deadline or not self.running():
+                return False
+            time.sleep(0.5)
+        return True
 
     def api_ready(self) -> bool:
         record = self.record()

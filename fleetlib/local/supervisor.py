@@ -53,6 +53,10 @@ from fleetlib.sandbox.server import github_token, sandbox_root
 log = logging.getLogger("fleetlib.local.supervisor")
 CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 LOOP = 2.0
+WATCH = 0.5
+"""Seconds between looks at the control plane's processes."""
+API_TIMEOUT = 10.0
+"""Seconds the kubelet's API calls may take (the API server may be restarting)."""
 SCRAPE_INTERVAL = float(os.environ.get("FLEET_LOCAL_SCRAPE", "15"))
 """Seconds between scrapes of the controllers' metrics (the tests use 2)."""
 _REPLACED = ("--events-addr", "--enable-leader-election", "--storage-path", "--storage-adv-addr", "--storage-addr",
@@ -91,6 +95,14 @@ def _stamp(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
+def _container_state(pod: Any) -> str | None:
+    """running, waiting or terminated: the manager container's state in a pod's status (None: none yet)."""
+    for status in (pod.status.container_statuses or []) if pod.status else []:
+        if status.name == "manager" and status.state is not None:
+            return next((s for s in ("running", "waiting", "terminated") if getattr(status.state, s, None)), None)
+    return None
+
+
 def limits_env(container: dict[str, Any]) -> dict[str, str]:
     limits = ((container.get("resources") or {}).get("limits")) or {}
     env = {}
@@ -117,13 +129,17 @@ class FluxKubelet:
         """controller -> its memory limit in bytes: exceeded, the process is killed as the kernel would (OOM)."""
         self.life: dict[str, dict[str, Any]] = {}
         """controller -> restarts, last termination, and what its pod's status last said."""
+        self.pod_states: dict[tuple[str, str], str | None] = {}
+        """(namespace, pod) -> the manager container's state its status shows: running, waiting, terminated."""
 
     def follow(self) -> None:
         apps = self.sup.apps()
         core = self.sup.core()
         try:
-            deployments = apps.list_deployment_for_all_namespaces(label_selector="app.kubernetes.io/part-of=flux").items
-            pods = core.list_pod_for_all_namespaces(label_selector=self.pod_selector()).items
+            deployments = apps.list_deployment_for_all_namespaces(label_selector="app.kubernetes.io/part-of=flux",
+                                                                  _request_timeout=API_TIMEOUT).items
+            pods = core.list_pod_for_all_namespaces(label_selector=self.pod_selector(),
+                                                    _request_timeout=API_TIMEOUT).items
         except (ApiException, OSError) as e:
             log.warning("listing Flux deployments: %s", e)
             return
@@ -136,6 +152,7 @@ class FluxKubelet:
                     wanted[name] = (d, container)
         self.pods = {(p.metadata.namespace, p.metadata.name): (p.metadata.labels or {}).get("app", "")
                      for p in pods if (p.metadata.labels or {}).get("app") in wanted}
+        self.pod_states = {(p.metadata.namespace, p.metadata.name): _container_state(p) for p in pods}
         for name in list(self.children):
             if name not in wanted:
                 self.children.pop(name).stop()
@@ -203,8 +220,14 @@ class FluxKubelet:
                 life["dead"] = True
             elif child.alive():
                 life["dead"] = False
-            if life["restarts"]:
+            if life["restarts"] or self.untrue(name, child):
                 self.report_container(name, child, life)
+
+    def untrue(self, name: str, child: Child) -> bool:
+        """A pod of the controller whose status says other than its process does (a status from before this
+        supervisor started, when the process crash-looped then): the kubelet reports the truth."""
+        shown = {state for key, state in self.pod_states.items() if self.pods.get(key) == name}
+        return bool(shown - {"running" if child.alive() else "waiting", None})
 
     def report_container(self, name: str, child: Child, life: dict[str, Any]) -> None:
         core = self.sup.core()
@@ -230,7 +253,8 @@ class FluxKubelet:
                      for t in ("Ready", "ContainersReady")]
             try:
                 core.patch_namespaced_pod_status(pod, namespace, {"status": {"containerStatuses": [status],
-                                                                             "conditions": conds}})
+                                                                             "conditions": conds}},
+                                                 _request_timeout=API_TIMEOUT)
                 life["reported"] = key
             except (ApiException, OSError) as e:
                 log.debug("reporting %s: %s", pod, e)
@@ -381,15 +405,27 @@ class Supervisor:
             self.start_endpoints()
             self.write_record(ready=True)
             log.info("local cluster %s ready", self.cluster.cid)
+            threading.Thread(target=self.watch_control_plane, name="control-plane", daemon=True).start()
             while not self.stop_event.wait(LOOP):
-                for child in self.children.values():
-                    if child.keep_running():
-                        log.warning("%s exited (%s); restarted", child.name, child.last_exit)
-                self.kubelet.follow()
-                self.kubelet.watch()
+                try:  # the API server may be restarting: this pass fails, the next one goes on
+                    self.kubelet.follow()
+                    self.kubelet.watch()
+                except Exception:  # the supervisor outlives any one failure; its children depend on it
+                    log.warning("a kubelet pass failed", exc_info=True)
                 self.write_record(ready=True)
         finally:
             self.shutdown()
+
+    def watch_control_plane(self) -> None:
+        """Restart a control-plane process that died (kill -9 included) with the kubelet's back-off, in a loop of
+        its own: the kubelet's pass may wait on an API server that is itself down."""
+        while not self.stop_event.wait(WATCH):
+            for child in self.children.values():
+                try:
+                    if child.keep_running():
+                        log.warning("%s exited (%s); restarted", child.name, child.last_exit)
+                except Exception:
+                    log.warning("restarting %s failed", child.name, exc_info=True)
 
     def shutdown(self) -> None:
         for child in self.kubelet.children.values():

@@ -17,6 +17,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -29,10 +30,13 @@ from fleetlib.quantity import parse_quantity
 from fleetlib.sandbox.apiserver import ClusterApi
 from fleetlib.sandbox.httpbase import LocalServer, VerbHandler
 from fleetlib.sandbox.promql import Matcher, PromQLError, Series, evaluate, fmt, parse
-from fleetlib.sandbox.usage import CONTROLLER_KINDS, SCRAPE, UsageModel, start_memory
+from fleetlib.sandbox.usage import CONTROLLER_KINDS, SCRAPE, UsageModel
 
 log = logging.getLogger(__name__)
 REFRESH = 5.0
+LOAD_KEY = "usage-load"
+TIMELINE_KEPT = 200
+"""Changes of the object counts kept (a seeded cluster changes a few times)."""
 
 
 class ClusterMetrics:
@@ -42,6 +46,7 @@ class ClusterMetrics:
         self.api = api
         self.cluster = cluster
         self._built = 0.0
+        self._modelled = 0.0
         self._series: list[Series] = []
         self._pods: list[dict[str, Any]] = []
         self.model = UsageModel(cluster)
@@ -49,11 +54,12 @@ class ClusterMetrics:
     def _refresh(self) -> None:
         if time.monotonic() - self._built < REFRESH:
             return
+        self._model()
         counts = self.api.store.counts()
         pods_type = self.api.registry().lookup("", "v1", "pods")
         assert pods_type is not None
         pods = json.loads(self.api.list_raw(pods_type, None))["items"]
-        objects, limits, requests, controllers = {}, {}, {}, []
+        limits, requests, controllers = {}, {}, []
         for pod in pods:
             app = ((pod["metadata"].get("labels") or {}).get("app")) or ""
             if app not in CONTROLLER_KINDS and not app.startswith("image-"):
@@ -64,11 +70,11 @@ class ClusterMetrics:
             res = manager.get("resources") or {}
             limits[app] = {k: parse_quantity(v) for k, v in (res.get("limits") or {}).items()}
             requests[app] = {k: parse_quantity(v) for k, v in (res.get("requests") or {}).items()}
-            objects[app] = sum(counts.get(self._key(kind), 0) for kind in CONTROLLER_KINDS.get(app, ()))
             controllers.append((app, pod))
-        memory = {a: v.get("memory", 2.0**30) for a, v in limits.items()}
-        oom = frozenset(a for a, limit in memory.items() if (start_memory(a) or 0) > limit)
-        self.model = UsageModel(self.cluster, objects=objects, oom=oom)
+        oom = frozenset(app for app, pod in controllers if any(
+            ((s.get("lastState") or {}).get("terminated") or {}).get("reason") == "OOMKilled"
+            for s in status_of(pod).get("containerStatuses") or [] if s.get("name") == "manager"))
+        self.model = replace(self.model, oom=oom)
         series: list[Series] = []
         for app, pod in controllers:
             meta = pod["metadata"]
@@ -96,6 +102,34 @@ class ClusterMetrics:
                                      partial(self.model.queue_depth, app)))
             series.extend(self._reconcile_series(app, meta, counts))
         self._series, self._pods, self._built = series, pods, time.monotonic()
+
+    def _model(self) -> None:
+        """The usage model's object counts and their timeline, again at most every REFRESH seconds."""
+        if time.monotonic() - self._modelled >= REFRESH:
+            counts = self.api.store.counts()
+            objects = {app: sum(counts.get(self._key(kind), 0) for kind in kinds)
+                       for app, kinds in CONTROLLER_KINDS.items()}
+            self.model = UsageModel(self.cluster, objects=objects, oom=self.model.oom, timeline=self._timeline(objects))
+            self._modelled = time.monotonic()
+
+    def _timeline(self, objects: dict[str, int]) -> tuple[tuple[float, Mapping[str, int]], ...]:
+        """The cluster's object counts over time (the store's meta key `usage-load`), with `objects` appended when
+        they changed: the past keeps the counts it was served with."""
+        stored = self.api.store.meta(LOAD_KEY)
+        timeline: list[tuple[float, dict[str, int]]] = [(float(t), dict(c)) for t, c in json.loads(stored or "[]")]
+        if objects and (not timeline or timeline[-1][1] != objects):
+            timeline.append((time.time(), dict(objects)))
+            with self.api.store.write() as tx:
+                tx.set_meta(LOAD_KEY, json.dumps(timeline[-TIMELINE_KEPT:]))
+        return tuple(timeline[-TIMELINE_KEPT:])
+
+    def working_set(self, controller: str) -> float | None:
+        """A controller's working set now (bytes), what the kubelet compares with its memory limit; None for a
+        container the model does not know."""
+        if controller not in CONTROLLER_KINDS:
+            return None
+        self._model()
+        return float(self.model.memory(controller, np.array([time.time()]))[0])
 
     def _key(self, kind: str) -> str:
         for t in self.api.registry().types:

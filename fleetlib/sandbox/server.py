@@ -142,7 +142,7 @@ class Sandbox:
                 if self.controllers_enabled:
                     self.flux[key] = ControllerSet.start(
                         api, self.hub, self.settings, artifacts=cluster_db(self.home, cid).parent / "artifacts",
-                        proxy=self.charts.proxy_url if self.charts else None)
+                        proxy=self.charts.proxy_url if self.charts else None, working_set=metrics.working_set)
         return self.kube.clusters[key]
 
     def cluster(self, cid: ClusterId) -> ClusterApi:

@@ -43,6 +43,9 @@ CREATE TABLE IF NOT EXISTS logs (
     container TEXT NOT NULL, ts REAL NOT NULL, line TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS logs_by_pod ON logs (namespace, pod, container, id);
+CREATE TABLE IF NOT EXISTS schedule (
+    uid TEXT PRIMARY KEY, generation INTEGER, handled TEXT, next REAL NOT NULL
+) WITHOUT ROWID;
 """
 
 CHANGES_KEPT = 50_000
@@ -351,6 +354,19 @@ class Store:
     def trim_changes(self) -> None:
         with self.write() as tx:
             tx.db.execute("DELETE FROM changes WHERE rv < (SELECT MAX(rv) FROM changes) - ?", (CHANGES_KEPT,))
+
+    # --- the controllers' schedule -------------------------------------------------------------
+
+    def schedules(self) -> dict[str, tuple[int | None, str | None, float]]:
+        """uid -> (generation last reconciled, reconcile request last handled, next due in cluster seconds)."""
+        return {u: (g, h, float(n)) for u, g, h, n in self._db().execute(
+            "SELECT uid, generation, handled, next FROM schedule")}
+
+    def put_schedule(self, uid: str, generation: int | None, handled: str | None, next_due: float) -> None:
+        with self.write() as tx:
+            tx.db.execute("INSERT INTO schedule (uid, generation, handled, next) VALUES (?,?,?,?) ON CONFLICT (uid) "
+                          "DO UPDATE SET generation=excluded.generation, handled=excluded.handled, next=excluded.next",
+                          (uid, generation, handled, next_due))
 
     # --- pod logs -------------------------------------------------------------------------------
 

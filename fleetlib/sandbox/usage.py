@@ -1,10 +1,12 @@
 """Deterministic synthetic usage of the Flux controllers of one sandbox cluster, over up to 30 days.
 
 Load follows the number of objects each controller reconciles, a daily cycle (peak at 14:00 UTC) and
-bursts at deploy times (weekdays 10:00 and 15:00 UTC, 20 minutes); a controller whose memory limit is
-below what it needs at start is OOMKilled, and its history keeps the working set it had before. Values
-are pure functions of (cluster, controller, time), sampled every 30 s like a kubelet scrape, so Prometheus
-queries, PodMetrics and a hand computation in a test all see the same numbers.
+bursts at deploy times (weekdays 10:00 and 15:00 UTC, 20 minutes). The number of objects is a timeline: a
+sample takes the counts in force at its time (before the first change, the first counts), so history that
+was served once never changes, and new load (`fleet sandbox seed`) shows from its time on. The sandbox's
+kubelet OOM-kills a controller whose working set passes its memory limit, and its history keeps the working
+set it had. Values are pure functions of (cluster, controller, time, timeline), sampled every 30 s like a
+kubelet scrape, so Prometheus queries, PodMetrics and a hand computation in a test all see the same numbers.
 
     model = UsageModel("dev/services-amer", objects={"kustomize-controller": 40})
     cpu = model.cpu_rate("kustomize-controller", timestamps)        # cores
@@ -70,8 +72,19 @@ def grid(start: float, end: float, step: float = SCRAPE) -> np.ndarray:
 class UsageModel:
     cluster: str
     objects: Mapping[str, int] = field(default_factory=dict)
+    """Objects each controller reconciles, over the whole history (when there is no `timeline`)."""
     oom: frozenset[str] = frozenset()
-    """Controllers whose memory limit is below what they need at start: OOMKilled since it was lowered."""
+    """Controllers whose container last terminated OOMKilled."""
+    timeline: tuple[tuple[float, Mapping[str, int]], ...] = ()
+    """(unix time, objects per controller) at each change of the counts, oldest first."""
+
+    def _count(self, controller: str, ts: np.ndarray) -> np.ndarray:
+        """Objects the controller reconciled at each timestamp."""
+        if not self.timeline:
+            return np.full(ts.shape, float(self.objects.get(controller, 0)))
+        times = np.array([t for t, _ in self.timeline])
+        counts = np.array([float(c.get(controller, 0)) for _, c in self.timeline])
+        return counts[np.clip(np.searchsorted(times, ts, side="right") - 1, 0, times.size - 1)]
 
     def _load(self, controller: str, ts: np.ndarray) -> np.ndarray:
         day = (ts % 86400.0) / 86400.0
@@ -84,7 +97,7 @@ class UsageModel:
     def cpu_rate(self, controller: str, ts: np.ndarray) -> np.ndarray:
         """CPU in cores at each scrape timestamp."""
         idle, per, _, _ = _PROFILE.get(controller, (0.003, 0.001, 30.0, 0.2))
-        n = self.objects.get(controller, 0)
+        n = self._count(controller, ts)
         noise = _noise(_seed(self.cluster, controller, "cpu"), np.floor(ts / SCRAPE))
         return (idle + per * n) * self._load(controller, ts) * (0.75 + 0.5 * noise)
 
@@ -102,25 +115,25 @@ class UsageModel:
     def memory(self, controller: str, ts: np.ndarray) -> np.ndarray:
         """container_memory_working_set_bytes at each scrape timestamp."""
         _, _, idle, per = _PROFILE.get(controller, (0.003, 0.001, 30.0, 0.2))
-        n = self.objects.get(controller, 0)
+        n = self._count(controller, ts)
         noise = _noise(_seed(self.cluster, controller, "mem"), np.floor(ts / SCRAPE))
         load = self._load(controller, ts)
         return (idle + per * n) * MiB * (0.85 + 0.15 * load) * (0.95 + 0.1 * noise)
 
     def oom_killed(self, controller: str, ts: np.ndarray) -> np.ndarray:
-        """kube_pod_container_status_last_terminated_reason{reason="OOMKilled"}: 1 for a controller whose limit is
-        below its start memory. The history before the limit was lowered keeps its normal working set, which is
-        what lets krr's peak x 1.15 recommend a limit it can live with."""
+        """kube_pod_container_status_last_terminated_reason{reason="OOMKilled"}: 1 for a controller whose container
+        last terminated OOMKilled. Its working-set history stays what it needed, which is what lets krr's peak x
+        1.15 recommend a limit it can live with."""
         return np.full(ts.shape, 1.0 if controller in self.oom else 0.0)
 
     def reconcile_seconds(self, controller: str, ts: np.ndarray) -> np.ndarray:
         """Mean reconcile duration of the controller's objects (for gotk_reconcile_duration_seconds)."""
-        n = self.objects.get(controller, 0)
+        n = self._count(controller, ts)
         base = {"kustomize-controller": 0.8, "helm-controller": 2.5, "source-controller": 0.4}.get(controller, 0.05)
         noise = _noise(_seed(self.cluster, controller, "dur"), np.floor(ts / SCRAPE))
         return base * (1 + n / 200.0) * self._load(controller, ts) * (0.8 + 0.4 * noise)
 
     def queue_depth(self, controller: str, ts: np.ndarray) -> np.ndarray:
-        n = self.objects.get(controller, 0)
+        n = self._count(controller, ts)
         noise = _noise(_seed(self.cluster, controller, "queue"), np.floor(ts / SCRAPE))
         return np.floor(n / 40.0 * self._load(controller, ts) * noise)

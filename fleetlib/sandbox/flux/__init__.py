@@ -10,6 +10,7 @@ acts only while its own Deployment has a ready pod, as the real ones do.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -36,9 +37,12 @@ class ControllerSet:
 
     @classmethod
     def start(cls, api: ClusterApi, hub: Hub, settings: FluxSettings, *, artifacts: Path,
-              proxy: str | None = None) -> ControllerSet:
+              proxy: str | None = None, working_set: Callable[[str], float | None] | None = None) -> ControllerSet:
         artifacts.mkdir(parents=True, exist_ok=True)
-        flux = cls(Runtime(api, hub, settings, artifacts, proxy=proxy))
+        runtime = Runtime(api, hub, settings, artifacts, proxy=proxy)
+        if working_set is not None:
+            runtime.working_set = working_set
+        flux = cls(runtime)
         flux.loop.start()
         return flux
 

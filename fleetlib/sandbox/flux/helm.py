@@ -69,7 +69,8 @@ class HelmController:
                 continue
             if spec_of(hr).get("suspend"):
                 continue
-            if self.schedule.due(hr) or self._source_moved(hr):
+            if self.schedule.due(hr) or self._source_moved(hr) or self.schedule.interrupted(hr):
+                self.schedule.taken.add(meta["uid"])
                 run(hr)
 
     def _patch_meta(self, hr: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any] | None:

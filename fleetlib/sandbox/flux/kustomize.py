@@ -83,7 +83,8 @@ class KustomizeController:
                 if self._suspended_due(ks):
                     due.append((self.suspended, ks))
                 continue
-            if self.schedule.due(ks) or self._new_artifact(ks, revisions):
+            if self.schedule.due(ks) or self._new_artifact(ks, revisions) or self.schedule.interrupted(ks):
+                self.schedule.taken.add(uid)
                 self.health.pop(uid, None)
                 due.append((lambda k, _by=by_key, _rev=revisions: self.reconcile(k, _by, _rev), ks))
         runs = [(self.rt.guarded(COMPONENT, fn), ks) for fn, ks in due]
@@ -110,9 +111,8 @@ class KustomizeController:
         return bool(revision) and revision != self.seen[uid]
 
     def _suspended_due(self, ks: dict[str, Any]) -> bool:
-        key = ks["metadata"]["uid"]
         requested = self.schedule.requested(ks)
-        return self.schedule.generation.get(key) != ks["metadata"].get("generation", 1) or bool(
+        return self.schedule.changed_generation(ks) or bool(
             requested and requested != status_of(ks).get("lastHandledReconcileAt"))
 
     def suspended(self, ks: dict[str, Any]) -> None:
@@ -120,7 +120,7 @@ class KustomizeController:
         self.rt.log(COMPONENT, "info", "Reconciliation is suspended for this object", ks)
         status = copy.deepcopy(status_of(ks))
         self.report.finish(ks, status, time.monotonic(), announce=False)
-        self.schedule.generation[ks["metadata"]["uid"]] = ks["metadata"].get("generation", 1)
+        self.schedule.saw(ks)
 
     # --- one reconciliation ---------------------------------------------------------------------
 

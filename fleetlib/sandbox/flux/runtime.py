@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +37,8 @@ EVENT_AGGREGATE_WINDOW = 600.0
 EVENT_SPAM_BURST = 25
 EVENT_SPAM_QPS = 1.0 / 300.0
 """client-go's EventCorrelator defaults (tools/record/events_cache.go), in simulated seconds."""
+CLOCK_KEY = "flux-clock"
+"""The store's meta key holding the cluster clock's anchor: {"wall": unix time, "sim": seconds, "speed": factor}."""
 LEASE_NAME = "fleetlib-sandbox-controllers"
 LEASE_NAMESPACE = "kube-system"
 
@@ -80,9 +82,15 @@ class Runtime:
     proxy: str | None = None
     """The chart server as an HTTP proxy: how source-controller reaches charts.fleet.internal and
     registry.fleet.internal (every other host is offline)."""
+    working_set: Callable[[str], float | None] = field(default=lambda _controller: None)
+    """A Flux controller's working set now (bytes; the cluster's usage model), for the kubelet's OOM kills."""
     kubectl: str = field(default_factory=kubectl_path)
     identity: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}")
-    _started: float = field(default_factory=time.monotonic)
+    _wall_anchor: float = field(default_factory=time.time)
+    _sim_anchor: float = 0.0
+    lease_epoch: int = 0
+    """Counts the times this process took the cluster's controller lease: state kept in memory (schedules) is read
+    again from the store each time, since another process may have led in between."""
     _events: dict[tuple[str, ...], str] = field(default_factory=dict)
     _aggregates: dict[tuple[str, ...], tuple[set[str], float]] = field(default_factory=dict)
     _spam: dict[tuple[str, ...], tuple[float, float]] = field(default_factory=dict)
@@ -94,8 +102,24 @@ class Runtime:
     # --- clock ----------------------------------------------------------------------------------
 
     def now(self) -> float:
-        """Simulated seconds since the controller set started (scaled by speed)."""
-        return (time.monotonic() - self._started) * self.settings.speed
+        """The cluster's simulated seconds (scaled by speed). The clock is the cluster's, kept in its store across
+        processes: a process that takes the controller lease goes on from where the last holder's clock is, so
+        intervals and timeouts keep running as a real controller's requeues do."""
+        return self._sim_anchor + (time.time() - self._wall_anchor) * self.settings.speed
+
+    def took_lease(self) -> None:
+        """This process now runs the controllers: continue the cluster's clock at this process's speed."""
+        wall = time.time()
+        stored = self.api.store.meta(CLOCK_KEY)
+        if stored:
+            last = json.loads(stored)
+            sim = float(last["sim"]) + (wall - float(last["wall"])) * float(last["speed"])
+        else:
+            sim = 0.0
+        self._wall_anchor, self._sim_anchor = wall, sim
+        with self.api.store.write() as tx:
+            tx.set_meta(CLOCK_KEY, json.dumps({"wall": wall, "sim": sim, "speed": self.settings.speed}))
+        self.lease_epoch += 1
 
     def stamp(self) -> str:
         return now_rfc3339()
@@ -317,6 +341,8 @@ class Loop:
         while not self._stop.is_set():
             try:
                 if self.runtime.hold_lease():
+                    if not self.leader:
+                        self.runtime.took_lease()
                     self._leader.set()
                     if time.monotonic() - trimmed > 30:  # keep the watch history bounded (CHANGES_KEPT)
                         self.runtime.api.store.trim_changes()

@@ -189,7 +189,7 @@ class Workloads:
                                       "state": before.get("state") or {"running": {"startedAt": stamp}}}
             if before.get("lastState"):
                 status["lastState"] = before["lastState"]
-            death = _death(c, app) if c["name"] == "manager" else None
+            death = _death(c, app, self.rt.working_set(app)) if c["name"] == "manager" else None
             if death is not None:
                 reason, code, line = death
                 due = self.started.get(uid + "/restart", start)
@@ -240,8 +240,11 @@ class Workloads:
             self.rt.patch_status(rs, rs_new, MANAGER)
 
 
-def _death(container: dict[str, Any], app: str) -> tuple[str, int, str | None] | None:
-    """Why a Flux controller's container dies at start, as (reason, exit code, its last log line), or None."""
+def _death(container: dict[str, Any], app: str, working_set: float | None = None
+           ) -> tuple[str, int, str | None] | None:
+    """Why a Flux controller's container dies, as (reason, exit code, its last log line), or None: a working set
+    (now, or what it needs at start) past its memory limit is an OOM kill, as the kernel's cgroup does it; a flag
+    its parser refuses ends it at start."""
     from fleetlib.quantity import parse_quantity
     from fleetlib.sandbox.usage import start_memory
 
@@ -249,7 +252,7 @@ def _death(container: dict[str, Any], app: str) -> tuple[str, int, str | None] |
     limit = ((container.get("resources") or {}).get("limits") or {}).get("memory")
     if need is not None and limit is not None:
         try:
-            if parse_quantity(str(limit)) < need:
+            if parse_quantity(str(limit)) < max(need, working_set or 0.0):
                 return "OOMKilled", 137, None
         except ValueError:
             pass
