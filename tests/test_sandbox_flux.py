@@ -146,3 +146,40 @@ def test_a_kustomization_blocked_on_a_dependency_retries_at_the_real_rate(cluste
     assert {line["level"] for line in lines} == {"info"}
     retries = [line for line in lines if line["msg"] == "Dependencies do not meet ready condition, retrying in 30s"]
     assert expected - 1.5 <= len(retries) <= expected + 2.5, (len(retries), expected)
+
+
+def test_only_due_objects_reconcile_across_polls_and_a_new_lease_holder(cluster: SandboxCluster) -> None:
+    """kustomize-controller runs on its interval or a new revision, not on every source poll; a process that takes
+    the controllers' lease (a notebook's kernel) reconciles nothing that is not due, as real controllers do not
+    start over because someone ran `flux get`."""
+    import time
+
+    from fleetlib.sandbox.flux import ControllerSet
+    from fleetlib.sandbox.server import cluster_db
+
+    flux = bootstrapped(cluster)
+    wait_for("Kustomization Ready", lambda: ready(flux.get("Kustomization", "flux-system")))
+    cluster.kubectl("-n", "flux-system", "patch", "kustomization", "flux-system", "--type", "merge", "-p",
+                    '{"spec": {"interval": "1h"}}')
+    wait_for("the new generation applied", lambda: (k := flux.get("Kustomization", "flux-system"))
+             and k["status"].get("observedGeneration") == k["metadata"]["generation"] and ready(k))
+
+    def finished() -> int:
+        logs = cluster.kubectl("logs", "-n", "flux-system", "-l", "app=kustomize-controller", "--tail", "-1")
+        return sum(1 for line in logs.splitlines() if '"msg":"Reconciliation ' in line and '"flux-system"' in line)
+
+    before = finished()
+    polled = flux.get("GitRepository", "flux-system")["status"]["conditions"][0]["lastTransitionTime"]
+    time.sleep(6)  # three GitRepository polls (1m at the tests' 30x clock), the same revision each time
+    assert finished() == before
+    key = (cluster.id.stage, cluster.id.cluster)
+    cluster.sandbox.flux.pop(key).stop()  # this controller set lets go of the lease; another process's takes it
+    cluster.sandbox.flux[key] = ControllerSet.start(cluster.api, cluster.sandbox.hub, cluster.sandbox.settings,
+                                                    artifacts=cluster_db(cluster.sandbox.home, cluster.id).parent
+                                                    / "artifacts")
+    wait_for("the new controller set to lead", lambda: cluster.sandbox.flux[key].loop.leader, timeout=30)
+    time.sleep(3)
+    assert finished() == before  # nothing was due
+    assert flux.get("GitRepository", "flux-system")["status"]["conditions"][0]["lastTransitionTime"] == polled
+    flux.request_reconcile("Kustomization", "flux-system")
+    wait_for("a requested reconcile", lambda: finished() > before)
