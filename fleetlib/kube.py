@@ -152,7 +152,7 @@ class Kube:
         for r in self.dynamic().resources.search():
             group, kind = str(getattr(r, "group", "") or ""), str(getattr(r, "kind", ""))
             if (not getattr(r, "namespaced", False) or "list" not in (getattr(r, "verbs", None) or [])
-                    or "/" in str(getattr(r, "name", "/")) or kind in ("Event", "Endpoints")
+                    or "/" in str(getattr(r, "name", "/")) or kind in ("Event", "Endpoints") or kind.endswith("List")
                     or group in ("metrics.k8s.io", "events.k8s.io") or (group, kind) in seen):
                 continue
             seen.add((group, kind))
