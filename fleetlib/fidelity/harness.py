@@ -104,11 +104,8 @@ class Side:
         if local_release not in EXTRA_RELEASES:
             EXTRA_RELEASES.append(local_release)  # the sandbox GitHub serves the release the local stack builds
         if target == "local":
-            from fleetlib.local.build import build, cache_dir
             from fleetlib.local.cluster import LocalCluster
-            from fleetlib.local.versions import LOCAL
 
-            build(cache_dir(), LOCAL, say=say)
             LocalCluster(home, params.id).up(say=say)
         else:  # the sandbox at the real controllers' pace, whatever FLEET_SANDBOX_SPEED says: rates are compared
             from fleetlib.sandbox import Sandbox
@@ -360,6 +357,11 @@ class Sides:
     def __enter__(self) -> dict[str, Side]:
         from concurrent.futures import ThreadPoolExecutor
 
+        from fleetlib.local.build import build, cache_dir
+        from fleetlib.local.versions import LOCAL
+
+        # first: both sides install the release the local stack builds (its CRDs come from the build)
+        build(cache_dir(), LOCAL, say=self.say)
         with ThreadPoolExecutor(2) as pool:
             futures = {t: pool.submit(Side.up, t, home=self.home, say=self.say) for t in self.targets}
             try:
