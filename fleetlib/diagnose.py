@@ -25,6 +25,7 @@ from fleetlib.objects import (
     container_statuses,
     containers,
     labels_of,
+    meta_of,
     ref,
     references,
     spec_of,
@@ -106,8 +107,7 @@ def _latest_events(facts: ClusterFacts) -> dict[str, dict[str, Any]]:
     for event in facts.events:
         about = event.get("involvedObject") or {}
         key = str(Ref(str(about.get("kind")), about.get("namespace"), str(about.get("name"))))
-        when = str(event.get("lastTimestamp") or event.get("eventTime") or (event.get("metadata") or {}).get(
-            "creationTimestamp") or "")
+        when = str(event.get("lastTimestamp") or event.get("eventTime") or meta_of(event).get("creationTimestamp") or "")
         if key not in out or when > out[key][0] or (when == out[key][0] and event.get("type") == "Warning"):
             out[key] = (when, event)
     return {k: v for k, (_, v) in out.items()}
