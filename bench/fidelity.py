@@ -37,13 +37,13 @@ def main() -> int:
                         help="run on one side only (to develop a scenario; prints its observations)")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
-    from fleetlib.fidelity.harness import Sides
-    from fleetlib.fidelity.scenarios import select
-    from fleetlib.fidelity.suite import render, run_suite
+    from fleetlab.fidelity.harness import Sides
+    from fleetlab.fidelity.scenarios import select
+    from fleetlab.fidelity.suite import render, run_suite
 
     chosen = select(args.patterns, args.group)
     if args.compare:
-        from fleetlib.fidelity.suite import judge
+        from fleetlab.fidelity.suite import judge
 
         runs = [{o["scenario"]: o for o in json.loads(p.read_text())} for p in args.compare]
         outcomes = []

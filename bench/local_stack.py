@@ -37,9 +37,9 @@ def main() -> int:
     parser.add_argument("--cold", action="store_true", help="also measure a cold build")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
-    from fleetlib.local.build import build, cache_dir
-    from fleetlib.local.cluster import LocalCluster
-    from fleetlib.local.versions import LOCAL
+    from fleetlab.local.build import build, cache_dir
+    from fleetlab.local.cluster import LocalCluster
+    from fleetlab.versions import LOCAL
     from fleetlib.model import ClusterId
 
     home = Path(tempfile.mkdtemp(prefix="fleet-bench-local-"))

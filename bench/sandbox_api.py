@@ -26,10 +26,10 @@ from pathlib import Path
 
 from kubernetes import client, config
 
+from fleetlab.kubernetes.apiserver import ClusterApi
+from fleetlab.kubernetes.store import Store
+from fleetlab.sandbox.server import cluster_db
 from fleetlib.model import ClusterId
-from fleetlib.sandbox.apiserver import ClusterApi
-from fleetlib.sandbox.server import cluster_db
-from fleetlib.sandbox.store import Store
 
 CID = ClusterId("dev", "services-amer")
 

@@ -22,10 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from fleetlab.flux import FluxSettings
+from fleetlab.sandbox import Sandbox
+from fleetlab.sandbox.seed import seed
 from fleetlib.model import ClusterId
-from fleetlib.sandbox import Sandbox
-from fleetlib.sandbox.flux import FluxSettings
-from fleetlib.sandbox.flux.seed import seed
 
 
 def ready_counts(api, kinds: tuple[str, ...]) -> dict[str, tuple[int, int]]:  # type: ignore[no-untyped-def]

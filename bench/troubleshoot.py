@@ -18,14 +18,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from fleetlab.release.manifests import install_objects
+from fleetlab.sandbox import Sandbox
 from fleetlib import fluxview
 from fleetlib.diagnose import diagnose
 from fleetlib.facts import gather
 from fleetlib.kube import connect
 from fleetlib.model import ClusterId
 from fleetlib.parameters import Catalog, Layer, merge_and_validate
-from fleetlib.sandbox import Sandbox
-from fleetlib.sandbox.release import install_objects
 
 KINDS = (("GitRepository", "source.toolkit.fluxcd.io/v1", 0.4), ("Kustomization", "kustomize.toolkit.fluxcd.io/v1", 0.4),
          ("HelmRelease", "helm.toolkit.fluxcd.io/v2", 0.2))

@@ -19,9 +19,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from fleetlab.metrics.usage import SCRAPE, UsageModel, grid
 from fleetlib.metrics import ControllerUsage, PodSeries
 from fleetlib.rightsize import to_usage
-from fleetlib.sandbox.usage import SCRAPE, UsageModel, grid
 from fleetlib.tuning import STRATEGIES, ContainerState, Settings, recommendation_rows
 
 CONTROLLERS = ("source-controller", "kustomize-controller", "helm-controller", "notification-controller")

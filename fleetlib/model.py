@@ -18,7 +18,7 @@ from fleetlib.names import cluster_name, dns_label
 
 Target = Literal["sandbox", "local", "live"]
 """Where a runbook acts: the embedded sandbox (default), a local cluster running real Kubernetes and Flux
-(fleetlib.local), or a real cluster and GitHub."""
+(fleetlab.local), or a real cluster and GitHub."""
 
 DEFAULT_STAGE = "dev"
 """The stage runbooks and the CLI use when a cluster name exists in several stages."""

@@ -19,7 +19,8 @@ from typing import Any
 import pandas as pd
 
 from fleetlib import options as options_model
-from fleetlib.errors import ParameterError
+from fleetlib import targets
+from fleetlib.errors import InputError, ParameterError
 from fleetlib.files import private_files
 from fleetlib.fleetrepo import flux_system_files
 from fleetlib.kube import Kube
@@ -129,6 +130,11 @@ def resolve(catalog: Catalog, options: RunbookOptions, *, source: str) -> tuple[
     cid = catalog.find(options.cluster, stage=options.stage)
     layers = (*catalog.layers(cid), Layer(source, options.override_values()))
     params = merge_and_validate(cid, layers)
+    if params.target != "live":
+        try:
+            targets.stand_in(params.target)
+        except InputError as e:
+            raise ParameterError(f"key 'target': {e.message}", source=source, hint=e.hint) from None
     problem = options.against(params)
     if problem:  # "field: text", as the options' checks across fields name their field
         key, _, text = problem.partition(": ")

@@ -1,9 +1,11 @@
 """Targets in one place: `sandbox`, `local` or `live` turned into the endpoints every adapter needs, so no
-other module compares `target` and nothing above the adapters imports the sandbox or the local stack.
+other module compares `target`. fleetlib never imports the stand-ins: `sandbox` and `local` are registered
+by fleetlab (a second distribution, lab/) under the `fleetlib.stand_ins` entry points, found on first use, and
+a target whose stand-in is not installed is refused in one line saying what to install.
 
-- **sandbox**: this process's sandbox servers (started on first use): its API server and kubeconfig
+- **sandbox**: the process's sandbox servers (started on first use): its API server and kubeconfig
   context `sandbox-<stage>-<cluster>`, its GitHub (REST, git over HTTP, release downloads), its Prometheus.
-- **local**: the running local cluster (fleetlib.local: real Kubernetes and Flux controllers), its context
+- **local**: the running local cluster (real Kubernetes and Flux controllers), its context
   `local-<stage>-<cluster>` in the fleet kubeconfig and its Prometheus; GitHub is the sandbox GitHub (the
   controllers reach its SSH endpoint as github.com). The Flux release is the one the local stack builds.
 - **live**: the cluster's kube context, github.com (or the GitHub Enterprise `hostname`) with the token from
@@ -18,10 +20,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from fleetlib.errors import ClusterError, InputError
+from fleetlib.errors import InputError
 from fleetlib.parameters import ClusterParams
 
 
@@ -64,61 +67,43 @@ class Endpoints:
         return self.target == "live"
 
 
-def _sandbox_github(home: Path, params: ClusterParams) -> dict[str, Any]:
-    from fleetlib.sandbox import Sandbox
-    from fleetlib.sandbox.server import github_token
+class StandIn(Protocol):
+    """A stand-in target (`sandbox`, `local`): what fleetlab registers under the `fleetlib.stand_ins` entry points."""
 
-    sandbox = Sandbox.running(home)
-    sandbox.hub.ensure_account(params.owner, personal=params.personal)
-    web = sandbox.github_url
-    return {"github_api": sandbox.github_api_url, "github_web": web,
-            "github_where": f"the sandbox GitHub at {web} (as {params.hostname})", "token_env": None,
-            "_token": github_token(home),
-            "github_options": {"retry": None, "seconds_between_requests": None, "seconds_between_writes": None}}
+    def endpoints(self, params: ClusterParams, *, home: Path) -> Endpoints:
+        """The endpoints of the cluster on this stand-in, starting or finding it."""
+
+    def rehearsal(self, params: ClusterParams, *, home: Path) -> Any:
+        """The cluster's fault scenarios (fleetlab.faults.scenarios.Rehearsal)."""
+
+
+ENTRY_POINTS = "fleetlib.stand_ins"
+STAND_INS: dict[str, StandIn] = {}
+"""The stand-ins found so far, by target name (papermill's engines registry is the model)."""
+INSTALL_HINT = ("install the stand-ins: `pip install -e ./lab` in a clone of the fleetlib repository (`./dev run` and "
+                "`./dev test` do it), or use target live")
+
+
+def register(name: str, stand_in: StandIn) -> None:
+    STAND_INS[name] = stand_in
+
+
+def stand_in(target: str) -> StandIn:
+    """The installed stand-in for a target; InputError saying what to install when there is none."""
+    if target not in STAND_INS:
+        for entry in entry_points(group=ENTRY_POINTS):
+            if entry.name == target:
+                register(target, entry.load())
+    if target not in STAND_INS:
+        raise InputError(f"target {target!r} needs fleetlab, fleetlib's stand-ins, which is not installed",
+                         hint=INSTALL_HINT)
+    return STAND_INS[target]
 
 
 def resolve(params: ClusterParams, *, home: Path, env: Mapping[str, str] = os.environ) -> Endpoints:
     """The endpoints of a cluster's target; for the stand-ins this starts or finds them."""
-    if params.target == "sandbox":
-        from fleetlib.sandbox import Sandbox, context_name
-
-        sandbox = Sandbox.running(home)
-        sandbox.add_cluster(params.id)
-        kubeconfig = sandbox.write_kubeconfig(current=params.id)
-        hub = _sandbox_github(home, params)
-        return Endpoints("sandbox", params, kubeconfig, context_name(params.id),
-                         f"the sandbox API server at {sandbox.server_url(params.id)} (context {context_name(params.id)})",
-                         flux_version=params.version,
-                         release_url=f"{hub['github_web']}/fluxcd/flux2/releases/download/{params.version}/install.yaml",
-                         prometheus_url=sandbox.prometheus_url(params.id), prometheus_token_env=None,
-                         http_proxy=sandbox.charts.proxy_url if sandbox.charts else None, **hub)
-    if params.target == "local":
-        from fleetlib.local.cluster import LocalCluster, fleet_kubeconfig
-        from fleetlib.local.cluster import context_name as local_context
-        from fleetlib.local.release import release_asset as local_release
-        from fleetlib.local.versions import LOCAL
-        from fleetlib.sandbox.release import EXTRA_RELEASES
-
-        cluster = LocalCluster(home, params.id)
-        if not cluster.running():
-            raise ClusterError(f"local cluster {params.id} is not running",
-                               hint=f"start it: fleet local up --stage {params.stage} --cluster {params.cluster} "
-                                    "(after `fleet local build`)")
-        if local_release not in EXTRA_RELEASES:
-            EXTRA_RELEASES.append(local_release)  # the sandbox GitHub serves the release the local stack built
-        hub = _sandbox_github(home, params)
-        version = LOCAL.flux.version
-        notes = () if version == params.version else (
-            f"the local stack runs Flux {version}: the nearest release the Go module proxy serves whole "
-            f"(the parameters say {params.version})",)
-        return Endpoints("local", params, fleet_kubeconfig(home), local_context(params.id),
-                         f"the local cluster at {cluster.server()} (context {local_context(params.id)})",
-                         flux_version=version,
-                         release_url=f"{hub['github_web']}/fluxcd/flux2/releases/download/{version}/install.yaml",
-                         prometheus_url=f"http://127.0.0.1:{cluster.ports()['prometheus']}/clusters/{params.stage}/"
-                                        f"{params.cluster}",
-                         prometheus_token_env=None, notes=notes,
-                         http_proxy=f"http://127.0.0.1:{cluster.ports()['charts']}", **hub)
+    if params.target != "live":
+        return stand_in(params.target).endpoints(params, home=home)
     if not params.context:
         raise InputError(f"cluster {params.id} has target live but no kube context", hint="set context")
     token = env.get(params.token_env, "")
@@ -146,22 +131,10 @@ def kube_only(params: ClusterParams, *, home: Path) -> Endpoints:
 
 
 def rehearsal(params: ClusterParams, *, home: Path) -> Any:
-    """The fault scenarios of a stand-in cluster (fleetlib.sandbox.flux.faults.Rehearsal): the sandbox's, in
-    this process; a local cluster's, through its Kubernetes API and the supervisor's records. A live cluster
-    is refused: faults are rehearsed, never made on a real one."""
-    from fleetlib.sandbox import Sandbox
-    from fleetlib.sandbox.flux.faults import InProcess, Rehearsal
-
-    if params.target == "sandbox":
-        sandbox = Sandbox.running(home)
-        return Rehearsal(InProcess(sandbox.add_cluster(params.id)), sandbox.hub, f"sandbox cluster {params.id}")
-    if params.target == "local":
-        from fleetlib.local.cluster import LocalCluster
-
-        cluster = LocalCluster(home, params.id)
-        if not cluster.running():
-            raise ClusterError(f"local cluster {params.id} is not running",
-                               hint=f"start it: fleet local up --stage {params.stage} --cluster {params.cluster}")
-        return Rehearsal(cluster.fault_kube(), Sandbox.running(home).hub, f"local cluster {params.id}")
-    raise InputError(f"{params.id} has target live: fault scenarios are rehearsed on the sandbox or a local cluster, "
-                     "never made on a live one", hint="run it with -p target sandbox")
+    """The fault scenarios of a stand-in cluster (the sandbox's in this process; a local cluster's through its
+    Kubernetes API and the supervisor's records). A live cluster is refused: faults are rehearsed, never made on a
+    real one."""
+    if params.target == "live":
+        raise InputError(f"{params.id} has target live: fault scenarios are rehearsed on the sandbox or a local "
+                         "cluster, never made on a live one", hint="run it with -p target sandbox")
+    return stand_in(params.target).rehearsal(params, home=home)

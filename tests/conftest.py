@@ -52,9 +52,9 @@ from dataclasses import dataclass  # noqa: E402
 from kubernetes import client as k8s  # noqa: E402
 from kubernetes import config as k8s_config  # noqa: E402
 
+from fleetlab.kubernetes.apiserver import ClusterApi  # noqa: E402
+from fleetlab.sandbox import Sandbox  # noqa: E402
 from fleetlib.model import ClusterId  # noqa: E402
-from fleetlib.sandbox import Sandbox  # noqa: E402
-from fleetlib.sandbox.apiserver import ClusterApi  # noqa: E402
 
 _counter = itertools.count()
 

@@ -1,10 +1,15 @@
-"""The import contracts of fleetlib, as a function over a package folder (tests/test_layers.py checks the
-real package; tests/test_gates.py proves each contract fails on an injected violation).
+"""The import contracts of fleetlib and fleetlab, as functions over a package folder (tests/test_layers.py checks
+the real packages; tests/test_gates.py proves each contract fails on an injected violation).
 
-Imports go one way: cli and runbooks -> domain -> adapters -> model. A lower layer never imports a higher
-one (kopf keeps the same rule with import-linter; this reads the imports itself). The outside clients
-(PyGithub, the Kubernetes client, paramiko) are imported by their adapter only, and the stand-ins (the
-sandbox and the local stack) are reached through fleetlib.targets only.
+fleetlib: imports go one way: cli and runbooks -> domain -> adapters -> model. A lower layer never imports a
+higher one (kopf keeps the same rule with import-linter; this reads the imports itself). The outside clients
+(PyGithub, the Kubernetes client) are imported by their adapter only, and fleetlib never imports fleetlab: the
+stand-ins plug in through entry points (fleetlib.targets, fleetlib.cli).
+
+fleetlab: its folders are layered too (the CLI and the differential suite; the two stand-ins; the Flux controllers
+and the faults; the systems they play; the shared base); the sandbox and the local stack never import each other,
+no two folders import each other in a cycle, and fleetlab uses fleetlib only through fleetlib's public lower
+modules (adapters, parameters and files, model; the differential suite also drives fleetlib's flows).
 """
 
 from __future__ import annotations
@@ -16,24 +21,21 @@ from pathlib import Path
 
 LAYERS: list[set[str]] = [
     # what people and notebooks call (cli.* too)
-    {"cli", "__main__", "runbook", "widgets", "fleetrun", "redact", "fidelity"},
+    {"cli", "__main__", "runbook", "widgets", "fleetrun", "redact"},
     # the domain
     {"scaffold", "fleetrepo", "bootstrap", "diagnose", "tuning", "manifests", "charts", "report",
      "sshkeys", "record", "facts", "fluxview", "troubleshoot", "operate", "kustomization", "rightsize", "tour",
      "runcontext", "apps", "repochange", "alerts", "ownership"},
-    # adapters: I/O (sandbox.*, local.* too)
-    {"kube", "github", "git", "metrics", "targets", "sandbox", "local", "releases", "helmrepo", "receiver"},
+    # adapters: I/O
+    {"kube", "github", "git", "metrics", "targets", "releases", "helmrepo", "receiver"},
     # parameters and files
     {"parameters", "options", "files", "locations", "plan", "runindex", "runbooks", "gitcli", "kubectl", "steplog",
      "resourcelist"},
     # the model: pure
     {"model", "names", "quantity", "errors", "objects", "waiting", "semver", "__init__"},
 ]
-CLIENTS = {"kubernetes": {"kube", "sandbox", "local", "fidelity"}, "github": {"github"}, "paramiko": {"local"}}
-"""Which top-level modules may import each outside client."""
-STAND_INS = ("sandbox", "local")
-"""Reached through fleetlib.targets only (and their own CLI verbs, and the differential suite that compares them)."""
-STAND_IN_USERS = {"targets", "sandbox", "local", "cli", "fidelity"}
+CLIENTS = {"kubernetes": {"kube"}, "github": {"github"}, "paramiko": set()}
+"""Which top-level modules of fleetlib may import each outside client (fleetlab's may import any)."""
 NOTEBOOK_LAYERS = (0, 1)
 """Notebooks call the top layer and the domain, never an adapter or a stand-in."""
 
@@ -85,12 +87,79 @@ def violations(package: Path) -> list[str]:
                 out.append(f"{rel} imports fleetlib.{module}, which is in no layer")
             elif theirs < own:
                 out.append(f"{rel} (layer {own}) imports fleetlib.{module} (layer {theirs}): imports point down")
-            if top not in STAND_IN_USERS and module.split(".")[0] in STAND_INS:
-                out.append(f"{rel} imports fleetlib.{module}; reach the stand-ins through fleetlib.targets")
         for module in outside_imports(tree):
             root = module.split(".")[0]
-            if root in CLIENTS and top not in CLIENTS[root]:
-                out.append(f"{rel} imports {module}; only {sorted(CLIENTS[root])} may")
+            if root == "fleetlab":
+                out.append(f"{rel} imports {module}: fleetlib never imports the stand-ins; reach them through "
+                           "fleetlib.targets (entry points)")
+            elif root in CLIENTS and top not in CLIENTS[root]:
+                out.append(f"{rel} imports {module}; only {sorted(CLIENTS[root]) or 'no module of fleetlib'} may")
+    return out
+
+
+LAB_LAYERS: list[set[str]] = [
+    {"cli", "fidelity", "plugin"},                              # what people and fleetlib call
+    {"sandbox", "local"},                                       # the two stand-ins, each assembled from below
+    {"flux", "faults"},                                         # the Flux controllers; the fault scenarios
+    {"kubernetes", "github", "charts", "metrics", "release"},   # the systems they play
+    {"httpbase", "pki", "versions", "__init__"},                # shared base
+]
+INDEPENDENT = [("sandbox", "local")]
+"""Folders that never import each other."""
+FLEETLIB_FOR_LAB = {2, 3, 4}
+"""The layers of fleetlib fleetlab may use (adapters, parameters and files, the model), and `cli.table`."""
+
+
+def lab_layer_of(module: str) -> int | None:
+    top = module.split(".")[0]
+    return next((i for i, names in enumerate(LAB_LAYERS) if top in names), None)
+
+
+def lab_imports(tree: ast.AST, prefix: str) -> set[str]:
+    """Modules of the package `prefix` a module imports (absolute imports), without the prefix."""
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module.startswith(prefix + "."):
+                found.add(node.module.removeprefix(prefix + "."))
+            elif node.module == prefix:
+                found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(a.name.removeprefix(prefix + ".") for a in node.names if a.name.startswith(prefix + "."))
+    return found
+
+
+def lab_violations(package: Path) -> list[str]:
+    """Every broken contract in a fleetlab package folder."""
+    out: list[str] = []
+    edges: set[tuple[str, str]] = set()
+    for path in modules(package):
+        rel = path.relative_to(package)
+        name = rel.with_suffix("").as_posix().replace("/", ".")
+        top = rel.parts[0].removesuffix(".py")
+        own = lab_layer_of(name)
+        if own is None:
+            out.append(f"fleetlab.{name} is in no layer; add it to tests/contracts.py")
+            continue
+        tree = ast.parse(path.read_text())
+        for module in sorted(lab_imports(tree, "fleetlab")):
+            theirs, their_top = lab_layer_of(module), module.split(".")[0]
+            if theirs is None:
+                out.append(f"{rel} imports fleetlab.{module}, which is in no layer")
+            elif theirs < own:
+                out.append(f"{rel} (layer {own}) imports fleetlab.{module} (layer {theirs}): imports point down")
+            if any({top, their_top} == set(pair) for pair in INDEPENDENT):
+                out.append(f"{rel} imports fleetlab.{module}: the sandbox and the local stack never import each "
+                           "other; what both use lives beside them")
+            if their_top != top:
+                edges.add((top, their_top))
+        for module in sorted(lab_imports(tree, "fleetlib")):
+            if module == "cli.table" or layer_of(module) in FLEETLIB_FOR_LAB or (
+                    top == "fidelity" and layer_of(module) == 1):
+                continue
+            out.append(f"{rel} imports fleetlib.{module}: the stand-ins use fleetlib's adapters, parameters, files "
+                       "and model only")
+    out += [f"fleetlab.{a} and fleetlab.{b} import each other" for a, b in sorted(edges) if a < b and (b, a) in edges]
     return out
 
 

@@ -14,8 +14,8 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from fleetlib.sandbox.errors import ApiError
-from fleetlib.sandbox.release import install_objects
+from fleetlab.kubernetes.errors import ApiError
+from fleetlab.release.manifests import install_objects
 
 from .conftest import SandboxCluster
 

@@ -13,8 +13,8 @@ from pathlib import Path
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
+from fleetlab.sandbox import Sandbox
 from fleetlib.model import ClusterId
-from fleetlib.sandbox import Sandbox
 
 
 def main() -> None:

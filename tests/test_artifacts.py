@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from fleetlab.charts.artifacts import ArtifactStore, write_demo_chart
+from fleetlab.charts.server import ChartServer
+from fleetlab.flux.helmrender import SUBSET, RenderError, helm_binary, render
 from fleetlib.errors import InputError
-from fleetlib.sandbox.charts import ArtifactStore, write_demo_chart
-from fleetlib.sandbox.chartserver import ChartServer
-from fleetlib.sandbox.flux.helmrender import SUBSET, RenderError, helm_binary, render
 from fleetlib.semver import resolve_version
 
 
@@ -156,8 +156,8 @@ def test_without_helm_the_subset_renders_substitutions_and_refuses_the_rest(tmp_
 def helm() -> str:
     """The local stack's helm, built (with the rest of the stack, cached) when this test comes first."""
     if helm_binary() is None:
-        from fleetlib.local.build import build, cache_dir
-        from fleetlib.local.versions import LOCAL
+        from fleetlab.local.build import build, cache_dir
+        from fleetlab.versions import LOCAL
 
         build(cache_dir(), LOCAL, say=print)
     found = helm_binary()

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
+from fleetlab.sandbox import Sandbox
 from fleetlib.bootstrap import Bootstrap
 from fleetlib.cli import main
 from fleetlib.errors import InputError, ParameterError
 from fleetlib.parameters import Catalog
 from fleetlib.runbook import start
-from fleetlib.sandbox import Sandbox
 
 from .conftest import REPO
 

@@ -31,8 +31,8 @@ def test_every_benchmark_has_a_small_run() -> None:
 @pytest.mark.parametrize("script", sorted(SMALL))
 def test_the_benchmark_runs(script: str, tmp_path: Path) -> None:
     if script in ("local_stack.py", "fidelity.py"):
-        from fleetlib.local.build import build, cache_dir
-        from fleetlib.local.versions import LOCAL
+        from fleetlab.local.build import build, cache_dir
+        from fleetlab.versions import LOCAL
 
         build(cache_dir(), LOCAL, say=print)  # cached: the local stack's tests build it once
     env = {**os.environ, "FLEET_HOME": str(tmp_path / "home")}

@@ -11,12 +11,12 @@ from typing import Any
 import papermill
 import pytest
 
+from fleetlab.sandbox import Sandbox
+from fleetlab.sandbox.server import github_token
 from fleetlib.bootstrap import Bootstrap
 from fleetlib.errors import ClusterError, GitError
 from fleetlib.model import ClusterId
 from fleetlib.parameters import Catalog, Layer, merge_and_validate
-from fleetlib.sandbox import Sandbox
-from fleetlib.sandbox.server import github_token
 
 from .conftest import REPO
 

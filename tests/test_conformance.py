@@ -15,16 +15,16 @@ from typing import Any
 
 import pytest
 
+from fleetlab.faults.scenarios import DIAGNOSIS, SCENARIOS
+from fleetlab.local.build import build, cache_dir
+from fleetlab.local.cluster import LocalCluster, context_name
+from fleetlab.versions import LOCAL
 from fleetlib import kube as kube_adapter
 from fleetlib import targets
 from fleetlib.diagnose import SEVERITY, diagnose
-from fleetlib.local.build import build, cache_dir
-from fleetlib.local.cluster import LocalCluster, context_name
-from fleetlib.local.versions import LOCAL
 from fleetlib.model import ClusterId
 from fleetlib.parameters import Catalog
 from fleetlib.record import read_records
-from fleetlib.sandbox.flux.faults import DIAGNOSIS, SCENARIOS
 from fleetlib.troubleshoot import gather_cluster
 
 from .conftest import REPO
@@ -127,7 +127,7 @@ def test_tuning_recommends_for_every_controller(target: str, bootstrapped: dict[
     out = tmp_path / "tune.ipynb"
     args = ("-p", "history", "10m", "-p", "step", "2s") if target == "local" else ()
     if target == "local":
-        from fleetlib.local.scrape import ScrapeStore
+        from fleetlab.metrics.scrape import ScrapeStore
 
         from .test_local import wait
 
@@ -145,7 +145,7 @@ def test_tuning_recommends_for_every_controller(target: str, bootstrapped: dict[
 def _hands_off(target: str, env: dict[str, str]) -> None:
     """This process stops running the sandbox cluster's controllers (and gives up their lease)."""
     if target == "sandbox":
-        from fleetlib.sandbox import Sandbox
+        from fleetlab.sandbox import Sandbox
 
         Sandbox.running(Path(env["FLEET_HOME"])).forget_cluster(ClusterId(STAGE, CLUSTERS[target]))
 
@@ -166,8 +166,8 @@ APP_FILES = {"deploy/configmap.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata
 
 
 def _hub(env: dict[str, str]) -> Any:
-    from fleetlib.sandbox.hub import Hub
-    from fleetlib.sandbox.server import github_token, sandbox_root
+    from fleetlab.github.home import github_token, sandbox_root
+    from fleetlab.github.hub import Hub
 
     home = Path(env["FLEET_HOME"])
     return Hub(sandbox_root(home) / "github", token=github_token(home))
@@ -281,7 +281,7 @@ def test_a_dependency_cycle_through_the_clusters_apps_is_refused(
 
 def test_a_chart_from_the_oci_registry_is_installed(target: str, bootstrapped: dict[str, Any], fleet: Path,
                                                     env: dict[str, str], tmp_path: Path) -> None:
-    from fleetlib.sandbox.charts import write_demo_chart
+    from fleetlab.charts.artifacts import write_demo_chart
 
     # the demo chart: the sandbox renders it without a helm binary too (on a fresh clone, the sandbox's tests run
     # before the local stack, and its helm, are built)
@@ -462,9 +462,9 @@ def test_each_fault_is_the_first_finding(target: str, scenario: str, bootstrappe
 def live(fleet: Path, env: dict[str, str]) -> Iterator[dict[str, str]]:
     """A second local cluster and the Enterprise front; the environment a corporate machine would give the
     runbooks (KUBECONFIG, HTTPS_PROXY, the CA bundle, the token in the variable the parameters name)."""
-    from fleetlib.local.cluster import fleet_kubeconfig
-    from fleetlib.sandbox import Sandbox
-    from fleetlib.sandbox.enterprise import HOST, EnterpriseGitHub
+    from fleetlab.github.enterprise import HOST, EnterpriseGitHub
+    from fleetlab.local.cluster import fleet_kubeconfig
+    from fleetlab.sandbox import Sandbox
 
     build(cache_dir(), LOCAL, say=_say)
     home = Path(env["FLEET_HOME"])
@@ -484,7 +484,7 @@ def live(fleet: Path, env: dict[str, str]) -> Iterator[dict[str, str]]:
 
 def test_live_bootstrap_and_troubleshoot_against_a_local_cluster_and_an_enterprise_github(
         live: dict[str, str], tmp_path: Path) -> None:
-    from fleetlib.sandbox.enterprise import HOST
+    from fleetlab.github.enterprise import HOST
 
     out = tmp_path / "bootstrap.ipynb"
     done = papermill(live, "bootstrap", out, "conf-live", "-p", "timeout", "5m")

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
+from fleetlab.sandbox import Sandbox
 from fleetlib import kube as kube_adapter
 from fleetlib.diagnose import SEVERITY, diagnose
 from fleetlib.errors import ClusterError
 from fleetlib.facts import gather
 from fleetlib.parameters import Catalog, Layer, merge_and_validate
-from fleetlib.sandbox import Sandbox
 from fleetlib.troubleshoot import conclude, gather_cluster
 
 from .conftest import REPO, new_cluster

@@ -17,14 +17,16 @@ def normalise(spec: str) -> str:
 
 def test_environment_matches_pyproject() -> None:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    wanted = {normalise(s) for s in [*project["dependencies"], *project["optional-dependencies"]["test"]]}
+    lab = tomllib.loads((REPO / "lab" / "pyproject.toml").read_text())["project"]
+    wanted = {normalise(s) for s in [*project["dependencies"], *project["optional-dependencies"]["test"],
+                                     *(d for d in lab["dependencies"] if normalise(d) != "fleetlib")]}
     env = yaml.safe_load((REPO / "environment.yml").read_text())
     assert "conda-forge" in env["channels"]
     assert "python=3.11" in env["dependencies"]
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     listed = {normalise(s) for s in pip if not s.startswith("-e")}
     assert listed == wanted, f"only in pyproject: {wanted - listed}; only in environment.yml: {listed - wanted}"
-    assert "-e ." in pip
+    assert "-e ." in pip and any(s.split("#")[0].strip() == "-e ./lab" for s in pip)
 
 
 def test_required_packages_are_declared() -> None:

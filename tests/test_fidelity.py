@@ -9,11 +9,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from fleetlib.fidelity.harness import Sides
-from fleetlib.fidelity.known import KNOWN
-from fleetlib.fidelity.normalize import first_difference, normalize, table
-from fleetlib.fidelity.scenarios import select
-from fleetlib.fidelity.suite import REGISTRY, Outcome, judge, render, run_suite
+from fleetlab.fidelity.harness import Sides
+from fleetlab.fidelity.known import KNOWN
+from fleetlab.fidelity.normalize import first_difference, normalize, table
+from fleetlab.fidelity.scenarios import select
+from fleetlab.fidelity.suite import REGISTRY, Outcome, judge, render, run_suite
 
 from .conftest import REPO
 

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
+from fleetlab.sandbox import Sandbox
 from fleetlib.cli import main
 from fleetlib.model import ClusterId
 from fleetlib.runindex import read_index
-from fleetlib.sandbox import Sandbox
 
 from .conftest import REPO
 

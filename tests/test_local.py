@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from fleetlib.local.build import build, cache_dir
-from fleetlib.local.cluster import LocalCluster, context_name, fleet_kubeconfig
-from fleetlib.local.processes import pid_alive
-from fleetlib.local.versions import LOCAL
+from fleetlab.local.build import build, cache_dir
+from fleetlab.local.cluster import LocalCluster, context_name, fleet_kubeconfig
+from fleetlab.local.processes import pid_alive
+from fleetlab.versions import LOCAL
 from fleetlib.model import ClusterId
 from fleetlib.record import read_records
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from fleetlab.release.manifests import install_yaml
 from fleetlib.errors import InputError
 from fleetlib.manifests import components_yaml, kustomization_yaml, sync_yaml
 from fleetlib.parameters import Catalog, Layer
-from fleetlib.sandbox.release import install_yaml
 
 from .conftest import REPO
 

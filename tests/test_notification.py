@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fleetlib.sandbox.flux.notification import flux_event, matches, payload
+from fleetlab.flux.notification import flux_event, matches, payload
 
 KS = {"kind": "Kustomization", "namespace": "apps", "name": "web", "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
       "uid": "", "resourceVersion": "7"}

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from fleetlab.sandbox import Sandbox
+from fleetlab.sandbox.server import cluster_db, remove_stale_kubeconfigs, status
 from fleetlib.errors import SandboxError
 from fleetlib.model import ClusterId
-from fleetlib.sandbox import Sandbox
-from fleetlib.sandbox.server import cluster_db, remove_stale_kubeconfigs, status
 
 from .conftest import REPO
 

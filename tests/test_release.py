@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from fleetlib.sandbox.release import install_objects
+from fleetlab.release.manifests import install_objects
 
 from .conftest import REPO
 

@@ -19,6 +19,8 @@ import papermill
 import pytest
 import yaml
 
+from fleetlab.metrics.prometheus import REFRESH
+from fleetlab.sandbox import Sandbox
 from fleetlib import github as gh
 from fleetlib import kube as kube_adapter
 from fleetlib.bootstrap import Bootstrap
@@ -29,8 +31,6 @@ from fleetlib.operate import request_reconcile
 from fleetlib.parameters import Catalog, Layer, merge_and_validate
 from fleetlib.record import read_records
 from fleetlib.rightsize import TuneOptions, Tuning, tune_options
-from fleetlib.sandbox import Sandbox
-from fleetlib.sandbox.metrics import REFRESH
 
 from .conftest import REPO, _kubectl
 from .fluxenv import wait_for
@@ -389,7 +389,7 @@ def test_commit_when_the_branch_moved_meanwhile_proposes_again_from_a_fresh_clon
 def busy_for_weeks(api: Any) -> None:
     """The cluster has had today's objects for the whole history: the usage model's load timeline (which keeps
     what was served, new load from its time on) starts with today's counts three weeks before UNTIL."""
-    from fleetlib.sandbox.metrics import LOAD_KEY
+    from fleetlab.metrics.prometheus import LOAD_KEY
 
     now = json.loads(api.store.meta(LOAD_KEY))[-1][1]
     since = datetime.fromisoformat(UNTIL.replace("Z", "+00:00")).timestamp() - 21 * 86400

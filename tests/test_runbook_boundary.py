@@ -10,9 +10,9 @@ import sys
 import time
 from pathlib import Path
 
+from fleetlab.sandbox import Sandbox
 from fleetlib.bootstrap import Bootstrap
 from fleetlib.parameters import Catalog
-from fleetlib.sandbox import Sandbox
 
 from .conftest import REPO
 from .test_bad_input import snapshot

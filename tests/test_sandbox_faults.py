@@ -18,9 +18,9 @@ from github import Auth, Github, GithubException
 from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
 
-from fleetlib.sandbox import Sandbox
-from fleetlib.sandbox.flux.faults import SCENARIOS
-from fleetlib.sandbox.server import github_token
+from fleetlab.faults.scenarios import SCENARIOS
+from fleetlab.sandbox import Sandbox
+from fleetlab.sandbox.server import github_token
 
 from .conftest import REPO, new_cluster
 from .fluxenv import FluxCluster, bootstrapped, wait_for

@@ -57,7 +57,7 @@ def test_bootstrapped_cluster_syncs_applies_and_prunes(cluster: SandboxCluster) 
 
 
 def test_seeded_apps_become_ready(cluster: SandboxCluster) -> None:
-    from fleetlib.sandbox.flux.seed import seed
+    from fleetlab.sandbox.seed import seed
 
     flux = bootstrapped(cluster)
     wait_for("flux-system ready", lambda: ready(flux.get("Kustomization", "flux-system")))
@@ -82,10 +82,10 @@ def test_seeded_apps_become_ready(cluster: SandboxCluster) -> None:
 
 
 def test_one_controller_set_per_cluster_holds_the_lease(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from fleetlib.sandbox.apiserver import ClusterApi
-    from fleetlib.sandbox.flux.runtime import FluxSettings, Runtime
-    from fleetlib.sandbox.hub import Hub
-    from fleetlib.sandbox.store import Store
+    from fleetlab.flux.runtime import FluxSettings, Runtime
+    from fleetlab.github.hub import Hub
+    from fleetlab.kubernetes.apiserver import ClusterApi
+    from fleetlab.kubernetes.store import Store
 
     api = ClusterApi(Store(tmp_path / "state.db"))
     hub = Hub(tmp_path / "github", token="t")
@@ -154,8 +154,8 @@ def test_only_due_objects_reconcile_across_polls_and_a_new_lease_holder(cluster:
     start over because someone ran `flux get`."""
     import time
 
-    from fleetlib.sandbox.flux import ControllerSet
-    from fleetlib.sandbox.server import cluster_db
+    from fleetlab.flux import ControllerSet
+    from fleetlab.sandbox.server import cluster_db
 
     flux = bootstrapped(cluster)
     wait_for("Kustomization Ready", lambda: ready(flux.get("Kustomization", "flux-system")))

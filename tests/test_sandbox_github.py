@@ -11,11 +11,11 @@ import pytest
 import yaml
 from github import Auth, Github, GithubException
 
+from fleetlab.github.hub import ssh_fingerprint
+from fleetlab.sandbox import Sandbox
+from fleetlab.sandbox.server import github_token
 from fleetlib.errors import GitError
 from fleetlib.gitcli import auth_env, run_git
-from fleetlib.sandbox import Sandbox
-from fleetlib.sandbox.hub import ssh_fingerprint
-from fleetlib.sandbox.server import github_token
 
 
 def gh(sandbox: Sandbox, token: str | None = None) -> Github:

@@ -17,9 +17,9 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
 
-from fleetlib.sandbox import Sandbox
-from fleetlib.sandbox.protobuf import MAGIC
-from fleetlib.sandbox.release import install_objects
+from fleetlab.kubernetes.protobuf import MAGIC
+from fleetlab.release.manifests import install_objects
+from fleetlab.sandbox import Sandbox
 
 from .conftest import SandboxCluster, new_cluster
 
@@ -409,7 +409,7 @@ def test_an_unknown_method_is_405_with_a_status(c: SandboxCluster) -> None:
 
 
 def test_a_stalled_body_times_out(c: SandboxCluster, monkeypatch: pytest.MonkeyPatch) -> None:
-    from fleetlib.sandbox import kubehttp
+    from fleetlab.kubernetes import kubehttp
 
     monkeypatch.setattr(kubehttp, "BODY_TIMEOUT", 0.5)
     conn = connect(c)

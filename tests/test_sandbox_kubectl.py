@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from fleetlib.sandbox import Sandbox
+from fleetlab.sandbox import Sandbox
 
 from .conftest import SandboxCluster, new_cluster
 from .fluxenv import FluxCluster, bootstrapped, wait_for

@@ -9,12 +9,12 @@ import uuid
 
 import pytest
 
+from fleetlab.sandbox import Sandbox
 from fleetlib import fluxview
 from fleetlib.diagnose import diagnose
 from fleetlib.facts import gather
 from fleetlib.kube import connect
 from fleetlib.parameters import Catalog, Layer, merge_and_validate
-from fleetlib.sandbox import Sandbox
 
 from .conftest import REPO, new_cluster
 from .fluxenv import bootstrapped, wait_for

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from kubernetes import client, config
 
+from fleetlab.sandbox import Sandbox
 from fleetlib.model import ClusterId
-from fleetlib.sandbox import Sandbox
 
 from .conftest import REPO
 

@@ -114,7 +114,7 @@ def test_bad_queries_are_400(flux: FluxCluster, query: str) -> None:
 
 
 def test_served_history_does_not_change_when_load_grows() -> None:
-    from fleetlib.sandbox.usage import UsageModel, grid
+    from fleetlab.metrics.usage import UsageModel, grid
 
     ts = grid(1_796_000_000.0, 1_796_000_000.0 + 86_400)
     before = UsageModel("dev/x", timeline=((1_795_000_000.0, {"kustomize-controller": 3}),))
@@ -129,7 +129,7 @@ def test_served_history_does_not_change_when_load_grows() -> None:
 
 
 def test_the_kubelet_oom_kills_a_controller_whose_working_set_passes_its_limit(flux: FluxCluster) -> None:
-    from fleetlib.sandbox.flux.seed import seed
+    from fleetlab.sandbox.seed import seed
 
     c = flux.c
     seed(c.sandbox.cluster(c.id), c.sandbox.hub, apps=50)  # about 100Mi for kustomize-controller from now on

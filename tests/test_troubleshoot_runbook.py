@@ -15,12 +15,11 @@ from typing import Any
 
 import nbformat
 
+from fleetlab.sandbox import Sandbox, seed
 from fleetlib.bootstrap import Bootstrap
 from fleetlib.diagnose import grouped
 from fleetlib.parameters import Catalog
 from fleetlib.record import read_records
-from fleetlib.sandbox import Sandbox
-from fleetlib.sandbox.flux import seed
 
 from .conftest import REPO
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from fleetlab.sandbox import Sandbox
 from fleetlib import kube
 from fleetlib.bootstrap import Bootstrap
 from fleetlib.parameters import Catalog
-from fleetlib.sandbox import Sandbox
 from fleetlib.widgets import ControllerUsage, FleetOverview
 
 from .conftest import REPO

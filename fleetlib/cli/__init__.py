@@ -10,11 +10,21 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
 
-from fleetlib.cli import charts, core, local, runs, sandbox
-from fleetlib.errors import FleetError
+from fleetlib.cli import core, runs
+from fleetlib.errors import FleetError, InputError
 from fleetlib.files import private_files
+from fleetlib.targets import INSTALL_HINT
+
+ENTRY_POINTS = "fleetlib.commands"
+"""Verbs other distributions add to `fleet` (fleetlab: sandbox, local, charts, oci): `register(subparsers)`."""
+STAND_IN_VERBS = {"sandbox": "the embedded sandbox cluster and GitHub",
+                  "local": "real Kubernetes and Flux controllers on this machine (target: local)",
+                  "charts": "the fleet's offline Helm repository (charts.fleet.internal)",
+                  "oci": "the fleet's offline OCI registry (registry.fleet.internal)"}
+"""fleetlab's verbs: without it, each still parses and says what to install."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,11 +32,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     core.register(sub)
-    sandbox.register(sub)
-    local.register(sub)
-    charts.register(sub)
     runs.register(sub)
+    for entry in entry_points(group=ENTRY_POINTS):
+        entry.load()(sub)
+    for verb, what in STAND_IN_VERBS.items():
+        if verb not in sub.choices:
+            p = sub.add_parser(verb, help=f"{what} (needs fleetlab)")
+            p.add_argument("rest", nargs=argparse.REMAINDER)
+            p.set_defaults(func=_not_installed(verb))
     return parser
+
+
+def _not_installed(verb: str) -> Callable[[argparse.Namespace], int]:
+    def refuse(_args: argparse.Namespace) -> int:
+        raise InputError(f"`fleet {verb}` is part of fleetlab, fleetlib's stand-ins, which is not installed",
+                         hint=INSTALL_HINT)
+    return refuse
 
 
 def main(argv: Sequence[str] | None = None) -> int:
