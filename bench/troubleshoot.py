@@ -20,12 +20,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fleetlab.release.manifests import install_objects
 from fleetlab.sandbox import Sandbox
-from fleetlib import fluxview
-from fleetlib.diagnose import diagnose
-from fleetlib.facts import gather
 from fleetlib.kube import connect
 from fleetlib.model import ClusterId
 from fleetlib.parameters import Catalog, Layer, merge_and_validate
+from fleetlib.troubleshoot import fluxview
+from fleetlib.troubleshoot.diagnose import diagnose
+from fleetlib.troubleshoot.facts import gather
 
 KINDS = (("GitRepository", "source.toolkit.fluxcd.io/v1", 0.4), ("Kustomization", "kustomize.toolkit.fluxcd.io/v1", 0.4),
          ("HelmRelease", "helm.toolkit.fluxcd.io/v2", 0.2))

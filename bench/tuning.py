@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fleetlab.metrics.usage import SCRAPE, UsageModel, grid
 from fleetlib.metrics import ControllerUsage, PodSeries
-from fleetlib.rightsize import to_usage
-from fleetlib.tuning import STRATEGIES, ContainerState, Settings, recommendation_rows
+from fleetlib.tuning import to_usage
+from fleetlib.tuning.strategies import STRATEGIES, ContainerState, Settings, recommendation_rows
 
 CONTROLLERS = ("source-controller", "kustomize-controller", "helm-controller", "notification-controller")
 CURRENT = {("cpu", "request"): 0.1, ("cpu", "limit"): 1.0, ("memory", "request"): 64 * 2.0**20,

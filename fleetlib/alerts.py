@@ -29,7 +29,6 @@ from fleetlib.kubectl import build_as_flux
 from fleetlib.locations import fleet_home
 from fleetlib.model import Duration
 from fleetlib.objects import FLUX_KINDS, Ref, status_of
-from fleetlib.operate import request_reconcile
 from fleetlib.options import AlertsOptions
 from fleetlib.ownership import MANAGED_BY, created_by_fleetlib, taken_over
 from fleetlib.parameters import ClusterParams
@@ -37,6 +36,7 @@ from fleetlib.receiver import received
 from fleetlib.repochange import FileChange, Plan
 from fleetlib.runcontext import RunContext
 from fleetlib.steplog import StepLog
+from fleetlib.troubleshoot.operate import request_reconcile
 from fleetlib.waiting import wait_until
 
 HEADER = ("# Managed by fleetlib's alerts runbook (runbooks/alerts.ipynb). The Provider's address and token are\n"

@@ -27,10 +27,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from fleetlib import charts
-from fleetlib.diagnose import GROUPED_COLUMNS, grouped
 from fleetlib.files import write_atomic
 from fleetlib.locations import fleet_home
 from fleetlib.runindex import read_index, run_folder
+from fleetlib.troubleshoot.diagnose import GROUPED_COLUMNS, grouped
 
 SEVERITIES = ("critical", "error", "warning", "info")
 SEVERITY_COLOURS = {"critical": "#6a1b9a", "error": "#c62828", "warning": "#f9a825", "info": "#90a4ae"}

@@ -130,11 +130,10 @@ def resolve(catalog: Catalog, options: RunbookOptions, *, source: str) -> tuple[
     cid = catalog.find(options.cluster, stage=options.stage)
     layers = (*catalog.layers(cid), Layer(source, options.override_values()))
     params = merge_and_validate(cid, layers)
-    if params.target != "live":
-        try:
-            targets.stand_in(params.target)
-        except InputError as e:
-            raise ParameterError(f"key 'target': {e.message}", source=source, hint=e.hint) from None
+    try:
+        targets.require(params.target)
+    except InputError as e:
+        raise ParameterError(f"key 'target': {e.message}", source=source, hint=e.hint) from None
     problem = options.against(params)
     if problem:  # "field: text", as the options' checks across fields name their field
         key, _, text = problem.partition(": ")

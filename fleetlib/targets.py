@@ -100,6 +100,12 @@ def stand_in(target: str) -> StandIn:
     return STAND_INS[target]
 
 
+def require(target: str) -> None:
+    """Nothing for live; for a stand-in target, InputError saying what to install when it is not installed."""
+    if target != "live":
+        stand_in(target)
+
+
 def resolve(params: ClusterParams, *, home: Path, env: Mapping[str, str] = os.environ) -> Endpoints:
     """The endpoints of a cluster's target; for the stand-ins this starts or finds them."""
     if params.target != "live":

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fleetlib.diagnose import SEVERITY, Finding, diagnose
 from fleetlib.kube import Kube
 from fleetlib.locations import fleet_home
 from fleetlib.parameters import ClusterParams
 from fleetlib.targets import rehearsal
-from fleetlib.troubleshoot import gather_cluster
+from fleetlib.troubleshoot.diagnose import SEVERITY, Finding, diagnose
+from fleetlib.troubleshoot.flow import gather_cluster
 
 
 def _rehearsal(params: ClusterParams) -> Any:

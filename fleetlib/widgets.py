@@ -23,9 +23,8 @@ import ipywidgets as w
 import pandas as pd
 from matplotlib.figure import Figure
 
-from fleetlib import fluxview, operate, rightsize, troubleshoot
+from fleetlib import troubleshoot, tuning
 from fleetlib.charts import usage_over_time
-from fleetlib.diagnose import diagnose
 from fleetlib.errors import FleetError
 from fleetlib.kube import connect as kube_connect
 from fleetlib.locations import fleet_home, fleet_root
@@ -33,7 +32,9 @@ from fleetlib.metrics import ControllerUsage as Samples
 from fleetlib.metrics import PodSeries
 from fleetlib.objects import Ref
 from fleetlib.parameters import Catalog, ClusterParams
-from fleetlib.tuning import STRATEGIES, Recommendation, Settings, quantity_text
+from fleetlib.troubleshoot import fluxview, operate
+from fleetlib.troubleshoot.diagnose import diagnose
+from fleetlib.tuning.strategies import STRATEGIES, Recommendation, Settings, quantity_text
 
 ACTIONS = ("reconcile", "suspend", "resume")
 
@@ -203,8 +204,8 @@ class ControllerUsage(_ClusterPicker):
             return
         try:
             params = self.params()
-            options = rightsize.tune_options(history=f"{self.max_days}d", until=self.until)
-            source = rightsize.usage_source(params, kube_connect(params, home=self.home), options, home=self.home)
+            options = tuning.tune_options(history=f"{self.max_days}d", until=self.until)
+            source = tuning.usage_source(params, kube_connect(params, home=self.home), options, home=self.home)
             self.samples = source.usage(params.namespace, params.all_components)
         except FleetError as e:
             self.recommendation.value = f"<span style='color:#c62828'>✗ {html.escape(str(e))}</span>"
@@ -235,7 +236,7 @@ class ControllerUsage(_ClusterPicker):
         usage = self.window()
         if usage is None:
             return
-        rec = self.result = STRATEGIES[self.strategy.value](rightsize.to_usage(usage), self.settings())
+        rec = self.result = STRATEGIES[self.strategy.value](tuning.to_usage(usage), self.settings())
         if rec.enough_data:
             parts = [f"{name} {quantity_text(res, getattr(rec, f'{res}_{kind}')) or 'unset'}"
                      for res in ("cpu", "memory") for kind, name in (("request", f"{res} request"),
@@ -244,7 +245,7 @@ class ControllerUsage(_ClusterPicker):
             self.recommendation.value = f"<b>{self.controller.value}</b>: " + ", ".join(parts) + html.escape(extra)
         else:
             self.recommendation.value = (f"<b>{self.controller.value}</b>: not enough data "
-                                         f"({rightsize.samples(usage)} samples)")
+                                         f"({tuning.samples(usage)} samples)")
         self.figures = [
             usage_over_time(usage.cpu, resource="cpu", lines={
                 "recommended request": rec.cpu_request, "recommended limit": rec.cpu_limit},

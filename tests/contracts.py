@@ -23,9 +23,8 @@ LAYERS: list[set[str]] = [
     # what people and notebooks call (cli.* too)
     {"cli", "__main__", "runbook", "widgets", "fleetrun", "redact"},
     # the domain
-    {"scaffold", "fleetrepo", "bootstrap", "diagnose", "tuning", "manifests", "charts", "report",
-     "sshkeys", "record", "facts", "fluxview", "troubleshoot", "operate", "kustomization", "rightsize", "tour",
-     "runcontext", "apps", "repochange", "alerts", "ownership"},
+    {"scaffold", "fleetrepo", "bootstrap", "troubleshoot", "tuning", "manifests", "charts", "report",
+     "sshkeys", "record", "kustomization", "tour", "runcontext", "apps", "repochange", "alerts", "ownership"},
     # adapters: I/O
     {"kube", "github", "git", "metrics", "targets", "releases", "helmrepo", "receiver"},
     # parameters and files

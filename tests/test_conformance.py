@@ -21,11 +21,11 @@ from fleetlab.local.cluster import LocalCluster, context_name
 from fleetlab.versions import LOCAL
 from fleetlib import kube as kube_adapter
 from fleetlib import targets
-from fleetlib.diagnose import SEVERITY, diagnose
 from fleetlib.model import ClusterId
 from fleetlib.parameters import Catalog
 from fleetlib.record import read_records
-from fleetlib.troubleshoot import gather_cluster
+from fleetlib.troubleshoot.diagnose import SEVERITY, diagnose
+from fleetlib.troubleshoot.flow import gather_cluster
 
 from .conftest import REPO
 

@@ -13,11 +13,11 @@ import pytest
 
 from fleetlab.sandbox import Sandbox
 from fleetlib import kube as kube_adapter
-from fleetlib.diagnose import SEVERITY, diagnose
 from fleetlib.errors import ClusterError
-from fleetlib.facts import gather
 from fleetlib.parameters import Catalog, Layer, merge_and_validate
-from fleetlib.troubleshoot import conclude, gather_cluster
+from fleetlib.troubleshoot.diagnose import SEVERITY, diagnose
+from fleetlib.troubleshoot.facts import gather
+from fleetlib.troubleshoot.flow import conclude, gather_cluster
 
 from .conftest import REPO, new_cluster
 from .fluxenv import FluxCluster, bootstrapped, wait_for
@@ -65,7 +65,7 @@ def test_a_cluster_without_flux_is_flux_not_installed(sandbox: Sandbox, tmp_path
 
 
 def test_flux_views(env: tuple[FluxCluster, Any]) -> None:
-    from fleetlib import fluxview
+    from fleetlib.troubleshoot import fluxview
 
     fc, kube = env
     facts = wait_for("every object ready", lambda: (f := gather(kube, heads={"flux-system/flux-system": fc.head()}))
@@ -91,8 +91,8 @@ def test_flux_views(env: tuple[FluxCluster, Any]) -> None:
 
 
 def test_reconcile_suspend_resume_tree_and_trace(env: tuple[FluxCluster, Any]) -> None:
-    from fleetlib import operate
     from fleetlib.errors import ClusterError
+    from fleetlib.troubleshoot import operate
 
     fc, kube = env
     out = operate.reconcile(kube, "Kustomization", "flux-system", "flux-system", with_source=True, timeout=30)
@@ -119,7 +119,8 @@ def test_reconcile_suspend_resume_tree_and_trace(env: tuple[FluxCluster, Any]) -
 
 
 def test_charts_render(env: tuple[FluxCluster, Any], tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from fleetlib import charts, fluxview
+    from fleetlib import charts
+    from fleetlib.troubleshoot import fluxview
 
     fc, kube = env
     facts = gather(kube)

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from fleetlib.diagnose import CATCH_ALL, RULES, diagnose, grouped
-from fleetlib.facts import FLUX_CRDS, ClusterFacts
+from fleetlib.troubleshoot.diagnose import CATCH_ALL, RULES, diagnose, grouped
+from fleetlib.troubleshoot.facts import FLUX_CRDS, ClusterFacts
 
 COMPONENTS = ("source-controller", "kustomize-controller", "helm-controller", "notification-controller")
 

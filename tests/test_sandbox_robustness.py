@@ -10,11 +10,11 @@ import uuid
 import pytest
 
 from fleetlab.sandbox import Sandbox
-from fleetlib import fluxview
-from fleetlib.diagnose import diagnose
-from fleetlib.facts import gather
 from fleetlib.kube import connect
 from fleetlib.parameters import Catalog, Layer, merge_and_validate
+from fleetlib.troubleshoot import fluxview
+from fleetlib.troubleshoot.diagnose import diagnose
+from fleetlib.troubleshoot.facts import gather
 
 from .conftest import REPO, new_cluster
 from .fluxenv import bootstrapped, wait_for

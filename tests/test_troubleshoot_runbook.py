@@ -17,9 +17,9 @@ import nbformat
 
 from fleetlab.sandbox import Sandbox, seed
 from fleetlib.bootstrap import Bootstrap
-from fleetlib.diagnose import grouped
 from fleetlib.parameters import Catalog
 from fleetlib.record import read_records
+from fleetlib.troubleshoot.diagnose import grouped
 
 from .conftest import REPO
 

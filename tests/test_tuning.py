@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fleetlib.tuning import (
+from fleetlib.tuning.strategies import (
     STRATEGIES,
     MiB,
     Settings,
@@ -66,7 +66,7 @@ def test_severity_uses_krr_thresholds_and_a_cut_is_never_critical(
 
 # --- state, rows and flag suggestions ------------------------------------------------------------------
 
-from fleetlib.tuning import (  # noqa: E402
+from fleetlib.tuning.strategies import (  # noqa: E402
     ContainerState,
     container_state,
     drift,

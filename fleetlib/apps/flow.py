@@ -30,7 +30,6 @@ from fleetlib.kube import Kube
 from fleetlib.kube import open_client as open_kube
 from fleetlib.locations import fleet_home
 from fleetlib.objects import Ref
-from fleetlib.operate import request_reconcile
 from fleetlib.options import AddAppOptions
 from fleetlib.ownership import MANAGED_BY, created_by_fleetlib, foreign_in_namespace, taken_over
 from fleetlib.parameters import ClusterParams
@@ -38,6 +37,7 @@ from fleetlib.repochange import FileChange, Plan
 from fleetlib.runcontext import RunContext
 from fleetlib.sshkeys import generate
 from fleetlib.steplog import StepLog
+from fleetlib.troubleshoot.operate import request_reconcile
 
 
 class AppChange:

@@ -24,13 +24,13 @@ from fleetlib.locations import fleet_home
 from fleetlib.manifests import components_yaml, kustomization_yaml, parse_release, sync_yaml
 from fleetlib.model import Duration
 from fleetlib.objects import Ref, labels_of, spec_of, status_of
-from fleetlib.operate import request_reconcile
 from fleetlib.options import BootstrapOptions
 from fleetlib.parameters import ClusterParams
 from fleetlib.releases import install_manifests
 from fleetlib.runcontext import RunContext
 from fleetlib.steplog import Step, StepLog
 from fleetlib.targets import Endpoints
+from fleetlib.troubleshoot.operate import request_reconcile
 
 MIN_KUBERNETES = {"v2.4": (1, 28, 0), "v2.5": (1, 30, 0), "v2.6": (1, 31, 0), "v2.7": (1, 32, 0),
                   "v2.8": (1, 33, 0), "v2.9": (1, 33, 0)}

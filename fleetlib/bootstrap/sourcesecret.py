@@ -11,10 +11,10 @@ from fleetlib.bootstrap.waits import ClusterWaits
 from fleetlib.errors import GitError
 from fleetlib.github import GitHub
 from fleetlib.kube import Kube
-from fleetlib.operate import request_reconcile
 from fleetlib.parameters import ClusterParams
 from fleetlib.sshkeys import KeyPair, fingerprint, generate
 from fleetlib.steplog import StepLog
+from fleetlib.troubleshoot.operate import request_reconcile
 
 
 class SourceSecret:

@@ -13,8 +13,8 @@ from typing import Any
 
 import pandas as pd
 
-from fleetlib.facts import ClusterFacts
 from fleetlib.objects import Ref, condition, spec_of, status_of
+from fleetlib.troubleshoot.facts import ClusterFacts
 
 _HEX = re.compile(r"\b[0-9a-f]{40,128}\b")
 GET_COLUMNS = ["namespace", "kind", "name", "revision", "suspended", "ready", "message", "age", "last_reconcile",

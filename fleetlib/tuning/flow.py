@@ -28,14 +28,13 @@ from fleetlib.metrics import ControllerUsage, FluxLoad, UsageSource
 from fleetlib.objects import containers, spec_of
 from fleetlib.options import TuneResourcesOptions
 from fleetlib.parameters import ClusterParams
-from fleetlib.rightsize import present, publish
-from fleetlib.rightsize import proposal as change
-from fleetlib.rightsize.options import TuneOptions, settings_of
-from fleetlib.rightsize.proposal import Proposal
-from fleetlib.rightsize.usage import samples, to_usage, usage_source
 from fleetlib.runcontext import RunContext
 from fleetlib.steplog import StepLog
-from fleetlib.tuning import (
+from fleetlib.tuning import present, publish
+from fleetlib.tuning import proposal as change
+from fleetlib.tuning.options import TuneOptions, settings_of
+from fleetlib.tuning.proposal import Proposal
+from fleetlib.tuning.strategies import (
     STRATEGIES,
     ContainerState,
     FlagSuggestion,
@@ -45,6 +44,7 @@ from fleetlib.tuning import (
     states,
     suggest_flags,
 )
+from fleetlib.tuning.usage import samples, to_usage, usage_source
 
 
 class Tuning:

@@ -6,7 +6,7 @@ from typing import Any
 
 from fleetlib import options as options_model
 from fleetlib.options import TuneResourcesOptions
-from fleetlib.tuning import Settings
+from fleetlib.tuning.strategies import Settings
 
 RUNBOOK = "tune-resources"
 

@@ -18,11 +18,11 @@ from fleetlib import charts
 from fleetlib.files import write_atomic
 from fleetlib.locations import fleet_home
 from fleetlib.quantity import format_cpu, format_memory
-from fleetlib.rightsize.options import RUNBOOK
-from fleetlib.rightsize.proposal import Proposal
+from fleetlib.tuning.options import RUNBOOK
+from fleetlib.tuning.proposal import Proposal
 
 if TYPE_CHECKING:
-    from fleetlib.rightsize.flow import Tuning
+    from fleetlib.tuning.flow import Tuning
 
 
 def pr_body(t: Tuning, proposal: Proposal) -> str:

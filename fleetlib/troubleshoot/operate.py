@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fleetlib.errors import ClusterError, InputError
-from fleetlib.facts import ClusterFacts
 from fleetlib.kube import Kube
 from fleetlib.objects import (
     FLUX_KINDS,
@@ -27,6 +26,7 @@ from fleetlib.objects import (
     spec_of,
     status_of,
 )
+from fleetlib.troubleshoot.facts import ClusterFacts
 from fleetlib.waiting import wait_until
 
 

@@ -12,7 +12,7 @@ from fleetlib.errors import GitError
 from fleetlib.git import Checkout, NonFastForward, push_with_retry
 from fleetlib.github import GitHub
 from fleetlib.parameters import ClusterParams
-from fleetlib.rightsize.proposal import Proposal
+from fleetlib.tuning.proposal import Proposal
 
 Say = Callable[[str, str], None]
 

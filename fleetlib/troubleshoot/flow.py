@@ -12,17 +12,17 @@ from typing import Any
 
 import pandas as pd
 
-from fleetlib.diagnose import GROUPED_COLUMNS, SEVERITY, Finding, grouped
 from fleetlib.errors import ClusterError, FleetError, ParameterError, clip
-from fleetlib.facts import ClusterFacts, gather
 from fleetlib.github import connect as github_connect
 from fleetlib.kube import Kube
 from fleetlib.locations import fleet_home
 from fleetlib.objects import FLUX_KINDS, Ref, plural, spec_of, status_of
-from fleetlib.operate import request_reconcile
 from fleetlib.options import TroubleshootOptions
 from fleetlib.parameters import ClusterParams
 from fleetlib.runcontext import RunContext
+from fleetlib.troubleshoot.diagnose import GROUPED_COLUMNS, SEVERITY, Finding, grouped
+from fleetlib.troubleshoot.facts import ClusterFacts, gather
+from fleetlib.troubleshoot.operate import request_reconcile
 
 _GITHUB_URL = re.compile(r"github\.com[:/]([^/]+)/([^/]+?)(?:\.git)?/?$")
 
@@ -59,7 +59,7 @@ def gather_cluster(params: ClusterParams, kube: Kube) -> ClusterFacts:
 def tree_text(facts: ClusterFacts, namespace: str) -> str:
     """The flux-system Kustomization's tree, or why there is none."""
     from fleetlib.errors import InputError
-    from fleetlib.operate import tree
+    from fleetlib.troubleshoot.operate import tree
 
     try:
         return "\n".join(tree(facts, namespace, namespace))

@@ -3,7 +3,7 @@
 1. `gather` (flow.Tuning): usage per controller from the cluster's Prometheus (the sandbox's, or
    `prometheus_url`) or by sampling metrics.k8s.io (usage); the Flux load; the live Deployments; and the
    fleet repository's `flux-system` folder as kustomize builds it (so existing patches count).
-2. `recommendations`: the chosen strategy per controller (fleetlib.tuning), compared with the
+2. `recommendations`: the chosen strategy per controller (fleetlib.tuning.strategies), compared with the
    repository's values, plus `--concurrent`/`--requeue-dependency` suggestions and the drift between
    live and repository.
 3. `proposal`: fleetlib's patches in `kustomization.yaml`, built with kustomize to check that the
@@ -20,11 +20,11 @@ publish.py (commit or pull request), present.py (pull request body, charts, expo
     tuning.recommendations()
 """
 
-from fleetlib.rightsize.flow import Tuning
-from fleetlib.rightsize.options import RUNBOOK, TuneOptions, settings_of, tune_options
-from fleetlib.rightsize.present import daily_peaks, exported_rows, peak, sparkline
-from fleetlib.rightsize.proposal import Proposal
-from fleetlib.rightsize.usage import samples, to_usage, usage_source
+from fleetlib.tuning.flow import Tuning
+from fleetlib.tuning.options import RUNBOOK, TuneOptions, settings_of, tune_options
+from fleetlib.tuning.present import daily_peaks, exported_rows, peak, sparkline
+from fleetlib.tuning.proposal import Proposal
+from fleetlib.tuning.usage import samples, to_usage, usage_source
 
 __all__ = ["RUNBOOK", "Proposal", "TuneOptions", "Tuning", "daily_peaks", "exported_rows", "peak", "samples",
            "settings_of", "sparkline", "to_usage", "tune_options", "usage_source"]

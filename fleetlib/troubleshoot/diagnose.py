@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from fleetlib.facts import FLUX_CRDS, ClusterFacts
 from fleetlib.objects import (
     Ref,
     condition,
@@ -33,6 +32,7 @@ from fleetlib.objects import (
     terminated,
     waiting,
 )
+from fleetlib.troubleshoot.facts import FLUX_CRDS, ClusterFacts
 
 SEVERITY = {"info": 0, "warning": 1, "error": 2, "critical": 3}
 

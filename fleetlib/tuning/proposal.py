@@ -10,7 +10,7 @@ from typing import Any
 
 from fleetlib import kustomization as kfile
 from fleetlib.errors import FleetError
-from fleetlib.tuning import VALUES, ContainerState, FlagSuggestion, quantity_text
+from fleetlib.tuning.strategies import VALUES, ContainerState, FlagSuggestion, quantity_text
 
 Desired = dict[str, tuple[dict[str, dict[str, str]], dict[str, str]]]
 """Per controller with a change: its full resources (requests, limits) and the flags fleetlib's patch carries."""

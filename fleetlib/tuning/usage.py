@@ -13,8 +13,8 @@ from fleetlib.errors import ParameterError
 from fleetlib.kube import Kube
 from fleetlib.metrics import ControllerUsage, MetricsServerSource, Prometheus, PrometheusSource, UsageSource
 from fleetlib.parameters import ClusterParams
-from fleetlib.rightsize.options import TuneOptions
-from fleetlib.tuning import Usage, parse_window
+from fleetlib.tuning.options import TuneOptions
+from fleetlib.tuning.strategies import Usage, parse_window
 
 
 def usage_source(params: ClusterParams, kube: Kube, options: TuneOptions, *, home: Path) -> UsageSource:

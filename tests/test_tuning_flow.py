@@ -27,10 +27,10 @@ from fleetlib.bootstrap import Bootstrap
 from fleetlib.errors import ClusterError, ParameterError
 from fleetlib.metrics import MetricsServerSource, Prometheus
 from fleetlib.model import ClusterId
-from fleetlib.operate import request_reconcile
 from fleetlib.parameters import Catalog, Layer, merge_and_validate
 from fleetlib.record import read_records
-from fleetlib.rightsize import TuneOptions, Tuning, tune_options
+from fleetlib.troubleshoot.operate import request_reconcile
+from fleetlib.tuning import TuneOptions, Tuning, tune_options
 
 from .conftest import REPO, _kubectl
 from .fluxenv import wait_for
