@@ -19,7 +19,8 @@ def test_environment_matches_pyproject() -> None:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     lab = tomllib.loads((REPO / "lab" / "pyproject.toml").read_text())["project"]
     wanted = {normalise(s) for s in [*project["dependencies"], *project["optional-dependencies"]["test"],
-                                     *(d for d in lab["dependencies"] if normalise(d) != "fleetlib")]}
+                                     *(d for d in lab["dependencies"] if normalise(d) != "fleetlib"),
+                                     *lab["optional-dependencies"]["test"]]}
     env = yaml.safe_load((REPO / "environment.yml").read_text())
     assert "conda-forge" in env["channels"]
     assert "python=3.11" in env["dependencies"]
