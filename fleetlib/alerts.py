@@ -18,15 +18,11 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from fleetlib import targets
 from fleetlib.bootstrap.waits import ClusterWaits
 from fleetlib.errors import FleetError, InputError
 from fleetlib.github import GitHub
-from fleetlib.github import open_client as open_github
 from fleetlib.kube import Kube
-from fleetlib.kube import open_client as open_kube
 from fleetlib.kubectl import build_as_flux
-from fleetlib.locations import fleet_home
 from fleetlib.model import Duration
 from fleetlib.objects import FLUX_KINDS, Ref, status_of
 from fleetlib.options import AlertsOptions
@@ -110,8 +106,7 @@ class AlertsChange:
     @classmethod
     def from_run(cls, run: RunContext) -> AlertsChange:
         options = run.options.expect(AlertsOptions)
-        where = targets.resolve(run.params, home=fleet_home())
-        return cls(run.params, open_kube(where), open_github(where), options)
+        return cls(run.params, run.kube, run.hub, options)
 
     def plan(self) -> Plan:
         if self.options.apply != "none" or self.options.address_env in self.env:

@@ -23,8 +23,10 @@ from fleetlib import targets
 from fleetlib.errors import InputError, ParameterError
 from fleetlib.files import private_files
 from fleetlib.fleetrepo import flux_system_files
+from fleetlib.github import GitHub
+from fleetlib.github import open_client as open_github
 from fleetlib.kube import Kube
-from fleetlib.kube import connect as kube_connect
+from fleetlib.kube import open_client as open_kube
 from fleetlib.locations import fleet_home, fleet_root
 from fleetlib.options import RunbookOptions
 from fleetlib.parameters import (
@@ -70,9 +72,25 @@ class Run:
         return pd.DataFrame(rows, columns=["key", "value", "source"])
 
     @functools.cached_property
+    def where(self) -> targets.Endpoints:
+        """Where this run talks to (fleetlib.targets, resolved once a run): for target sandbox this starts the
+        sandbox in this process; for live it needs the GitHub token."""
+        return targets.resolve(self.params, home=fleet_home())
+
+    @functools.cached_property
     def kube(self) -> Kube:
-        """The cluster's API client; for target sandbox this starts the sandbox in this process."""
-        return kube_connect(self.params, home=fleet_home())
+        """The cluster's API client, through `where`; a live run that only reads the cluster needs no token."""
+        if "where" not in self.__dict__:
+            found = targets.kube_only(self.params, home=fleet_home())
+            if found.github_api:  # the whole endpoints (a stand-in): the run's, resolved once
+                self.__dict__["where"] = found
+            return open_kube(found)
+        return open_kube(self.where)
+
+    @functools.cached_property
+    def hub(self) -> GitHub:
+        """The fleet's GitHub, through `where`."""
+        return open_github(self.where)
 
     def cluster_facts(self) -> pd.DataFrame:
         """Where the run is connected and what answers there (Kubernetes version, nodes, flux-system)."""

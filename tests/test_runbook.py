@@ -43,3 +43,28 @@ def test_bad_override_names_the_runbook_layer() -> None:
 def test_unknown_cluster_in_the_default_stage() -> None:
     with pytest.raises(InputError, match="unknown cluster 'nope' in stage 'dev'"):
         start("inspect", {"cluster": "nope", "stage": "dev"}, catalog=Catalog.load(REPO))
+
+
+@pytest.mark.parametrize(("runbook", "flow"), [("bootstrap", "fleetlib.bootstrap:Bootstrap"),
+                                               ("add-app", "fleetlib.apps:AppChange"),
+                                               ("alerts", "fleetlib.alerts:AlertsChange"),
+                                               ("tune-resources", "fleetlib.tuning:Tuning")])
+def test_every_flow_starts_from_a_run_and_resolves_its_target_once(runbook: str, flow: str,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    from fleetlib import targets
+
+    calls: list[str] = []
+    real = targets.resolve
+
+    def counted(params, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(str(params.id))
+        return real(params, **kwargs)
+
+    monkeypatch.setattr(targets, "resolve", counted)
+    run = start(runbook, {"cluster": "services-amer", "stage": "dev"}, catalog=Catalog.load(REPO))
+    module, _, name = flow.partition(":")
+    change = getattr(importlib.import_module(module), name).from_run(run)
+    assert change.params == run.params and change.kube is run.kube
+    assert run.hub is run.hub and calls == ["dev/services-amer"]

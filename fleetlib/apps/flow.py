@@ -28,7 +28,6 @@ from fleetlib.github import GitHub
 from fleetlib.github import open_client as open_github
 from fleetlib.kube import Kube
 from fleetlib.kube import open_client as open_kube
-from fleetlib.locations import fleet_home
 from fleetlib.objects import Ref
 from fleetlib.options import AddAppOptions
 from fleetlib.ownership import MANAGED_BY, created_by_fleetlib, foreign_in_namespace, taken_over
@@ -59,7 +58,8 @@ class AppChange:
 
     @classmethod
     def from_run(cls, run: RunContext) -> AppChange:
-        return cls.connect(run.params, run.options.expect(AddAppOptions), home=fleet_home())
+        options = run.options.expect(AddAppOptions)
+        return cls(run.params, run.kube, run.hub, run.where, options)
 
     def _objects(self) -> list[dict[str, Any]]:
         return [{**o, "apiVersion": self.kube.served_version(o["apiVersion"], o["kind"])}  # OCIRepository: v1 on v2.6+

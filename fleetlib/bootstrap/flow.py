@@ -82,9 +82,9 @@ class Bootstrap:
     @classmethod
     def from_run(cls, run: RunContext) -> Bootstrap:
         """From a runbook run (fleetlib.runbook.start): its parameters, options and connections."""
-        opts = run.options.expect(BootstrapOptions)
-        return cls.connect(run.params, home=fleet_home(), dry_run=opts.dry_run, force=opts.force,
-                           rotate_key=opts.rotate_key, timeout=opts.timeout)
+        options = run.options.expect(BootstrapOptions)
+        return cls(run.params, run.kube, run.hub, run.where, home=fleet_home(), dry_run=options.dry_run,
+                   force=options.force, rotate_key=options.rotate_key, timeout=options.timeout)
 
     # --- what it says ------------------------------------------------------------------------------
 

@@ -8,11 +8,13 @@ repository's branch heads, for stale revisions) and apply the remediations a run
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 
 from fleetlib.errors import ClusterError, FleetError, ParameterError, clip
+from fleetlib.github import GitHub
 from fleetlib.github import connect as github_connect
 from fleetlib.kube import Kube
 from fleetlib.locations import fleet_home
@@ -28,18 +30,19 @@ _GITHUB_URL = re.compile(r"github\.com[:/]([^/]+)/([^/]+?)(?:\.git)?/?$")
 
 
 def gather_for(run: RunContext) -> ClusterFacts:
-    """Facts of a runbook run's cluster (see gather_cluster)."""
-    return gather_cluster(run.params, run.kube)
+    """Facts of a runbook run's cluster (see gather_cluster), with the run's own GitHub client."""
+    return gather_cluster(run.params, run.kube, hub=lambda: run.hub)
 
 
-def gather_cluster(params: ClusterParams, kube: Kube) -> ClusterFacts:
-    """Facts of a cluster, with the repository head of each GitRepository on GitHub."""
+def gather_cluster(params: ClusterParams, kube: Kube, *, hub: Callable[[], GitHub] | None = None) -> ClusterFacts:
+    """Facts of a cluster, with the repository head of each GitRepository on GitHub (`hub` gives the client,
+    asked only when there is a GitRepository; by default, connected through the cluster's target)."""
     facts = gather(kube, namespace=params.namespace, components=tuple(params.all_components))
     heads: dict[str, str] = {}
     repos = facts.objects.get("GitRepository", [])
     if repos:
         try:
-            hub = github_connect(params, home=fleet_home())
+            client = hub() if hub is not None else github_connect(params, home=fleet_home())
             branch_heads: dict[tuple[str, str], str] = {}  # many GitRepositories share one repository branch
             for repo in repos:
                 rspec = spec_of(repo)
@@ -48,7 +51,7 @@ def gather_cluster(params: ClusterParams, kube: Kube) -> ClusterFacts:
                 if m and branch:
                     key = (f"{m.group(1)}/{m.group(2)}", branch)
                     if key not in branch_heads:
-                        branch_heads[key] = hub.branch_head(*key)
+                        branch_heads[key] = client.branch_head(*key)
                     heads[f"{repo['metadata']['namespace']}/{repo['metadata']['name']}"] = branch_heads[key]
         except FleetError as e:  # a GitHub failure must not hide the cluster's own findings
             facts.github_error = e.message

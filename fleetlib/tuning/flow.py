@@ -19,7 +19,6 @@ from fleetlib.errors import ClusterError
 from fleetlib.fleetrepo import FLUX_SYSTEM_DIR, KUSTOMIZATION_FILE, normalise_path
 from fleetlib.git import Checkout
 from fleetlib.github import GitHub
-from fleetlib.github import connect as github_connect
 from fleetlib.kube import Kube
 from fleetlib.kubectl import kustomize
 from fleetlib.locations import fleet_home
@@ -73,7 +72,7 @@ class Tuning:
     @classmethod
     def from_run(cls, run: RunContext) -> Tuning:
         options = run.options.expect(TuneResourcesOptions)
-        return cls(run.params, run.kube, github_connect(run.params, home=fleet_home()), options)
+        return cls(run.params, run.kube, run.hub, options)
 
     # --- 1. gather --------------------------------------------------------------------------------
 
