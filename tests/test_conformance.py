@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from fleetlab.faults.scenarios import DIAGNOSIS, SCENARIOS
+from fleetlab.faults.scenarios import SCENARIOS
 from fleetlab.local.build import build, cache_dir
 from fleetlab.local.cluster import LocalCluster, context_name
 from fleetlab.versions import LOCAL
@@ -425,7 +425,7 @@ def test_each_fault_is_the_first_finding(target: str, scenario: str, bootstrappe
     params = params_of(fleet, target)
     old_root = os.environ.get("FLEET_ROOT")
     os.environ["FLEET_ROOT"] = str(fleet)
-    finding, obj = DIAGNOSIS[scenario]
+    finding, obj = SCENARIOS[scenario].finding, SCENARIOS[scenario].object
     try:
         # as a user does it: `fleet sandbox fault` (or `fleet local fault`) in a process of its own, which exits;
         # this process lets go of the sandbox cluster's controllers first, so each process takes the lease in turn

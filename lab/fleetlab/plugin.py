@@ -47,7 +47,8 @@ class SandboxStandIn:
                          http_proxy=sandbox.charts.proxy_url if sandbox.charts else None, **hub)
 
     def rehearsal(self, params: ClusterParams, *, home: Path) -> Any:
-        from fleetlab.faults.scenarios import InProcess, Rehearsal
+        from fleetlab.faults.cluster import InProcess
+        from fleetlab.faults.scenarios import Rehearsal
         from fleetlab.sandbox import Sandbox
 
         sandbox = Sandbox.running(home)

@@ -113,7 +113,7 @@ def cmd_reset(args: argparse.Namespace) -> int:
 
 def cmd_fault(args: argparse.Namespace) -> int:
     if args.list:
-        print(render_table([{"scenario": k, "what": v} for k, v in SCENARIOS.items()], ["scenario", "what"]))
+        print(render_table([{"scenario": k, "what": s.what} for k, s in SCENARIOS.items()], ["scenario", "what"]))
         return 0
     if not args.cluster:
         raise InputError("--cluster is required", hint="fleet sandbox fault --stage S --cluster C SCENARIO")

@@ -176,7 +176,7 @@ class LocalCluster:
         faults.json; each change rewrites the fleet kubeconfig (api-flaky points it at the proxy)."""
         from kubernetes import config
 
-        from fleetlab.faults.scenarios import OverHttp
+        from fleetlab.faults.cluster import OverHttp
 
         client = config.new_client_from_config(str(self.state / "admin.kubeconfig"))
         return OverHttp(client, self.faults_file, on_change=lambda _records: update_fleet_kubeconfig(self.home))

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from fleetlab.charts.artifacts import CHARTS_URL, ArtifactStore, publish_demo_chart
-from fleetlab.faults.scenarios import AUTHOR, NAMESPACE, ClusterOps, InProcess
+from fleetlab.faults.cluster import AUTHOR, NAMESPACE, ClusterOps, InProcess
 from fleetlab.github.hub import Hub
 from fleetlab.kubernetes.apiserver import ClusterApi
 from fleetlib.errors import InputError

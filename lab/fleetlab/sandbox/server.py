@@ -28,6 +28,7 @@ import yaml
 from fleetlab.charts.artifacts import ArtifactStore, publish_demo_chart
 from fleetlab.charts.server import ChartServer
 from fleetlab.faults import scenarios as faults
+from fleetlab.faults.cluster import InProcess
 from fleetlab.flux import ControllerSet, FluxSettings
 from fleetlab.github.home import github_token, sandbox_root
 from fleetlab.github.hub import Hub, HubServer
@@ -155,7 +156,7 @@ class Sandbox:
         return self.rehearsal(cid).clear(scenario, wait=wait, progress=progress)
 
     def rehearsal(self, cid: ClusterId) -> faults.Rehearsal:
-        return faults.Rehearsal(faults.InProcess(self.add_cluster(cid)), self.hub, f"sandbox cluster {cid}")
+        return faults.Rehearsal(InProcess(self.add_cluster(cid)), self.hub, f"sandbox cluster {cid}")
 
     @property
     def kube_port(self) -> int:
