@@ -1,5 +1,6 @@
-"""What the local stack builds, pinned: upstream Kubernetes, etcd, kwok and a Flux release's controllers,
-all from the Go module proxy with the `go` command.
+"""Every version fact of the stand-ins, in one module: what the local stack builds, pinned (upstream Kubernetes,
+etcd, kwok and a Flux release's controllers, all from the Go module proxy with the `go` command), the Flux
+releases the sandbox serves (RELEASES), and where built binaries live (cache_dir, bin_dir, crd_files).
 
 Flux v2.5.1's source-controller v1.5.0, kustomize-controller v1.5.1 and helm-controller v1.2.0 are not
 served by the module proxy these machines reach (403 "not available" for their `.mod` or `.zip`; only their
@@ -72,6 +73,20 @@ LOCAL = LocalVersions(
     unavailable=("github.com/fluxcd/source-controller@v1.5.0", "github.com/fluxcd/kustomize-controller@v1.5.1",
                  "github.com/fluxcd/helm-controller@v1.2.0"),
 )
+
+
+RELEASES: dict[str, dict[str, str]] = {
+    "v2.5.1": {
+        "source-controller": "v1.5.0",
+        "kustomize-controller": "v1.5.1",
+        "helm-controller": "v1.2.0",
+        "notification-controller": "v1.5.0",
+        "image-reflector-controller": "v0.34.0",
+        "image-automation-controller": "v0.40.0",
+    },
+}
+"""Flux release -> the controller versions it bundles (flux2 manifests/bases at the tag): the releases the
+sandbox serves written from these facts (fleetlab.release.manifests)."""
 
 
 # --- where the build puts what it makes (read by the sandbox's helm-controller and the release assembly) ---

@@ -18,24 +18,12 @@ from typing import Any
 import yaml
 
 from fleetlab.release.schemas import version_entry
+from fleetlab.versions import RELEASES
 
 NAMESPACE = "flux-system"
 COMMON_LABELS = {"app.kubernetes.io/instance": NAMESPACE, "app.kubernetes.io/part-of": "flux"}
 EVENTS_ADDR = f"--events-addr=http://notification-controller.{NAMESPACE}.svc.cluster.local./"
 BASE_ARGS = ["--watch-all-namespaces", "--log-level=info", "--log-encoding=json", "--enable-leader-election"]
-
-RELEASES: dict[str, dict[str, str]] = {
-    "v2.5.1": {
-        "source-controller": "v1.5.0",
-        "kustomize-controller": "v1.5.1",
-        "helm-controller": "v1.2.0",
-        "notification-controller": "v1.5.0",
-        "image-reflector-controller": "v0.34.0",
-        "image-automation-controller": "v0.40.0",
-    },
-}
-"""Flux release -> the controller versions it bundles (flux2 manifests/bases at the tag)."""
-
 
 @dataclass(frozen=True)
 class Crd:
