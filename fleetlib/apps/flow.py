@@ -22,12 +22,13 @@ from typing import Any
 from fleetlib import targets
 from fleetlib.apps import checks
 from fleetlib.apps.manifests import HEADER, app_file, app_objects, file_text, git_repo_slug, owns_namespace, secret_name
-from fleetlib.apps.waits import wait_pruned, wait_ready
+from fleetlib.apps.waits import AppWait, wait_pruned, wait_ready
 from fleetlib.errors import InputError
 from fleetlib.github import GitHub
 from fleetlib.github import open_client as open_github
 from fleetlib.kube import Kube
 from fleetlib.kube import open_client as open_kube
+from fleetlib.model import Duration
 from fleetlib.objects import Ref
 from fleetlib.options import AddAppOptions
 from fleetlib.ownership import MANAGED_BY, created_by_fleetlib, foreign_in_namespace, taken_over
@@ -77,9 +78,6 @@ class AppChange:
         except ValueError as e:
             raise InputError(f"url: {e}", hint="a Git source is a repository on the fleet's GitHub") from None
 
-    def git_branch(self) -> str:
-        return self.options.version if self.options.version != "*" else "main"
-
     @property
     def key_title(self) -> str:
         return f"{self.params.namespace}-{self.params.cluster}-{self.options.app}"
@@ -126,9 +124,13 @@ class AppChange:
         """Every refusal at once, before anything is pushed or created (nothing to check for a removal)."""
         if self.options.remove or not plan.changed:
             return
+        o, kube, ns = self.options, self.kube, self.params.namespace
         with self.repo.trial(plan) as root:
-            problems = [checks.folder_builds(self, root / self.params.path), checks.source_exists(self),
-                        checks.dependencies_exist(self), checks.dependency_cycle(self), checks.dry_run(self)]
+            problems = [checks.folder_builds(root / self.params.path, self.params.path, self.objects),
+                        checks.source_exists(o, proxy=self.where.http_proxy, hub=self.hub,
+                                             repo_slug=self.app_repo_slug() if o.source == "git" else None),
+                        checks.dependencies_exist(o, kube, ns), checks.dependency_cycle(o, kube, ns),
+                        checks.dry_run(kube, self.objects)]
         found = [p for p in problems if p]
         if found:
             raise InputError(f"app {self.options.app} on {self.params.id} is refused: " + "; ".join(found),
@@ -213,11 +215,16 @@ class AppChange:
         if self.revision is not None:
             ns = self.params.namespace
             request_reconcile(self.kube, "GitRepository", ns, ns)
-        if self.options.remove:
-            wait_pruned(self)
+        o = self.options
+        waiting = AppWait(self.params, self.kube, self.log, "Kustomization" if o.source == "git" else "HelmRelease",
+                          o.app, Duration.parse(o.timeout).seconds, self.revision, self.repo.checkout,
+                          namespace=o.namespace_of_app if self.own_namespace else None,
+                          stays=None if self.own_namespace else o.namespace_of_app)
+        if o.remove:
+            wait_pruned(waiting)
             self._forget_deploy_key()
         else:
-            wait_ready(self)
+            wait_ready(waiting)
 
     def result(self) -> dict[str, Any]:
         o = self.options
