@@ -31,6 +31,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -270,9 +271,14 @@ class TuneResourcesOptions(RunbookOptions):
     until: IsoTime | None = Field(None, description="end of the usage window (ISO 8601); None is now")
     apply: Literal["none", "commit", "pr"] = Field(
         "none", description="none (show the diff), commit (to the branch) or pr (branch and pull request)")
-    out_dir: Annotated[Text, AfterValidator(_writable_folder)] | None = Field(
+    out_dir: Text | None = Field(
         None, description="folder for the CSV and JSON exports; None is "
                                                    "FLEET_HOME/exports/tune-resources")
+
+    @field_validator("out_dir")
+    @classmethod
+    def _out_dir(cls, value: str | None) -> str | None:
+        return None if value is None else _writable_folder(value)
 
     @model_validator(mode="after")
     def _finite(self) -> TuneResourcesOptions:
