@@ -101,7 +101,7 @@ LAB_LAYERS: list[set[str]] = [
     {"sandbox", "local"},                                       # the two stand-ins, each assembled from below
     {"flux", "faults"},                                         # the Flux controllers; the fault scenarios
     {"kubernetes", "github", "charts", "metrics", "release"},   # the systems they play
-    {"httpbase", "pki", "versions", "__init__"},                # shared base
+    {"httpbase", "pki", "versions", "sqlitepool", "__init__"},  # shared base
 ]
 INDEPENDENT = [("sandbox", "local")]
 """Folders that never import each other."""

@@ -21,7 +21,6 @@ import logging
 import os
 import sqlite3
 import subprocess
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -35,6 +34,7 @@ from fleetlab.github.bare import BareRepo
 from fleetlab.github.hubrepos import USER_ID, Contents, HubError, PullRequests, not_found, now
 from fleetlab.httpbase import LocalServer, VerbHandler
 from fleetlab.pki import file_lock
+from fleetlab.sqlitepool import ConnectionPool
 from fleetlib.errors import GitError
 from fleetlib.files import write_atomic
 from fleetlib.names import branch_problem, is_github_owner, is_github_repo
@@ -88,7 +88,7 @@ class Hub:
         self.releases = releases
         self.hooks: list[Callable[[str, str], HubError | None]] = []
         root.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
+        self.pool = ConnectionPool(self.root / "hub.db", schema=SCHEMA, synchronous="FULL")
         self.host_keys = self._host_keys()
         if self.db().execute("SELECT 1 FROM accounts WHERE type='User'").fetchone() is None:
             self.ensure_account("sandbox-user", personal=True)
@@ -101,14 +101,8 @@ class Hub:
     # --- storage --------------------------------------------------------------------------------
 
     def db(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.root / "hub.db", timeout=30.0, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA busy_timeout=30000")
-            db.executescript(SCHEMA)
-            self._local.db = db
-        return db
+        """This thread's connection to the GitHub's database (pooled: fleetlab.sqlitepool)."""
+        return self.pool.connection()
 
     def _host_keys(self) -> list[str]:
         """The sandbox github.com's SSH host keys (ed25519 first, as GitHub lists them), made once."""

@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import time
-import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fleetlab.sqlitepool import ConnectionPool
 from fleetlib.errors import SandboxError
 
 SCHEMA = """
@@ -176,32 +175,15 @@ def _inspect(path: Path) -> tuple[str, set[str], Any]:
     return ok, tables, rv
 
 
-class _Lease:
-    """A thread's hold on one pooled connection: when the thread ends, its thread-local data goes, and with it this
-    object, whose finalizer hands the connection back to the pool (a server thread per connection would otherwise
-    keep a connection, two descriptors and its page cache per request ever served)."""
-
-    def __init__(self, db: sqlite3.Connection, give_back: Callable[[sqlite3.Connection], None]) -> None:
-        self.db = db
-        weakref.finalize(self, give_back, db)
-
-
-IDLE_KEPT = 8
-"""Idle connections kept for the next threads; more are closed."""
-
-
 class Store:
-    """Thread-safe access to one cluster's database: a pooled connection per live thread, given back when the
-    thread ends. A damaged file raises DamagedState."""
+    """Thread-safe access to one cluster's database: a pooled connection per live thread (fleetlab.sqlitepool).
+    A damaged file raises DamagedState."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         check_database(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        self._opened: list[sqlite3.Connection] = []
-        self._idle: list[sqlite3.Connection] = []
-        self._opened_lock = threading.Lock()
+        self.pool = ConnectionPool(path, schema=SCHEMA)
         try:
             with self.write() as tx:
                 tx.db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('rv', '1000')")
@@ -211,35 +193,7 @@ class Store:
             raise DamagedState(f"{path}: is damaged ({e})") from None
 
     def _db(self) -> sqlite3.Connection:
-        lease = getattr(self._local, "lease", None)
-        if lease is None:
-            lease = self._local.lease = _Lease(self._take(), self._give_back)
-        return lease.db
-
-    def _take(self) -> sqlite3.Connection:
-        with self._opened_lock:
-            if self._idle:
-                return self._idle.pop()
-        db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("PRAGMA busy_timeout=30000")
-        db.executescript(SCHEMA)
-        with self._opened_lock:
-            self._opened.append(db)
-        return db
-
-    def _give_back(self, db: sqlite3.Connection) -> None:
-        with self._opened_lock:
-            if db not in self._opened:
-                return  # closed by close() meanwhile
-            if db.in_transaction:
-                db.rollback()
-            if len(self._idle) < IDLE_KEPT:
-                self._idle.append(db)
-                return
-            self._opened.remove(db)
-        db.close()
+        return self.pool.connection()
 
     @contextmanager
     def write(self) -> Iterator[Tx]:
@@ -254,14 +208,7 @@ class Store:
 
     def close(self) -> None:
         """Close every thread's connection (a forgotten cluster holds no file open)."""
-        with self._opened_lock:
-            opened, self._opened, self._idle = self._opened, [], []
-        for db in opened:
-            try:
-                db.close()
-            except sqlite3.ProgrammingError:
-                pass  # in use by its thread this very moment: it closes with the thread
-        self._local = threading.local()
+        self.pool.close()
 
     # --- reads ----------------------------------------------------------------------------------
 

@@ -95,12 +95,15 @@ def _stamp(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
-def _container_state(pod: Any) -> str | None:
-    """running, waiting or terminated: the manager container's state in a pod's status (None: none yet)."""
+def _container_state(pod: Any) -> tuple[str | None, bool]:
+    """The manager container's state in a pod's status (running, waiting or terminated; None: none yet), and
+    whether it shows a last termination."""
     for status in (pod.status.container_statuses or []) if pod.status else []:
         if status.name == "manager" and status.state is not None:
-            return next((s for s in ("running", "waiting", "terminated") if getattr(status.state, s, None)), None)
-    return None
+            state = next((s for s in ("running", "waiting", "terminated") if getattr(status.state, s, None)), None)
+            last = status.last_state is not None and status.last_state.terminated is not None
+            return state, last
+    return None, False
 
 
 def limits_env(container: dict[str, Any]) -> dict[str, str]:
@@ -129,8 +132,9 @@ class FluxKubelet:
         """controller -> its memory limit in bytes: exceeded, the process is killed as the kernel would (OOM)."""
         self.life: dict[str, dict[str, Any]] = {}
         """controller -> restarts, last termination, and what its pod's status last said."""
-        self.pod_states: dict[tuple[str, str], str | None] = {}
-        """(namespace, pod) -> the manager container's state its status shows: running, waiting, terminated."""
+        self.pod_states: dict[tuple[str, str], tuple[str | None, bool]] = {}
+        """(namespace, pod) -> the manager container's state its status shows, and whether it shows a last
+        termination."""
 
     def follow(self) -> None:
         apps = self.sup.apps()
@@ -226,8 +230,13 @@ class FluxKubelet:
     def untrue(self, name: str, child: Child) -> bool:
         """A pod of the controller whose status says other than its process does (a status from before this
         supervisor started, when the process crash-looped then): the kubelet reports the truth."""
-        shown = {state for key, state in self.pod_states.items() if self.pods.get(key) == name}
-        return bool(shown - {"running" if child.alive() else "waiting", None})
+        life = self.life.get(name) or {}
+        for key, (state, last) in self.pod_states.items():
+            if self.pods.get(key) != name:
+                continue
+            if state not in (None, "running" if child.alive() else "waiting") or (last and not life.get("last")):
+                return True
+        return False
 
     def report_container(self, name: str, child: Child, life: dict[str, Any]) -> None:
         core = self.sup.core()
@@ -244,7 +253,7 @@ class FluxKubelet:
                                      f"restarting failed container=manager pod={pod}_{namespace}"}}
                 ready = False
             status = {"name": "manager", "ready": ready, "started": child.alive(), "restartCount": life["restarts"],
-                      "state": state, "lastState": {"terminated": life["last"]} if life["last"] else {},
+                      "state": state, "lastState": {"terminated": life["last"]} if life["last"] else None,
                       "image": self.images.get(name, ""), "imageID": ""}
             key = json.dumps([pod, status], sort_keys=True)
             if life.get("reported") == key:
