@@ -24,7 +24,6 @@ from fleetlib.objects import (
     container_statuses,
     containers,
     labels_of,
-    meta_of,
     ref,
     references,
     spec_of,
@@ -86,7 +85,7 @@ def _failing(facts: ClusterFacts, kinds: Iterable[str], test: Callable[[dict[str
     """(object, its Ready condition) for the objects of `kinds` that are Ready=False and pass `test`; an object
     that is Ready=Unknown (being reconciled again) counts with its last failure while its latest event is a
     warning, so a fault that has shown stays found while the controller retries."""
-    latest = _latest_events(facts)
+    latest = facts.latest_events()
     out = []
     for kind in kinds:
         for obj in facts.objects.get(kind, []):
@@ -99,18 +98,6 @@ def _failing(facts: ClusterFacts, kinds: Iterable[str], test: Callable[[dict[str
             if ready.get("status") == "False" and test(obj, ready):
                 out.append((obj, ready))
     return out
-
-
-def _latest_events(facts: ClusterFacts) -> dict[str, dict[str, Any]]:
-    """Each object's latest event (by last timestamp; a warning wins a tie), keyed by its reference."""
-    out: dict[str, tuple[str, dict[str, Any]]] = {}
-    for event in facts.events:
-        about = event.get("involvedObject") or {}
-        key = str(Ref(str(about.get("kind")), about.get("namespace"), str(about.get("name"))))
-        when = str(event.get("lastTimestamp") or event.get("eventTime") or meta_of(event).get("creationTimestamp") or "")
-        if key not in out or when > out[key][0] or (when == out[key][0] and event.get("type") == "Warning"):
-            out[key] = (when, event)
-    return {k: v for k, (_, v) in out.items()}
 
 
 def _message_has(text: str) -> Callable[[dict[str, Any], dict[str, Any]], bool]:

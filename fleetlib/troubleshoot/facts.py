@@ -13,7 +13,7 @@ from typing import Any
 
 from fleetlib.errors import FleetError
 from fleetlib.kube import Kube
-from fleetlib.objects import FLUX_KINDS, status_of
+from fleetlib.objects import FLUX_KINDS, Ref, meta_of, status_of
 
 FLUX_CRDS: dict[str, tuple[str, ...]] = {
     "source-controller": tuple(f"{p}.source.toolkit.fluxcd.io" for p in (
@@ -51,9 +51,25 @@ class ClusterFacts:
     components: tuple[str, ...] = DEFAULT_COMPONENTS
     """The Flux components the cluster's parameters say are installed."""
     requests: int = 0
+    _latest: dict[str, dict[str, Any]] | None = field(default=None, repr=False, compare=False)
 
     def all_objects(self) -> list[dict[str, Any]]:
         return [o for items in self.objects.values() for o in items]
+
+    def latest_events(self) -> dict[str, dict[str, Any]]:
+        """Each object's latest event (by last timestamp; a warning wins a tie), keyed by its reference; read once
+        however many rules ask."""
+        if self._latest is None:
+            out: dict[str, tuple[str, dict[str, Any]]] = {}
+            for event in self.events:
+                about = event.get("involvedObject") or {}
+                key = str(Ref(str(about.get("kind")), about.get("namespace"), str(about.get("name"))))
+                when = str(event.get("lastTimestamp") or event.get("eventTime")
+                           or meta_of(event).get("creationTimestamp") or "")
+                if key not in out or when > out[key][0] or (when == out[key][0] and event.get("type") == "Warning"):
+                    out[key] = (when, event)
+            self._latest = {k: v for k, (_, v) in out.items()}
+        return self._latest
 
 
 def _parse_log(controller: str, pod: str, text: str) -> list[dict[str, Any]]:

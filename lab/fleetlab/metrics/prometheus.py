@@ -54,8 +54,8 @@ class ClusterMetrics:
     def _refresh(self) -> None:
         if time.monotonic() - self._built < REFRESH:
             return
-        self._model()
         counts = self.api.store.counts()
+        self._model(counts)
         pods_type = self.api.registry().lookup("", "v1", "pods")
         assert pods_type is not None
         pods = json.loads(self.api.list_raw(pods_type, None))["items"]
@@ -103,10 +103,11 @@ class ClusterMetrics:
             series.extend(self._reconcile_series(app, meta, counts))
         self._series, self._pods, self._built = series, pods, time.monotonic()
 
-    def _model(self) -> None:
-        """The usage model's object counts and their timeline, again at most every REFRESH seconds."""
+    def _model(self, counts: dict[str, int] | None = None) -> None:
+        """The usage model's object counts and their timeline, again at most every REFRESH seconds (`counts`: the
+        store's objects per resource when the caller has just read them)."""
         if time.monotonic() - self._modelled >= REFRESH:
-            counts = self.api.store.counts()
+            counts = self.api.store.counts() if counts is None else counts
             objects = {app: sum(counts.get(self._key(kind), 0) for kind in kinds)
                        for app, kinds in CONTROLLER_KINDS.items()}
             self.model = UsageModel(self.cluster, objects=objects, oom=self.model.oom, timeline=self._timeline(objects))
