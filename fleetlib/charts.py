@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.colors import TwoSlopeNorm
+from matplotlib.dates import date2num
 from matplotlib.figure import Figure
 
 from fleetlib.metrics import PodSeries
@@ -89,28 +90,39 @@ def _axes(ax: Axes | None, size: tuple[float, float]) -> tuple[Figure, Axes]:
 
 
 def usage_over_time(series: Sequence[PodSeries], *, resource: str, lines: Mapping[str, float | None],
-                    title: str = "", ax: Axes | None = None) -> Figure:
-    """Usage per pod over the window, with the current request and limit and the recommendation as lines."""
+                    title: str = "", ax: Axes | None = None, kills: Sequence[float] = ()) -> Figure:
+    """Usage per pod over the window, with the current request and limit and the recommendation as lines, and the
+    times its container was OOM-killed (`kills`, epoch seconds) as red marks."""
     scale, unit = UNITS[resource]
     fig, ax = _axes(ax, (10, 3))
     if not any(len(s.values) for s in series):
         ax.text(0.5, 0.5, "no samples", ha="center", va="center", transform=ax.transAxes)
-    for s in series:
+    for i, s in enumerate(series):  # one legend entry for the pods (their names are long and say little here)
         ts, values = _thin(s.timestamps, s.values)
-        ax.plot((np.asarray(ts) * 1000).astype("datetime64[ms]"), values * scale, lw=0.7, color="#616161", label=s.pod)
+        ax.plot((np.asarray(ts) * 1000).astype("datetime64[ms]"), values * scale, lw=0.7, color="#616161",
+                label=(f"usage ({len(series)} pods)" if len(series) > 1 else "usage") if i == 0 else "_nolegend_")
     peak = max([float(np.nanmax(s.values)) for s in series if len(s.values)] or [0.0])
     shown = [v for k, v in lines.items() if v is not None and k != "limit"]
     top = max([peak, *shown]) * 1.3 or 1.0
+    off = []
     for name, value in lines.items():
         if value is not None:
             colour, style = LINE_STYLES.get(name, ("#6a1b9a", ":"))
             above = value > top
-            ax.axhline(min(value, top) * scale, color=colour, ls=style, lw=1.4, alpha=0.4 if above else 1.0,
-                       label=f"{name} {value * scale:.0f} {unit}{' (off the scale)' if above else ''}")
+            if above:  # drawn as a note at the top edge, not as a line hidden on the frame
+                off.append((f"{name} {value * scale:.0f} {unit} ↑ off the scale", colour))
+                continue
+            ax.axhline(value * scale, color=colour, ls=style, lw=1.4, label=f"{name} {value * scale:.0f} {unit}")
+    for n, when in enumerate(sorted(kills)):
+        ax.axvline(float(date2num(np.datetime64(int(when * 1000), "ms"))), color="#b71c1c", lw=1.0, ls="-.",
+                   label="OOM kill" if n == 0 else "_nolegend_")
+    for k, (text, colour) in enumerate(off):
+        ax.annotate(text, xy=(0.99, 0.97 - 0.09 * k), xycoords="axes fraction", ha="right", va="top", fontsize=6,
+                    color=colour)
     ax.set_ylim(0, top * scale)
     ax.set_ylabel(unit)
     ax.set_title(title or f"{resource} usage", fontsize=9)
-    ax.legend(loc="upper left", fontsize=6, ncol=3)
+    ax.legend(loc="upper left", fontsize=6, ncol=2, framealpha=0.8)
     ax.tick_params(axis="x", labelsize=7, rotation=20)
     plt.close(fig)
     return fig
@@ -150,6 +162,18 @@ def fleet_view(rows: Sequence[Mapping[str, Any]] | pd.DataFrame, *, resource: st
     if mine.empty:
         ax.text(0.5, 0.5, "no recommendations", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
+    elif mine["cluster"].nunique() == 1:  # one cluster: its controllers' current and recommended values, as bars
+        scale, unit = UNITS[resource]
+        names = [str(c).removesuffix("-controller") for c in mine["controller"]]
+        y = np.arange(len(mine))
+        ax.barh(y - 0.2, mine["current_value"].astype(float) * scale, height=0.4, color="#1565c0", label="current")
+        ax.barh(y + 0.2, mine["recommended_value"].astype(float) * scale, height=0.4, color="#2e7d32",
+                label="recommended")
+        ax.set_yticks(y, names)
+        ax.invert_yaxis()
+        ax.set_xlabel(unit)
+        ax.legend(fontsize=7, loc="lower right")
+        title = title or f"{mine['cluster'].iloc[0]}: {resource} {kind}, current and recommended"
     else:
         ratio = (mine["recommended_value"] / mine["current_value"]).astype(float)
         table = mine.assign(ratio=np.log2(ratio)).pivot_table(index="cluster", columns="controller", values="ratio")

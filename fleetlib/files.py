@@ -223,3 +223,9 @@ def make_private_tree(root: Path) -> None:
     for path in [root, *root.rglob("*")]:
         if not path.is_symlink():
             path.chmod(path.stat().st_mode & 0o700)
+
+
+def shown_path(path: Path | str) -> str:
+    """A path as a person reads it in a terminal: under the home folder as `~/...`, else as given."""
+    text, home = str(path), str(Path.home())
+    return "~" + text[len(home):] if home not in ("", "/") and (text == home or text.startswith(home + "/")) else text

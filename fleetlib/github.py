@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from github import Auth, Github, GithubException
 
@@ -86,7 +86,15 @@ class GitHub:
     """What this client really talks to, for progress lines: `github.com`, or the sandbox GitHub's address."""
     token_env: str | None = None
     """The environment variable the token came from; None when no real token is used (the sandbox)."""
+    review: str | None = None
+    """Endpoints.review: how a pull request is opened after the run ({repo}, {number}); None: its web page."""
     _scratch: Path | None = None
+
+    def _link(self, pr: Any) -> str:
+        """Where a person reviews the pull request once the run is over."""
+        if self.review:
+            return self.review.format(repo=self.params.repo_slug, number=pr.number)
+        return str(pr.html_url)
 
     def __repr__(self) -> str:
         return f"GitHub({self.params.repo_slug} at {self.web_url})"
@@ -179,15 +187,22 @@ class GitHub:
 
     def branch_head(self, repo_slug: str, branch: str) -> str:
         """The commit a branch of any repository on this GitHub points at."""
-        return self._call(f"reading the head of {repo_slug}@{branch}",
-                          lambda: str(self._client.get_repo(repo_slug).get_branch(branch).commit.sha))
+        return self.branch_head_at(repo_slug, branch)[0]
+
+    def branch_head_at(self, repo_slug: str, branch: str) -> tuple[str, float | None]:
+        """The commit a branch points at, and when it was committed (epoch seconds; None when GitHub does not say)."""
+        def read() -> tuple[str, float | None]:
+            commit = self._client.get_repo(repo_slug).get_branch(branch).commit
+            when = commit.commit.committer.date if commit.commit.committer else None
+            return str(commit.sha), when.timestamp() if when is not None else None
+        return self._call(f"reading the head of {repo_slug}@{branch}", read)
 
     def pull_request_for(self, branch: str) -> PullRequest | None:
         """The open pull request from `branch` into the cluster's branch, if any."""
         def find() -> PullRequest | None:
             for pr in self._client.get_repo(self.params.repo_slug).get_pulls(state="open"):
                 if pr.head.ref == branch:
-                    return PullRequest(pr.number, pr.html_url, "up to date")
+                    return PullRequest(pr.number, self._link(pr), "up to date")
             return None
         return self._call(f"listing the pull requests of {self.params.repo_slug}", find)
 
@@ -198,9 +213,9 @@ class GitHub:
             for pr in repo.get_pulls(state="open"):
                 if pr.head.ref == branch:
                     pr.edit(title=title, body=body)
-                    return PullRequest(pr.number, pr.html_url, "updated")
+                    return PullRequest(pr.number, self._link(pr), "updated")
             pr = repo.create_pull(title=title, body=body, head=branch, base=self.params.branch)
-            return PullRequest(pr.number, pr.html_url, "opened")
+            return PullRequest(pr.number, self._link(pr), "opened")
         return self._call(f"opening a pull request on {self.params.repo_slug}", upsert)
 
     def clone(self, repo_slug: str | None = None, branch: str | None = None) -> Checkout:
@@ -224,4 +239,5 @@ def connect(params: ClusterParams, *, home: Path, env: Mapping[str, str] = os.en
 
 def open_client(where: Endpoints) -> GitHub:
     client = Github(base_url=where.github_api, auth=Auth.Token(where.token()), **dict(where.github_options))
-    return GitHub(where.params, client, where.github_web, where.token(), where.github_where, where.token_env)
+    return GitHub(where.params, client, where.github_web, where.token(), where.github_where, where.token_env,
+                  where.review)

@@ -60,15 +60,17 @@ class ClusterId:
         return cls(stage, cluster)
 
 
-def sum_of_units(text: str, part: re.Pattern[str], units: Mapping[str, float]) -> float | None:
-    """The positive total of `text` written as number-unit parts (`1h30m`), or None when it is not that."""
+def sum_of_units(text: str, part: re.Pattern[str], units: Mapping[str, float], *,
+                 positive: bool = True) -> float | None:
+    """The total of `text` written as number-unit parts (`1h30m`), or None when it is not that (or, with
+    `positive`, when the total is 0)."""
     pos, total = 0, 0.0
     for match in part.finditer(text):
         if match.start() != pos:
             break
         total += float(match.group(1)) * units[match.group(2)]
         pos = match.end()
-    return total if text and pos == len(text) and total > 0 else None
+    return total if text and pos == len(text) and (total > 0 or not positive) else None
 
 
 GO_MAX_DURATION_SECONDS = (2**63 - 1) / 1e9

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from fleetlib import charts
 from fleetlib.files import write_atomic
@@ -40,25 +42,30 @@ SEVERITY_COLOURS = {"critical": "#6a1b9a", "error": "#c62828", "warning": "#f9a8
 class FleetReport:
     run_ids: list[str]
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    out: Path | None = None
+    """The folder the page is written in (links to the notebooks are relative to it)."""
 
     @classmethod
     def load(cls, folders: Sequence[Path]) -> FleetReport:
-        indexes = [read_index(Path(f)) for f in folders]
+        indexes = [(Path(f), read_index(Path(f))) for f in folders]
         runs, bootstrap, findings, recommendations, changes = [], [], [], [], []
-        for index in indexes:
+        for folder, index in indexes:
             for c in index["clusters"]:
                 cluster = f"{c['stage']}/{c['cluster']}"
                 cell = c.get("cell") or {}
+                notebook = folder / c["stage"] / c["cluster"] / f"{index['runbook']}.ipynb"
                 runs.append({"cluster": cluster, "runbook": index["runbook"], "run": index["run_id"],
-                             "status": c["status"], "seconds": c["seconds"], "failing cell": cell.get("index"),
-                             "error": c.get("error")})
+                             "status": c["status"], "seconds": c["seconds"],
+                             "failing cell": "" if cell.get("index") is None else str(cell["index"]),
+                             "error": c.get("error"), "notebook": str(notebook) if notebook.exists() else ""})
                 records = c.get("records") or {}
                 if "bootstrap" in records:
                     b = records["bootstrap"]
                     bootstrap.append({"cluster": cluster, "status": b.get("status"), "flux": b.get("flux_version"),
                                       "revision": b.get("revision"), "commits": len(b.get("commits") or []),
                                       "dry run": b.get("dry_run")})
-                findings += [{"cluster": cluster, **f} for f in grouped(records.get("findings") or [])]
+                findings += [{"cluster": cluster, "run": index["run_id"], **f}
+                             for f in grouped(records.get("findings") or [])]
                 recommendations += [{**r, "cluster": cluster} for r in records.get("recommendations") or []]
                 for key, what in (("app", "app"), ("alerts", "provider")):
                     if key in records:
@@ -67,17 +74,19 @@ class FleetReport:
                                         "change": f"{r.get('action', 'alerts')} {r.get(what)}",
                                         "status": r.get("status"), "commit": (r.get("commit") or "")[:12],
                                         "pull request": r.get("url"), "file": r.get("file")})
-        report = cls([i["run_id"] for i in indexes])
+        report = cls([i["run_id"] for _, i in indexes])
         report.tables["runs"] = pd.DataFrame(runs)
         if bootstrap:
             report.tables["bootstrap"] = pd.DataFrame(bootstrap)
-        if any("findings" in (c.get("records") or {}) for i in indexes for c in i["clusters"]):
-            frame = pd.DataFrame(findings, columns=["cluster", *GROUPED_COLUMNS])
+        if any("findings" in (c.get("records") or {}) for _, i in indexes for c in i["clusters"]):
+            frame = pd.DataFrame(findings, columns=["cluster", "run", *GROUPED_COLUMNS])
             report.tables["findings"] = frame
-            clusters = sorted({r["cluster"] for r in runs if r["runbook"] == "troubleshoot"})
-            counts = frame.groupby(["cluster", "severity"])["count"].sum().unstack(fill_value=0) if len(frame) \
+            keys = sorted({run_label(r["cluster"], r["run"]) for r in runs if r["runbook"] == "troubleshoot"})
+            labelled = frame.assign(key=[run_label(c, r) for c, r in zip(frame["cluster"], frame["run"], strict=True)])
+            counts = labelled.groupby(["key", "severity"])["count"].sum().unstack(fill_value=0) if len(frame) \
                 else pd.DataFrame()
-            report.tables["severity"] = counts.reindex(index=clusters, columns=list(SEVERITIES), fill_value=0)
+            report.tables["severity"] = counts.reindex(index=keys, columns=list(SEVERITIES), fill_value=0)
+            report.tables["severity"].index.name = "cluster (run)"
         if recommendations:
             report.tables["recommendations"] = pd.DataFrame(recommendations)
         if changes:
@@ -106,13 +115,14 @@ class FleetReport:
         ok, failed = int((runs["status"] == "ok").sum()), int((runs["status"] != "ok").sum())
         parts = [f"<h1>Fleet report</h1><p class=meta>runs {html.escape(', '.join(self.run_ids))} · generated "
                  f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC · <b>{ok}</b> ok, <b class=bad>{failed}</b> failed</p>",
-                 "<h2>Runs per cluster</h2>", _img(figures["runs"], "run status per cluster"), _table(runs)]
+                 "<h2>Runs per cluster</h2>", _img(figures["runs"], "run status per cluster"),
+                 _table(runs, links={"notebook": self.out})]
         if "bootstrap" in self.tables:
             parts += ["<h2>Bootstrap state</h2>", _img(figures["bootstrap"], "bootstrap state per cluster"),
                       _table(self.tables["bootstrap"])]
         if "findings" in self.tables:
             parts += ["<h2>Findings per cluster and severity</h2>", _img(figures["findings"], "findings per cluster"),
-                      _table(self.tables["severity"].reset_index(names="cluster")), "<h3>Findings, one row per id and cause</h3>",
+                      _table(self.tables["severity"].reset_index()), "<h3>Findings, one row per run, id and cause</h3>",
                       _table(self.tables["findings"])]
         if "recommendations" in self.tables:
             rec = self.tables["recommendations"]
@@ -134,9 +144,16 @@ def _numeric(rows: pd.DataFrame) -> pd.DataFrame:
     return rows.assign(current_value=rows["current"].map(value), recommended_value=rows["recommended"].map(value))
 
 
+def run_label(cluster: str, run: str) -> str:
+    """`dev/services-amer · 20261205T210041Z-088abb`: a cluster's row of one run (its time and the run id's unique
+    tail), so runs of the same cluster never share a bar."""
+    stamp, _, rest = run.partition("-")
+    return f"{cluster} · {stamp}-{rest.rsplit('-', 1)[-1]}" if rest else f"{cluster} · {run}"
+
+
 def _status_chart(runs: pd.DataFrame) -> Figure:
     fig, ax = plt.subplots(figsize=(8, 0.4 * max(3, len(runs)) + 1))
-    labels = [f"{r.cluster} ({r.runbook})" for r in runs.itertuples()]
+    labels = [f"{run_label(str(r.cluster), str(r.run))} ({r.runbook})" for r in runs.itertuples()]
     colours = ["#2e7d32" if s == "ok" else "#c62828" for s in runs["status"]]
     ax.barh(labels, runs["seconds"], color=colours)
     ax.set_xlabel("seconds (green ok, red failed)")
@@ -157,6 +174,7 @@ def _bootstrap_chart(rows: pd.DataFrame) -> Figure:
     ax.barh([f"{r.cluster}: {r.status}" for r in rows.itertuples()], [max(0.2, float(c)) for c in rows["commits"]],
             color=colours)
     ax.set_xlabel("commits made (green up to date, blue changed, red failed)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.invert_yaxis()
     ax.set_title("Bootstrap state per cluster")
     fig.tight_layout()
@@ -174,6 +192,7 @@ def _severity_chart(counts: pd.DataFrame) -> Figure:
         ax.set_ylabel("")
         ax.invert_yaxis()
         ax.set_xlabel("findings")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title("Findings per cluster and severity")
     fig.tight_layout()
     plt.close(fig)
@@ -187,10 +206,21 @@ def _img(fig: Figure, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def _table(frame: pd.DataFrame) -> str:
+def _table(frame: pd.DataFrame, *, links: dict[str, Path | None] | None = None) -> str:
+    """An HTML table, every cell escaped; a column of `links` holds file paths, shown as links relative to the
+    folder the page is written in (its value)."""
     shown = frame.astype(object).where(frame.notna(), "")  # no "None" or "NaN" in cells
     shown.columns.name = None
-    return shown.to_html(index=False, escape=True, border=0, classes="t")
+    shown = shown.map(lambda v: html.escape(str(v)))
+    for column, base in (links or {}).items():
+        if column in shown:
+            shown[column] = [f'<a href="{html.escape(_relative(str(p), base))}">{html.escape(Path(str(p)).name)}</a>'
+                             if p else "" for p in frame[column]]
+    return shown.to_html(index=False, escape=False, border=0, classes="t")
+
+
+def _relative(path: str, base: Path | None) -> str:
+    return os.path.relpath(path, base) if base is not None else Path(path).as_uri()
 
 
 PAGE = """<!doctype html>
@@ -199,7 +229,8 @@ PAGE = """<!doctype html>
 body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #212121; }}
 h1 {{ margin-bottom: .2rem; }} .meta {{ color: #616161; }} .bad {{ color: #c62828; }}
 table.t {{ border-collapse: collapse; font-size: .85rem; margin: .5rem 0 1.5rem; }}
-table.t th, table.t td {{ border-bottom: 1px solid #e0e0e0; padding: .25rem .6rem; text-align: left; vertical-align: top; }}
+table.t th, table.t td {{ border-bottom: 1px solid #e0e0e0; padding: .25rem .6rem; text-align: left; vertical-align: top;
+  min-width: 6ch; max-width: 60ch; overflow-wrap: anywhere; }}
 table.t th {{ background: #f5f5f5; }} img {{ max-width: 100%; display: block; margin: .5rem 0; }}
 </style></head>
 <body>
@@ -213,7 +244,8 @@ def write(runs: Sequence[Path | str], out: Path | None = None) -> dict[str, Path
     returns the paths."""
     report = FleetReport.load([run_folder(str(r), home=fleet_home()) for r in runs])
     name = report.run_ids[0] + (f"+{len(report.run_ids) - 1}-more" if len(report.run_ids) > 1 else "")
-    out = out or fleet_home() / "reports" / name
+    out = (out or fleet_home() / "reports" / name).resolve()
+    report.out = out
     written = {"html": out / "report.html"}
     write_atomic(written["html"], report.html())
     for name, frame in report.tables.items():

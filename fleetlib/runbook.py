@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from fleetlib import options as options_model
-from fleetlib import targets
+from fleetlib import targets, textview
 from fleetlib.errors import InputError, ParameterError
 from fleetlib.files import private_files
 from fleetlib.fleetrepo import flux_system_files
@@ -58,9 +58,8 @@ class Run:
 
     def summary(self) -> str:
         p = self.params
-        return (f"{self.name}: {p.id} target={p.target}"
-                f"{' context=' + p.context if p.context else ''}"
-                f" repo={p.repo_slug}@{p.branch} path={p.path} flux={p.version}")
+        return (f"{self.name}: {p.id} target={p.target} context={targets.context_of(p)} flux={p.version}\n"
+                f"  repository {p.repo_slug}@{p.branch}\n  folder {p.path}")
 
     def parameter_table(self) -> pd.DataFrame:
         """Every resolved parameter with the file or flag that set it."""
@@ -101,6 +100,16 @@ class Run:
         """The fleet-repo files this cluster's Flux installation lives in."""
         return pd.DataFrame({"file": flux_system_files(self.params.path)})
 
+    def inspection(self) -> dict[str, Any]:
+        """What the inspect runbook showed, for its record (`fleet results`): every parameter with its source, the
+        fleet-repo files, and what answers at the cluster."""
+        table = self.parameter_table()
+        return {"cluster": str(self.params.id), "target": self.params.target,
+                "context": targets.context_of(self.params),
+                "parameters": {r["key"]: {"value": r["value"], "source": r["source"]} for r in table.to_dict("records")},
+                "repo_files": list(flux_system_files(self.params.path)),
+                "facts": {k: str(v) for k, v in self.kube.facts().items()}}
+
 
 _LITERALS = (str, int, float, bool, list, dict, tuple, type(None))
 
@@ -139,6 +148,7 @@ def start(name: str, namespace: Mapping[str, Any], *, catalog: Catalog | None = 
     options = options_model.parse(name, given)
     params, layers = resolve(catalog, options, source=RUNBOOK_PARAMETERS)
     show_text_whole()
+    textview.install()
     return Run(name=name, catalog=catalog, params=params, options=options, layers=layers)
 
 

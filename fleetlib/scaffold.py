@@ -30,11 +30,15 @@ class ScaffoldPlan:
     """Fleet-repo files the bootstrap runbook will create for this cluster."""
 
     def describe(self) -> list[str]:
+        """What the scaffold itself writes (`create <file>`), a new stage first."""
         lines = [f"{self.parameters_file}"]
         if self.new_stage:
-            lines.insert(0, f"new stage {self.id.stage!r}")
-        lines += [f"fleet repo (written by bootstrap): {p}" for p in self.repo_files]
+            lines.insert(0, f"add stage {self.id.stage!r}")
         return lines
+
+    def afterwards(self) -> list[str]:
+        """What the bootstrap runbook then writes in the fleet repository, one path a line."""
+        return [f"  {p}" for p in self.repo_files]
 
     def apply(self) -> None:
         self.parameters_file.apply()

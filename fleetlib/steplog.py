@@ -9,6 +9,7 @@ add-app and alerts flows all print through it.
 
 from __future__ import annotations
 
+import textwrap
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from fleetlib.errors import FleetError
+from fleetlib.texttable import WIDTH
 
 
 @dataclass
@@ -33,8 +35,13 @@ class StepLog:
         self.steps: list[Step] = []
 
     def say(self, mark: str, text: str) -> None:
+        """One progress line as the flux CLI prints them (`► ...`, `✔ ...`), wrapped to a 100-column terminal with
+        its continuation indented under the text; a word longer than a line (a key, a URL) is split."""
         if self.echo:
-            print(f"{mark} {text}", flush=True)
+            lines = []
+            for paragraph in text.splitlines() or [""]:
+                lines += textwrap.wrap(paragraph, WIDTH - 2, break_long_words=True, break_on_hyphens=False) or [""]
+            print(f"{mark} " + "\n  ".join(lines), flush=True)
 
     @contextmanager
     def step(self, name: str) -> Iterator[list[str]]:

@@ -53,6 +53,9 @@ class Endpoints:
     notes: tuple[str, ...] = ()
     """What a runbook should say about this target (e.g. a substituted Flux version)."""
     github_options: Mapping[str, Any] = field(default_factory=dict)
+    review: str | None = None
+    """How a person opens a pull request after the run, with {repo} and {number}: the stand-ins' GitHub lives only as
+    long as a process, so it is a `fleet` command there; None: the pull request's web page."""
     http_proxy: str | None = None
     """The HTTP proxy the cluster's source-controller reaches Helm repositories and OCI registries through (the
     stand-ins' chart server: charts.fleet.internal, registry.fleet.internal); None: direct."""
@@ -75,6 +78,9 @@ class StandIn(Protocol):
 
     def rehearsal(self, params: ClusterParams, *, home: Path) -> Any:
         """The cluster's fault scenarios (fleetlab.faults.scenarios.Rehearsal)."""
+
+    def context_name(self, params: ClusterParams) -> str:
+        """The kube context the stand-in's kubeconfig gives the cluster (nothing is started)."""
 
 
 ENTRY_POINTS = "fleetlib.stand_ins"
@@ -121,6 +127,17 @@ def resolve(params: ClusterParams, *, home: Path, env: Mapping[str, str] = os.en
                      f"https://{params.hostname}", params.hostname, params.token_env, params.version,
                      f"https://github.com/fluxcd/flux2/releases/download/{params.version}/install.yaml",
                      params.prometheus_url, params.prometheus_token_env, _token=token)
+
+
+def context_of(params: ClusterParams) -> str:
+    """The kube context every tool uses for a cluster: its stand-in's for sandbox and local (the parameters'
+    `context` is then the one a live run would use), the parameters' own for live; "-" when unknown."""
+    if params.target == "live":
+        return params.context or "-"
+    try:
+        return stand_in(params.target).context_name(params)
+    except InputError:
+        return "-"
 
 
 def api_url(hostname: str) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +31,11 @@ from fleetlib.kube import connect as kube_connect
 from fleetlib.locations import fleet_home, fleet_root
 from fleetlib.metrics import ControllerUsage as Samples
 from fleetlib.metrics import PodSeries
-from fleetlib.objects import Ref
+from fleetlib.objects import Ref, container_statuses, terminated
 from fleetlib.parameters import Catalog, ClusterParams
 from fleetlib.troubleshoot import fluxview, operate
 from fleetlib.troubleshoot.diagnose import diagnose
-from fleetlib.tuning.strategies import STRATEGIES, Recommendation, Settings, quantity_text
+from fleetlib.tuning.strategies import STRATEGIES, Recommendation, Settings, container_state, quantity_text
 
 ACTIONS = ("reconcile", "suspend", "resume")
 
@@ -86,6 +87,8 @@ class FleetOverview(_ClusterPicker):
         super().__init__(catalog, stage, cluster)
         self.home = home or fleet_home()
         self.refresh = w.Button(description="Refresh", icon="refresh")
+        self.show = w.ToggleButtons(options=["all", "not ready"], value="all",
+                                    tooltips=["every Flux object", "as flux get all --status-selector ready=false"])
         self.summary = w.HTML()
         self.objects = w.HTML()
         self.findings = w.HTML()
@@ -99,10 +102,11 @@ class FleetOverview(_ClusterPicker):
         self.outcome = w.HTML()
         self.kube: Any = None
         self.refresh.on_click(lambda _: self.load())
+        self.show.observe(lambda _: self.load(), names="value")
         self.apply.on_click(self._ask)
         self.confirm.on_click(self._do)
         self.cancel.on_click(lambda _: self._hide("cancelled: nothing was changed"))
-        self.widget = w.VBox([w.HBox([self.stage, self.cluster, self.refresh]), self.summary,
+        self.widget = w.VBox([w.HBox([self.stage, self.cluster, self.refresh]), self.summary, self.show,
                               w.HTML("<b>Flux objects</b>"), self.objects, w.HTML("<b>Diagnosis</b>"), self.findings,
                               w.HBox([self.target, self.action, self.apply]), self.confirmation, self.outcome])
         self.load()
@@ -131,7 +135,8 @@ class FleetOverview(_ClusterPicker):
         self.summary.value = (f"{params.id} ({params.target}): {len(objects)} Flux objects, "
                               f"{int((objects['ready'] != 'True').sum()) if len(objects) else 0} not ready, "
                               f"{len(found)} finding(s)")
-        self.objects.value = _table(objects, ["kind", "namespace", "name", "ready", "suspended", "revision", "message"])
+        shown = objects[objects["ready"] != "True"] if self.show.value == "not ready" and len(objects) else objects
+        self.objects.value = _table(shown, ["kind", "namespace", "name", "ready", "suspended", "revision", "message"])
         self.findings.value = _table(troubleshoot.findings_table(found), ["id", "severity", "count", "objects", "remediation"])
         keep = self.target.value
         self.target.options = [str(Ref(str(r.kind), str(r.namespace), str(r.name))) for r in objects.itertuples()]
@@ -186,6 +191,10 @@ class ControllerUsage(_ClusterPicker):
         self.chart = w.Output()
         self.recommendation = w.HTML()
         self.samples: dict[str, Samples] = {}
+        self.current: dict[str, dict[str, float | None]] = {}
+        self.kills: dict[str, list[float]] = {}
+        """controller -> when its manager container was last OOM-killed (epoch seconds), as its pods say."""
+        """controller -> its manager container's requests and limits now (`cpu_request`...: cores, bytes)."""
         self.figures: list[Figure] = []
         self.result: Recommendation | None = None
         """The recommendation drawn last (the sliders' current values)."""
@@ -205,8 +214,11 @@ class ControllerUsage(_ClusterPicker):
         try:
             params = self.params()
             options = tuning.tune_options(history=f"{self.max_days}d", until=self.until)
-            source = tuning.usage_source(params, kube_connect(params, home=self.home), options, home=self.home)
+            kube = kube_connect(params, home=self.home)
+            source = tuning.usage_source(params, kube, options, home=self.home)
             self.samples = source.usage(params.namespace, params.all_components)
+            self.current = {name: _manager_resources(kube, params.namespace, name) for name in self.samples}
+            self.kills = {name: _oom_kills(kube, params.namespace, name) for name in self.samples}
         except FleetError as e:
             self.recommendation.value = f"<span style='color:#c62828'>✗ {html.escape(str(e))}</span>"
             self.samples, self.result = {}, None
@@ -237,10 +249,10 @@ class ControllerUsage(_ClusterPicker):
         if usage is None:
             return
         rec = self.result = STRATEGIES[self.strategy.value](tuning.to_usage(usage), self.settings())
+        now = self.current.get(self.controller.value or "", {})
         if rec.enough_data:
-            parts = [f"{name} {quantity_text(res, getattr(rec, f'{res}_{kind}')) or 'unset'}"
-                     for res in ("cpu", "memory") for kind, name in (("request", f"{res} request"),
-                                                                      ("limit", f"{res} limit"))]
+            parts = [f"{res} {kind} {_advice(res, getattr(rec, f'{res}_{kind}'), now.get(f'{res}_{kind}'))}"
+                     for res in ("cpu", "memory") for kind in ("request", "limit")]
             extra = f" ({'; '.join(rec.info)})" if rec.info else ""
             self.recommendation.value = f"<b>{self.controller.value}</b>: " + ", ".join(parts) + html.escape(extra)
         else:
@@ -248,11 +260,14 @@ class ControllerUsage(_ClusterPicker):
                                          f"({tuning.samples(usage)} samples)")
         self.figures = [
             usage_over_time(usage.cpu, resource="cpu", lines={
+                "request": now.get("cpu_request"), "limit": now.get("cpu_limit"),
                 "recommended request": rec.cpu_request, "recommended limit": rec.cpu_limit},
                 title=f"{self.controller.value}: CPU, last {self.days.value} d, p{self.percentile.value:g}"),
             usage_over_time(usage.memory, resource="memory", lines={
+                "request": now.get("memory_request"), "limit": now.get("memory_limit"),
                 "recommended request": rec.memory_request, "recommended limit": rec.memory_limit},
-                title=f"{self.controller.value}: memory, last {self.days.value} d, +{self.buffer.value:.0%}")]
+                title=f"{self.controller.value}: memory, last {self.days.value} d, +{self.buffer.value:.0%}",
+                kills=self.kills.get(self.controller.value or "", []))]
         self.chart.clear_output(wait=True)
         with self.chart:
             from IPython.display import display
@@ -267,6 +282,32 @@ class ControllerUsage(_ClusterPicker):
             return {}
         return {"cpu_request": rec.cpu_request, "cpu_limit": rec.cpu_limit, "memory_request": rec.memory_request,
                 "memory_limit": rec.memory_limit}
+
+
+def _manager_resources(kube: Any, namespace: str, controller: str) -> dict[str, float | None]:
+    """The requests and limits the controller's manager container has now (None where unset)."""
+    state = container_state(kube.get("apps/v1", "Deployment", namespace, controller) or {})
+    values = state.values if state is not None else {}
+    return {f"{res}_{kind}": values.get((res, kind)) for res in ("cpu", "memory") for kind in ("request", "limit")}
+
+
+def _oom_kills(kube: Any, namespace: str, controller: str) -> list[float]:
+    """When the controller's containers were last OOM-killed (epoch seconds), from its pods' statuses."""
+    out = []
+    for pod in kube.list("v1", "Pod", namespace, label_selector=f"app={controller}"):
+        for status in container_statuses(pod):
+            last = terminated(status)
+            if last.get("reason") == "OOMKilled" and last.get("finishedAt"):
+                out.append(datetime.fromisoformat(str(last["finishedAt"]).replace("Z", "+00:00")).timestamp())
+    return out
+
+
+def _advice(resource: str, recommended: float | None, now: float | None) -> str:
+    """What to set, beside what is set: `100m (now 50m)`, or `keep 1000m` where the strategy leaves it alone."""
+    if recommended is None:
+        return f"keep {quantity_text(resource, now)}" if now is not None else "unset"
+    shown = quantity_text(resource, recommended)
+    return f"{shown} (now {quantity_text(resource, now)})" if now is not None else f"{shown} (now unset)"
 
 
 def fleet_overview(stage: str = "dev", cluster: str | None = None) -> w.VBox:

@@ -20,6 +20,7 @@ SMALL: dict[str, list[str]] = {
     "fleet_run.py": ["--clusters", "2", "--parallel", "2"],
     "local_stack.py": [],
     "fidelity.py": ["client-get"],
+    "tenants.py": ["--apps", "4", "--tenants", "2"],
 }
 """Each script of bench/ with the arguments of its smallest useful run."""
 
@@ -30,7 +31,7 @@ def test_every_benchmark_has_a_small_run() -> None:
 
 @pytest.mark.parametrize("script", sorted(SMALL))
 def test_the_benchmark_runs(script: str, tmp_path: Path) -> None:
-    if script in ("local_stack.py", "fidelity.py"):
+    if script in ("local_stack.py", "fidelity.py", "tenants.py"):
         from fleetlab.local.build import build, cache_dir
         from fleetlab.versions import LOCAL
 

@@ -31,7 +31,8 @@ def test_clusters_lists_the_four_shipped_clusters(capsys: pytest.CaptureFixture[
     assert [(r[0], r[1]) for r in rows] == [
         ("dev", "other-dev-cluster"), ("dev", "services-amer"), ("prod", "services-amer"), ("staging", "services-amer")]
     amer = rows[1]
-    assert amer == ["dev", "services-amer", "sandbox", "kind-services-amer", "JiwooL0920/fleet-infra@main",
+    # the context every tool uses on the sandbox (the parameters' kind-services-amer is the one a live run would use)
+    assert amer == ["dev", "services-amer", "sandbox", "sandbox-dev-services-amer", "JiwooL0920/fleet-infra@main",
                     "./clusters/stages/dev/clusters/services-amer", "v2.5.1"]
 
 
@@ -128,8 +129,9 @@ def test_console_script_exit_code_and_debug_traceback(fleet_copy: Path) -> None:
 def test_scaffold_creates_a_cluster_that_resolves(capsys: pytest.CaptureFixture[str], fleet_copy: Path) -> None:
     code, out, _ = run(capsys, "scaffold", "--stage", "qa", "--cluster", "edge-1", "--like", "dev/services-amer")
     assert code == 0
-    assert "new stage 'qa'" in out
-    assert "fleet repo (written by bootstrap): clusters/stages/qa/clusters/edge-1/flux-system/gotk-sync.yaml" in out
+    assert "add stage 'qa'" in out
+    assert "then the bootstrap runbook (-p cluster edge-1 -p stage qa) writes in the fleet repository:\n" in out
+    assert "\n  clusters/stages/qa/clusters/edge-1/flux-system/gotk-sync.yaml\n" in out
     created = fleet_copy / "parameters" / "qa" / "edge-1.yaml"
     assert created.is_file()
     code, out, _ = run(capsys, "params", "edge-1")
@@ -142,6 +144,7 @@ def test_scaffold_dry_run_writes_nothing(capsys: pytest.CaptureFixture[str], fle
     before = tree_state(fleet_copy)
     code, out, _ = run(capsys, "scaffold", "--stage", "dev", "--cluster", "edge-2", "--dry-run")
     assert code == 0 and out.startswith("would create")
+    assert "would fleet repo" not in out and all(line.startswith(("would ", "then ", "  ")) for line in out.splitlines())
     assert tree_state(fleet_copy) == before
 
 
@@ -168,3 +171,23 @@ def test_python_dash_m_is_the_fleet_command() -> None:
     done = subprocess.run([sys.executable, "-m", "fleetlib", "clusters"], cwd=REPO, capture_output=True, text=True,
                           check=True)
     assert "services-amer" in done.stdout
+
+
+def test_piping_fleet_into_head_ends_quietly() -> None:
+    """`fleet clusters | head -1` (and a reader that closes at once): no BrokenPipeError, exit 0."""
+    for reader in ("head -1", "head -0", "true"):
+        done = subprocess.run(f"{sys.executable} -m fleetlib clusters | {reader}; echo \"rc=${{PIPESTATUS[0]}}\"",
+                              shell=True, executable="/bin/bash", capture_output=True, text=True, timeout=60,
+                              check=False)
+        assert "BrokenPipe" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+        assert done.stdout.strip().endswith("rc=0"), (reader, done.stdout)
+
+
+def test_params_show_origin_names_the_layer_of_each_key(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "params", "services-amer", "--show-origin", "-p", "branch", "dev")
+    assert code == 0
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[1:] if line and not line.startswith(" ")}
+    assert rows["branch"][1:] == ["dev", "-p"]
+    assert rows["owner"][-1] == "parameters/defaults.yaml" and rows["target"][-1] == "parameters/dev/services-amer.yaml"
+    assert rows["stage"][-2:] == ["(file", "location)"]
+    assert all(len(line) <= 100 for line in out.splitlines())  # long values wrap within their column

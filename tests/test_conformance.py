@@ -6,6 +6,7 @@ after which the troubleshooting runbook's first finding is the scenario's id on 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,15 +18,19 @@ import pytest
 
 from fleetlab.faults.scenarios import SCENARIOS
 from fleetlab.local.build import build, cache_dir
-from fleetlab.local.cluster import LocalCluster, context_name
+from fleetlab.local.cluster import LocalCluster, context_name, fleet_kubeconfig
+from fleetlab.sandbox.server import stable_kubeconfig
 from fleetlab.versions import LOCAL
 from fleetlib import kube as kube_adapter
 from fleetlib import targets
 from fleetlib.model import ClusterId
+from fleetlib.objects import status_of
 from fleetlib.parameters import Catalog
 from fleetlib.record import read_records
 from fleetlib.troubleshoot.diagnose import SEVERITY, diagnose
 from fleetlib.troubleshoot.flow import gather_cluster
+from fleetlib.troubleshoot.operate import request_reconcile
+from fleetlib.waiting import wait_until
 
 from .conftest import REPO
 
@@ -83,6 +88,11 @@ def papermill(env: dict[str, str], runbook: str, out: Path, cluster: str, *args:
                           check=False)
 
 
+def unwrapped(text: str) -> str:
+    """A runbook's output with its progress lines joined again (they wrap at 100 columns, continued two spaces in)."""
+    return text.replace("\n  ", " ")
+
+
 def params_of(fleet: Path, target: str) -> Any:
     return Catalog.load(fleet).resolve(CLUSTERS[target], stage=STAGE)
 
@@ -96,9 +106,25 @@ def bootstrapped(target: str, env: dict[str, str], tmp_path_factory: pytest.Temp
     if target not in _BOOTSTRAPPED:
         out = tmp_path_factory.mktemp(f"boot-{target}") / "bootstrap.ipynb"
         done = papermill(env, "bootstrap", out, CLUSTERS[target], "-p", "timeout", "5m")
-        assert done.returncode == 0, done.stderr[-4000:]
+        assert done.returncode == 0, done.stderr[-4000:] + _evidence(target, env)
         _BOOTSTRAPPED[target] = dict(read_records(out)["bootstrap"])
     return _BOOTSTRAPPED[target]
+
+
+def _evidence(target: str, env: dict[str, str]) -> str:
+    """What a failed bootstrap left to read: the Flux objects, the pods and the source-controller's last log lines."""
+    home = Path(env["FLEET_HOME"])
+    kubeconfig = fleet_kubeconfig(home) if target == "local" else stable_kubeconfig(home)
+    context = context_name(ClusterId(STAGE, CLUSTERS[target])) if target == "local" else \
+        f"sandbox-{STAGE}-{CLUSTERS[target]}"
+    out = []
+    for args in (["get", "gitrepositories,kustomizations", "-A", "-o", "yaml"], ["get", "pods", "-A", "-o", "wide"],
+                 ["-n", "flux-system", "logs", "deploy/source-controller", "--tail", "40"]):
+        cmd = [str(Path(sys.executable).parent / "kubectl"), "--kubeconfig", str(kubeconfig), "--context", context,
+               *args]
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60, check=False)
+        out.append(f"\n$ kubectl {' '.join(args)}\n{done.stdout[-3000:]}{done.stderr[-500:]}")
+    return "".join(out)
 
 
 def test_bootstrap_installs_flux_then_is_up_to_date(target: str, bootstrapped: dict[str, Any], env: dict[str, str],
@@ -120,6 +146,102 @@ def test_troubleshooting_a_healthy_cluster_finds_nothing_above_info(target: str,
     assert [f for f in records["findings"] if SEVERITY[f["severity"]] > SEVERITY["info"]] == []
     kinds = records["summary"]["kinds"]  # an honest "nothing found": the Flux objects were there to judge
     assert kinds["Kustomization"]["objects"] >= 1 and kinds["GitRepository"]["objects"] >= 1
+
+
+# --- the real flux CLI (built by `fleet local build` from github.com/fluxcd/flux2/v2) on both targets ---------
+
+FLUX_COMMANDS = [
+    "check --pre", "check", "version", "get all", "get all -A", "get sources git", "get kustomizations",
+    "reconcile source git flux-system", "reconcile kustomization flux-system",
+    "reconcile kustomization flux-system --with-source",
+    "suspend kustomization flux-system", "resume kustomization flux-system", "tree kustomization flux-system",
+    "trace source-controller --kind=Deployment --api-version=apps/v1 -n flux-system", "events", "stats -A",
+    "logs --tail 20", "export source git --all", "diff kustomization flux-system --path {path}",
+    "build kustomization flux-system --path {path}",
+    "create source helm charts --url=http://charts.fleet.internal/ --interval=10m",
+    "create hr hello --chart=hello --source=HelmRepository/charts --target-namespace=default --interval=5m",
+    "get hr -A", "delete hr hello --silent", "delete source helm charts --silent", "events -A",
+]
+FLUX_DIFFERENCES = {
+    "check": "each CRD's served version: the sandbox's clusters run Flux v2.5.1 (OCIRepository v1beta2), the local "
+             "stack v2.9.2 (OCIRepository v1, ExternalArtifact)",
+    "version": "the releases differ (v2.5.1 on the sandbox, v2.9.2 on the local stack)",
+    "tree kustomization flux-system": "apply order: kustomize-controller v1.5.1 (fluxcd/pkg/ssa v0.45) applies "
+                                      "ClusterRoles after ServiceAccounts, v1.9.3 (ssa v0.76) with the CRDs; and "
+                                      "v2.9.2 has one CRD more",
+    "events": "the same apply-order difference in the Progressing event, and events' timing",
+    "events -A": "every namespace's Flux events: their timing and counts differ",
+    "logs --tail 20": "controller log lines: the sandbox writes the mini-Flux's (fewer; no start-up lines)",
+    "build kustomization flux-system --path {path}": "the releases' objects differ (v2.9.2 has ExternalArtifact)",
+    "diff kustomization flux-system --path {path}": "both find no change (exit 0); the v2.5.1 CLI prints its "
+                                                    "progress lines when not on a terminal, v2.9.2 does not",
+}
+"""Commands whose output is checked for its exit code only, and why their text differs between the targets
+(README: known differences). Every other command must print the same on both, after `flux_text`."""
+_FLUX_OUTPUTS: dict[str, dict[str, str]] = {}
+
+
+def flux_text(text: str, target: str) -> str:
+    """An output with what legitimately differs blanked: hashes, numbers (times, ages, sizes, versions), the
+    cluster's repository name, column padding."""
+    text = text.replace(CLUSTERS[target], "<cluster>")
+    text = re.sub(r"(?<![0-9A-Za-z])(?=[0-9a-f]*[0-9])[0-9a-f]{7,64}(?![0-9A-Za-z])", "<hash>", text)
+    text = re.sub(r"\d+(\.\d+)?", "<n>", text)
+    return "\n".join(" ".join(line.split()) for line in text.splitlines() if line.strip())
+
+
+@pytest.fixture()
+def flux_cli(target: str, env: dict[str, str], fleet: Path, tmp_path: Path) -> Iterator[Any]:
+    """Runs `fleet <target> flux --cluster <c> -- ...`; on the sandbox, with `fleet sandbox serve` running."""
+    served = None
+    if target == "sandbox":
+        served = subprocess.Popen([sys.executable, "-m", "fleetlib", "sandbox", "serve", "--stage", STAGE,
+                                   "--cluster", CLUSTERS[target]], env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True)
+        assert served.stdout is not None and "kubeconfig" in "".join(served.stdout.readline() for _ in range(2))
+    params = params_of(fleet, target)
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(Path(env["FLEET_HOME"]) / "sandbox" / "github" / params.owner
+                                              / f"{params.repository}.git"), str(clone)], check=True)
+
+    def run(command: str) -> subprocess.CompletedProcess[str]:
+        args = command.format(path=clone / params.path.removeprefix("./")).split()
+        return subprocess.run([sys.executable, "-m", "fleetlib", target, "flux", "--stage", STAGE, "--cluster",
+                               CLUSTERS[target], "--", *args], env=env, capture_output=True, text=True,
+                              timeout=300, check=False)
+    yield run
+    if served is not None:
+        served.terminate()
+        served.wait(30)
+
+
+def test_the_real_flux_cli_runs_every_everyday_command(target: str, bootstrapped: dict[str, Any],
+                                                      flux_cli: Any, fleet: Path, env: dict[str, str]) -> None:
+    """The seed's Useful and Debug commands as written (`flux get all`, `flux reconcile kustomization flux-system`,
+    `flux check`...), and the rest of the everyday ones."""
+    kube = _kube(fleet, target, env)  # the release's RBAC and quota names, as kubectl gets them
+    for kind, name in (("ClusterRole", "flux-view-flux-system"), ("ClusterRole", "crd-controller-flux-system"),
+                       ("ClusterRoleBinding", "cluster-reconciler-flux-system")):
+        assert kube.get("rbac.authorization.k8s.io/v1", kind, None, name) is not None, name
+    assert kube.get("v1", "ResourceQuota", "flux-system", "critical-pods-flux-system") is not None
+    outputs = {}
+    for command in FLUX_COMMANDS:
+        done = flux_cli(command)
+        assert done.returncode == 0, f"flux {command}: {done.stdout[-1500:]}{done.stderr[-1500:]}"
+        outputs[command] = flux_text(done.stdout + done.stderr, target)
+    assert "Applied revision: main@sha<n>:<hash>" in outputs["get kustomizations"]
+    assert "✔ all checks passed" in outputs["check"]
+    assert "✔ HelmRelease hello is ready" in outputs["create hr hello --chart=hello --source=HelmRepository/charts "
+                                                       "--target-namespace=default --interval=5m"]
+    assert "drifted" not in outputs["diff kustomization flux-system --path {path}"]  # and exit 0: no change
+    for reason in ("UninstallSucceeded", "HelmChartDeleted"):  # `flux events` lists the Flux kinds' only
+        assert reason in outputs["events -A"], reason
+    _FLUX_OUTPUTS[target] = outputs
+    if target == "local" and "sandbox" in _FLUX_OUTPUTS:  # the sandbox's run came first: what real Flux prints
+        sandbox = _FLUX_OUTPUTS["sandbox"]
+        assert len([c for c in FLUX_COMMANDS if c not in FLUX_DIFFERENCES]) >= 16
+        assert {c: (sandbox[c], outputs[c]) for c in FLUX_COMMANDS
+                if c not in FLUX_DIFFERENCES and sandbox[c] != outputs[c]} == {}
 
 
 def test_tuning_recommends_for_every_controller(target: str, bootstrapped: dict[str, Any], env: dict[str, str],
@@ -272,7 +394,8 @@ def test_a_dependency_cycle_through_the_clusters_apps_is_refused(
         done = papermill(env, "add-app", tmp_path / "add.ipynb", CLUSTERS[target], "-p", "app", "loopa",
                          "-y", "depends_on: [loopb]", "-p", "apply", "commit")
         assert done.returncode != 0
-        assert "dependsOn makes a cycle: flux-system/loopa -> flux-system/loopb -> flux-system/loopa" in done.stderr
+        assert "dependsOn makes a cycle: flux-system/loopa -> flux-system/loopb -> flux-system/loopa" in \
+            unwrapped(done.stderr)
         assert _fleet_head(env, target) == head
     finally:
         kube.custom().delete_namespaced_custom_object("helm.toolkit.fluxcd.io", "v2", "flux-system", "helmreleases",
@@ -339,7 +462,8 @@ def test_a_folder_with_its_own_kustomization_lists_the_app_in_its_resources(
     try:
         args = ("-p", "app", "listed", "-p", "chart", "hello", "-p", "version", "1.0.0")
         shown = papermill(env, "add-app", tmp_path / "plan.ipynb", CLUSTERS[target], *args)
-        assert shown.returncode == 0 and f"(and list it in {own})" in shown.stdout + shown.stderr, shown.stderr[-3000:]
+        assert shown.returncode == 0 and f"(and list it in {own})" in unwrapped(shown.stdout + shown.stderr), \
+            shown.stderr[-3000:]
         assert bare.git("show", f"main:{own}") == OWN_KUSTOMIZATION  # apply none: nothing pushed
         args = (*args, "-p", "apply", "commit")
         done = papermill(env, "add-app", tmp_path / "add.ipynb", CLUSTERS[target], *args)
@@ -361,6 +485,67 @@ def test_a_folder_with_its_own_kustomization_lists_the_app_in_its_resources(
         bare.commit_files("main", {own: None}, message="back to Flux's generated list", author=author)
 
 
+def _tenant_objects(kube: Any, namespace: str) -> list[dict[str, Any]]:
+    """fluxcd/flux2-multi-tenancy's tenant (tenants/base/dev-team): a namespace, a service account bound to
+    cluster-admin there only, a GitRepository on the tenant's branch and a Kustomization acting as the account."""
+    fleet_source = kube.get("source.toolkit.fluxcd.io/v1", "GitRepository", "flux-system", "flux-system")
+    key = kube.core().read_namespaced_secret("flux-system", "flux-system")
+    return [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace,
+                                                               "labels": {"toolkit.fluxcd.io/tenant": "dev-team"}}},
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "dev-team", "namespace": namespace}},
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "git", "namespace": namespace}, "data": key.data},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+         "metadata": {"name": "gotk-reconciler", "namespace": namespace},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+         "subjects": [{"kind": "User", "name": f"gotk:{namespace}:reconciler"},
+                      {"kind": "ServiceAccount", "name": "dev-team", "namespace": namespace}]},
+        {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+         "metadata": {"name": "dev-team", "namespace": namespace},
+         "spec": {"interval": "1m", "url": fleet_source["spec"]["url"], "ref": {"branch": "dev-team"},
+                  "secretRef": {"name": "git"}}},
+        {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+         "metadata": {"name": "dev-team", "namespace": namespace},
+         "spec": {"serviceAccountName": "dev-team", "interval": "5m", "path": "./staging", "prune": True,
+                  "sourceRef": {"kind": "GitRepository", "name": "dev-team"}}}]
+
+
+def test_a_tenant_that_reaches_outside_its_namespace_is_the_first_finding(
+        target: str, bootstrapped: dict[str, Any], fleet: Path, env: dict[str, str]) -> None:
+    """On both targets the API server refuses the tenant's write outside its namespace, kustomize-controller says so
+    in the same words, and the troubleshooting runbook's first finding names the account, the verb and the
+    namespace; inside its namespace the tenant applies."""
+    namespace = "dev-team"
+    app = f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n  namespace: {namespace}\ndata: {{a: '1'}}\n"
+    escape = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: escape\n  namespace: kube-system\ndata: {a: '1'}\n"
+    bare = _hub(env).bare("JiwooL0920", CLUSTERS[target])
+    bare.git("update-ref", "refs/heads/dev-team", str(bare.branch_sha("main")))  # the tenant's branch, as upstream's
+    bare.commit_files("dev-team", {"staging/app.yaml": app.encode()}, message="dev-team", author=("t", "t@x"))
+    kube = _kube(fleet, target, env)
+    kube.apply(_tenant_objects(kube, namespace), manager="conformance")
+    try:
+        def ready(status: str) -> bool:
+            ks = kube.get("kustomize.toolkit.fluxcd.io/v1", "Kustomization", namespace, "dev-team") or {}
+            return any(c["type"] == "Ready" and c["status"] == status for c in status_of(ks).get("conditions") or [])
+
+        wait_until("the tenant applied", lambda: ready("True") or None, timeout=120)
+        assert kube.get("v1", "ConfigMap", namespace, "app") is not None
+        bare.commit_files("dev-team", {"staging/escape.yaml": escape.encode()}, message="escape", author=("t", "t@x"))
+        request_reconcile(kube, "GitRepository", namespace, "dev-team")
+        wait_until("the escape refused", lambda: ready("False") or None, timeout=120)
+        found = findings_of(fleet, target, env)
+        assert found[0].id == "rbac-refused" and found[0].object == f"Kustomization/{namespace}/dev-team", found[:2]
+        assert found[0].evidence.startswith(
+            'ConfigMap/kube-system/escape dry-run failed (Forbidden): configmaps "escape" is forbidden: User '
+            f'"system:serviceaccount:{namespace}:dev-team" cannot patch resource "configmaps" in API group "" in the '
+            'namespace "kube-system"'), found[0].evidence
+        assert kube.get("v1", "ConfigMap", "kube-system", "escape") is None
+    finally:
+        kube.core().delete_namespace(namespace)
+        wait_until("the tenant gone", lambda: kube.get("v1", "Namespace", None, namespace) is None or None,
+                   timeout=120)
+
+
 @pytest.mark.parametrize(("args", "reason"), [
     (("-p", "chart", "hello", "-p", "version", "9.9.9"), "chart hello has no version matching '9.9.9'"),
     (("-p", "source", "git", "-p", "path", "./nowhere"), "path './nowhere' is not a folder of"),
@@ -375,8 +560,8 @@ def test_a_broken_value_is_refused_before_anything_is_pushed(target: str, bootst
     head = _fleet_head(env, target)
     done = papermill(env, "add-app", tmp_path / "out.ipynb", CLUSTERS[target], "-p", "app", "broken", *args,
                      "-p", "apply", "commit")
-    assert done.returncode != 0 and reason in done.stderr, done.stderr[-3000:]
-    assert "nothing was pushed or created" in done.stderr
+    assert done.returncode != 0 and reason in unwrapped(done.stderr), done.stderr[-3000:]
+    assert "nothing was pushed or created" in unwrapped(done.stderr)
     assert _fleet_head(env, target) == head
 
 

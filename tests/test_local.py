@@ -20,7 +20,7 @@ import pytest
 
 from fleetlab.local.build import build, cache_dir
 from fleetlab.local.cluster import LocalCluster, context_name, fleet_kubeconfig
-from fleetlab.local.processes import pid_alive
+from fleetlab.pids import pid_alive
 from fleetlab.versions import LOCAL
 from fleetlib.model import ClusterId
 from fleetlib.record import read_records

@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, int | str]] = {
     "fleet clusters": (RUN, 0),
     "fleet params services-amer": (RUN, 0),
     "fleet params services-amer --stage prod -p branch hotfix": (RUN, 0),
+    "fleet params services-amer --show-origin": (RUN, 0),
     "fleet scaffold --stage dev --cluster edge-1 --like dev/services-amer --dry-run": (RUN, 0),
     "papermill --log-output runbooks/bootstrap.ipynb out.ipynb -p cluster services-amer": (RUN, 0),
     "papermill --log-output runbooks/bootstrap.ipynb out.ipynb -p cluster services-amer -p dry_run True": (RUN, 0),
@@ -64,6 +65,7 @@ COMMANDS: dict[str, tuple[str, int | str]] = {
     "fleet run bootstrap --cluster services-amer --stage dev -f params.yaml": (RUN, 0),
     "fleet runs": (RUN, 0),
     "fleet report <run-id> [<run-id> ...]": (RUN, 0),  # <run-id>s: the ids `fleet runs` printed
+    "fleet report": (RUN, 0),
     "fleet run troubleshoot --all --executor dask --scheduler tcp://scheduler:8786":
         (SKIP, "needs a Dask scheduler; tests/test_fleetrun.py runs the Dask executor on a LocalCluster"),
     "fleet sandbox serve --all": (RUN, 0),  # in the background until the kubectl line has run
@@ -73,6 +75,9 @@ COMMANDS: dict[str, tuple[str, int | str]] = {
     "fleet sandbox fault --cluster services-amer stale-revision": (RUN, 0),
     "fleet sandbox fault --cluster services-amer --clear stale-revision": (RUN, 0),
     "fleet sandbox seed --cluster services-amer --apps 50": (RUN, 0),
+    "fleet sandbox pr list": (RUN, 0),
+    "fleet sandbox pr show 1": (SKIP, "needs a pull request to exist; tests/test_tuning_flow.py reviews and merges one"),
+    "fleet sandbox pr merge 1": (SKIP, "needs a pull request to exist; tests/test_tuning_flow.py reviews and merges one"),
     "fleet sandbox reset --stage dev --cluster services-amer": (RUN, 0),
     "fleet charts publish charts/hello": (RUN, 0),
     "fleet charts list": (RUN, 0),
@@ -81,10 +86,23 @@ COMMANDS: dict[str, tuple[str, int | str]] = {
     "python bench/sandbox_api.py": (SKIP, "a benchmark (minutes); benchmarks are run by hand, figures in the notes"),
     "python bench/sandbox_flux.py --apps 1000": (SKIP, "a benchmark (minutes)"),
     "python bench/troubleshoot.py": (SKIP, "a benchmark (minutes)"),
+    "python bench/tenants.py": (SKIP, "a benchmark on both targets (minutes); tests/test_bench.py runs it small"),
     "fleet local build": (RUN, 0),  # built once per checkout ($FLEET_LOCAL_CACHE); here it checks the stamps
     "fleet local up --cluster services-amer": (RUN, 0),
     "papermill --log-output runbooks/bootstrap.ipynb out.ipynb -p cluster services-amer -p target local": (RUN, 0),
     "KUBECONFIG=$(fleet local kubeconfig) kubectl --context local-dev-services-amer get kustomizations -A": (RUN, 0),
+    "fleet local flux --cluster services-amer -- get all": (RUN, 0),
+    "fleet local flux --cluster services-amer -- reconcile kustomization flux-system": (RUN, 0),
+    "fleet local flux --which": (RUN, 0),
+    "fleet sandbox flux --cluster services-amer -- get all": (
+        SKIP, "needs `fleet sandbox serve` in another terminal; tests/test_conformance.py runs 25 flux commands "
+              "through `fleet sandbox flux` against a served, bootstrapped sandbox cluster"),
+    "fleet sandbox flux --cluster services-amer -- reconcile kustomization flux-system --with-source": (
+        SKIP, "as above (test_the_real_flux_cli_runs_every_everyday_command)"),
+    'export PATH="$(dirname "$(fleet local flux --which)"):$PATH"': (
+        SKIP, "changes the user's shell; `fleet local flux --which` above runs"),
+    "KUBECONFIG=$(fleet sandbox kubeconfig) flux-v2.5.1 --context sandbox-dev-services-amer get kustomizations": (
+        SKIP, "needs the PATH above and a serving sandbox; the conformance test runs the same binary the same way"),
     "fleet local status": (RUN, 0),
     "fleet local logs --cluster services-amer kube-apiserver --tail 20": (RUN, 0),
     "fleet local fault --cluster services-amer controller-oomkilled": (RUN, 0),
@@ -129,6 +147,16 @@ def shell(work: Path, env: dict[str, str], command: str, timeout: float = 900) -
                           check=False)
 
 
+def assert_reads_like_a_terminal(command: str, text: str) -> None:
+    """A runbook's `--log-output` on a normal run: every line within 100 columns, tables as aligned text and
+    charts described in words (no pandas or matplotlib repr), no traceback, no kernel warning (./dev quiets it)."""
+    lines = text.splitlines()
+    long = [line for line in lines if len(line) > 100]
+    assert not long, f"{command}: {len(long)} lines over 100 columns, first: {long[0]!r}"
+    for noise in ("DataFrame", "Figure size", "Traceback", "Columns: [", "without encryption"):
+        assert noise not in text, f"{command}: {noise!r} in its output"
+
+
 def test_readme_commands_run_as_written(checkout: Path, tmp_path: Path) -> None:
     home = tmp_path / "user-home"
     home.mkdir()
@@ -163,6 +191,8 @@ def test_readme_commands_run_as_written(checkout: Path, tmp_path: Path) -> None:
             done = shell(checkout, env, line)
             assert done.returncode == expected, f"{command}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
             assert "Traceback" not in done.stderr, command
+            if command.startswith("papermill --log-output") and expected == 0:
+                assert_reads_like_a_terminal(command, done.stdout + done.stderr)
             if command.endswith("-p fail_on none"):  # right after `fleet sandbox fault ... deploy-key-revoked`
                 first = read_records(checkout / "out.ipynb")["findings"][0]
                 assert (first["id"], first["object"]) == ("source-auth-failed", "GitRepository/flux-system/flux-system")

@@ -67,7 +67,19 @@ def test_grouped_folds_the_same_id_and_cause_into_one_row() -> None:
     assert out[0]["evidence"] == rows[0]["evidence"] and out[0]["objects"] == "Kustomization/flux-system/app-7"
     assert out[1]["objects"] == ("GitRepository/flux-system/app-0000, GitRepository/flux-system/app-0001, "
                                  "GitRepository/flux-system/app-0002 and 148 more")
-    assert out[1]["evidence"] == "e0" and out[1]["remediation"] == "r0"
+    # every distinct remediation is named (each stale source its own command), up to three and a count
+    assert out[1]["evidence"] == "e0" and out[1]["remediation"] == "r0; r1; r2; and 148 more (see the record)"
+    same = grouped([{**rows[1], "object": f"o{i}", "remediation": "r"} for i in range(5)])
+    assert same[0]["remediation"] == "r"
+
+
+def test_a_grouped_dependency_row_names_every_dependency() -> None:
+    objs = [flux_object("Kustomization", f"app-{i}", ready_false("DependencyNotReady", f"dependency 'flux-system/"
+                        f"infra-{i % 2}' is not ready"), spec={"dependsOn": [{"name": f"infra-{i % 2}"}]})
+            for i in range(6)]
+    rows = grouped([f.as_dict() for f in diagnose(installed(objects={"Kustomization": objs}))])
+    assert len(rows) == 1 and rows[0]["count"] == 6
+    assert "flux-system/infra-0" in rows[0]["remediation"] and "flux-system/infra-1" in rows[0]["remediation"]
 
 
 def flux_object(kind: str, name: str, *conds: dict[str, Any], spec: Any = None) -> dict[str, Any]:
@@ -138,6 +150,27 @@ CASES: dict[str, tuple[ClusterFacts, tuple[str, str, str]]] = {
     "crd-missing": (installed(objects={"Kustomization": [flux_object("Kustomization", "apps", ready_false(
         "ReconciliationFailed", 'Widget/x/y dry-run failed: no matches for kind "Widget" in version "w/v1"'))]}),
         ("error", "Kustomization/flux-system/apps", "no matches for kind")),
+    "api-version-not-served": (installed(
+        crds=[{"kind": "CustomResourceDefinition", "metadata": {"name": "helmrepositories.source.toolkit.fluxcd.io"},
+               "spec": {"group": "source.toolkit.fluxcd.io", "names": {"kind": "HelmRepository"},
+                        "versions": [{"name": "v1", "served": True}]}}],
+        objects={"Kustomization": [flux_object("Kustomization", "apps", ready_false(
+            "ReconciliationFailed", 'HelmRepository/apps/charts dry-run failed: no matches for kind "HelmRepository" '
+                                    'in version "source.toolkit.fluxcd.io/v1beta1"'))]}),
+        ("error", "Kustomization/flux-system/apps", 'in version "source.toolkit.fluxcd.io/v1beta1"')),
+    "rbac-refused": (installed(objects={"Kustomization": [flux_object("Kustomization", "dev-team", ready_false(
+        "ReconciliationFailed", 'ConfigMap/kube-system/escape dry-run failed (Forbidden): configmaps "escape" is '
+        'forbidden: User "system:serviceaccount:apps:dev-team" cannot patch resource "configmaps" in API group "" in '
+        'the namespace "kube-system"'), spec={"serviceAccountName": "dev-team"})]}),
+        ("error", "Kustomization/flux-system/dev-team", 'User "system:serviceaccount:apps:dev-team" cannot patch')),
+    "cross-namespace-ref-blocked": (installed(objects={"Kustomization": [flux_object("Kustomization", "cross",
+        ready_false("AccessDenied", "can't access 'GitRepository/flux-system/flux-system', cross-namespace "
+                                    "references have been blocked"))]}),
+        ("error", "Kustomization/flux-system/cross", "cross-namespace references have been blocked")),
+    "sandbox-unsupported": (installed(objects={"Kustomization": [flux_object("Kustomization", "secrets", {
+        "type": "Unsupported", "status": "True", "reason": "NotImplementedInSandbox",
+        "message": "the sandbox does not implement spec.decryption (SOPS decryption of Secrets): ..."})]}),
+        ("warning", "Kustomization/flux-system/secrets", "spec.decryption")),
     "health-check-failed": (installed(objects={"Kustomization": [flux_object("Kustomization", "apps", ready_false(
         "HealthCheckFailed", "health check failed after 1m0s: timeout waiting for: [Deployment/apps/web status: "
         "'InProgress']"))]}), ("error", "Kustomization/flux-system/apps", "health check failed after 1m0s")),
@@ -241,3 +274,26 @@ def test_a_failure_that_has_shown_stays_found_while_the_controller_retries() -> 
     recovered = event("Kustomization", "apps", "Normal", "ReconciliationSucceeded", "Applied revision",
                       "2026-12-05T10:05:00Z")
     assert diagnose(installed(objects={"Kustomization": [ks]}, events=[failed, recovered])) == []
+
+
+def test_a_source_behind_a_commit_younger_than_its_interval_is_lag_not_a_fault() -> None:
+    """Right after a push (a cluster sharing the branch committed): Flux has not polled yet; info, not warning."""
+    repo = git_repository("flux-system", {"type": "Ready", "status": "True"}, revision="main@sha1:" + "a" * 40)
+    head = {"flux-system/flux-system": "b" * 40}
+    young = diagnose(installed(objects={"GitRepository": [repo]}, heads=head, now=1000.0,
+                               head_times={"flux-system/flux-system": 1000.0 - 30}))
+    assert [(f.id, f.severity) for f in young] == [("stale-revision", "info")] and "normal Flux lag" in young[0].cause
+    old = diagnose(installed(objects={"GitRepository": [repo]}, heads=head, now=1000.0,
+                             head_times={"flux-system/flux-system": 1000.0 - 60 - 61}))  # interval 1m + the grace
+    assert [(f.id, f.severity) for f in old] == [("stale-revision", "warning")]
+
+
+def test_kinds_without_a_ready_condition_are_not_counted_as_not_ready() -> None:
+    from fleetlib.troubleshoot.flow import summary
+
+    alert = {"kind": "Alert", "metadata": {"name": "a", "namespace": "flux-system"}, "spec": {}, "status": {}}
+    facts = installed(objects={"Alert": [alert], "Provider": [{**alert, "kind": "Provider"}],
+                               "Kustomization": [flux_object("Kustomization", "apps")]})
+    kinds = summary(facts, [])["kinds"]
+    assert kinds["Alert"]["not_ready"] == 0 and kinds["Provider"]["not_ready"] == 0
+    assert kinds["Kustomization"]["not_ready"] == 1

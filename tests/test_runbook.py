@@ -25,7 +25,11 @@ def test_start_resolves_and_ignores_none_overrides() -> None:
     assert table.loc["owner", "source"] == "parameters/defaults.yaml"
     assert table.loc["stage", "source"] == "(selection)"
     assert run.repo_files()["file"].iloc[0] == "clusters/stages/prod/clusters/services-amer/flux-system/gotk-components.yaml"
-    assert "prod/services-amer target=sandbox" in run.summary()
+    assert "prod/services-amer target=sandbox context=sandbox-prod-services-amer" in run.summary()
+    shown = run.inspection()  # what the inspect runbook records (`fleet results`), the sandbox answering
+    assert shown["context"] == "sandbox-prod-services-amer" and shown["parameters"]["branch"] == {
+        "value": "hotfix", "source": "runbook parameters"}
+    assert shown["repo_files"][0].endswith("flux-system/gotk-components.yaml") and shown["facts"]
 
 
 def test_unknown_injected_parameter_is_refused() -> None:

@@ -54,3 +54,26 @@ def test_serve_kubeconfig_status_reset(tmp_path: Path) -> None:
     assert "dev      services-amer" not in fleet(home, "sandbox", "status").stdout
     assert fleet(home, "sandbox", "reset").returncode == 0
     assert not (home / "sandbox" / "clusters").exists()
+
+
+def test_reset_says_it_keeps_the_clusters_folder_and_can_remove_it(tmp_path: Path) -> None:
+    """The cluster's folder in the sandbox's fleet repository survives a reset (the next bootstrap applies it
+    again), and the reset says so; --repo-folder removes it in a commit."""
+    from fleetlab.github.home import github_token, sandbox_root
+    from fleetlab.github.hub import Hub
+
+    home = tmp_path / "home"
+    hub = Hub(sandbox_root(home) / "github", token=github_token(home))
+    hub.ensure_account("JiwooL0920", personal=True)
+    hub.create_repo("JiwooL0920", "fleet-infra", private=True)
+    folder = "clusters/stages/dev/clusters/services-amer"
+    bare = hub.bare("JiwooL0920", "fleet-infra")
+    bare.commit_files("main", {f"{folder}/apps/seeded.yaml": b"kind: ConfigMap\n", "README.md": b"fleet\n"},
+                      message="seed", author=("t", "t@x"))
+    kept = fleet(home, "sandbox", "reset", "--stage", "dev", "--cluster", "services-amer")
+    assert kept.returncode == 0 and f"kept JiwooL0920/fleet-infra@main:{folder}" in kept.stdout
+    assert bare.entry(str(bare.branch_sha("main")), folder) is not None
+    gone = fleet(home, "sandbox", "reset", "--stage", "dev", "--cluster", "services-amer", "--repo-folder")
+    assert gone.returncode == 0 and f"removed JiwooL0920/fleet-infra@main:{folder}" in gone.stdout, gone.stderr
+    head = str(bare.branch_sha("main"))
+    assert bare.entry(head, folder) is None and bare.entry(head, "README.md") is not None  # only that folder

@@ -79,6 +79,13 @@ def test_seeded_apps_become_ready(cluster: SandboxCluster) -> None:
         e["id"] == "flux-system_app-0005_helm.toolkit.fluxcd.io_HelmRelease" for e in k["status"]["inventory"]["entries"])
         and k)
     assert ready(ks)
+    # the Kubernetes controllers' events for the chart's Deployment, as kube-controller-manager and the scheduler
+    # record them
+    default = json.loads(cluster.kubectl("get", "events", "-n", "default", "-o", "json"))["items"]
+    reasons = {(e["involvedObject"]["kind"], e["reason"], e["source"]["component"]) for e in default}
+    assert {("Deployment", "ScalingReplicaSet", "deployment-controller"),
+            ("ReplicaSet", "SuccessfulCreate", "replicaset-controller"),
+            ("Pod", "Scheduled", "default-scheduler")} <= reasons
 
 
 def test_one_controller_set_per_cluster_holds_the_lease(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -183,3 +190,130 @@ def test_only_due_objects_reconcile_across_polls_and_a_new_lease_holder(cluster:
     assert flux.get("GitRepository", "flux-system")["status"]["conditions"][0]["lastTransitionTime"] == polled
     flux.request_reconcile("Kustomization", "flux-system")
     wait_for("a requested reconcile", lambda: finished() > before)
+
+
+TENANT = """apiVersion: v1
+kind: Namespace
+metadata:
+  name: "${CLUSTER_NAME}"
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: flux-restricted
+  namespace: "${CLUSTER_NAME}"
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: flux-cluster-admin-${CLUSTER_NAME}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}
+subjects:
+  - {kind: ServiceAccount, name: flux-restricted, namespace: "${CLUSTER_NAME}"}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+  namespace: "${CLUSTER_NAME}"
+data:
+  region: ${REGION:=eu-west-1}
+  tier: ${TIER^^}
+  kept: $${CLUSTER_NAME}
+  unset: "[${NOT_SET}]"
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: verbatim
+  namespace: staging
+  annotations: {kustomize.toolkit.fluxcd.io/substitute: disabled}
+data:
+  text: ${CLUSTER_NAME}
+"""
+"""The pattern of fluxcd/flux2-hub-spoke-example's deploy/tenants (a namespace, service account and binding named
+by the cluster through `postBuild.substitute`), with the other expressions kustomize-controller documents."""
+
+
+def _postbuild(flux, name: str, post: dict) -> dict:  # type: ignore[no-untyped-def]
+    return {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": {"name": name, "namespace": "flux-system"},
+            "spec": {"interval": "10m", "path": "./tenants", "prune": True, "postBuild": post,
+                     "sourceRef": {"kind": "GitRepository", "name": "flux-system"}}}
+
+
+def test_post_build_substitution_as_kustomize_controller_does_it(cluster: SandboxCluster) -> None:
+    from .fluxenv import apply
+
+    flux = bootstrapped(cluster)
+    wait_for("flux-system ready", lambda: ready(flux.get("Kustomization", "flux-system")))
+    flux.commit({"tenants/tenant.yaml": TENANT}, "Add the tenant")  # outside the folder flux-system applies
+    flux.request_reconcile("GitRepository", "flux-system")
+    apply(cluster, [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cluster-vars",
+                                                                           "namespace": "flux-system"},
+                     "data": {"TIER": "gold", "CLUSTER_NAME": "overridden-below"}},
+                    _postbuild(flux, "tenants", {"substitute": {"CLUSTER_NAME": "staging"},
+                                                 "substituteFrom": [{"kind": "ConfigMap", "name": "cluster-vars"},
+                                                                    {"kind": "Secret", "name": "absent",
+                                                                     "optional": True}]})])
+    ks = wait_for("tenants ready", lambda: (k := flux.get("Kustomization", "tenants")) and ready(k) and k, timeout=60)
+    assert flux.get("Namespace", "staging", None) and flux.get("ServiceAccount", "flux-restricted", "staging")
+    binding = flux.get("ClusterRoleBinding", "flux-cluster-admin-staging", None)
+    assert binding["subjects"][0]["namespace"] == "staging"
+    assert flux.get("ConfigMap", "settings", "staging")["data"] == {
+        "region": "eu-west-1", "tier": "GOLD", "kept": "${CLUSTER_NAME}", "unset": "[]"}
+    assert flux.get("ConfigMap", "verbatim", "staging")["data"] == {"text": "${CLUSTER_NAME}"}
+    assert ks["status"]["inventory"]["entries"]
+
+    apply(cluster, [_postbuild(flux, "broken", {"substituteFrom": [{"kind": "ConfigMap", "name": "missing"}]})])
+    failed = wait_for("broken fails", lambda: (k := flux.get("Kustomization", "broken")) and next(
+        (c for c in k.get("status", {}).get("conditions", []) if c["type"] == "Ready" and c["status"] == "False"),
+        None), timeout=60)
+    assert failed["reason"] == "BuildFailed"
+    assert failed["message"] == ("post build failed for 'Namespace.v1.[noGrp]/${CLUSTER_NAME}': substitute from "
+                                 "'ConfigMap/missing' error: configmaps \"missing\" not found")
+
+
+def test_a_kustomization_with_a_kubeconfig_applies_to_the_cluster_it_names(sandbox, cluster: SandboxCluster,
+                                                                          tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """spec.kubeConfig.secretRef: the objects go to the remote cluster (another sandbox cluster), none to the one
+    running Flux; a missing Secret, or a Secret without the key, fails as kustomize-controller words it."""
+    import base64
+
+    import yaml
+
+    from .conftest import new_cluster
+    from .fluxenv import apply
+
+    flux = bootstrapped(cluster)
+    wait_for("flux-system ready", lambda: ready(flux.get("Kustomization", "flux-system")))
+    spoke = new_cluster(sandbox, "spoke", tmp_path / "spoke")
+    config = yaml.safe_dump(sandbox.kubeconfig([spoke.id]))
+    flux.commit({"remote/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-hub\n  namespace: default\n"
+                                   "data: {a: '1'}\n"}, "remote app")
+    flux.request_reconcile("GitRepository", "flux-system")
+
+    def ks(name: str, ref: dict) -> dict:  # type: ignore[type-arg]
+        return {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+                "metadata": {"name": name, "namespace": "flux-system"},
+                "spec": {"interval": "10m", "path": "./remote", "prune": True, "kubeConfig": {"secretRef": ref},
+                         "sourceRef": {"kind": "GitRepository", "name": "flux-system"}}}
+
+    apply(cluster, [{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "spoke", "namespace": "flux-system"},
+                     "data": {"value": base64.b64encode(config.encode()).decode()}},
+                    ks("to-spoke", {"name": "spoke"}), ks("no-secret", {"name": "absent"}),
+                    ks("no-key", {"name": "spoke", "key": "other"})])
+    wait_for("applied to the spoke", lambda: ready(flux.get("Kustomization", "to-spoke")), timeout=60)
+    core = spoke.api.registry().lookup("", "v1", "configmaps")
+    assert spoke.api.get(core, "default", "from-hub")["data"] == {"a": "1"}
+    assert flux.get("ConfigMap", "from-hub", "default") is None
+
+    def failed(name: str) -> str:
+        obj = wait_for(f"{name} fails", lambda: (k := flux.get("Kustomization", name)) and any(
+            c["type"] == "Ready" and c["status"] == "False" for c in k.get("status", {}).get("conditions", [])) and k,
+            timeout=60)
+        return next(c["message"] for c in obj["status"]["conditions"] if c["type"] == "Ready")
+
+    assert failed("no-secret") == "unable to read KubeConfig secret 'flux-system/absent' error: secrets \"absent\" " \
+                                  "not found"
+    assert failed("no-key") == "KubeConfig secret 'flux-system/spoke' does not contain a 'other' key with a kubeconfig"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 import urllib.parse
 import urllib.request
@@ -27,10 +28,12 @@ from fleetlib.bootstrap import Bootstrap
 from fleetlib.errors import ClusterError, ParameterError
 from fleetlib.metrics import MetricsServerSource, Prometheus
 from fleetlib.model import ClusterId
+from fleetlib.options import TuneResourcesOptions
 from fleetlib.parameters import Catalog, Layer, merge_and_validate
+from fleetlib.quantity import parse_quantity
 from fleetlib.record import read_records
 from fleetlib.troubleshoot.operate import request_reconcile
-from fleetlib.tuning import TuneOptions, Tuning, tune_options
+from fleetlib.tuning import Tuning, tune_options
 
 from .conftest import REPO, _kubectl
 from .fluxenv import wait_for
@@ -102,7 +105,7 @@ def up_to_mib(value: float) -> float:
 
 def hand_data(sandbox: Sandbox, params: Any, controller: str) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     url = sandbox.prometheus_url(params.id)
-    end = TuneOptions(until=UNTIL).end()
+    end = TuneResourcesOptions(until=UNTIL).end()
     assert end is not None
     start = end - 14 * 86400 + 30
     sel = f'namespace="flux-system",pod=~"{controller}-.*",container="manager"'
@@ -259,14 +262,35 @@ def test_merged_pull_request_reaches_the_controllers_and_a_second_run_proposes_n
     repo = pygithub(sandbox).get_repo(params.repo_slug)  # what a reviewer sees, through PyGithub itself
     pr = repo.get_pull(outcome["pull_request"])
     assert "| kustomize-controller | memory | limit | 1Gi |" in pr.body and "daily peaks" in pr.body
+    # the link works after the run: a fleet command (the sandbox GitHub lives only as long as a process)
+    assert outcome["url"] == f"`fleet sandbox pr show {pr.number} --repo {params.repo_slug}` (then merge)"
     again = tuning(sandbox, params, apply="pr")  # the PR is still open: nothing new
     assert again.apply()["status"] == "up to date" and len(list(repo.get_pulls(state="open"))) == 1
-    pr.merge()
+
+    def fleet(*args: str) -> str:  # the review, as a person does it from a terminal
+        import subprocess
+        import sys
+
+        done = subprocess.run([sys.executable, "-m", "fleetlib", "sandbox", "pr", *args, "--repo", params.repo_slug],
+                              env={**os.environ, "FLEET_HOME": str(sandbox.home)}, capture_output=True, text=True,
+                              timeout=120, check=False)
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+        return done.stdout
+
+    listed = fleet("list")
+    assert f"#{pr.number}" in listed and outcome["branch"] in listed and all(len(x) <= 100 for x in listed.splitlines())
+    shown = fleet("show", str(pr.number))
+    assert "flux-system/kustomization.yaml" in shown and "+" in shown and "| kustomize-controller | memory |" in shown
+    assert f"merged #{pr.number} into main" in fleet("merge", str(pr.number))
+    assert "merged" in fleet("list", "--state", "all") and "no open pull request" in fleet("list")
     kube = kube_adapter.connect(params, home=sandbox.home)
     request_reconcile(kube, "GitRepository", "flux-system", "flux-system")
     want = {r["controller"]: r for r in first.records() if r["resource"] == "memory" and r["kind"] == "limit"}
+    def amounts(limits: dict[str, str]) -> dict[str, float]:  # the API server keeps quantities canonical ("1")
+        return {k: parse_quantity(v) for k, v in limits.items()}
+
     wait_for("controllers carry the new resources", lambda: all(
-        c["resources"]["limits"] == {"cpu": "1000m", "memory": want[name]["recommended"]}
+        amounts(c["resources"]["limits"]) == amounts({"cpu": "1000m", "memory": want[name]["recommended"]})
         for name, c in resources_of(sandbox, params, tmp_path).items() if name in CONTROLLERS), timeout=90)
     second = tuning(sandbox, params, apply="pr")
     assert not second.proposal().changed and not any(r["change"] for r in second.rows())

@@ -37,6 +37,10 @@ def test_fleet_overview_pickers_confirmation_and_actions(services_amer: Any, san
     o = FleetOverview(stage="dev", cluster="services-amer", home=sandbox.home)
     assert "dev/services-amer (sandbox): 2 Flux objects, 0 not ready" in o.summary.value
     assert "Kustomization/flux-system/flux-system" in o.target.options
+    assert "Kustomization" in o.objects.value
+    o.show.value = "not ready"  # flux get all --status-selector ready=false: nothing here, the summary still counts
+    assert "Kustomization" not in o.objects.value and "2 Flux objects, 0 not ready" in o.summary.value
+    o.show.value = "all"
     o.stage.value = "prod"  # the cluster list follows the stage, and the tables follow the cluster
     assert list(o.cluster.options) == ["services-amer"] and "prod/services-amer" in o.summary.value
     o.stage.value = "dev"
@@ -86,7 +90,12 @@ def test_controller_usage_sliders_redraw_the_recommendation(services_amer: Any, 
     u.percentile.value = 100.0  # the request becomes the highest sample, rounded up to a millicore
     millicores = math.ceil(round(cpu[-1] * 1000, 6))
     assert u.recommendation_values["cpu_request"] == millicores / 1000
-    assert f"cpu request {millicores}m" in u.recommendation.value
+    assert f"cpu request {millicores}m (now 100m)" in u.recommendation.value  # what to set, beside what is set
+    assert "cpu limit keep 1" in u.recommendation.value  # the flux strategy leaves the 1000m limit alone
+    legends = [t.get_text() for f in u.figures for t in f.axes[0].get_legend().get_texts()]
+    notes = [t.get_text() for f in u.figures for t in f.axes[0].texts]  # a limit far above usage: a note at the top
+    assert any(t.startswith("request ") for t in legends)
+    assert any(t.startswith("limit ") for t in legends + notes) and all("off the scale" in t for t in notes)
     assert [f.axes[0].get_title() for f in u.figures] == ["kustomize-controller: CPU, last 14 d, p100",
                                                           "kustomize-controller: memory, last 14 d, +15%"]
     u.buffer.value = 1.0  # memory = peak x 2, rounded up to a MiB

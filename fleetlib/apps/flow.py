@@ -21,7 +21,7 @@ from typing import Any
 
 from fleetlib import targets
 from fleetlib.apps import checks
-from fleetlib.apps.manifests import HEADER, app_file, app_objects, file_text, git_repo_slug, owns_namespace, secret_name
+from fleetlib.apps.manifests import HEADERS, app_file, app_objects, file_text, git_repo_slug, owns_namespace, secret_name
 from fleetlib.apps.waits import AppWait, wait_pruned, wait_ready
 from fleetlib.errors import InputError
 from fleetlib.github import GitHub
@@ -95,7 +95,7 @@ class AppChange:
                                   f"cluster {self.params.cluster} -p stage {self.params.stage}")
         o, namespace = self.options, self.options.namespace_of_app
         before = checkout.read(self.file)
-        if before is not None and not before.startswith(HEADER):
+        if before is not None and not before.startswith(HEADERS):
             raise InputError(f"{self.file} exists and was not written by the add-app runbook",
                              hint="pick another app name, or move that file away first")
         self.own_namespace = owns_namespace(before, namespace, exists_in_cluster=self.kube.get(

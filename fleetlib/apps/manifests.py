@@ -22,8 +22,11 @@ import yaml
 from fleetlib.objects import FLUX_KINDS, meta_of
 from fleetlib.options import AddAppOptions
 
-HEADER = ("# Managed by fleetlib's add-app runbook (runbooks/add-app.ipynb): change the runbook's parameters and "
-          "run it again,\n# or remove the app with -p remove True.\n")
+HEADER = ("# Managed by fleetlib's add-app runbook (runbooks/add-app.ipynb): change the runbook's\n"
+          "# parameters and run it again, or remove the app with -p remove True.\n")
+HEADERS = (HEADER, "# Managed by fleetlib's add-app runbook (runbooks/add-app.ipynb): change the runbook's parameters "
+                   "and run it again,\n# or remove the app with -p remove True.\n")
+"""Every header the runbook has written (the first is today's): a file that starts with one is the runbook's."""
 APPS_DIR = "apps"
 _GITHUB_SSH = re.compile(r"^ssh://git@(?P<host>[^/:]+)(?::\d+)?/(?P<owner>[^/]+)/(?P<repo>[^/]+?)(?:\.git)?/?$")
 

@@ -71,9 +71,11 @@ class ClusterWaits:
         """The flux-system `kind` is Ready at `revision` (or a later commit containing it); fails fast on
         Ready=False there, Stalled, or suspend."""
         ns = self.params.namespace
+        last: dict[str, Any] = {}
 
         def reconciled() -> bool | None:
             obj = self.flux_object(kind) or {}
+            last["obj"] = obj
             ready, stalled = condition(obj, "Ready"), condition(obj, "Stalled")
             current = bool(obj) and status_of(obj).get("observedGeneration") == obj["metadata"].get("generation")
             if spec_of(obj).get("suspend"):
@@ -90,7 +92,8 @@ class ClusterWaits:
 
         wait_until(f"{kind} {ns}/{ns}", reconciled, timeout=self.timeout, timed_out=lambda: ClusterError(
             f"bootstrap failed with 1 health check failure(s): {kind} {ns}/{ns} did not reach {revision} within "
-            f"{Duration(self.timeout).go()}", hint=self.troubleshoot(kind.lower())))
+            f"{Duration(self.timeout).go()} ({last_seen(last.get('obj'), revision_of)})",
+            hint=self.troubleshoot(kind.lower())))
 
     def _reached(self, seen: str | None, revision: str, checkout: Checkout | None) -> bool:
         """At our revision, or at a later commit of the branch that contains it (clusters sharing the repository
@@ -122,3 +125,20 @@ class ClusterWaits:
             f"bootstrap failed with {len(pending)} health check failure(s): "
             + ", ".join(f"{n}: deployment not ready" for n in pending),
             hint=f"kubectl -n {self.params.namespace} get pods; run runbooks/troubleshoot.ipynb"))
+
+
+def last_seen(obj: dict[str, Any] | None, revision_of: Callable[[dict[str, Any]], str | None]) -> str:
+    """What a timed-out wait last saw of a Flux object, in a person's words: whether it exists, whether its
+    controller has looked at it, and its Ready condition and revision."""
+    if not obj:
+        return "it does not exist"
+    status = status_of(obj)
+    if not status.get("conditions") and status.get("observedGeneration") is None:
+        return "its controller never reported a status: is it running? `flux check`"
+    ready = condition(obj, "Ready")
+    said = f"Ready={ready.get('status', 'Unknown')}"
+    if ready.get("reason"):
+        said += f" {ready['reason']}"
+    if ready.get("message"):
+        said += f": {clip(ready['message'], 200)}"
+    return f"last seen {said}; revision {revision_of(obj) or 'none yet'}"

@@ -12,14 +12,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fleetlib.cli.table import render_table
+from fleetlib import targets
 from fleetlib.errors import InputError
 from fleetlib.files import dump_yaml, read_yaml_mapping, yaml_mapping
 from fleetlib.fleetrepo import read_checkout
 from fleetlib.locations import fleet_root
 from fleetlib.model import ClusterId
-from fleetlib.parameters import Catalog, Layer
+from fleetlib.parameters import Catalog, Layer, provenance
 from fleetlib.scaffold import plan_scaffold
+from fleetlib.texttable import WIDTH, render_table
 
 
 def papermill_value(text: str) -> Any:
@@ -49,7 +50,7 @@ def override_layers(args: argparse.Namespace) -> list[Layer]:
 
 def cmd_clusters(args: argparse.Namespace) -> int:
     catalog = Catalog.load(fleet_root())
-    rows = [{"stage": p.stage, "cluster": p.cluster, "target": p.target, "context": p.context,
+    rows = [{"stage": p.stage, "cluster": p.cluster, "target": p.target, "context": targets.context_of(p),
              "repository": f"{p.repo_slug}@{p.branch}", "path": p.path, "flux": p.version}
             for p in catalog.resolve_all(stage=args.stage)]
     print(render_table(rows, ["stage", "cluster", "target", "context", "repository", "path", "flux"]))
@@ -58,8 +59,16 @@ def cmd_clusters(args: argparse.Namespace) -> int:
 
 def cmd_params(args: argparse.Namespace) -> int:
     catalog = Catalog.load(fleet_root())
-    params = catalog.resolve(args.cluster, stage=args.stage, overrides=override_layers(args))
-    sys.stdout.write(dump_yaml(params.as_yaml_data()))
+    overrides = override_layers(args)
+    params = catalog.resolve(args.cluster, stage=args.stage, overrides=overrides)
+    if not args.show_origin:
+        sys.stdout.write(dump_yaml(params.as_yaml_data()))
+        return 0
+    origin = provenance([*catalog.layers(params.id), *overrides])
+    rows = [{"key": key, "value": json.dumps(value, separators=(", ", ": ")) if not isinstance(value, str) else value,
+             "origin": origin.get(key, "(file location)" if key in ("stage", "cluster") else "(default)")}
+            for key, value in params.as_yaml_data().items()]
+    print(render_table(rows, ["key", "value", "origin"], width=WIDTH))
     return 0
 
 
@@ -71,7 +80,11 @@ def cmd_scaffold(args: argparse.Namespace) -> int:
         print(("would " if args.dry_run else "") + line)
     if not args.dry_run:
         plan.apply()
-        print(f"created {catalog.shown(plan.parameters_file.path)}; run the bootstrap runbook to fill the repo folder")
+        print(f"created {catalog.shown(plan.parameters_file.path)}")
+    print(f"then the bootstrap runbook (-p cluster {args.cluster} -p stage {args.stage}) writes in the fleet "
+          "repository:")
+    for line in plan.afterwards():
+        print(line)
     return 0
 
 
@@ -115,6 +128,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("-p", "--parameters", nargs=2, action="append", metavar=("KEY", "VALUE"), help="override a key")
     p.add_argument("-y", "--yaml", action="append", metavar="YAML", help="override keys with a YAML mapping")
     p.add_argument("-f", "--file", action="append", metavar="FILE", help="override keys from a YAML file")
+    p.add_argument("--show-origin", action="store_true",
+                   help="one line per key: its value and the layer that set it (a file, -p, or the default)")
     p.set_defaults(func=cmd_params)
 
     p = sub.add_parser("scaffold", help="add a stage or cluster: its parameters file and repo folder plan")

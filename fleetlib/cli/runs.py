@@ -13,10 +13,10 @@ import sys
 from pathlib import Path
 
 from fleetlib.cli.core import override_layers
-from fleetlib.cli.table import render_table
 from fleetlib.errors import InputError
 from fleetlib.locations import fleet_home, fleet_root
 from fleetlib.parameters import Catalog
+from fleetlib.texttable import render_table
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -58,10 +58,23 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def latest_run() -> str:
+    """The newest finished run's folder (what `fleet runs` lists first), or InputError when there is none."""
+    from fleetlib import fleetrun
+
+    finished = [r for r in fleetrun.past_runs(fleet_home()) if r["runbook"] != "?"]
+    if not finished:
+        raise InputError(f"no finished run under {fleet_home() / fleetrun.RUNS_DIR}",
+                         hint="run one first: fleet run troubleshoot --all")
+    print(f"run {finished[0]['run']} ({finished[0]['runbook']}, {finished[0]['started']})")
+    return str(finished[0]["folder"])
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from fleetlib import report
 
-    written = report.write(args.run_dir, Path(args.out) if args.out else None)
+    runs = args.run_dir or [latest_run()]
+    written = report.write(runs, Path(args.out) if args.out else None)
     for kind, path in written.items():
         print(f"{kind}: {path}")
     return 0
@@ -89,7 +102,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=cmd_runs)
 
     p = sub.add_parser("report", help="write the HTML and CSV report of a fleet run")
-    p.add_argument("run_dir", nargs="+", metavar="RUN", help="run ids or folders (see `fleet runs`); several make one "
-                                                              "fleet report")
+    p.add_argument("run_dir", nargs="*", metavar="RUN", help="run ids or folders (see `fleet runs`; default: the "
+                                                              "latest finished run); several make one fleet report")
     p.add_argument("--out", help="report folder (default FLEET_HOME/reports/<run-id>)")
     p.set_defaults(func=cmd_report)

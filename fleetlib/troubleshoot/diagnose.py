@@ -14,10 +14,12 @@ objects for a failed health check); symptoms rank after their causes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from fleetlib.model import Duration
 from fleetlib.objects import (
     Ref,
     condition,
@@ -115,9 +117,28 @@ def runbook_cmd(facts: ClusterFacts, runbook: str, *extra: str) -> str:
                      stage, *extra])
 
 
+FLUX_NOUNS = {"GitRepository": "source git", "HelmRepository": "source helm", "OCIRepository": "source oci",
+              "Bucket": "source bucket", "HelmChart": "source chart", "Kustomization": "kustomization",
+              "HelmRelease": "helmrelease", "Alert": "alert", "Provider": "alert-provider", "Receiver": "receiver"}
+"""Kind -> the flux CLI's words for it (`flux reconcile source oci ...`, `flux resume alert-provider ...`)."""
+
+
+NOT_RECONCILABLE = ("Alert", "Provider")
+"""Kinds `flux reconcile` has no sub-command for (notification v1beta3 objects are static)."""
+
+
+def _reconcile_cmd(obj: dict[str, Any]) -> str:
+    """How to ask for a reconcile, as a user types it: `flux reconcile ...`, or for the kinds flux cannot reconcile,
+    the annotation `flux reconcile` sets."""
+    if obj["kind"] not in NOT_RECONCILABLE:
+        return f"`flux reconcile {_flux_cmd(obj)}`"
+    meta = obj["metadata"]
+    return (f"`kubectl -n {meta['namespace']} annotate --overwrite {obj['kind'].lower()} {meta['name']} "
+            f"reconcile.fluxcd.io/requestedAt=\"$(date +%s)\"`")
+
+
 def _flux_cmd(obj: dict[str, Any]) -> str:
-    kind = {"GitRepository": "source git", "HelmRepository": "source helm", "Kustomization": "kustomization",
-            "HelmRelease": "helmrelease"}.get(obj["kind"], obj["kind"].lower())
+    kind = FLUX_NOUNS.get(obj["kind"], obj["kind"].lower())
     return f"{kind} {obj['metadata']['name']} -n {obj['metadata']['namespace']}"
 
 
@@ -237,12 +258,116 @@ def kustomize_build_failed(facts: ClusterFacts) -> list[Finding]:
             for obj, ready in _failing(facts, ("Kustomization",), _reason_is("BuildFailed"))]
 
 
+_NO_MATCH = re.compile(r'no matches for kind "([^"]+)" in version "(?:([^"/]+)/)?([^"]+)"')
+
+
+def served_versions(facts: ClusterFacts, message: str) -> tuple[str, str, list[str]] | None:
+    """(kind, the group/version refused, the versions its CRD serves) when a `no matches for kind` names a kind the
+    cluster has, in a version it does not serve (a manifest older than the installed Flux)."""
+    m = _NO_MATCH.search(message)
+    if m is None:
+        return None
+    kind, group, version = m.group(1), m.group(2) or "", m.group(3)
+    for crd in facts.crds:
+        spec = spec_of(crd)
+        if spec.get("group") == group and (spec.get("names") or {}).get("kind") == kind:
+            served = [str(v.get("name")) for v in spec.get("versions") or [] if v.get("served")]
+            return (kind, f"{group}/{version}", served) if version not in served else None
+    return None
+
+
+@rule("api-version-not-served")
+def api_version_not_served(facts: ClusterFacts) -> list[Finding]:
+    out = []
+    for obj, ready in _failing(facts, ("Kustomization",), _message_has("no matches for kind")):
+        found = served_versions(facts, ready["message"])
+        if found is not None:
+            kind, refused, served = found
+            group = refused.rpartition("/")[0]
+            out.append(Finding(
+                "api-version-not-served", "error", ref(obj), ready["message"],
+                f"the cluster's Flux serves {kind} as {', '.join(f'{group}/{v}' for v in served)}, not {refused}: "
+                "the manifest is older than the installed Flux",
+                f"move the manifest to {group}/{served[-1] if served else '?'} (`flux migrate -f <folder>` rewrites a "
+                "folder), commit, then `flux reconcile " + _flux_cmd(obj) + " --with-source`"))
+    return out
+
+
+_REFUSED = re.compile(r'User "system:serviceaccount:([^:"]+):([^"]+)" cannot (\S+) resource "([^"]+)" in API group '
+                      r'"([^"]*)" (?:in the namespace "([^"]+)"|at the cluster scope)')
+
+
+@rule("rbac-refused")
+def rbac_refused(facts: ClusterFacts) -> list[Finding]:
+    """A Kustomization or HelmRelease acting as a service account (spec.serviceAccountName, or the controller's
+    --default-service-account) that the API server refused: who, what, where, and the binding that would allow it."""
+    out = []
+    for obj, ready in _failing(facts, ("Kustomization", "HelmRelease"), _message_has("forbidden: User")):
+        m = _REFUSED.search(str(ready.get("message", "")))
+        if m is None:
+            continue
+        sa_ns, sa, verb, resource, group, where = m.groups()
+        what = f'{verb} {resource}{"." + group if group else ""}'
+        scope = f"namespace {where}" if where else "the cluster scope"
+        named = spec_of(obj).get("serviceAccountName")
+        account = f"service account {sa_ns}/{sa}" + ("" if named else " (the controller's --default-service-account)")
+        if where and where != sa_ns:
+            cause = (f"the {account} may not {what} in {scope}: it acts for the tenant in {sa_ns}, and this object "
+                     f"reaches outside it")
+            fix = (f"keep the tenant's objects in namespace {sa_ns}; if {where} is really the tenant's, the platform "
+                   f"binds the account there: `kubectl create rolebinding {sa}-{sa_ns} -n {where} "
+                   f"--clusterrole=edit --serviceaccount={sa_ns}:{sa}`")
+        elif where:
+            cause = f"the {account} has no RoleBinding that lets it {what} in its own namespace {where}"
+            fix = (f"bind it: `kubectl create rolebinding {sa} -n {where} --clusterrole=edit "
+                   f"--serviceaccount={sa_ns}:{sa}` (or cluster-admin, as fluxcd/flux2-multi-tenancy binds tenants), "
+                   f"or set spec.serviceAccountName to an account that has one")
+        else:
+            cause = (f"the {account} may not {what} at {scope}: a RoleBinding never reaches cluster-scoped objects "
+                     f"(Namespaces, ClusterRoles, CRDs)")
+            fix = ("apply cluster-scoped objects from the platform's Kustomization (in flux-system, acting as "
+                   f"kustomize-controller), or bind the account with a ClusterRoleBinding: `kubectl create "
+                   f"clusterrolebinding {sa}-{sa_ns} --clusterrole=<role> --serviceaccount={sa_ns}:{sa}`")
+        out.append(Finding("rbac-refused", "error", ref(obj), ready["message"], cause, fix))
+    return out
+
+
+@rule("cross-namespace-ref-blocked")
+def cross_namespace_ref_blocked(facts: ClusterFacts) -> list[Finding]:
+    return [Finding("cross-namespace-ref-blocked", "error", ref(obj), ready["message"],
+                    "the controllers run with --no-cross-namespace-refs=true (a multi-tenancy lockdown) and this "
+                    "object refers to a source in another namespace",
+                    f"give the tenant a source of its own in {obj['metadata']['namespace']} and point spec.sourceRef "
+                    f"at it; the object stays Stalled until its spec changes")
+            for obj, ready in _failing(facts, ("Kustomization", "HelmRelease"), _reason_is("AccessDenied"))]
+
+
+@rule("sandbox-unsupported")
+def sandbox_unsupported(facts: ClusterFacts) -> list[Finding]:
+    """An object the sandbox's mini-Flux reconciles without a field it does not implement (its Unsupported
+    condition): what real Flux would do with it is not what the rehearsal shows."""
+    out = []
+    for kind, objects in facts.objects.items():
+        for obj in objects:
+            marked = condition(obj, "Unsupported")
+            if marked.get("status") == "True" and marked.get("reason") == "NotImplementedInSandbox":
+                stage, _, cluster = facts.cluster.partition("/")
+                out.append(Finding(
+                    "sandbox-unsupported", "warning", ref(obj), str(marked.get("message", "")),
+                    f"the sandbox does not implement a field this {kind} sets, so the rehearsal differs from real Flux "
+                    "here (the README's \"What the sandbox does not implement\")",
+                    f"rehearse it on the real controllers: `target: local` in parameters/{stage}/{cluster}.yaml, then "
+                    f"`{runbook_cmd(facts, 'bootstrap')}`"))
+    return out
+
+
 @rule("crd-missing")
 def crd_missing(facts: ClusterFacts) -> list[Finding]:
     return [Finding("crd-missing", "error", ref(obj), ready["message"],
                     "a custom resource is applied before (or without) its CustomResourceDefinition",
                     "install the CRD first: move it to its own Kustomization and add `dependsOn` to this one")
-            for obj, ready in _failing(facts, ("Kustomization",), _message_has("no matches for kind"))]
+            for obj, ready in _failing(facts, ("Kustomization",), _message_has("no matches for kind"))
+            if served_versions(facts, ready["message"]) is None]
 
 
 @rule("health-check-failed")
@@ -296,11 +421,33 @@ def stale_revision(facts: ClusterFacts) -> list[Finding]:
         head = facts.heads.get(f"{obj['metadata']['namespace']}/{obj['metadata']['name']}")
         revision = str((status_of(obj).get("artifact") or {}).get("revision", ""))
         if head and revision and condition(obj).get("status") == "True" and not revision.endswith(head):
+            where = f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
+            interval = _seconds(str(spec_of(obj).get("interval") or "1m"))
+            age = facts.now - facts.head_times[where] if where in facts.head_times else None
+            if age is not None and age < interval + LAG_GRACE:  # it polls every interval: not fetched yet is normal
+                out.append(Finding("stale-revision", "info", ref(obj),
+                                   f"cluster has {revision}, the repository branch is at {head[:12]}, committed "
+                                   f"{age:.0f} s ago",
+                                   f"normal Flux lag: the source fetches every {spec_of(obj).get('interval') or '1m'}, "
+                                   "and the newest commit is younger than that",
+                                   f"nothing to do; `flux reconcile {_flux_cmd(obj)}` fetches it now"))
+                continue
             out.append(Finding("stale-revision", "warning", ref(obj),
                                f"cluster has {revision}, the repository branch is at {head[:12]}",
                                "the source has not fetched the latest commit yet",
                                f"`flux reconcile {_flux_cmd(obj)}`; if it stays behind, check the source-controller"))
     return out
+
+
+LAG_GRACE = 60.0
+"""Seconds a source may take past its interval to fetch a new commit before being behind is a warning."""
+
+
+def _seconds(interval: str) -> float:
+    try:
+        return Duration.parse(interval).seconds
+    except ValueError:
+        return 60.0
 
 
 @rule("github-rate-limited")
@@ -342,7 +489,7 @@ def reconcile_failed(facts: ClusterFacts, claimed: set[str]) -> list[Finding]:
     """Any other Flux object not ready, with its own message."""
     return [Finding("reconcile-failed", "error", ref(obj), ready.get("message", ""),
                     f"{obj['kind']} failed with {ready.get('reason')}",
-                    f"`kubectl describe` it and read the controller logs; then `flux reconcile {_flux_cmd(obj)}`")
+                    f"`kubectl describe` it and read the controller logs; then {_reconcile_cmd(obj)}")
             for obj, ready in _failing(facts, tuple(facts.objects), lambda o, _r: ref(o) not in claimed)]
 
 
@@ -393,19 +540,24 @@ GROUPED_COLUMNS = ["id", "severity", "count", "objects", "evidence", "cause", "r
 
 def grouped(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Findings (as dicts, in rank order) with the same id and cause folded into one row: the first finding's
-    evidence and remediation, a count, and up to GROUP_EXAMPLES objects (the record keeps every one)."""
+    evidence, every distinct remediation (up to GROUP_EXAMPLES, then a count: each names its own dependency or
+    object), a count, and up to GROUP_EXAMPLES objects (the record keeps every one)."""
     groups: dict[tuple[str, str], dict[str, Any]] = {}
     for row in rows:
         key = (str(row["id"]), str(row["cause"]))
-        group = groups.setdefault(key, {**row, "count": 0, "examples": []})
+        group = groups.setdefault(key, {**row, "count": 0, "examples": [], "fixes": []})
         group["count"] += 1
         if len(group["examples"]) < GROUP_EXAMPLES:
             group["examples"].append(str(row["object"]))
+        if str(row["remediation"]) not in group["fixes"]:
+            group["fixes"].append(str(row["remediation"]))
     out = []
     for group in groups.values():
         more = group["count"] - len(group["examples"])
         objects = ", ".join(group["examples"]) + (f" and {more} more" if more else "")
-        out.append({k: group.get(k) for k in GROUPED_COLUMNS} | {"objects": objects})
+        fixes, extra = group["fixes"][:GROUP_EXAMPLES], len(group["fixes"]) - GROUP_EXAMPLES
+        remediation = "; ".join(fixes) + (f"; and {extra} more (see the record)" if extra > 0 else "")
+        out.append({k: group.get(k) for k in GROUPED_COLUMNS} | {"objects": objects, "remediation": remediation})
     return out
 
 

@@ -8,6 +8,7 @@ core Events of Flux objects, the Flux CRDs, and the fleet repository's branch he
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +45,11 @@ class ClusterFacts:
     logs: list[dict[str, Any]] = field(default_factory=list)
     heads: dict[str, str] = field(default_factory=dict)
     """GitRepository `namespace/name` -> the sha its branch points at in the repository."""
+    head_times: dict[str, float] = field(default_factory=dict)
+    """When each head in `heads` was committed (epoch seconds), where GitHub says: a source behind a commit younger
+    than its interval is lag, not a fault."""
+    now: float = field(default_factory=time.time)
+    """When the facts were gathered."""
     github_error: str | None = None
     """Why the branch heads could not be read (no token, rate limited, unreachable), or None."""
     namespace_present: bool | None = None

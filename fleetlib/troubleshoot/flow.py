@@ -38,12 +38,11 @@ def gather_cluster(params: ClusterParams, kube: Kube, *, hub: Callable[[], GitHu
     """Facts of a cluster, with the repository head of each GitRepository on GitHub (`hub` gives the client,
     asked only when there is a GitRepository; by default, connected through the cluster's target)."""
     facts = gather(kube, namespace=params.namespace, components=tuple(params.all_components))
-    heads: dict[str, str] = {}
     repos = facts.objects.get("GitRepository", [])
     if repos:
         try:
             client = hub() if hub is not None else github_connect(params, home=fleet_home())
-            branch_heads: dict[tuple[str, str], str] = {}  # many GitRepositories share one repository branch
+            branch_heads: dict[tuple[str, str], tuple[str, float | None]] = {}  # many share one repository branch
             for repo in repos:
                 rspec = spec_of(repo)
                 m = _GITHUB_URL.search(str(rspec.get("url", "")))
@@ -51,11 +50,13 @@ def gather_cluster(params: ClusterParams, kube: Kube, *, hub: Callable[[], GitHu
                 if m and branch:
                     key = (f"{m.group(1)}/{m.group(2)}", branch)
                     if key not in branch_heads:
-                        branch_heads[key] = client.branch_head(*key)
-                    heads[f"{repo['metadata']['namespace']}/{repo['metadata']['name']}"] = branch_heads[key]
+                        branch_heads[key] = client.branch_head_at(*key)
+                    where = f"{repo['metadata']['namespace']}/{repo['metadata']['name']}"
+                    facts.heads[where], committed = branch_heads[key]
+                    if committed is not None:
+                        facts.head_times[where] = committed
         except FleetError as e:  # a GitHub failure must not hide the cluster's own findings
             facts.github_error = e.message
-    facts.heads = heads
     return facts
 
 
@@ -76,12 +77,17 @@ def findings_table(findings: list[Finding]) -> pd.DataFrame:
     return pd.DataFrame(grouped(f.as_dict() for f in findings), columns=GROUPED_COLUMNS)
 
 
+WITHOUT_READY = ("Alert", "Provider")
+"""Kinds with no Ready condition (notification.toolkit.fluxcd.io v1beta3): never counted as not ready."""
+
+
 def summary(facts: ClusterFacts, findings: list[Finding]) -> dict[str, Any]:
     """Counts per kind (objects and not ready) and per severity, for the fleet report."""
     kinds = {kind: {"objects": len(items), "not_ready": sum(
         1 for o in items if not any(c.get("type") == "Ready" and c.get("status") == "True"
-                                    for c in status_of(o).get("conditions") or []))}
-        for kind, items in facts.objects.items()}
+                                    for c in status_of(o).get("conditions") or []))
+                    if kind not in WITHOUT_READY else 0}
+             for kind, items in facts.objects.items()}
     severities: dict[str, int] = {}
     for f in findings:
         severities[f.severity] = severities.get(f.severity, 0) + 1

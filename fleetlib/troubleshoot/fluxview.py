@@ -19,6 +19,7 @@ from fleetlib.troubleshoot.facts import ClusterFacts
 _HEX = re.compile(r"\b[0-9a-f]{40,128}\b")
 GET_COLUMNS = ["namespace", "kind", "name", "revision", "suspended", "ready", "message", "age", "last_reconcile",
                "generation", "observed_generation"]
+GET_TEXT_COLUMNS = ["namespace", "kind", "name", "revision", "suspended", "ready", "message"]
 
 
 def truncate_hex(text: str) -> str:
@@ -70,7 +71,10 @@ def get(facts: ClusterFacts, *, kind: str | None = None, namespace: str | None =
                      "last_reconcile": cond.get("lastTransitionTime", ""),
                      "generation": meta.get("generation"), "observed_generation": status_of(obj).get(
                          "observedGeneration")})
-    return pd.DataFrame(rows, columns=GET_COLUMNS)
+    frame = pd.DataFrame(rows, columns=GET_COLUMNS)
+    frame.attrs["text_columns"] = GET_TEXT_COLUMNS  # what `flux get all -A` prints; the HTML table has every column
+    frame.attrs["empty"] = "no Flux objects found"
+    return frame
 
 
 def _size(total: int) -> str:
@@ -159,7 +163,10 @@ def events(facts: ClusterFacts, *, types: tuple[str, ...] = (), reasons: tuple[s
                      "namespace": inv.get("namespace"), "count": e.get("count", 1),
                      "message": truncate_hex(e.get("message", ""))})
     frame = pd.DataFrame(rows, columns=["last_seen", "type", "reason", "object", "namespace", "count", "message"])
-    return frame.sort_values("last_seen", kind="stable").reset_index(drop=True)
+    frame = frame.sort_values("last_seen", kind="stable").reset_index(drop=True)
+    frame.attrs.update(text_columns=["last_seen", "type", "reason", "object", "message"],  # as `flux events` prints
+                       empty="no events")
+    return frame
 
 
 def logs(facts: ClusterFacts, *, level: str | None = None, kind: str | None = None, name: str | None = None,
@@ -177,4 +184,6 @@ def logs(facts: ClusterFacts, *, level: str | None = None, kind: str | None = No
         if since and row["ts"] < since:
             continue
         rows.append(row)
-    return pd.DataFrame(rows, columns=["ts", "level", "controller", "kind", "name", "namespace", "message", "error"])
+    frame = pd.DataFrame(rows, columns=["ts", "level", "controller", "kind", "name", "namespace", "message", "error"])
+    frame.attrs.update(text_columns=["ts", "level", "controller", "name", "message", "error"], empty="no log lines")
+    return frame

@@ -21,10 +21,10 @@ publish.py (commit or pull request), present.py (pull request body, charts, expo
 """
 
 from fleetlib.tuning.flow import Tuning
-from fleetlib.tuning.options import RUNBOOK, TuneOptions, settings_of, tune_options
-from fleetlib.tuning.present import daily_peaks, exported_rows, peak, sparkline
+from fleetlib.tuning.options import RUNBOOK, settings_of, tune_options
+from fleetlib.tuning.present import Findings, daily_peaks, exported_rows, exports_text, peak, sparkline
 from fleetlib.tuning.proposal import Proposal
 from fleetlib.tuning.usage import samples, to_usage, usage_source
 
-__all__ = ["RUNBOOK", "Proposal", "TuneOptions", "Tuning", "daily_peaks", "exported_rows", "peak", "samples",
+__all__ = ["RUNBOOK", "Findings", "Proposal", "Tuning", "daily_peaks", "exported_rows", "exports_text", "peak", "samples",
            "settings_of", "sparkline", "to_usage", "tune_options", "usage_source"]

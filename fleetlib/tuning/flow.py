@@ -31,7 +31,7 @@ from fleetlib.runcontext import RunContext
 from fleetlib.steplog import StepLog
 from fleetlib.tuning import present, publish
 from fleetlib.tuning import proposal as change
-from fleetlib.tuning.options import TuneOptions, settings_of
+from fleetlib.tuning.options import settings_of
 from fleetlib.tuning.proposal import Proposal
 from fleetlib.tuning.strategies import (
     STRATEGIES,
@@ -49,7 +49,7 @@ from fleetlib.tuning.usage import samples, to_usage, usage_source
 class Tuning:
     """Right-size one cluster's Flux controllers: gather, recommend, propose, apply."""
 
-    def __init__(self, params: ClusterParams, kube: Kube, hub: GitHub, options: TuneOptions, *,
+    def __init__(self, params: ClusterParams, kube: Kube, hub: GitHub, options: TuneResourcesOptions, *,
                  home: Path | None = None, echo: bool = True) -> None:
         self.params, self.kube, self.hub, self.options = params, kube, hub, options
         self.settings = settings_of(options)
@@ -212,7 +212,7 @@ class Tuning:
         else:
             self.outcome = publish.pull_request(self.checkout, proposal, params=self.params, hub=self.hub,
                                                 message=self.commit_message(proposal),
-                                                body=present.pr_body(self, proposal), say=self.say)
+                                                body=present.pr_body(self.findings(), proposal), say=self.say)
         return self.outcome
 
     def _repropose(self, checkout: Checkout) -> Proposal:
@@ -224,17 +224,24 @@ class Tuning:
 
     # --- what the runbook shows and records -------------------------------------------------------
 
+    def findings(self) -> present.Findings:
+        """What this run found, as the values its charts, records, exports and pull request are made from."""
+        return present.Findings(params=self.params, options=self.options, settings=self.settings,
+                                source=self.source_name, controllers=list(self.controllers), usage=self.usage,
+                                results=self.results, current=self.current(), rows=self.rows(),
+                                flags=self.flag_suggestions())
+
     def usage_charts(self) -> Figure:
-        return present.usage_charts(self)
+        return present.usage_charts(self.findings())
 
     def distribution_charts(self) -> Figure:
-        return present.distribution_charts(self)
+        return present.distribution_charts(self.findings())
 
     def records(self) -> list[dict[str, Any]]:
-        return present.records(self)
+        return present.records(self.findings())
 
     def export(self, out_dir: Path | None = None) -> dict[str, Path]:
-        return present.export(self, out_dir)
+        return present.export(self.findings(), out_dir or present.exports_dir(self.home))
 
     def result(self) -> dict[str, Any]:
         changes = [r for r in self.rows() if r["change"]]

@@ -10,10 +10,6 @@ from fleetlib.tuning.strategies import Settings
 
 RUNBOOK = "tune-resources"
 
-TuneOptions = TuneResourcesOptions
-"""The runbook's options (fleetlib.options): `tune_options(strategy="vpa")` builds one, checked."""
-
-
 def tune_options(**values: Any) -> TuneResourcesOptions:
     """Tuning options from keyword values, checked as the runbook checks its parameters."""
     parsed = options_model.parse(RUNBOOK, values)

@@ -1,13 +1,15 @@
 """What a tuning run shows and leaves behind: the pull request's body, the charts, the records, krr's JSON
-and the CSV/JSON exports the fleet view reads, and text summaries of usage series (daily-peak sparklines)."""
+and the CSV/JSON exports the fleet view reads, and text summaries of usage series (daily-peak sparklines).
+
+Each helper takes `Findings`, the values a run computed (flow.Tuning.findings()), never the run itself."""
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -15,27 +17,44 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from fleetlib import charts
-from fleetlib.files import write_atomic
+from fleetlib.files import shown_path, write_atomic
 from fleetlib.locations import fleet_home
+from fleetlib.metrics import ControllerUsage
+from fleetlib.options import TuneResourcesOptions
+from fleetlib.parameters import ClusterParams
 from fleetlib.quantity import format_cpu, format_memory
 from fleetlib.tuning.options import RUNBOOK
 from fleetlib.tuning.proposal import Proposal
-
-if TYPE_CHECKING:
-    from fleetlib.tuning.flow import Tuning
+from fleetlib.tuning.strategies import ContainerState, FlagSuggestion, Recommendation, Settings
 
 
-def pr_body(t: Tuning, proposal: Proposal) -> str:
+@dataclass(frozen=True)
+class Findings:
+    """What one tuning run found: the inputs of everything it shows, exports and writes in a pull request."""
+
+    params: ClusterParams
+    options: TuneResourcesOptions
+    settings: Settings
+    source: str
+    controllers: list[str]
+    usage: dict[str, ControllerUsage]
+    results: dict[str, Recommendation]
+    current: dict[str, ContainerState]
+    rows: list[dict[str, Any]]
+    flags: list[FlagSuggestion]
+
+
+def pr_body(t: Findings, proposal: Proposal) -> str:
     """The change as a reviewer wants it: the table, a text summary of the charts, how it was computed."""
-    rows = [r for r in t.rows() if r["change"]]
+    rows = [r for r in t.rows if r["change"]]
     lines = [f"Right-sizes the Flux controllers of **{t.params.id}** from {t.options.history} of usage "
-             f"({t.source_name}), strategy `{t.options.strategy}`"
+             f"({t.source}), strategy `{t.options.strategy}`"
              f"{' from ' + t.options.base if t.options.strategy == 'flux' else ''}, "
              f"CPU p{t.settings.cpu_percentile:g}, memory buffer {t.settings.memory_buffer:.0%}.", "",
              "| controller | resource | kind | current | recommended | severity | reason |", "|---|---|---|---|---|---|---|"]
     lines += [f"| {r['controller']} | {r['resource']} | {r['kind']} | {r['current'] or 'unset'} | "
               f"{r['recommended'] or 'unset'} | {r['severity']} | {r['reason']} |" for r in rows]
-    flags = t.flag_suggestions()
+    flags = t.flags
     if flags:
         lines += ["", "| controller | flag | current | suggested | why |", "|---|---|---|---|---|"]
         lines += [f"| {s.controller} | --{s.flag} | {s.current} | {s.suggested} | {s.reason} |" for s in flags]
@@ -51,15 +70,15 @@ def pr_body(t: Tuning, proposal: Proposal) -> str:
 # --- charts ---------------------------------------------------------------------------------------
 
 
-def chart_lines(t: Tuning, controller: str, resource: str) -> dict[str, float | None]:
-    current = t.current()[controller]
+def chart_lines(t: Findings, controller: str, resource: str) -> dict[str, float | None]:
+    current = t.current[controller]
     rec = t.results[controller]
     return {"request": current.values.get((resource, "request")), "limit": current.values.get((resource, "limit")),
             "recommended request": getattr(rec, f"{resource}_request"),
             "recommended limit": getattr(rec, f"{resource}_limit")}
 
 
-def _grid(t: Tuning, draw: Any) -> Figure:
+def _grid(t: Findings, draw: Any) -> Figure:
     fig, axes = plt.subplots(len(t.controllers), 2, figsize=(13, 2.6 * len(t.controllers)), squeeze=False)
     for row, c in zip(axes, t.controllers, strict=True):
         for ax, resource in zip(row, ("cpu", "memory"), strict=True):
@@ -69,7 +88,7 @@ def _grid(t: Tuning, draw: Any) -> Figure:
     return fig
 
 
-def usage_charts(t: Tuning) -> Figure:
+def usage_charts(t: Findings) -> Figure:
     """Per controller and resource: usage over time with request, limit and recommendation lines."""
     def draw(c: str, resource: str, ax: Any) -> None:
         u = t.usage[c]
@@ -78,7 +97,7 @@ def usage_charts(t: Tuning) -> Figure:
     return _grid(t, draw)
 
 
-def distribution_charts(t: Tuning) -> Figure:
+def distribution_charts(t: Findings) -> Figure:
     """Per controller and resource: the samples' distribution with the percentile (CPU) or peak marked."""
     def draw(c: str, resource: str, ax: Any) -> None:
         u = t.usage[c]
@@ -92,14 +111,14 @@ def distribution_charts(t: Tuning) -> Figure:
 # --- records and exports --------------------------------------------------------------------------
 
 
-def records(t: Tuning) -> list[dict[str, Any]]:
+def records(t: Findings) -> list[dict[str, Any]]:
     keys = ("cluster", "controller", "container", "resource", "kind", "current", "recommended", "severity", "reason")
-    return [{k: r[k] for k in keys} for r in t.rows()]
+    return [{k: r[k] for k in keys} for r in t.rows]
 
 
-def krr_json(t: Tuning) -> dict[str, Any]:
+def krr_json(t: Findings) -> dict[str, Any]:
     """krr's JSON shape: scans[] with object.allocations and recommended.{requests,limits}.{cpu,memory}."""
-    current, rows = t.current(), t.rows()
+    current, rows = t.current, t.rows
     scans = []
     for c in t.controllers:
         mine = {(r["resource"], r["kind"]): r for r in rows if r["controller"] == c}
@@ -114,23 +133,33 @@ def krr_json(t: Tuning) -> dict[str, Any]:
                             for kind in ("request", "limit")},
             "info": list(t.results[c].info)})
     return {"strategy": {"name": t.options.strategy, "settings": asdict(t.settings)}, "scans": scans,
-            "flags": [s.as_dict() for s in t.flag_suggestions()]}
+            "flags": [s.as_dict() for s in t.flags]}
 
 
-def export(t: Tuning, out_dir: Path | None = None) -> dict[str, Path]:
+def export(t: Findings, out_dir: Path) -> dict[str, Path]:
     """The recommendations as CSV (what the fleet view reads) and krr's JSON, one file each per cluster."""
-    out = Path(out_dir) if out_dir else t.home / "exports" / RUNBOOK
+    out = Path(out_dir)
     stem = f"{t.params.stage}-{t.params.cluster}"
     paths = {"csv": out / f"{stem}.csv", "json": out / f"{stem}.json"}
-    frame = pd.DataFrame(t.rows()).drop(columns=["change"])
+    frame = pd.DataFrame(t.rows).drop(columns=["change"])
     write_atomic(paths["csv"], frame.to_csv(index=False))
     write_atomic(paths["json"], json.dumps(krr_json(t), indent=2, default=float) + "\n")
     return paths
 
 
+def exports_dir(home: Path | None = None) -> Path:
+    """Where the exports go unless the run says otherwise."""
+    return (home or fleet_home()) / "exports" / RUNBOOK
+
+
+def exports_text(exports: dict[str, Path]) -> str:
+    """Where the exports were written, one `kind: path` a line (`~/...` under the home folder)."""
+    return "\n".join(f"{kind}: {shown_path(path)}" for kind, path in exports.items())
+
+
 def exported_rows(home: Path | None = None, out_dir: Path | None = None) -> pd.DataFrame:
     """Every cluster's last exported recommendations (for the fleet view)."""
-    folder = Path(out_dir) if out_dir else (home or fleet_home()) / "exports" / RUNBOOK
+    folder = Path(out_dir) if out_dir else exports_dir(home)
     frames = [pd.read_csv(p) for p in sorted(folder.glob("*.csv"))] if folder.is_dir() else []
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["cluster", "controller", "resource", "kind", "current_value", "recommended_value"])

@@ -12,12 +12,12 @@ from fleetlib import targets
 from fleetlib.errors import ParameterError
 from fleetlib.kube import Kube
 from fleetlib.metrics import ControllerUsage, MetricsServerSource, Prometheus, PrometheusSource, UsageSource
+from fleetlib.options import TuneResourcesOptions
 from fleetlib.parameters import ClusterParams
-from fleetlib.tuning.options import TuneOptions
 from fleetlib.tuning.strategies import Usage, parse_window
 
 
-def usage_source(params: ClusterParams, kube: Kube, options: TuneOptions, *, home: Path) -> UsageSource:
+def usage_source(params: ClusterParams, kube: Kube, options: TuneResourcesOptions, *, home: Path) -> UsageSource:
     """Prometheus when there is one (the sandbox always has one), else metrics.k8s.io sampling."""
     where = targets.kube_only(params, home=home)
     url = where.prometheus_url

@@ -25,7 +25,7 @@ def _sandbox_github(home: Path, params: ClusterParams) -> dict[str, Any]:
     web = sandbox.github_url
     return {"github_api": sandbox.github_api_url, "github_web": web,
             "github_where": f"the sandbox GitHub at {web} (as {params.hostname})", "token_env": None,
-            "_token": github_token(home),
+            "_token": github_token(home), "review": "`fleet sandbox pr show {number} --repo {repo}` (then merge)",
             "github_options": {"retry": None, "seconds_between_requests": None, "seconds_between_writes": None}}
 
 
@@ -53,6 +53,11 @@ class SandboxStandIn:
 
         sandbox = Sandbox.running(home)
         return Rehearsal(InProcess(sandbox.add_cluster(params.id)), sandbox.hub, f"sandbox cluster {params.id}")
+
+    def context_name(self, params: ClusterParams) -> str:
+        from fleetlab.sandbox import context_name
+
+        return context_name(params.id)
 
 
 class LocalStandIn:
@@ -97,6 +102,11 @@ class LocalStandIn:
 
         cluster = self._running(params, home)
         return Rehearsal(cluster.fault_kube(), Sandbox.running(home).hub, f"local cluster {params.id}")
+
+    def context_name(self, params: ClusterParams) -> str:
+        from fleetlab.local.cluster import context_name
+
+        return context_name(params.id)
 
 
 sandbox = SandboxStandIn()

@@ -1,6 +1,6 @@
 """Every version fact of the stand-ins, in one module: what the local stack builds, pinned (upstream Kubernetes,
 etcd, kwok and a Flux release's controllers, all from the Go module proxy with the `go` command), the Flux
-releases the sandbox serves (RELEASES), and where built binaries live (cache_dir, bin_dir, crd_files).
+releases the sandbox serves (RELEASES), and where built binaries live (cache_dir, bin_dir, flux_cli, assembled_release).
 
 Flux v2.5.1's source-controller v1.5.0, kustomize-controller v1.5.1 and helm-controller v1.2.0 are not
 served by the module proxy these machines reach (403 "not available" for their `.mod` or `.zip`; only their
@@ -89,6 +89,10 @@ RELEASES: dict[str, dict[str, str]] = {
 sandbox serves written from these facts (fleetlab.release.manifests)."""
 
 
+FLUX_CLI_VERSIONS = ("v2.5.1", LOCAL.flux.version)
+"""The flux CLIs `fleet local build` makes: the sandbox's default clusters' release and the local stack's."""
+
+
 # --- where the build puts what it makes (read by the sandbox's helm-controller and the release assembly) ---
 
 
@@ -103,8 +107,12 @@ def bin_dir(versions: LocalVersions = LOCAL, cache: Path | None = None) -> Path:
     return (cache or cache_dir()) / versions.key / "bin"
 
 
-def crd_files(versions: LocalVersions = LOCAL, cache: Path | None = None) -> list[Path]:
-    """The CRDs of the built Flux release, from each controller module's config/crd/bases."""
-    work = (cache or cache_dir()) / versions.key / "src" / "flux"
-    return sorted(p for c, v in versions.flux.controllers.items()
-                  for p in (work / f"{c}@{v}" / "config" / "crd" / "bases").glob("*.yaml"))
+def flux_cli(version: str, versions: LocalVersions = LOCAL, cache: Path | None = None) -> Path:
+    """The flux CLI of a Flux release, built from `github.com/fluxcd/flux2/v2` (FLUX_CLI_VERSIONS)."""
+    return bin_dir(versions, cache) / f"flux-{version}"
+
+
+def assembled_release(versions: LocalVersions = LOCAL, cache: Path | None = None) -> Path:
+    """The folder of the built release's real install manifests (fleetlab.release.assembled): install.yaml and
+    the CLI's bundle/."""
+    return (cache or cache_dir()) / versions.key / "release" / versions.flux.version

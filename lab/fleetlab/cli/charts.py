@@ -13,8 +13,8 @@ import argparse
 from pathlib import Path
 
 from fleetlab.charts.artifacts import CHARTS_URL, REGISTRY_HOST, ArtifactStore
-from fleetlib.cli.table import render_table
 from fleetlib.locations import fleet_home
+from fleetlib.texttable import render_table
 
 
 def cmd_publish(args: argparse.Namespace) -> int:

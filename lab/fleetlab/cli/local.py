@@ -13,14 +13,15 @@ import argparse
 import json
 import sys
 
+from fleetlab.cli import fluxcli
 from fleetlab.cli.sandbox import add_fault_parser
 from fleetlab.local.build import build, cache_dir
-from fleetlab.local.cluster import LocalCluster, all_clusters, fleet_kubeconfig
+from fleetlab.local.cluster import LocalCluster, all_clusters, context_name, fleet_kubeconfig
 from fleetlab.versions import LOCAL
-from fleetlib.cli.table import render_table
 from fleetlib.errors import InputError
 from fleetlib.locations import fleet_home, fleet_root
 from fleetlib.parameters import Catalog
+from fleetlib.texttable import render_table
 
 
 def _say(text: str) -> None:
@@ -90,6 +91,11 @@ def cmd_kubeconfig(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_flux(args: argparse.Namespace) -> int:
+    context = context_name(Catalog.load(fleet_root()).find(args.cluster, stage=args.stage)) if args.cluster else None
+    return fluxcli.run(LOCAL.flux.version, fleet_kubeconfig(fleet_home()), context, args)
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     local = sub.add_parser("local", help="real Kubernetes and Flux controllers on this machine (target: local)")
     verbs = local.add_subparsers(dest="verb", required=True, metavar="VERB")
@@ -113,3 +119,4 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=cmd_status)
     p = verbs.add_parser("kubeconfig", help="print the path of the fleet kubeconfig of the local clusters")
     p.set_defaults(func=cmd_kubeconfig)
+    fluxcli.add_parser(verbs, "local").set_defaults(func=cmd_flux)

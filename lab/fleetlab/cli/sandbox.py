@@ -11,7 +11,10 @@ from __future__ import annotations
 import argparse
 import signal
 import threading
+from pathlib import Path
+from typing import Any
 
+from fleetlab.cli import fluxcli
 from fleetlab.faults import scenarios as faults
 from fleetlab.faults.scenarios import SCENARIOS
 from fleetlab.sandbox import Sandbox, reset, seed, status
@@ -23,11 +26,11 @@ from fleetlab.sandbox.server import (
     write_serving_record,
 )
 from fleetlib import targets
-from fleetlib.cli.table import render_table
 from fleetlib.errors import FleetError, InputError
 from fleetlib.locations import fleet_home, fleet_root
 from fleetlib.model import ClusterId
 from fleetlib.parameters import Catalog
+from fleetlib.texttable import render_table
 
 
 def _selection(args: argparse.Namespace) -> list[ClusterId]:
@@ -70,18 +73,34 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_kubeconfig(args: argparse.Namespace) -> int:
+def _serving(args: argparse.Namespace) -> tuple[dict[str, Any], ClusterId | None]:
+    """The serving sandbox's record, and the cluster asked for (checked to be served)."""
     record = serving_record(fleet_home())
     if record is None:
         raise FleetError("no sandbox is serving", hint="start one with `fleet sandbox serve` (runbooks start their own)")
+    cid = None
     if args.cluster:
         cid = Catalog.load(fleet_root()).find(args.cluster, stage=args.stage)
-        context = f"sandbox-{cid.stage}-{cid.cluster}"
-        if context not in record["contexts"]:
+        if f"sandbox-{cid.stage}-{cid.cluster}" not in record["contexts"]:
             raise InputError(f"the serving sandbox does not serve {cid}",
                              hint="restart it with `fleet sandbox serve --all` or with that cluster")
+    return record, cid
+
+
+def cmd_kubeconfig(args: argparse.Namespace) -> int:
+    record, _ = _serving(args)
     print(record["kubeconfig"])
     return 0
+
+
+def cmd_flux(args: argparse.Namespace) -> int:
+    """The flux CLI of the cluster's Flux version against the serving sandbox (`--which` needs none)."""
+    version = Catalog.load(fleet_root()).resolve(args.cluster, stage=args.stage).version if args.cluster else "v2.5.1"
+    if args.which:
+        return fluxcli.run(version, Path(), None, args)
+    record, cid = _serving(args)
+    context = f"sandbox-{cid.stage}-{cid.cluster}" if cid else None
+    return fluxcli.run(version, Path(record["kubeconfig"]), context, args)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -108,7 +127,34 @@ def cmd_reset(args: argparse.Namespace) -> int:
         raise FleetError(f"a sandbox is serving from process {record['pid']}", hint="stop it before resetting")
     removed = reset(home, cid)
     print("\n".join(f"removed {p}" for p in removed) if removed else "nothing to reset")
+    if cid is not None:
+        params = Catalog.load(fleet_root()).resolve(cid.cluster, stage=cid.stage)
+        print(_reset_folder(home, params, remove=args.repo_folder))
+    elif args.repo_folder:
+        raise InputError("--repo-folder needs --stage and --cluster (with no flags the whole sandbox GitHub goes)")
     return 0
+
+
+def _reset_folder(home: Path, params: Any, *, remove: bool) -> str:
+    """The cluster's folder in the sandbox's fleet repository: kept (and said so), or removed in a commit."""
+    from fleetlab.github.home import github_token, sandbox_root
+    from fleetlab.github.hub import Hub
+
+    hub = Hub(sandbox_root(home) / "github", token=github_token(home))
+    folder = params.path.removeprefix("./")
+    where = f"{params.repo_slug}@{params.branch}:{folder}"
+    if not hub.repo_path(params.owner, params.repository).exists():
+        return f"the sandbox GitHub has no {params.repo_slug}: no folder to keep"
+    bare = hub.bare(params.owner, params.repository)
+    head = bare.resolve(params.branch)
+    if head is None or bare.entry(head, folder) is None:
+        return f"the sandbox GitHub has no {where}: nothing kept"
+    if not remove:
+        return (f"kept {where} in the sandbox GitHub (the next bootstrap applies what it holds again); "
+                "--repo-folder removes it too")
+    bare.commit_files(params.branch, {folder: None}, message=f"Remove {folder} (fleet sandbox reset)",
+                      author=("fleet", "fleet@localhost"))
+    return f"removed {where} from the sandbox GitHub in a commit"
 
 
 def cmd_fault(args: argparse.Namespace) -> int:
@@ -175,6 +221,70 @@ def cmd_seed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _hub_and_repo(args: argparse.Namespace) -> tuple[Any, str, str]:
+    """The sandbox GitHub (its files, with or without a serve running) and the repository to act on: --repo
+    OWNER/NAME, else the fleet repository of the cluster (default: the first cluster whose target is sandbox)."""
+    from fleetlab.github.home import github_token, sandbox_root
+    from fleetlab.github.hub import Hub
+
+    home = fleet_home()
+    slug = args.repo
+    if not slug:
+        catalog = Catalog.load(fleet_root())
+        params = catalog.resolve(args.cluster, stage=args.stage) if args.cluster else next(
+            (p for p in catalog.resolve_all() if p.target in ("sandbox", "local")), None)
+        if params is None:
+            raise InputError("no cluster targets a stand-in", hint="name the repository: --repo OWNER/NAME")
+        slug = params.repo_slug
+    owner, _, name = str(slug).partition("/")
+    hub = Hub(sandbox_root(home) / "github", token=github_token(home))
+    if not name or not hub.repo_path(owner, name).exists():
+        raise InputError(f"the sandbox GitHub has no repository {slug!r}",
+                         hint="bootstrap a cluster first, or name one with --repo OWNER/NAME")
+    return hub, owner, name
+
+
+def cmd_pr(args: argparse.Namespace) -> int:
+    from fleetlab.github.hubrepos import HubError, PullRequests
+
+    hub, owner, name = _hub_and_repo(args)
+    pulls = PullRequests(hub)
+    try:
+        if args.action == "list":
+            rows = [{"number": f"#{pr['number']}", "state": "merged" if pr["merged"] else pr["state"],
+                     "head": pr["head"]["ref"], "base": pr["base"]["ref"], "title": pr["title"],
+                     "created": pr["created_at"]} for pr in pulls.list(owner, name, args.state)]
+            print(render_table(rows, ["number", "state", "head", "base", "title", "created"], width=100) if rows else
+                  f"no {'' if args.state == 'all' else args.state + ' '}pull request in {owner}/{name}")
+            return 0
+        if args.number is None:
+            raise InputError(f"`fleet sandbox pr {args.action}` needs a pull request number",
+                             hint=f"see them: fleet sandbox pr list --repo {owner}/{name}")
+        pr = pulls.get(owner, name, args.number)
+        if args.action == "show":
+            state = "merged" if pr["merged"] else pr["state"]
+            print(f"#{pr['number']} {pr['title']} ({state}): {pr['head']['ref']} into {pr['base']['ref']}")
+            if pr["body"]:
+                print("\n" + pr["body"].rstrip() + "\n")
+            base, head = pr["base"]["sha"], pr["head"]["sha"]
+            bare = hub.bare(owner, name)
+            merge_base = bare.git("merge-base", base, head).strip() if base and head else None
+            if merge_base and head:
+                print(bare.git("diff", "--stat", merge_base, head).rstrip())
+                print(bare.git("diff", merge_base, head).rstrip())
+            return 0
+        if args.action == "merge":
+            done = pulls.merge(owner, name, args.number, {})
+            print(f"✔ merged #{args.number} into {pr['base']['ref']} ({done['sha'][:12]})")
+            return 0
+        pulls.update(owner, name, args.number, {"state": "closed"})
+        print(f"✔ closed #{args.number} without merging")
+        return 0
+    except HubError as e:
+        raise InputError(f"pull request #{args.number} of {owner}/{name}: {e.message} ({e.code})",
+                         hint=f"see them: fleet sandbox pr list --repo {owner}/{name} --state all") from None
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sandbox = sub.add_parser("sandbox", help="the embedded sandbox cluster and GitHub")
     verbs = sandbox.add_subparsers(dest="verb", required=True, metavar="VERB")
@@ -187,6 +297,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--stage")
     p.add_argument("--cluster")
     p.set_defaults(func=cmd_kubeconfig)
+    fluxcli.add_parser(verbs, "sandbox").set_defaults(func=cmd_flux)
     p = verbs.add_parser("status", help="sandbox clusters with state, and whether one is serving")
     p.set_defaults(func=cmd_status)
     add_fault_parser(verbs, "sandbox")
@@ -196,9 +307,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--cluster", required=True)
     p.add_argument("--apps", type=int, required=True, help="how many applications")
     p.set_defaults(func=cmd_seed)
+    p = verbs.add_parser("pr", help="the sandbox GitHub's pull requests: list, show (the diff), merge, close")
+    p.add_argument("action", choices=("list", "show", "merge", "close"))
+    p.add_argument("number", nargs="?", type=int, help="the pull request's number (show, merge, close)")
+    p.add_argument("--repo", help="OWNER/NAME (default: the fleet repository of --cluster, or of the first "
+                                  "sandbox cluster)")
+    p.add_argument("--stage")
+    p.add_argument("--cluster")
+    p.add_argument("--state", choices=("open", "closed", "all"), default="open", help="for list (default open)")
+    p.set_defaults(func=cmd_pr)
     p = verbs.add_parser("reset", help="forget a sandbox cluster's state (or everything, with no flags)")
     p.add_argument("--stage")
     p.add_argument("--cluster")
+    p.add_argument("--repo-folder", action="store_true",
+                   help="also remove the cluster's folder from the sandbox's fleet repository (kept by default)")
     p.set_defaults(func=cmd_reset)
 
 

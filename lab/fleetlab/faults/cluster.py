@@ -202,9 +202,9 @@ class ClusterOps:
             raise InputError(f"flux-system GitRepository URL {spec.get('url')!r} is not a GitHub repository")
         return m.group(1), m.group(2), str((spec.get("ref") or {}).get("branch") or "main")
 
-    def commit(self, files: dict[str, bytes | None], message: str) -> str:
+    def commit(self, files: dict[str, bytes | None], message: str, *, when: float | None = None) -> str:
         owner, name, branch = self.source_repo()
-        return self.hub.bare(owner, name).commit_files(branch, files, message=message, author=AUTHOR)
+        return self.hub.bare(owner, name).commit_files(branch, files, message=message, author=AUTHOR, when=when)
 
     def read(self, path: str) -> str | None:
         """A file of the flux-system source repository at its branch head."""

@@ -47,6 +47,17 @@ def _ready_app(case: Case, files: dict[str, str], *, path: str = "./app", name: 
     return case.wait_ready("Kustomization", name)
 
 
+def _failing_app(case: Case, files: dict[str, str], *, path: str = "./app", name: str = "app", **spec: Any
+                 ) -> dict[str, Any]:
+    """A Kustomization of `files` that fails: what a user reads of it once Ready=False."""
+    case.commit(files)
+    case.git_source()
+    case.wait_ready("GitRepository", "src")
+    case.kustomization(name, path, **spec)
+    case.wait_condition("Kustomization", name, "False")
+    return _flux(case, "Kustomization", name)
+
+
 # --- sources -----------------------------------------------------------------------------------------------------
 
 
@@ -264,12 +275,149 @@ def flux_ks_invalid_object(case: Case) -> dict[str, Any]:
 @scenario("flux-ks-build-failed", "flux")
 def flux_ks_build_failed(case: Case) -> dict[str, Any]:
     """A kustomization.yaml naming a file that is not there: BuildFailed."""
-    case.commit({"app/kustomization.yaml": "resources: [missing.yaml]\n"})
-    case.git_source()
-    case.wait_ready("GitRepository", "src")
-    case.kustomization("app", "./app")
-    case.wait_condition("Kustomization", "app", "False")
-    return {"ks": _flux(case, "Kustomization", "app")}
+    ks = _failing_app(case, {"app/kustomization.yaml": "resources: [missing.yaml]\n"})
+    return {"ks": ks}
+
+
+@scenario("flux-ks-post-build", "flux")
+def flux_ks_post_build(case: Case) -> dict[str, Any]:
+    """postBuild as fluxcd/flux2-hub-spoke-example uses it (a name from `substitute`), with `substituteFrom` a
+    ConfigMap and an optional Secret that is not there, a default, a case operator, a `$$` escape, and an object
+    that opts out (`kustomize.toolkit.fluxcd.io/substitute: disabled`)."""
+    case.apply([{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "vars", "namespace": case.ns},
+                 "data": {"TIER": "gold", "NAME": "from-configmap"}}])
+    settings = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${NAME}\n  namespace: " + case.ns + "\n"
+                "data:\n  region: ${REGION:=eu-west-1}\n  tier: ${TIER^^}\n  kept: $${NAME}\n---\n"
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: verbatim\n  namespace: " + case.ns + "\n"
+                "  annotations: {kustomize.toolkit.fluxcd.io/substitute: disabled}\ndata:\n  text: ${NAME}\n")
+    _ready_app(case, {"app/cm.yaml": settings},
+               postBuild={"substitute": {"NAME": "staging", "REPLICAS": "3"},
+                          "substituteFrom": [{"kind": "ConfigMap", "name": "vars"},
+                                             {"kind": "Secret", "name": "absent", "optional": True}]})
+    return {"ks": _flux(case, "Kustomization", "app"),
+            "staging": case.json("get", "cm", "staging", "-n", case.ns)["data"],
+            "verbatim": case.json("get", "cm", "verbatim", "-n", case.ns)["data"]}
+
+
+@scenario("flux-ks-post-build-strict", "flux")
+def flux_ks_post_build_strict(case: Case) -> dict[str, Any]:
+    """A variable with no value and no default: kustomize-controller v1.9+ substitutes strictly by default."""
+    ks = _failing_app(case, {"app/cm.yaml": _docs(configmap("c", {"a": "${SET}", "b": "${UNSET}"}, namespace=case.ns))},
+                      postBuild={"substitute": {"SET": "1"}})
+    return {"ks": ks, "configmaps": case.names("configmaps")}
+
+
+@scenario("flux-ks-post-build-number", "flux")
+def flux_ks_post_build_number(case: Case) -> dict[str, Any]:
+    """`replicas: "${N}"` in a ConfigMap: kustomize writes the placeholder unquoted, so the value substituted is a
+    number and the API server refuses the typed patch (a gotcha of real Flux the sandbox must show too)."""
+    ks = _failing_app(case, {"app/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: "
+                             + case.ns + "\ndata:\n  replicas: \"${N}\"\n"}, postBuild={"substitute": {"N": "3"}})
+    return {"ks": ks, "configmaps": case.names("configmaps")}
+
+
+@scenario("flux-ks-post-build-missing-from", "flux")
+def flux_ks_post_build_missing_from(case: Case) -> dict[str, Any]:
+    """postBuild.substituteFrom naming a ConfigMap that is not there (not optional): BuildFailed."""
+    ks = _failing_app(case, {"app/cm.yaml": _docs(configmap("c", {"a": "${X}"}, namespace=case.ns))},
+                      postBuild={"substituteFrom": [{"kind": "ConfigMap", "name": "missing"}]})
+    return {"ks": ks, "configmaps": case.names("configmaps")}
+
+
+@scenario("flux-ks-unserved-version", "flux")
+def flux_ks_unserved_version(case: Case) -> dict[str, Any]:
+    """A HelmRepository at source.toolkit.fluxcd.io/v1beta1, which Flux v2.9 no longer serves: the dry-run names
+    the version (what the troubleshooting runbook's `api-version-not-served` reads)."""
+    repo = {"apiVersion": "source.toolkit.fluxcd.io/v1beta1", "kind": "HelmRepository",
+            "metadata": {"name": "charts", "namespace": case.ns},
+            "spec": {"interval": "10m", "url": "http://charts.fleet.internal/"}}
+    return {"ks": _failing_app(case, {"app/repo.yaml": _docs(repo)})}
+
+
+def _tenant(case: Case) -> None:
+    """fluxcd/flux2-multi-tenancy's tenant: a service account bound to cluster-admin in its namespace only."""
+    case.apply([{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "dev-team", "namespace": case.ns}},
+                {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                 "metadata": {"name": "gotk-reconciler", "namespace": case.ns},
+                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+                 "subjects": [{"kind": "User", "name": f"gotk:{case.ns}:reconciler"},
+                              {"kind": "ServiceAccount", "name": "dev-team", "namespace": case.ns}]}])
+
+
+@scenario("flux-ks-tenant", "flux")
+def flux_ks_tenant(case: Case) -> dict[str, Any]:
+    """A tenant's Kustomization (serviceAccountName: dev-team) applies inside its namespace."""
+    _tenant(case)
+    ks = _ready_app(case, {"app/cm.yaml": _docs(configmap("c", namespace=case.ns))}, serviceAccountName="dev-team")
+    return {"ks": _flux(case, "Kustomization", "app") if ks else None, "configmaps": case.names("configmaps")}
+
+
+@scenario("flux-ks-tenant-escape", "flux")
+def flux_ks_tenant_escape(case: Case) -> dict[str, Any]:
+    """The tenant writes into another namespace: the API server refuses the impersonated dry-run, nothing of the
+    stage is applied."""
+    _tenant(case)
+    ks = _failing_app(case, {"app/cm.yaml": _docs(configmap("c", namespace=case.ns),
+                                                  configmap(f"escape-{case.ns}", namespace="default"))},
+                      serviceAccountName="dev-team")
+    return {"ks": ks, "configmaps": case.names("configmaps")}
+
+
+@scenario("flux-ks-tenant-namespace", "flux")
+def flux_ks_tenant_namespace(case: Case) -> dict[str, Any]:
+    """The tenant creates a Namespace: cluster-scoped, so its RoleBinding does not reach it."""
+    _tenant(case)
+    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"{case.ns}-new"}}
+    return {"ks": _failing_app(case, {"app/ns.yaml": _docs(ns)}, serviceAccountName="dev-team")}
+
+
+@scenario("flux-ks-tenant-unknown-account", "flux")
+def flux_ks_tenant_unknown_account(case: Case) -> dict[str, Any]:
+    """serviceAccountName names an account that has no binding (it need not exist: the controller impersonates
+    the name)."""
+    return {"ks": _failing_app(case, {"app/cm.yaml": _docs(configmap("c", namespace=case.ns))},
+                               serviceAccountName="nobody")}
+
+
+def _kubeconfig_secret(case: Case, name: str, key: str = "value") -> None:
+    """A Secret holding the side's own cluster's kubeconfig (`kubectl config view --minify --flatten`): a remote
+    cluster that each side can reach."""
+    config = case.side.kubectl("config", "view", "--minify", "--flatten").out
+    case.apply([{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": case.ns},
+                 "stringData": {key: config}}])
+
+
+@scenario("flux-ks-kubeconfig", "flux")
+def flux_ks_kubeconfig(case: Case) -> dict[str, Any]:
+    """spec.kubeConfig.secretRef to a cluster's kubeconfig (here the side's own cluster, reached as a remote one)."""
+    _kubeconfig_secret(case, "remote")
+    ks = _ready_app(case, {"app/cm.yaml": _docs(configmap("c", namespace=case.ns))},
+                    kubeConfig={"secretRef": {"name": "remote"}})
+    return {"ks": _flux(case, "Kustomization", "app") if ks else None, "configmaps": case.names("configmaps")}
+
+
+@scenario("flux-ks-kubeconfig-missing", "flux")
+def flux_ks_kubeconfig_missing(case: Case) -> dict[str, Any]:
+    """spec.kubeConfig.secretRef naming a Secret that is not there."""
+    return {"ks": _failing_app(case, {"app/cm.yaml": _docs(configmap("c", namespace=case.ns))},
+                               kubeConfig={"secretRef": {"name": "absent"}})}
+
+
+@scenario("flux-ks-kubeconfig-key", "flux")
+def flux_ks_kubeconfig_key(case: Case) -> dict[str, Any]:
+    """spec.kubeConfig.secretRef.key naming a key the Secret does not have."""
+    _kubeconfig_secret(case, "remote")
+    return {"ks": _failing_app(case, {"app/cm.yaml": _docs(configmap("c", namespace=case.ns))},
+                               kubeConfig={"secretRef": {"name": "remote", "key": "other"}})}
+
+
+@scenario("flux-ks-remote-base", "flux")
+def flux_ks_remote_base(case: Case) -> dict[str, Any]:
+    """A kustomization.yaml with a remote base (a GitHub URL, as many public repositories have): offline, the build
+    fails; how kustomize-controller words it."""
+    kustomization = ("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n"
+                     "- https://github.com/stefanprodan/podinfo//kustomize?ref=6.7.0\n")
+    return {"ks": _failing_app(case, {"app/kustomization.yaml": kustomization})}
 
 
 @scenario("flux-ks-path-missing", "flux")

@@ -256,3 +256,69 @@ def helm_layered_repository(case: Case) -> dict[str, Any]:
               and "configmap/app" not in case.names("configmaps"), timeout=120)
     return {"ready": ready, "widgets": case.names(f"widgets.{group}"),
             "release": conditions(case.get("HelmRelease", "widgets"))}
+
+
+@scenario("helm-release-depends-on", "helm")
+def helm_release_depends_on(case: Case) -> dict[str, Any]:
+    """spec.dependsOn between HelmReleases: one on a release that does not exist waits (DependencyNotReady, its
+    event); one on a release that becomes Ready installs after it."""
+    publish_hello(case)
+    case.apply([helm_repository(case),
+                helm_release(case, "orphan", "hello", "0.1.0", dependsOn=[{"name": "nowhere"}])])
+    case.wait_condition("HelmRelease", "orphan", "False", reason="DependencyNotReady")
+    case.apply([helm_release(case, "db", "hello", "0.1.0"),
+                helm_release(case, "web", "hello", "0.1.0", dependsOn=[{"name": "db"}])])
+    case.wait_ready("HelmRelease", "db", timeout=150)
+    case.wait_ready("HelmRelease", "web", timeout=150)
+    return {"orphan": conditions(case.get("HelmRelease", "orphan")),
+            "orphan-events": sorted(set(case.events("orphan", "HelmRelease"))),
+            "web": _release(case, "web")["conditions"]}
+
+
+@scenario("helm-release-repository-offline", "helm")
+def helm_release_repository_offline(case: Case) -> dict[str, Any]:
+    """A HelmRelease whose HelmRepository cannot be fetched: what its HelmChart and the release say (the chart has
+    no source artifact to build from)."""
+    case.apply([helm_repository(case, url="http://charts.example.com/"), helm_release(case, "web", "hello", "0.1.0")])
+    case.wait_condition("HelmRepository", "charts", "False")
+    case.wait_condition("HelmChart", f"{case.ns}-web", "False")
+    case.wait_condition("HelmRelease", "web", "False")
+    return {"chart": conditions(case.get("HelmChart", f"{case.ns}-web")),
+            "release": conditions(case.get("HelmRelease", "web")),
+            "chart-events": sorted({(t, r) for t, r, _ in case.events(f"{case.ns}-web", "HelmChart")})}
+
+
+@scenario("helm-repository-offline-https", "helm")
+def helm_repository_offline_https(case: Case) -> dict[str, Any]:
+    """A HelmRepository on an HTTPS host the proxy will not reach: Go's net/http words the refused CONNECT."""
+    case.apply([helm_repository(case, url="https://charts.example.com/")])
+    case.wait_condition("HelmRepository", "charts", "False")
+    return {"repo": _flux(case, "HelmRepository", "charts")}
+
+
+def _tenant_account(case: Case) -> None:
+    case.apply([{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "dev-team", "namespace": case.ns}},
+                {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                 "metadata": {"name": "gotk-reconciler", "namespace": case.ns},
+                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+                 "subjects": [{"kind": "ServiceAccount", "name": "dev-team", "namespace": case.ns}]}])
+
+
+@scenario("helm-release-tenant", "helm")
+def helm_release_tenant(case: Case) -> dict[str, Any]:
+    """A tenant's HelmRelease (serviceAccountName: dev-team, cluster-admin in its namespace only) installs."""
+    publish_hello(case)
+    _tenant_account(case)
+    case.apply([helm_repository(case), helm_release(case, "web", "hello", "0.1.0", serviceAccountName="dev-team")])
+    case.wait_ready("HelmRelease", "web", timeout=150)
+    return {"release": _release(case, "web")}
+
+
+@scenario("helm-release-tenant-refused", "helm")
+def helm_release_tenant_refused(case: Case) -> dict[str, Any]:
+    """A HelmRelease acting as a service account with no binding: Helm's first request is refused."""
+    publish_hello(case)
+    case.apply([helm_repository(case), helm_release(case, "web", "hello", "0.1.0", serviceAccountName="nobody")])
+    case.wait_condition("HelmRelease", "web", "False", reason="StateError", timeout=150)
+    return {"release": _release(case, "web"),
+            "events": sorted({(t, r) for t, r, _ in case.events("web", "HelmRelease")})}

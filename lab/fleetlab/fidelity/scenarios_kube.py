@@ -232,6 +232,54 @@ def kubectl_auth_can_i(case: Case) -> dict[str, Any]:
             "everything": _run(case, "auth", "can-i", "*", "*")}
 
 
+@scenario("kubectl-auth-impersonation", "kubectl")
+def kubectl_auth_impersonation(case: Case) -> dict[str, Any]:
+    """RBAC as a tenant's service account meets it: a namespace's default ServiceAccount, a RoleBinding that opens
+    one namespace only, `kubectl auth can-i --as`, and the refusals kubectl prints."""
+    sa = f"system:serviceaccount:{case.ns}:dev-team"
+    _run(case, "create", "serviceaccount", "dev-team", "-n", case.ns)
+    _run(case, "create", "rolebinding", "dev-team", "-n", case.ns, "--clusterrole", "edit",
+         f"--serviceaccount={case.ns}:dev-team")
+    return {"accounts": _run(case, "get", "serviceaccounts", "-n", case.ns, "-o", "name"),
+            "in": _run(case, "auth", "can-i", "create", "configmaps", "-n", case.ns, "--as", sa),
+            "secrets": _run(case, "auth", "can-i", "get", "secrets", "-n", case.ns, "--as", sa),
+            "roles": _run(case, "auth", "can-i", "create", "roles", "-n", case.ns, "--as", sa),
+            "out": _run(case, "auth", "can-i", "create", "configmaps", "-n", "default", "--as", sa),
+            "cluster": _run(case, "auth", "can-i", "list", "namespaces", "--as", sa),
+            "create": _run(case, "create", "configmap", "mine", "-n", case.ns, "--as", sa),
+            "refused": _run(case, "create", "configmap", "theirs", "-n", "default", "--as", sa),
+            "read": _run(case, "get", "namespace", case.ns, "-o", "name", "--as", sa),
+            "default": _run(case, "get", "pods", "-n", case.ns, "--as", f"system:serviceaccount:{case.ns}:default")}
+
+
+@scenario("kubectl-bootstrap-roles", "kubectl")
+def kubectl_bootstrap_roles(case: Case) -> dict[str, Any]:
+    """The bootstrap ClusterRoles kube-apiserver creates, and their aggregation (a role labelled
+    aggregate-to-view adds its rules to view, edit and admin)."""
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": f"{case.ns}-viewer", "labels": {"rbac.authorization.k8s.io/aggregate-to-view": "true"}},
+            "rules": [{"apiGroups": [case.ns + ".example.com"], "resources": ["widgets"], "verbs": ["get"]}]}
+    case.apply([role])
+    mine = {"apiGroups": [case.ns + ".example.com"], "resources": ["widgets"], "verbs": ["get"]}
+
+    def aggregated() -> bool:
+        return all(mine in (case.json("get", "clusterrole", name, "-o", "json").get("rules") or [])
+                   for name in ("view", "edit", "admin"))
+
+    case.wait("the role aggregated", aggregated, timeout=60)
+    out: dict[str, Any] = {}
+    for name in ("cluster-admin", "system:aggregate-to-view", "system:aggregate-to-edit", "system:aggregate-to-admin",
+                 "system:basic-user", "view"):
+        role_json = case.json("get", "clusterrole", name, "-o", "json")
+        rules = role_json.get("rules") or []
+        out[name] = {"labels": role_json["metadata"].get("labels"), "aggregationRule": role_json.get("aggregationRule"),
+                     "rules": rules if name != "view" else [r for r in rules if r == mine or not any(
+                         g.endswith(".example.com") or "fluxcd.io" in g for g in r.get("apiGroups") or [])]}
+    _run(case, "delete", "clusterrole", f"{case.ns}-viewer")
+    case.wait("the role's rules gone", lambda: not aggregated(), timeout=60)
+    return out
+
+
 @scenario("kubectl-jsonpath", "kubectl")
 def kubectl_jsonpath(case: Case) -> dict[str, Any]:
     """`-o jsonpath` and `-o custom-columns` on a Secret and the Flux namespace."""

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
+from fleetlab.flux.fields import FieldAudit
 from fleetlab.flux.helm import HelmController
 from fleetlab.flux.kustomize import KustomizeController
 from fleetlab.flux.notification import NotificationController
@@ -32,7 +33,8 @@ class ControllerSet:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.controllers: list[Controller] = [Workloads(runtime), SourceController(runtime), KustomizeController(runtime),
-                            HelmController(runtime), NotificationController(runtime)]
+                                              HelmController(runtime), NotificationController(runtime),
+                                              FieldAudit(runtime)]
         self.loop = Loop(runtime, [c.step for c in self.controllers])
 
     @classmethod

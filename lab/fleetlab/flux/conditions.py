@@ -1,7 +1,8 @@
 """Status conditions as Flux writes them (fluxcd/pkg apis/meta), as pure functions on plain data.
 
-`Reconciling` and `Stalled` are "abnormal-true": present only while True. A condition keeps its
-lastTransitionTime until its status changes.
+`Reconciling` and `Stalled` are "abnormal-true": present only while True. As fluxcd/pkg/runtime's
+conditions.Set: a condition keeps its lastTransitionTime while its status, reason and message stay the same, and
+the list is sorted Stalled, Reconciling, Ready, then the others by observedGeneration (newest first) and type.
 
     conds = set_condition(conds, "Ready", "True", "Succeeded", "stored artifact for revision 'main@sha1:…'", now=now)
 """
@@ -27,13 +28,23 @@ def set_condition(conditions: list[dict[str, Any]] | None, kind: str, status: st
                   now: str, generation: int | None = None) -> list[dict[str, Any]]:
     out = [dict(c) for c in conditions or [] if c.get("type") != kind]
     old = next((c for c in conditions or [] if c.get("type") == kind), None)
+    same = old is not None and (old.get("status"), old.get("reason"), old.get("message")) == (status, reason, message)
     cond: dict[str, Any] = {"type": kind, "status": status, "reason": reason, "message": message,
-                            "lastTransitionTime": old["lastTransitionTime"] if old and old.get("status") == status else now}
+                            "lastTransitionTime": old["lastTransitionTime"] if same and old else now}
     if generation is not None:
         cond["observedGeneration"] = generation
     out.append(cond)
-    order = {READY: 0, RECONCILING: 1, STALLED: 2, HEALTHY: 3}
-    return sorted(out, key=lambda c: order.get(c["type"], 9))
+    return sorted(out, key=_condition_order)
+
+
+_WEIGHTS = {STALLED: 0, RECONCILING: 1, READY: 2}
+
+
+def _condition_order(cond: dict[str, Any]) -> tuple[int, int, int, str]:
+    """fluxcd/pkg/runtime's lexicographicLess as a sort key."""
+    if cond["type"] in _WEIGHTS:
+        return 0, _WEIGHTS[cond["type"]], 0, ""
+    return 1, 0, -int(cond.get("observedGeneration") or 0), str(cond["type"])
 
 
 def drop_condition(conditions: list[dict[str, Any]] | None, kind: str) -> list[dict[str, Any]]:

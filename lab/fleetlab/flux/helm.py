@@ -28,7 +28,10 @@ from fleetlab.flux.helmrender import SUBSET, RenderError, read_chart, render
 from fleetlab.flux.helmstorage import NAME_LABEL, NAMESPACE_LABEL, ReleaseStorage
 from fleetlab.flux.runtime import Runtime
 from fleetlab.flux.schedule import Schedule, interval_of
+from fleetlab.kubernetes.apiserver import ClusterApi
 from fleetlab.kubernetes.errors import ApiError, now_rfc3339
+from fleetlab.kubernetes.policy import ActingApi
+from fleetlab.kubernetes.rbac import Attributes, User, forbidden
 from fleetlib.model import go_duration
 from fleetlib.objects import spec_of, status_of
 
@@ -62,7 +65,7 @@ class HelmController:
                     self.rt.guarded(COMPONENT, self.finalize)(hr)
                 continue
             if FINALIZER not in (meta.get("finalizers") or []):
-                hr = self._patch_meta(hr, {"finalizers": [*(meta.get("finalizers") or []), FINALIZER]}) or hr
+                hr = patch_meta(self.rt, hr, {"finalizers": [*(meta.get("finalizers") or []), FINALIZER]}) or hr
             pending = self.waiting.get(meta["uid"])
             if pending is not None:
                 self.rt.guarded(COMPONENT, self._check_wait)(hr)
@@ -72,16 +75,6 @@ class HelmController:
             if self.schedule.due(hr) or self._source_moved(hr) or self.schedule.interrupted(hr):
                 self.schedule.taken.add(meta["uid"])
                 run(hr)
-
-    def _patch_meta(self, hr: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any] | None:
-        t = self.rt.resource("HelmRelease")
-        try:
-            _, out = self.rt.api.patch(t, hr["metadata"]["namespace"], hr["metadata"]["name"],
-                                       "application/merge-patch+json", json.dumps({"metadata": meta}).encode(),
-                                       manager=MANAGER)
-            return dict(out)
-        except ApiError:
-            return None
 
     # --- the source -----------------------------------------------------------------------------------
 
@@ -99,10 +92,12 @@ class HelmController:
         generation = meta.get("generation", 1)
         _mark(status, RECONCILING, "True", "Progressing", "Fulfilling prerequisites", generation)
         self.rt.patch_status(hr, status, COMPONENT)
-        requeue = self.rt.settings.requeue_dependency
+        requeue = self.rt.flags(MANAGER).duration("requeue-dependency")
         if spec.get("chart") and not spec.get("chartRef"):
             reconcile_chart_template(self.rt, hr)
             status["helmChart"] = status_of(hr).get("helmChart")
+        if spec.get("dependsOn") and not dependencies_ready(self.rt, self.schedule, hr, status, requeue):
+            return
         kind, ns, name = chart_source(hr)
         source = self.rt.get(kind, ns, name)
         if source is None:
@@ -136,6 +131,8 @@ class HelmController:
         config_digest = "sha256:" + hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()
         release, target_ns = _release_name(hr), spec.get("targetNamespace") or meta["namespace"]
         status["storageNamespace"] = spec.get("storageNamespace") or meta["namespace"]
+        if storage_refused(self.rt, self.schedule, hr, status, version):
+            return
         history = list(status.get("history") or [])
         latest: dict[str, Any] | None = history[0] if history else None
         action = "install" if latest is None or (latest.get("status") == "failed" and len(history) == 1) else "upgrade"
@@ -174,7 +171,7 @@ class HelmController:
         try:
             manifests, renderer = render(archive, release=release, namespace=target_ns, values=values,
                                          version=version if version != chart_meta.get("version") else None)
-            applied = self.storage.apply(hr, manifests, release, target_ns)
+            applied = self.storage.apply(hr, manifests, release, target_ns, client=release_client(self.rt, hr))
         except (RenderError, ApiError) as e:
             error = str(e) if isinstance(e, RenderError) else _apply_error(e)
             self._failed(hr, status, action, release, target_ns, chart_name, version, chart_meta, number,
@@ -277,12 +274,26 @@ class HelmController:
                 if labels.get("status") == "deployed":
                     self.storage.uninstall_objects(secret)
                 self.storage.delete("Secret", namespace, secret["metadata"]["name"])
+            uninstalled(self.rt, hr, namespace, release)
             chart = status.get("helmChart")
             if chart and "/" in chart:
                 ns, name = chart.split("/", 1)
                 self.storage.delete("HelmChart", ns, name)
+                self.rt.trace(hr, "HelmChartDeleted", f"deleted HelmChart '{chart}'", COMPONENT)
         self.waiting.pop(meta["uid"], None)
-        self._patch_meta(hr, {"finalizers": [f for f in meta.get("finalizers") or [] if f != FINALIZER] or None})
+        patch_meta(self.rt, hr, {"finalizers": [f for f in meta.get("finalizers") or [] if f != FINALIZER] or None})
+
+def uninstalled(rt: Runtime, hr: dict[str, Any], namespace: str, release: str) -> None:
+    """helm-controller's UninstallSucceeded event for the release's latest history entry, if it has one."""
+    latest = ((hr.get("status") or {}).get("history") or [None])[0]
+    if latest:
+        message = (f"Helm uninstall succeeded for release {namespace}/{release}.v{latest['version']} with "
+                   f"chart {latest['chartName']}@{latest['chartVersion']}")
+        rt.event(hr, "Normal", "UninstallSucceeded", message, COMPONENT,
+                 annotations={"helm.toolkit.fluxcd.io/revision": latest["chartVersion"],
+                              "helm.toolkit.fluxcd.io/token": latest.get("configDigest", "")})
+        rt.log(COMPONENT, "info", message, hr)
+
 
 def reconcile_chart_template(rt: Runtime, hr: dict[str, Any]) -> None:
     """Create or update the HelmChart for `spec.chart`, as reconcileChartTemplate does."""
@@ -368,6 +379,83 @@ def chart_source(hr: dict[str, Any]) -> tuple[str, str, str]:
         return str(ref.get("kind")), ref.get("namespace") or meta["namespace"], str(ref.get("name"))
     src = (((spec.get("chart") or {}).get("spec")) or {}).get("sourceRef") or {}
     return "HelmChart", src.get("namespace") or meta["namespace"], f"{meta['namespace']}-{meta['name']}"
+
+
+def patch_meta(rt: Runtime, hr: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any] | None:
+    """A merge patch of the HelmRelease's metadata (its finalizer), as the controller; None if it is gone."""
+    try:
+        _, out = rt.api.patch(rt.resource("HelmRelease"), hr["metadata"]["namespace"], hr["metadata"]["name"],
+                              "application/merge-patch+json", json.dumps({"metadata": meta}).encode(), manager=MANAGER)
+        return dict(out)
+    except ApiError:
+        return None
+
+
+def release_user(rt: Runtime, hr: dict[str, Any]) -> User | None:
+    """The service account a HelmRelease's Helm actions impersonate (spec.serviceAccountName, else helm-controller's
+    --default-service-account), or None: the controller's own identity."""
+    account = spec_of(hr).get("serviceAccountName") or rt.flags(MANAGER).text("default-service-account")
+    return User.service_account(hr["metadata"]["namespace"], str(account)) if account else None
+
+
+def release_client(rt: Runtime, hr: dict[str, Any]) -> ClusterApi | ActingApi:
+    user = release_user(rt, hr)
+    return rt.api.policy.acting_as(user) if user else rt.api
+
+
+def storage_refused(rt: Runtime, schedule: Schedule, hr: dict[str, Any], status: dict[str, Any], version: str) -> bool:
+    """Helm's first request as the impersonated account, the query of the release Secrets in the storage namespace:
+    refused, the HelmRelease is Ready=False StateError in helm-controller's words, retried with the back-off."""
+    user = release_user(rt, hr)
+    if user is None:
+        return False
+    asked = Attributes("list", "", "secrets", namespace=status["storageNamespace"])
+    decision = rt.api.policy.authorizer.decide(user, asked)
+    if decision.allowed:
+        return False
+    _mark(status, READY, "False", "StateError", "Could not determine release state: failed to retrieve last release "
+          f"from storage: query: failed to query with labels: {forbidden(user, asked, decision.reason).message}",
+          hr["metadata"].get("generation", 1))
+    status.setdefault("observedGeneration", -1)
+    status["lastAttemptedRevision"] = version
+    finish(rt, schedule, hr, status, retry=schedule.backoff(hr, MANAGER))
+    return True
+
+
+def dependencies_ready(rt: Runtime, schedule: Schedule, hr: dict[str, Any], status: dict[str, Any],
+                       requeue: float) -> bool:
+    """helm-controller's dependency gate: a dependency not ready is Ready=False DependencyNotReady, a Normal event and
+    a retry in --requeue-dependency (not the back-off); once all are ready a stale DependencyNotReady turns Unknown."""
+    generation = hr["metadata"].get("generation", 1)
+    rt.log(COMPONENT, "info", f"checking {len(spec_of(hr)['dependsOn'])} dependencies", hr)
+    problem = unmet_release_dependency(rt, hr)
+    if problem:
+        _mark(status, READY, "False", "DependencyNotReady", problem, generation)
+        rt.event(hr, "Normal", "DependencyNotReady", problem, COMPONENT)
+        rt.log(COMPONENT, "info", f"dependencies do not meet ready condition ({problem}): retrying in "
+                                  f"{go_duration(requeue)}", hr)
+        finish(rt, schedule, hr, status, retry=requeue)
+        return False
+    rt.log(COMPONENT, "info", "all dependencies are ready", hr)
+    if any(c.get("reason") == "DependencyNotReady" for c in status.get("conditions") or [] if c.get("type") == READY):
+        _mark(status, READY, "Unknown", "Progressing", "reconciliation in progress", generation)
+    return True
+
+
+def unmet_release_dependency(rt: Runtime, hr: dict[str, Any]) -> str | None:
+    """What helm-controller's checkDependencies returns: None when every HelmRelease in spec.dependsOn is Ready at
+    its current generation (read past the cache)."""
+    for dep in spec_of(hr).get("dependsOn") or []:
+        where = f"{dep.get('namespace') or hr['metadata']['namespace']}/{dep.get('name')}"
+        target = rt.get("HelmRelease", dep.get("namespace") or hr["metadata"]["namespace"], str(dep.get("name")))
+        if target is None:
+            return (f"unable to get '{where}' dependency: helmreleases.helm.toolkit.fluxcd.io \"{dep.get('name')}\" "
+                    "not found")
+        ready = any(c.get("type") == READY and c.get("status") == "True"
+                    for c in status_of(target).get("conditions") or [])
+        if target["metadata"].get("generation") != status_of(target).get("observedGeneration") or not ready:
+            return f"dependency '{where}' is not ready"
+    return None
 
 
 def _release_name(hr: dict[str, Any]) -> str:

@@ -48,6 +48,36 @@ class FetchError(Exception):
         self.reason, self.message, self.stalled = reason, message, stalled
 
 
+_CHART_KEYS = ("name", "home", "sources", "version", "description", "keywords", "maintainers", "icon", "apiVersion",
+               "condition", "tags", "appVersion", "deprecated", "annotations", "kubeVersion", "dependencies", "type",
+               "urls", "created", "removed", "digest")
+"""helm's repo.ChartVersion (chart.Metadata, then urls, created, removed, digest) in its Go field order."""
+
+
+def _go_time(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        text = value.isoformat()
+        return text.replace("+00:00", "Z") if text.endswith("+00:00") else text
+    return value
+
+
+def index_json(index: dict[str, Any]) -> bytes:
+    """A loaded Helm repository index as source-controller stores it: json.MarshalIndent of helm's IndexFile
+    (apiVersion, generated, entries with each version's fields in Go order, empty ones omitted)."""
+    def version(entry: dict[str, Any]) -> dict[str, Any]:
+        out = {k: _go_time(entry[k]) for k in _CHART_KEYS if entry.get(k) not in (None, "", [], {}, False)}
+        out.setdefault("urls", entry.get("urls"))
+        out.setdefault("created", "0001-01-01T00:00:00Z")
+        return out
+    doc: dict[str, Any] = {"apiVersion": index.get("apiVersion"), "generated": _go_time(index.get("generated")),
+                           "entries": {name: [version(v) for v in versions if isinstance(v, dict)]
+                                       for name, versions in sorted((index.get("entries") or {}).items())}}
+    for key in ("publicKeys", "annotations"):
+        if index.get(key):
+            doc[key] = index[key]
+    return json.dumps(doc, indent=2, default=str, ensure_ascii=False).encode()
+
+
 def human_size(size: float) -> str:
     """docker/go-units HumanSize: four significant digits, decimal units (1198 -> '1.198kB')."""
     units = ["B", "kB", "MB", "GB", "TB", "PB"]
@@ -90,9 +120,10 @@ class HelmSources:
         try:
             try:
                 data, _ = fetch(self.opener, index_url)
-            except FetchError as e:
+            except FetchError as e:  # helm's getter names the URL for an HTTP status; net/http's error names it itself
+                said = e.message if e.message.startswith('Get "') else f"failed to fetch {index_url} : {e.message}"
                 raise FetchError("Failed", "failed to fetch Helm repository index: failed to cache index to temporary "
-                                           f"file: failed to fetch {index_url} : {e.message}") from None
+                                           f"file: {said}") from None
             try:
                 index = yaml.safe_load(data)
                 if not isinstance(index, dict) or not isinstance(index.get("entries"), dict):
@@ -102,16 +133,19 @@ class HelmSources:
         except FetchError as failure:
             self._fail(repo, status, failure, reconciling="building artifact")
             return
-        digest = hashlib.sha256(json.dumps(index, sort_keys=True, default=str).encode()).hexdigest()
-        rel = f"helmrepository/{meta['namespace']}/{meta['name']}/index-{digest}.yaml"
-        store(self.rt.artifacts, rel, data)
-        artifact = {"digest": f"sha256:{digest}", "revision": f"sha256:{digest}", "size": len(data), "path": rel,
-                    "url": f"{STORAGE}/{rel}", "lastUpdateTime": self.rt.stamp()}
+        revision = hashlib.sha256(data).hexdigest()  # of the index as fetched (ChartRepository.Digest)
+        stored = index_json(index)  # what is stored: the loaded index as JSON (ChartRepository.ToJSON)
+        rel = f"helmrepository/{meta['namespace']}/{meta['name']}/index-{revision}.yaml"
+        store(self.rt.artifacts, rel, stored)
+        artifact = {"digest": f"sha256:{hashlib.sha256(stored).hexdigest()}", "revision": f"sha256:{revision}",
+                    "size": len(stored), "path": rel, "url": f"{STORAGE}/{rel}", "lastUpdateTime": self.rt.stamp()}
         old = (status.get("artifact") or {}).get("revision")
         if old == artifact["revision"]:
             artifact["lastUpdateTime"] = status["artifact"].get("lastUpdateTime", artifact["lastUpdateTime"])
+            self.rt.trace(repo, "ArtifactUpToDate",
+                          f"artifact up-to-date with remote revision: '{artifact['revision']}'", COMPONENT)
         else:
-            message = f"stored fetched index of size {human_size(len(data))} from '{url}'"
+            message = f"stored fetched index of size {human_size(len(stored))} from '{url}'"
             self.rt.event(repo, "Normal", "NewArtifact", message, COMPONENT,
                           annotations={"source.toolkit.fluxcd.io/revision": str(artifact["revision"])})
             self.rt.log(COMPONENT, "info", message, repo)
@@ -143,9 +177,12 @@ class HelmSources:
             if repo is None:
                 raise FetchError("SourceUnavailable", f"failed to get source: HelmRepository.source.toolkit.fluxcd.io "
                                                       f"\"{src.get('name')}\" not found")
-            if not repo_artifact:
+            if not repo_artifact and spec_of(repo).get("type") == "oci":
                 raise FetchError("SourceUnavailable", f"failed to get source: HelmRepository '{meta['namespace']}/"
                                                       f"{src.get('name')}' is not ready: no artifact")
+            if not repo_artifact:
+                raise FetchError("NoSourceArtifact", f"no artifact available for {src.get('kind') or 'HelmRepository'} "
+                                                     f"source '{src.get('name')}'")
             index = yaml.safe_load((self.rt.artifacts / repo_artifact["path"]).read_bytes()) or {}
             entries = (index.get("entries") or {}).get(name)
             prefix = "invalid chart reference: failed to get chart version for remote reference"
@@ -289,9 +326,12 @@ class HelmSources:
         if self.schedule.requested(obj):
             status["lastHandledReconcileAt"] = self.schedule.requested(obj)
         self.rt.patch_status(obj, status, COMPONENT)
-        self.rt.event(obj, "Warning", failure.reason, failure.message, COMPONENT)
-        self.rt.log(COMPONENT, "error", "Reconciler error", obj, error=failure.message)
-        self.schedule.done(obj, failed=True, retry=None if not failure.stalled else 1e9)
+        if failure.reason == "NoSourceArtifact":  # not an error: a requeue, and an event of type trace (Normal)
+            self.rt.event(obj, "Normal", failure.reason, failure.message, COMPONENT)
+        else:
+            self.rt.event(obj, "Warning", failure.reason, failure.message, COMPONENT)
+            self.rt.log(COMPONENT, "error", "Reconciler error", obj, error=failure.message)
+        self.schedule.done(obj, failed=True, retry=1e9 if failure.stalled else self.schedule.backoff(obj, COMPONENT))
 
 
 def chart_artifact_file(rt: Runtime, artifact: dict[str, Any]) -> Path:
@@ -315,7 +355,16 @@ def fetch(opener: urllib.request.OpenerDirector, url: str, *, accept: str | None
         raise FetchError("Failed", f"{e.code} {e.reason}") from None
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", e)
-        raise FetchError("Failed", f"Get \"{url}\": {reason}") from None
+        raise FetchError("Failed", f"Get \"{url}\": {go_wording(reason)}") from None
+
+
+def go_wording(reason: object) -> str:
+    """Python's words for a failed request as Go's net/http says them: a proxy refusing a CONNECT (`Tunnel
+    connection failed: 403 Forbidden`) is `Forbidden`, the status text of the proxy's answer."""
+    text = str(reason)
+    m = re.match(r"Tunnel connection failed: (\d{3}) (.+)$", text)
+    return m.group(2) if m else text
+
 
 def store(artifacts: Path, rel: str, data: bytes) -> None:
     """An artifact where the controllers read them (private to the user)."""

@@ -26,8 +26,8 @@ class ReleaseStorage:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
 
-    def apply(self, hr: dict[str, Any], manifests: list[dict[str, Any]], release: str, namespace: str
-               ) -> list[dict[str, str]]:
+    def apply(self, hr: dict[str, Any], manifests: list[dict[str, Any]], release: str, namespace: str, *,
+              client: Any = None) -> list[dict[str, str]]:
         """Apply the rendered manifests as Helm (server-side) does, with Helm's ownership labels and annotations."""
         applied = []
         for obj in manifests:
@@ -48,8 +48,8 @@ class ReleaseStorage:
             meta.setdefault("annotations", {}).update({"meta.helm.sh/release-name": release,
                                                        "meta.helm.sh/release-namespace": namespace})
             try:
-                self.rt.api.patch(t, meta.get("namespace"), meta["name"], "application/apply-patch+yaml",
-                                  json.dumps(obj).encode(), manager=MANAGER, force=True)
+                (client or self.rt.api).patch(t, meta.get("namespace"), meta["name"], "application/apply-patch+yaml",
+                                              json.dumps(obj).encode(), manager=MANAGER, force=True)
             except ApiError as e:
                 e.message = f"server-side apply failed for object {meta.get('namespace') + '/' if t.namespaced else ''}" \
                             f"{meta['name']} {obj.get('apiVersion')}, Kind={obj.get('kind')}: {e.message}"

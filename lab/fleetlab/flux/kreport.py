@@ -62,6 +62,16 @@ class KsReport:
         self.finish(ks, status, started)
         self.schedule.done(ks, failed=True, retry=retry)
 
+    def deny(self, ks: dict[str, Any], status: dict[str, Any], message: str, started: float) -> None:
+        """An ACL refusal (acl.AccessDeniedError): Ready=False and Stalled, reason AccessDenied, an error event, and
+        no retry until the spec changes (the controller returns a terminal error)."""
+        mark(status, READY, "False", "AccessDenied", message, ks)
+        mark(status, STALLED, "True", "AccessDenied", message, ks)
+        self.rt.log(COMPONENT, "error", "Reconciler error", ks, error=message)
+        self.event(ks, status, "error", message, None)
+        self.finish(ks, status, started)
+        self.schedule.done(ks, failed=True, retry=1e9)
+
     def finish(self, ks: dict[str, Any], status: dict[str, Any], started: float, *, announce: bool = True) -> None:
         """finalizeStatus, then the success log line and event of the deferred function."""
         requested = self.schedule.requested(ks)

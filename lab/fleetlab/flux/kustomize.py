@@ -131,6 +131,10 @@ class KustomizeController:
         self.seen[uid] = revisions.get(source_key(ks))
         status = copy.deepcopy(status_of(ks))
         kind, ns, name = source_key(ks)
+        if ns != ks["metadata"]["namespace"] and self.rt.flags(COMPONENT).flag("no-cross-namespace-refs"):
+            self.report.deny(ks, status, f"can't access '{kind}/{ns}/{name}', cross-namespace references have been "
+                                         "blocked", started)
+            return
         source = self.rt.get(kind, ns, name)
         retry_interval = interval_of(ks, "retryInterval", str(spec_of(ks).get("interval") or "10m"))
         if source is None:  # read through the controller's cache: the error names the Kind
@@ -142,7 +146,7 @@ class KustomizeController:
             self.schedule.done(ks, failed=True, retry=retry_interval)
             return
         artifact = status_of(source).get("artifact")
-        requeue = self.rt.settings.requeue_dependency
+        requeue = self.rt.flags("kustomize-controller").duration("requeue-dependency")
         if not artifact:
             message = f"Source artifact not found, retrying in {go_duration(requeue)}"
             mark(status, READY, "False", "ArtifactFailed", message, ks)
@@ -152,7 +156,7 @@ class KustomizeController:
             return
         revision = str(artifact["revision"])
         if spec_of(ks).get("dependsOn"):
-            problem = self._dependencies(ks, by_key, revision)
+            problem = unmet_dependency(ks, by_key, revision)
             if problem:
                 mark(status, READY, "False", "DependencyNotReady", problem, ks)
                 message = f"Dependencies do not meet ready condition, retrying in {go_duration(requeue)}"
@@ -181,6 +185,7 @@ class KustomizeController:
         status["lastAttemptedRevision"] = revision
         mark(status, RECONCILING, "True", "Progressing",
               f"Building manifests for revision {revision} with a timeout of {timeout}", ks)
+        self.applier.target(ks)  # the controller makes its client before the build, and fails here without one
         objects = self.applier.build(root, rel, ks)
         mark(status, RECONCILING, "True", "Progressing",
               f"Detecting drift for revision {revision} with a timeout of {timeout}", ks)
@@ -214,22 +219,6 @@ class KustomizeController:
             "sim_started": self.rt.now(), "wall_started": time.monotonic(), "was_healthy": was_healthy,
             "new_revision": revision != status.get("lastAppliedRevision"), "drifted": bool(changed)}
 
-    def _dependencies(self, ks: dict[str, Any], by_key: dict[tuple[str, str], dict[str, Any]], revision: str
-                      ) -> str | None:
-        """What checkDependencies returns: None when every dependency is Ready at the current revision."""
-        for dep in spec_of(ks).get("dependsOn") or []:
-            ns = dep.get("namespace") or ks["metadata"]["namespace"]
-            target = by_key.get((ns, dep.get("name")))
-            if target is None:  # read past the cache (APIReader): the error names the resource
-                return (f"dependency '{ns}/{dep.get('name')}' not found: kustomizations.kustomize.toolkit.fluxcd.io "
-                        f'"{dep.get("name")}" not found')
-            if not is_ready(target):
-                return f"dependency '{ns}/{dep.get('name')}' is not ready"
-            if source_key(target) == source_key(ks) and \
-                    status_of(target).get("lastAppliedRevision") != revision:
-                return f"dependency '{ns}/{dep.get('name')}' revision is not up to date"
-        return None
-
     def finalize(self, ks: dict[str, Any]) -> None:
         """A Kustomization being deleted: prune what it applied (prune: true, not suspended), then let go."""
         started = time.monotonic()
@@ -238,7 +227,11 @@ class KustomizeController:
         policy = spec.get("deletionPolicy") or "MirrorPrune"
         if entries and not spec.get("suspend") and (
                 policy in ("Delete", "WaitForTermination") or (policy == "MirrorPrune" and spec.get("prune"))):
-            deleted = self.applier.delete(ks, entries)
+            try:
+                deleted = self.applier.delete(ks, entries)
+            except Failure as failure:  # logged; the finalizer goes all the same, as the controller's does
+                self.rt.log(COMPONENT, "error", "pruning for deleted resource failed", ks, error=failure.message)
+                deleted = {}
             if deleted:
                 self.report.event(ks, status, "info", "\n".join(f"{k} {v}" for k, v in deleted.items()),
                             status.get("lastAppliedRevision"))
@@ -261,7 +254,7 @@ class KustomizeController:
     def _check_health(self, ks: dict[str, Any], pending: dict[str, Any]) -> None:
         waiting = []
         for kind, ns, name in pending["checks"]:
-            obj = self.rt.get(kind, ns, name)
+            obj = self.applier.live(ks, kind, ns, name)
             current, word = workload_current(obj) if obj else (False, "NotFound")
             if not current:
                 waiting.append(f"{kind}/{ns}/{name} status: '{word}'" if ns else f"{kind}/{name} status: '{word}'")
@@ -281,6 +274,22 @@ class KustomizeController:
             message = f"health check failed after {took}: {problem}"
             mark(status, READY, "False", "HealthCheckFailed", message, ks)
             self.report.fail(ks, status, Failure("HealthCheckFailed", message), revision, pending["started"])
+
+def unmet_dependency(ks: dict[str, Any], by_key: dict[tuple[str, str], dict[str, Any]], revision: str) -> str | None:
+    """What checkDependencies returns: None when every dependency is Ready at the current revision."""
+    for dep in spec_of(ks).get("dependsOn") or []:
+        ns = dep.get("namespace") or ks["metadata"]["namespace"]
+        target = by_key.get((ns, dep.get("name")))
+        if target is None:  # read past the cache (APIReader): the error names the resource
+            return (f"dependency '{ns}/{dep.get('name')}' not found: kustomizations.kustomize.toolkit.fluxcd.io "
+                    f'"{dep.get("name")}" not found')
+        if not is_ready(target):
+            return f"dependency '{ns}/{dep.get('name')}' is not ready"
+        if source_key(target) == source_key(ks) and \
+                status_of(target).get("lastAppliedRevision") != revision:
+            return f"dependency '{ns}/{dep.get('name')}' revision is not up to date"
+    return None
+
 
 def _stale(old: Any, inventory: list[dict[str, str]]) -> list[dict[str, str]]:
     keep = {e["id"] for e in inventory}

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from fleetlab.flux.conditions import set_condition
+from fleetlab.flux.flags import Flags, of_container
 from fleetlab.github.hub import Hub
 from fleetlab.kubernetes.apiserver import ClusterApi
 from fleetlab.kubernetes.errors import ApiError, now_rfc3339
@@ -62,7 +63,6 @@ class FluxSettings:
     tick: float = 0.2
     """Wall-clock seconds between controller passes."""
     pod_ready_after: float = 3.0
-    requeue_dependency: float = 30.0
     lease_duration: float = 15.0
     """Wall-clock seconds a controller set's lease lasts without renewal."""
 
@@ -214,10 +214,16 @@ class Runtime:
     # --- events and logs ------------------------------------------------------------------------
 
     def event(self, obj: dict[str, Any], kind: str, reason: str, message: str, component: str,
-              *, annotations: dict[str, str] | None = None) -> None:
+              *, annotations: dict[str, str] | None = None, notify: bool = True) -> None:
         """A core/v1 Event, as client-go's recorder makes it (record_event), and Flux's post to
-        notification-controller (the outbox)."""
-        record_event(self, obj, kind, reason, message, component, annotations=annotations)
+        notification-controller (the outbox), which a trace event (`notify=False`) does not get."""
+        record_event(self, obj, kind, reason, message, component, annotations=annotations, notify=notify)
+
+    def trace(self, obj: dict[str, Any], reason: str, message: str, component: str) -> None:
+        """A Flux trace event (fluxcd/pkg/runtime events): logged, recorded as a Normal Kubernetes event, never
+        forwarded to notification-controller."""
+        self.log(component, "info", message, obj)
+        self.event(obj, "Normal", reason, message, component, notify=False)
 
     def log(self, component: str, level: str, msg: str, obj: dict[str, Any] | None = None, **fields: Any) -> None:
         """One JSON line in the controller pod's log, as Flux's zap logger writes it."""
@@ -244,6 +250,19 @@ class Runtime:
             if status.get("phase") == "Running" and statuses and all(s.get("ready") for s in statuses):
                 return f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
         return None
+
+    def controller_container(self, component: str) -> dict[str, Any] | None:
+        """The `manager` container of the component's pod (its image and flags, as its Deployment gave them)."""
+        for pod in self._pods_by_app().get(component, []):
+            containers = (pod.get("spec") or {}).get("containers") or []
+            found = next((c for c in containers if c.get("name") == "manager"), None)
+            if found is not None:
+                return dict(found)
+        return None
+
+    def flags(self, component: str) -> Flags:
+        """The flags the component's running container gives it (fleetlab.flux.flags.of_container)."""
+        return of_container(component, self.controller_container(component))
 
     _pod_cache: tuple[float, dict[str, builtins.list[dict[str, Any]]]] | None = None
 
@@ -374,7 +393,7 @@ class Loop:
 
 
 def record_event(rt: Runtime, obj: dict[str, Any], kind: str, reason: str, message: str, component: str,
-                 *, annotations: dict[str, str] | None = None) -> None:
+                 *, annotations: dict[str, str] | None = None, notify: bool = True) -> None:
     """A core/v1 Event through client-go's EventCorrelator: the same event again is counted up; more than
     ten different messages with one reason within ten minutes become one "(combined from similar events)"
     event; and each source and object gets a burst of 25 events, then one every five minutes."""
@@ -383,13 +402,14 @@ def record_event(rt: Runtime, obj: dict[str, Any], kind: str, reason: str, messa
     uid = str(meta.get("uid", ""))
     now = rt.now()
     with rt._event_lock:
-        rt.outbox.append({"object": {"kind": obj.get("kind"), "namespace": meta.get("namespace"),
-                                       "name": meta.get("name"), "uid": meta.get("uid"),
-                                       "apiVersion": obj.get("apiVersion"),
-                                       "resourceVersion": meta.get("resourceVersion")},
-                            "type": kind, "reason": reason, "message": message, "component": component,
-                            "annotations": dict(annotations or {}), "timestamp": rt.stamp()})
-        del rt.outbox[:-1000]
+        if notify:  # Flux's post to notification-controller; trace and Kubernetes controllers' events are not
+            rt.outbox.append({"object": {"kind": obj.get("kind"), "namespace": meta.get("namespace"),
+                                           "name": meta.get("name"), "uid": meta.get("uid"),
+                                           "apiVersion": obj.get("apiVersion"),
+                                           "resourceVersion": meta.get("resourceVersion")},
+                                "type": kind, "reason": reason, "message": message, "component": component,
+                                "annotations": dict(annotations or {}), "timestamp": rt.stamp()})
+            del rt.outbox[:-1000]
         aggregate = (component, uid, kind, reason)
         local, last = rt._aggregates.get(aggregate, (set(), -1e18))
         if now - last > EVENT_AGGREGATE_WINDOW:
@@ -427,7 +447,7 @@ def record_event(rt: Runtime, obj: dict[str, Any], kind: str, reason: str, messa
                                "resourceVersion": meta.get("resourceVersion")},
             "reason": reason, "message": message, "type": kind, "count": 1, "firstTimestamp": stamp,
             "lastTimestamp": stamp, "source": {"component": component}, "reportingComponent": component,
-            "reportingInstance": rt.controller_pod(component) or component}
+            "reportingInstance": ""}  # client-go's legacy recorder leaves it empty, as the real controllers' events show
     try:
         rt.api.create(events, namespace, body, manager=component)
     except ApiError:

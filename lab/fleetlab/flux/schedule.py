@@ -36,6 +36,8 @@ class Schedule:
         self._epoch = -1
         self.taken: set[str] = set()
         """The objects this process has started reconciling (see `interrupted`)."""
+        self.failures: dict[str, int] = {}
+        """uid -> failures in a row: the controller's rate limiter (kept in memory, as a controller's workqueue is)."""
 
     def _sync(self) -> None:
         """Read the cluster's schedule again after this process took the lease."""
@@ -94,11 +96,23 @@ class Schedule:
             return True
         return self.rt.now() >= self.next.get(key, 0.0)
 
+    def backoff(self, obj: dict[str, Any], component: str) -> float:
+        """The delay before the next attempt after a failure the reconciler returns as an error: controller-runtime's
+        per-object exponential rate limiter, --min-retry-delay doubled on each failure in a row up to
+        --max-retry-delay (750ms and 15m by default); a success starts it over."""
+        key = obj["metadata"]["uid"]
+        count = self.failures.get(key, 0)
+        self.failures[key] = count + 1
+        flags = self.rt.flags(component)
+        return float(min(flags.duration("min-retry-delay") * 2 ** min(count, 40), flags.duration("max-retry-delay")))
+
     def done(self, obj: dict[str, Any], *, failed: bool = False, changed: bool = True,
              retry: float | None = None) -> None:
         self._sync()
         meta = obj["metadata"]
         key = meta["uid"]
+        if not failed:
+            self.failures.pop(key, None)
         self.generation[key] = meta.get("generation", 1)
         requested = self.requested(obj)
         if requested:

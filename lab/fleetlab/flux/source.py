@@ -146,6 +146,9 @@ class SourceController:
                                     f"'{spec.get('url')}': couldn't find remote ref \"refs/heads/{branch}\"")
             artifact = self._store(repo, bare.path, branch, sha)
         except SourceFailure as failure:
+            if status.get("artifact") and "couldn't find remote ref" not in failure.message:
+                # with a commit observed, go-git lists the remote first (the optimised clone)
+                failure.message = failure.message.replace(": unable to clone '", ": unable to list remote for '", 1)
             self._fail(repo, status, failure, stamp, generation)
             return
         revision = artifact["revision"]
@@ -241,7 +244,8 @@ class SourceController:
         self.rt.patch_status(repo, update, COMPONENT)
         self.rt.event(repo, "Warning", failure.reason, failure.message, COMPONENT)
         self.rt.log(COMPONENT, "error", "Reconciler error", repo, error=failure.message)
-        self.schedule.done(repo, failed=True, changed=changed)
+        retry = 1e9 if failure.stalled else self.schedule.backoff(repo, COMPONENT)  # stalled: until the spec changes
+        self.schedule.done(repo, failed=True, changed=changed, retry=retry)
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:

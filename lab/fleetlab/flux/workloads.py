@@ -16,6 +16,8 @@ import random
 import time
 from typing import Any
 
+from fleetlab.flux.flags import FLAGS, FlagError
+from fleetlab.flux.flags import parse as parse_flags
 from fleetlab.flux.runtime import Runtime
 from fleetlab.kubernetes.errors import ApiError
 from fleetlib.model import go_duration
@@ -24,7 +26,6 @@ from fleetlib.objects import meta_of, spec_of
 MANAGER = "kube-controller-manager"
 BACKOFF_START, BACKOFF_MAX = 10.0, 300.0
 """The kubelet's crash-loop back-off: 10 s, doubling, at most 5 m (simulated seconds)."""
-INT_FLAGS = ("--concurrent", "--requeue-dependency-seconds", "--max-retry-delay-seconds", "--metrics-port")
 
 
 SAFE = "bcdfghjklmnpqrstvwxz2456789"
@@ -117,9 +118,12 @@ class Workloads:
                                                       "pod-template-hash": h}},
                          "template": {**template, "metadata": {**meta_of(template), "labels": labels}}}}
         try:
-            return self.rt.api.create(rs_type, ns, body, manager=MANAGER)
+            created = self.rt.api.create(rs_type, ns, body, manager=MANAGER)
         except ApiError:
             return None
+        self.rt.event(d, "Normal", "ScalingReplicaSet", f"Scaled up replica set {name} from 0 to "
+                      f"{int(spec.get('replicas', 1))}", "deployment-controller", notify=False)
+        return created
 
     def _scale(self, rs: dict[str, Any], pods: list[dict[str, Any]], want: int) -> list[dict[str, Any]]:
         pod_type = self.rt.type("Pod")
@@ -141,9 +145,14 @@ class Workloads:
                                  "ownerReferences": [_owner(rs)]},
                     "spec": {**spec_of(template), "nodeName": self.rt.api.node}}
             try:
-                live.append(self.rt.api.create(pod_type, ns, body, manager=MANAGER))
+                pod = self.rt.api.create(pod_type, ns, body, manager=MANAGER)
             except ApiError:
                 break
+            live.append(pod)
+            self.rt.event(rs, "Normal", "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}",
+                          "replicaset-controller", notify=False)
+            self.rt.event(pod, "Normal", "Scheduled", f"Successfully assigned {ns}/{pod['metadata']['name']} to "
+                          f"{self.rt.api.node}", "default-scheduler", notify=False)
         return live
 
     def _pod_status(self, pod: dict[str, Any], d: dict[str, Any]) -> bool:
@@ -256,12 +265,11 @@ def _death(container: dict[str, Any], app: str, working_set: float | None = None
                 return "OOMKilled", 137, None
         except ValueError:
             pass
-    if need is not None:
-        for arg in container.get("args") or []:
-            flag, _, value = str(arg).partition("=")
-            if flag in INT_FLAGS and value and not value.lstrip("-").isdigit():
-                return "Error", 2, (f'invalid argument "{value}" for "{flag}" flag: strconv.ParseInt: parsing '
-                                    f'"{value}": invalid syntax')
+    if app in FLAGS:
+        try:
+            parse_flags(app, container.get("args") or [])
+        except FlagError as e:
+            return "Error", 2, str(e)
     return None
 
 

@@ -90,7 +90,7 @@ class BareRepo:
         return self.commit_files(branch, {path: content}, message=message, author=author, parent=parent)
 
     def commit_files(self, branch: str, files: dict[str, bytes | None], *, message: str, author: tuple[str, str],
-                     parent: str | None = None) -> str:
+                     parent: str | None = None, when: float | None = None) -> str:
         """One commit writing each path's content, or removing the path (a file or a folder) for None."""
         parent = parent or self.branch_sha(branch)
         fd, index = tempfile.mkstemp(prefix="index-", dir=self.path)
@@ -123,7 +123,10 @@ class BareRepo:
             if os.path.exists(index):
                 os.unlink(index)
         args = ["commit-tree", tree, "-m", message] + (["-p", parent] if parent else [])
-        commit = self.git(*args, env=self._commit_env(author)).strip()
+        env = self._commit_env(author)
+        if when is not None:  # a commit dated in the past (its author and committer dates), epoch seconds
+            env.update({"GIT_AUTHOR_DATE": f"@{int(when)} +0000", "GIT_COMMITTER_DATE": f"@{int(when)} +0000"})
+        commit = self.git(*args, env=env).strip()
         self.move_branch(branch, commit, parent)
         return commit
 

@@ -244,9 +244,13 @@ class Hub:
         sha = self.bare(owner, name).branch_sha(branch)
         if sha is None:
             raise HubError(404, "Branch not found", docs="https://docs.github.com/rest/branches/branches#get-a-branch")
+        fields = self.bare(owner, name).git("log", "-1", "--format=%an%x00%ae%x00%aI%x00%cn%x00%ce%x00%cI%x00%B",
+                                            sha).split("\0")
+        people = {role: {"name": fields[i], "email": fields[i + 1], "date": _utc(fields[i + 2])}
+                  for role, i in (("author", 0), ("committer", 3))}
         return {"name": branch, "protected": False,
                 "commit": {"sha": sha, "url": f"{self.base_url}/api/v3/repos/{owner}/{name}/commits/{sha}",
-                           "commit": {"message": self.bare(owner, name).git("log", "-1", "--format=%B", sha).strip()}}}
+                           "commit": {**people, "message": fields[6].strip()}}}
 
     def create_ref(self, owner: str, name: str, ref: str, sha: str) -> dict[str, Any]:
         self.repo_row(owner, name)
@@ -515,3 +519,10 @@ class HubHandler(VerbHandler):
         if data is None:
             raise not_found()
         self._reply(200, data, content_type="application/octet-stream")
+
+
+def _utc(iso: str) -> str:
+    """git's ISO 8601 date (with its offset) as GitHub writes dates: UTC, `Z`."""
+    from datetime import UTC, datetime
+
+    return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from fleetlab.kubernetes.defaulting import builtin_defaults
 from fleetlab.kubernetes.errors import ApiError, invalid, invalid_causes, now_rfc3339
 from fleetlab.kubernetes.registry import BUILTINS, CRD_KEY, Registry, ResourceType
 from fleetlab.kubernetes.schema import apply_defaults, prune, schema_problems
@@ -22,7 +23,7 @@ from fleetlab.kubernetes.store import Tx
 from fleetlab.kubernetes.validation import Cause, DecodeError, check_object, check_types
 
 BUILTIN_GROUPS = {t.group for t in BUILTINS}
-NO_GENERATION = {"ConfigMap", "Secret", "Event", "ServiceAccount", "Endpoints", "Namespace", "Lease"}
+NO_GENERATION = {"ConfigMap", "Secret", "Event", "ServiceAccount", "Endpoints", "Namespace", "Lease", "ResourceQuota"}
 
 
 def fold_string_data(rt: ResourceType, obj: dict[str, Any]) -> None:
@@ -73,15 +74,20 @@ class Admission:
                            {"name": namespace, "kind": "namespaces"})
 
     def validate(self, rt: ResourceType, obj: dict[str, Any], namespace: str | None, name: str, *,
-                  partial: bool = False) -> None:
+                  partial: bool = False, applied: bool = False) -> None:
         """Decode checks (400), then every validation cause at once (422), as the real server orders them.
         A `partial` object (a server-side apply configuration) gets the decode checks only: the merged result is
-        validated whole."""
+        validated whole. An `applied` one fails its decoding as structured-merge-diff words it (500, no reason)."""
         try:
             check_types(rt, obj)
             if not partial:
                 causes = check_object(rt, obj)
         except DecodeError as e:
+            typed = e.typed_patch()
+            if applied and typed is not None:  # a server-side apply configuration: the typed patch fails (500)
+                where = f"{namespace or ''}/{name}"
+                raise ApiError(500, "", f"failed to create typed patch object ({where}; {rt.group}/{rt.version}, "
+                                        f"Kind={rt.kind}): {typed}") from None
             raise ApiError(400, "BadRequest", f"{rt.kind} in version \"{rt.version}\" cannot be handled as a "
                            f"{rt.kind}: {e}") from None
         api_version, kind = obj.get("apiVersion"), obj.get("kind")
@@ -116,7 +122,11 @@ class Admission:
     def prune_fields(self, rt: ResourceType, obj: dict[str, Any], *, strict: bool, defaults: bool = True) -> None:
         """Drop fields a custom resource's schema does not declare (under fieldValidation=Strict, refuse them), then
         fill in the schema's defaults (not for a server-side apply configuration: only its merged result)."""
-        schema = self.registry().schema(rt) if rt.group not in BUILTIN_GROUPS else None
+        if rt.group in BUILTIN_GROUPS:
+            if defaults:
+                builtin_defaults(rt.kind, obj)
+            return
+        schema = self.registry().schema(rt)
         if schema is None:
             return
         removed = prune(schema, obj)

@@ -31,6 +31,7 @@ from fleetlab.kubernetes.openapi import openapi_v2, openapi_v3_group, openapi_v3
 from fleetlab.kubernetes.patch import PatchError, json_patch, merge_patch
 from fleetlab.kubernetes.patching import load_json_body, load_yaml_body
 from fleetlab.kubernetes.protobuf import ProtobufError, decode_protobuf
+from fleetlab.kubernetes.rbac import ADMIN, Attributes, User, forbidden
 from fleetlab.kubernetes.registry import ResourceType
 from fleetlab.kubernetes.selectors import SelectorError, parse_fields, parse_labels
 from fleetlab.kubernetes.tables import to_table, wants_table
@@ -255,8 +256,9 @@ class KubeHandler(VerbHandler):
                 return
         try:
             query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True, strict_parsing=False).items()}
+            user = requester(api, self.headers)
             resp = route(api, method, parts[3:], query, body, self.headers, prefix="/" + "/".join(parts[:3]),
-                         host=self.server.server_address)
+                         host=self.server.server_address, user=user)
         except ApiError as e:
             resp = error_response(e)
         except Exception as e:  # the server never dies on one request; the client gets a 500 Status
@@ -343,9 +345,33 @@ def _decode(body: bytes, headers: Any = None, rt: ResourceType | None = None) ->
     return obj
 
 
+def requester(api: ClusterApi, headers: Any) -> User:
+    """Who a request is from: the kubeconfig's user (the bearer token is the cluster's admin), or the user its
+    Impersonate-User and Impersonate-Group headers name, once the admin's right to impersonate them is checked as
+    kube-apiserver's impersonation filter checks it."""
+    name = headers.get("Impersonate-User")
+    groups = [g for g in headers.get_all("Impersonate-Group") or []] if hasattr(headers, "get_all") else []
+    if not name:
+        if groups:
+            raise ApiError(500, "InternalError", f"Internal error occurred: requested {groups} without "
+                           "impersonating a user")
+        return ADMIN
+    impersonated = User.impersonated(name, groups)
+    sa = impersonated.service_account_ref
+    asked = [Attributes("impersonate", "", "serviceaccounts", namespace=sa[0], name=sa[1]) if sa else
+             Attributes("impersonate", "", "users", name=name)]
+    asked += [Attributes("impersonate", "", "groups", name=g) for g in groups]
+    for attrs in asked:
+        if not api.policy.authorizer.decide(ADMIN, attrs).allowed:
+            raise forbidden(ADMIN, attrs)
+    return impersonated
+
+
 def route(api: ClusterApi, method: str, parts: list[str], query: Mapping[str, str], body: bytes, headers: Any, *,
-          prefix: str, host: Any) -> Response:
+          prefix: str, host: Any, user: User = ADMIN) -> Response:
     reg = api.registry()
+    if not (parts and parts[0] in ("api", "apis") and len(parts) > 2 + (parts[0] == "apis")):
+        api.policy.check(user, Attributes(method.lower(), path="/" + "/".join(parts)))
     if not parts:
         return json_response(200, {"paths": ["/api", "/api/v1", "/apis", "/version", "/openapi/v2", "/openapi/v3"]})
     head = parts[0]
@@ -385,7 +411,7 @@ def route(api: ClusterApi, method: str, parts: list[str], query: Mapping[str, st
         raise _not_found_path()
     if sub is not None and sub not in rt.subresources:
         raise _not_found_path()
-    return _resource(api, rt, method, namespace, name, sub, query, body, headers)
+    return _resource(api, rt, method, namespace, name, sub, query, body, headers, user)
 
 
 def scale_of(obj: dict[str, Any]) -> dict[str, Any]:
@@ -436,11 +462,14 @@ def _scale(api: ClusterApi, rt: ResourceType, verb: str, namespace: str | None, 
 
 
 def _resource(api: ClusterApi, rt: ResourceType, method: str, namespace: str | None, name: str | None,
-              sub: str | None, query: Mapping[str, str], body: bytes, headers: Any) -> Response:
+              sub: str | None, query: Mapping[str, str], body: bytes, headers: Any, user: User) -> Response:
     check_query(query)
     verb = {"GET": "get" if name else ("watch" if _true(query, "watch") else "list"),
             "POST": "create", "PUT": "update", "PATCH": "patch",
             "DELETE": "delete" if name else "deletecollection"}[method]
+    api.policy.check_resource(user, verb, rt, namespace, name, sub)
+    if rt.group == "authorization.k8s.io" and verb == "create":
+        return json_response(201, api.policy.review(rt, namespace, _decode(body, headers, rt), user))
     if sub is None and verb not in rt.verbs:
         raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource",
                        {"kind": rt.plural, "group": rt.group})

@@ -134,7 +134,7 @@ class Patching:
         if meta.get("name") != name:
             raise ApiError(400, "BadRequest", f"the name of the object ({meta.get('name') or ''}) does not match the "
                            f"name on the URL ({name})")
-        self.api.admission.validate(rt, applied, namespace, name, partial=True)
+        self.api.admission.validate(rt, applied, namespace, name, partial=True, applied=True)
         now = now_rfc3339(self.api.clock())
         with self.api.store.write() as tx:
             row = tx.get(rt.key, ns_key(rt, namespace), name)

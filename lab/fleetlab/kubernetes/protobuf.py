@@ -121,6 +121,17 @@ _RESOURCE_ATTRIBUTES = _message({1: ("namespace", "text", None), 2: ("verb", "te
                                  4: ("version", "text", None), 5: ("resource", "text", None),
                                  6: ("subresource", "text", None), 7: ("name", "text", None)})
 _NON_RESOURCE = _message({1: ("path", "text", None), 2: ("verb", "text", None)})
+_SUBJECT = _message({1: ("kind", "text", None), 2: ("apiGroup", "text", None), 3: ("name", "text", None),
+                     4: ("namespace", "text", None)})
+_ROLE_REF = _message({1: ("apiGroup", "text", None), 2: ("kind", "text", None), 3: ("name", "text", None)})
+_BINDING = _message({1: ("metadata", "message", _OBJECT_META), 2: ("subjects", "list", _SUBJECT),
+                     3: ("roleRef", "message", _ROLE_REF)})
+_POLICY_RULE = _message({1: ("verbs", "list", None), 2: ("apiGroups", "list", None), 3: ("resources", "list", None),
+                         4: ("resourceNames", "list", None), 5: ("nonResourceURLs", "list", None)})
+_AGGREGATION = _message({1: ("clusterRoleSelectors", "list", _message({1: ("matchLabels", "map", None)}))})
+_SUBJECT_ACCESS = _message({1: ("resourceAttributes", "message", _RESOURCE_ATTRIBUTES),
+                            2: ("nonResourceAttributes", "message", _NON_RESOURCE), 3: ("user", "text", None),
+                            4: ("groups", "list", None), 6: ("uid", "text", None)})
 
 _PORT = _message({1: ("name", "text", None), 2: ("hostPort", "int", None), 3: ("containerPort", "int", None),
                   4: ("protocol", "text", None)})
@@ -153,6 +164,19 @@ KINDS: dict[tuple[str, str], Decoder] = {
         1: ("metadata", "message", _OBJECT_META),
         2: ("spec", "message", _message({1: ("resourceAttributes", "message", _RESOURCE_ATTRIBUTES),
                                          2: ("nonResourceAttributes", "message", _NON_RESOURCE)}))}),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): _BINDING,
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): _BINDING,
+    ("rbac.authorization.k8s.io/v1", "Role"): _message({1: ("metadata", "message", _OBJECT_META),
+                                                        2: ("rules", "list", _POLICY_RULE)}),
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): _message({1: ("metadata", "message", _OBJECT_META),
+                                                               2: ("rules", "list", _POLICY_RULE),
+                                                               3: ("aggregationRule", "message", _AGGREGATION)}),
+    ("authorization.k8s.io/v1", "SelfSubjectRulesReview"): _message({
+        1: ("metadata", "message", _OBJECT_META), 2: ("spec", "message", _message({1: ("namespace", "text", None)}))}),
+    ("authorization.k8s.io/v1", "SubjectAccessReview"): _message({1: ("metadata", "message", _OBJECT_META),
+                                                                  2: ("spec", "message", _SUBJECT_ACCESS)}),
+    ("authorization.k8s.io/v1", "LocalSubjectAccessReview"): _message({1: ("metadata", "message", _OBJECT_META),
+                                                                       2: ("spec", "message", _SUBJECT_ACCESS)}),
 }
 """The kinds whose protobuf the sandbox decodes, by (apiVersion, kind)."""
 

@@ -104,6 +104,10 @@ BUILTINS: tuple[ResourceType, ...] = (
     _rt("events.k8s.io", "v1", "events", "Event", short=("ev",)),
     _rt("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview", ns=False,
         verbs=("create",)),
+    _rt("authorization.k8s.io", "v1", "selfsubjectrulesreviews", "SelfSubjectRulesReview", ns=False,
+        verbs=("create",)),
+    _rt("authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview", ns=False, verbs=("create",)),
+    _rt("authorization.k8s.io", "v1", "localsubjectaccessreviews", "LocalSubjectAccessReview", verbs=("create",)),
     _rt("metrics.k8s.io", "v1beta1", "pods", "PodMetrics", verbs=READ_VERBS),
     _rt("metrics.k8s.io", "v1beta1", "nodes", "NodeMetrics", ns=False, verbs=READ_VERBS),
 )

@@ -62,6 +62,23 @@ def parse_labels(text: str | None) -> LabelMatcher:
     return lambda labels: all(t(labels) for t in tests)
 
 
+def label_selector(selector: Mapping[str, Any] | None) -> LabelMatcher:
+    """A metav1.LabelSelector (matchLabels and matchExpressions: In, NotIn, Exists, DoesNotExist) as a matcher;
+    an empty selector matches everything, as LabelSelectorAsSelector makes it."""
+    selector = selector or {}
+    tests: list[LabelMatcher] = [_equals(str(k), str(v), negate=False)
+                                 for k, v in (selector.get("matchLabels") or {}).items()]
+    for e in selector.get("matchExpressions") or []:
+        key, op, values = str(e.get("key")), e.get("operator"), {str(v) for v in e.get("values") or []}
+        if op in ("In", "NotIn"):
+            tests.append(_in_set(key, values, negate=op == "NotIn"))
+        elif op in ("Exists", "DoesNotExist"):
+            tests.append(_exists(key, negate=op == "DoesNotExist"))
+        else:
+            raise SelectorError(f"{op!r} is not a valid label selector operator")
+    return lambda labels: all(t(labels) for t in tests)
+
+
 def _in_set(key: str, values: set[str], *, negate: bool) -> LabelMatcher:
     return lambda labels: (labels.get(key) in values) != negate
 

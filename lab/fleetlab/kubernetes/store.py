@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +70,8 @@ class Tx:
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
         self._rv: int | None = None
+        self.changed: list[tuple[str, str, str, str]] = []
+        """(change, resource, namespace, name) of every write, for the store's `committed` hook."""
 
     def next_rv(self) -> int:
         cur = self.db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'rv' RETURNING value")
@@ -89,12 +91,14 @@ class Tx:
             "owners=excluded.owners, body=excluded.body",
             (resource, namespace, name, uid, rv, owners, text),
         )
+        self.changed.append((change, resource, namespace, name))
         self.db.execute("INSERT INTO changes (rv, resource, namespace, name, type, body) VALUES (?,?,?,?,?,?)",
                         (rv, resource, namespace, name, change, text))
         return text
 
     def remove(self, resource: str, namespace: str, name: str, rv: int, body: dict[str, Any]) -> None:
         self.db.execute("DELETE FROM objects WHERE resource=? AND namespace=? AND name=?", (resource, namespace, name))
+        self.changed.append(("DELETED", resource, namespace, name))
         self.db.execute("INSERT INTO changes (rv, resource, namespace, name, type, body) VALUES (?,?,?,?,?,?)",
                         (rv, resource, namespace, name, "DELETED", json.dumps(body, separators=(",", ":"))))
 
@@ -184,6 +188,8 @@ class Store:
         check_database(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         self.pool = ConnectionPool(path, schema=SCHEMA)
+        self.committed: Callable[[list[tuple[str, str, str, str]]], None] | None = None
+        """Called after each write transaction with what it changed (what the cluster's controllers react to)."""
         try:
             with self.write() as tx:
                 tx.db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('rv', '1000')")
@@ -199,12 +205,15 @@ class Store:
     def write(self) -> Iterator[Tx]:
         db = self._db()
         db.execute("BEGIN IMMEDIATE")
+        tx = Tx(db)
         try:
-            yield Tx(db)
+            yield tx
         except BaseException:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
+        if self.committed is not None and tx.changed:
+            self.committed(tx.changed)
 
     def close(self) -> None:
         """Close every thread's connection (a forgotten cluster holds no file open)."""

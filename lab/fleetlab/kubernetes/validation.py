@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from fleetlab.kubernetes.registry import CRD_KEY, ResourceType
+from fleetlab.kubernetes.registry import BUILTINS, CRD_KEY, ResourceType
 from fleetlib.objects import meta_of, spec_of
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -65,7 +65,19 @@ class Cause:
 
 
 class DecodeError(ValueError):
-    """The body is not the kind's type at all (a string where an object belongs): 400 BadRequest."""
+    """The body is not the kind's type at all (a string where an object belongs): 400 BadRequest. `path` and
+    `value` say where, for the wording of a server-side apply (structured-merge-diff's typed patch)."""
+
+    def __init__(self, message: str, *, path: str | None = None, value: Any = None, expected: str = "") -> None:
+        super().__init__(message)
+        self.path, self.value, self.expected = path, value, expected
+
+    def typed_patch(self) -> str | None:
+        """structured-merge-diff's words for it (`.data.x: expected string, got &value.valueUnstructured{Value:3}`)."""
+        if self.path is None:
+            return None
+        shown = str(self.value).lower() if isinstance(self.value, bool) else self.value
+        return f"{self.path}: expected {self.expected}, got &value.valueUnstructured{{Value:{shown}}}"
 
 
 def _go_type(value: Any) -> str:
@@ -81,7 +93,11 @@ def _expect(value: Any, kind: type, go_field: str, go_type: str) -> None:
 
 def _string_map(value: Any, go_field: str) -> None:
     _expect(value, dict, go_field, "map[string]string")
-    for v in (value or {}).values():
+    path = "." + go_field.split(".", 1)[1]  # ConfigMap.data -> .data, ObjectMeta.metadata.labels -> .metadata.labels
+    for k, v in (value or {}).items():
+        if v is not None and not isinstance(v, str) and not isinstance(v, (dict, list)):
+            raise DecodeError(f"json: cannot unmarshal {_go_type(v)} into Go struct field {go_field} of type string",
+                              path=f"{path}.{k}", value=v, expected="string")
         _expect(v, str, go_field, "string")
 
 
@@ -235,11 +251,25 @@ def _containers_causes(pod_spec: dict[str, Any], where: str) -> list[Cause]:
     return out
 
 
+STANDARD_FINALIZERS = ("kubernetes", "orphan", "foregroundDeletion")
+
+
+def _builtin_finalizer_causes(meta: dict[str, Any]) -> list[Cause]:
+    """A built-in object's finalizers must be standard or fully qualified (`domain/name`): the core validation
+    refuses `finalizers.fluxcd.io` on a ConfigMap (custom resources only get a warning)."""
+    return [Cause(f"metadata.finalizers[{i}]", "FieldValueInvalid",
+                  f'Invalid value: "{f}": name is neither a standard finalizer name nor is it fully qualified')
+            for i, f in enumerate(meta.get("finalizers") or [])
+            if isinstance(f, str) and "/" not in f and f not in STANDARD_FINALIZERS]
+
+
 def check_object(rt: ResourceType, obj: dict[str, Any]) -> list[Cause]:
     """Every problem the real server's validation reports for a decoded object (metadata, built-in fields)."""
     meta = obj.get("metadata") or {}
     out = _name_causes(rt, str(meta.get("name") or "")) if meta.get("name") else []
     out += _metadata_causes(meta)
+    if rt.group in {t.group for t in BUILTINS}:
+        out += _builtin_finalizer_causes(meta)
     if rt.key in ("/configmaps", "/secrets"):
         out += _data_causes(rt, obj)
     elif rt.key == "apps/deployments":

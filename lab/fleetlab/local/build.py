@@ -13,6 +13,11 @@ cache at build time.
   controllers, the SSH endpoint and the log server beside them with ports it chooses.
 - helm: `go install helm.sh/helm/v4/cmd/helm@<version>`, the version the Flux release's helm-controller links;
   the sandbox's helm-controller renders charts with its `helm template`.
+- The flux CLI of each release in FLUX_CLI_VERSIONS, from a copy of `github.com/fluxcd/flux2/v2` whose
+  `cmd/flux/manifests/` (embedded, absent from the module zip) is filled as flux2's bundle step fills it: from
+  the release assembled out of the pinned controller modules (fleetlab.release.assembled) where they are
+  served (v2.9.2, whose `install.yaml` the local stack installs), else from the sandbox's written release
+  (v2.5.1). Built with flux2's release flags (`-s -w -X main.VERSION=<version>`).
 - The Flux controllers: each from its own module copy (their go.mod files carry `replace ... => ./api`, so
   `go install` refuses them, and `main` imports `internal/`), with the `api` module put where the replace
   expects it.
@@ -38,7 +43,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from fleetlab.versions import GO_MIN, LOCAL, LocalVersions, cache_dir
+from fleetlab.release import assembled
+from fleetlab.release.manifests import install_objects, install_yaml
+from fleetlab.versions import FLUX_CLI_VERSIONS, GO_MIN, LOCAL, LocalVersions, assembled_release, cache_dir
 from fleetlib.errors import FleetError, clip
 from fleetlib.files import write_atomic
 
@@ -209,15 +216,22 @@ def build(cache: Path | None = None, versions: LocalVersions = LOCAL, *, say: Sa
     go = check_go()
     started = time.monotonic()
     built: list[dict[str, Any]] = []
-    planned = [*MAINS, "kwok", "helm", *versions.flux.controllers]
+    clis = [f"flux-{v}" for v in FLUX_CLI_VERSIONS]
+    planned = [*MAINS, "kwok", "helm", *versions.flux.controllers, *clis]
+    embedded = {f"flux-{v}": hashlib.sha256(install_yaml(v).encode()).hexdigest()[:12]
+                for v in FLUX_CLI_VERSIONS if v != versions.flux.version}
+    """A CLI embedding the sandbox's written release is rebuilt when that release changes."""
     stamp_base = f"{go}|{versions.key}|{hashlib.sha256(json.dumps(MAINS).encode()).hexdigest()[:12]}"
-    if all(up_to_date(bins / name, f"{stamp_base}|{name}") for name in planned):
+    def inputs_of(name: str) -> str:
+        return f"{stamp_base}|{name}" + (f"|{embedded[name]}" if name in embedded else "")
+
+    if all(up_to_date(bins / name, inputs_of(name)) for name in planned):
         say(f"✔ local stack binaries are up to date in {bins}")
         return {"seconds": 0.0, "built": [], "bin": str(bins), "disk_bytes": disk_bytes(root)}
 
     def step(name: str, what: str, run: Callable[[], object]) -> None:
         target = bins / name
-        inputs = f"{stamp_base}|{name}"
+        inputs = inputs_of(name)
         if up_to_date(target, inputs):
             say(f"✔ {name} up to date")
             return
@@ -248,9 +262,43 @@ def build(cache: Path | None = None, versions: LocalVersions = LOCAL, *, say: Sa
             step(controller, f"github.com/fluxcd/{controller} {versions.flux.controllers[controller]}",
                  partial(run_go, ["build", "-trimpath", "-p", "2", "-ldflags", "-s -w", "-o", str(bins / controller),
                                   "."], cwd=folder))
+    if not all(up_to_date(bins / n, inputs_of(n)) for n in clis):
+        release = flux_release(work, versions, cache or cache_dir())
+        for version in FLUX_CLI_VERSIONS:
+            step(f"flux-{version}", f"github.com/fluxcd/flux2/v2 {version}",
+                 partial(flux_cli, work, version, bins / f"flux-{version}",
+                         release / "bundle" if version == versions.flux.version else None))
     seconds = round(time.monotonic() - started, 1)
     say(f"✔ built {len(built)} binaries in {seconds:.0f} s into {bins}")
     return {"seconds": seconds, "built": built, "bin": str(bins), "disk_bytes": disk_bytes(root)}
+
+
+def flux_release(work: Path, versions: LocalVersions, cache: Path) -> Path:
+    """The built release's real install manifests, assembled from flux2's and the controllers' modules."""
+    out = assembled_release(versions, cache)
+    if not (out / "install.yaml").exists():
+        flux2 = Path(download(FLUX2, versions.flux.version, work=work)["Dir"])
+        assembled.assemble(flux2, out, download=lambda module, tag: Path(download(module, tag, work=work)["Dir"]))
+    return out
+
+
+FLUX2 = "github.com/fluxcd/flux2/v2"
+
+
+def flux_cli(work: Path, version: str, target: Path, bundle: Path | None) -> None:
+    """The flux CLI at `version` with its embedded manifests from `bundle` (else from the sandbox's release)."""
+    source = work / f"flux2@{version}"
+    if not (source / "go.mod").exists():
+        _module_copy(Path(download(FLUX2, version, work=work)["Dir"]), source)
+    embedded = source / "cmd" / "flux" / "manifests"
+    if embedded.exists():
+        shutil.rmtree(embedded)
+    if bundle is not None:
+        shutil.copytree(bundle, embedded)
+    else:
+        assembled.bundle_from_objects(install_objects(version), embedded)
+    run_go(["build", "-trimpath", "-p", "2", "-ldflags", f"-s -w -X main.VERSION={version.lstrip('v')}",
+            "-o", str(target), "./cmd/flux"], cwd=source)
 
 
 def _go_install(bins: Path, work: Path, package: str, name: str) -> None:

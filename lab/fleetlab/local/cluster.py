@@ -37,7 +37,7 @@ import yaml
 
 from fleetlab.local.components import write_kwok_config
 from fleetlab.local.pki import LocalPki
-from fleetlab.local.processes import pid_alive
+from fleetlab.pids import pid_alive
 from fleetlab.versions import LOCAL, LocalVersions, bin_dir
 from fleetlib.errors import ClusterError, InputError
 from fleetlib.files import make_private_dir, write_atomic

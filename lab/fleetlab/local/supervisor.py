@@ -21,6 +21,7 @@ import ssl
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from fleetlab.github.enterprise import HOST as ENTERPRISE_HOST
 from fleetlab.github.home import github_token, sandbox_root
 from fleetlab.github.hub import Hub
 from fleetlab.github.sshgit import SshGitServer
+from fleetlab.kubernetes.defaulting import image_tag
 from fleetlab.local.cluster import LocalCluster, wait_http
 from fleetlab.local.components import commands as control_plane_commands
 from fleetlab.local.components import node_object
@@ -132,6 +134,8 @@ class FluxKubelet:
         """controller -> its memory limit in bytes: exceeded, the process is killed as the kernel would (OOM)."""
         self.life: dict[str, dict[str, Any]] = {}
         """controller -> restarts, last termination, and what its pod's status last said."""
+        self.refused: dict[str, str] = {}
+        """controller -> the image its Deployment names that no built binary is (its pods get ImagePullBackOff)."""
         self.pod_states: dict[tuple[str, str], tuple[str | None, bool]] = {}
         """(namespace, pod) -> the manager container's state its status shows, and whether it shows a last
         termination."""
@@ -157,12 +161,21 @@ class FluxKubelet:
         self.pods = {(p.metadata.namespace, p.metadata.name): (p.metadata.labels or {}).get("app", "")
                      for p in pods if (p.metadata.labels or {}).get("app") in wanted}
         self.pod_states = {(p.metadata.namespace, p.metadata.name): _container_state(p) for p in pods}
+        for name, (_, container) in list(wanted.items()):
+            image = str(container.image or "")
+            if (image_tag(image) or "latest") != self.sup.cluster.versions.flux.controllers.get(name):
+                self.refused[name] = image
+                del wanted[name]
+            else:
+                self.refused.pop(name, None)
         for name in list(self.children):
             if name not in wanted:
                 self.children.pop(name).stop()
                 self.specs.pop(name, None)
         for name, (deployment, container) in wanted.items():
             self.run_controller(name, deployment, self.sup.api.sanitize_for_serialization(container))
+        for name, image in self.refused.items():
+            self.report_unpullable(name, image)
 
     def pod_selector(self) -> str:
         """The controllers' pods carry `app: <controller>` (the release's labels are on the Deployments only)."""
@@ -238,23 +251,26 @@ class FluxKubelet:
                 return True
         return False
 
-    def report_container(self, name: str, child: Child, life: dict[str, Any]) -> None:
+    def report_unpullable(self, name: str, image: str) -> None:
+        """A Deployment naming a controller version this stack did not build: its pods say what a kubelet says of
+        an image it cannot pull, naming the versions it can run (never a pod claiming one version while another
+        runs)."""
+        built = self.sup.cluster.versions
+        message = (f'Back-off pulling image "{image}": the local stack runs {name} '
+                   f"{built.flux.controllers.get(name, '(not built)')} only (Flux {built.flux.version}); "
+                   f"install Flux {built.flux.version}, or rehearse other releases on the sandbox")
+        status = {"name": "manager", "ready": False, "started": False, "restartCount": 0, "image": image,
+                  "imageID": "", "state": {"waiting": {"reason": "ImagePullBackOff", "message": message}}}
+        self._patch_pods(name, lambda _namespace, _pod: status, ready=False)
+
+    def _patch_pods(self, name: str, status_of: Callable[[str, str], dict[str, Any]], *, ready: bool) -> None:
+        """Put the manager container's status (per namespace and pod) in each pod of the controller, once."""
         core = self.sup.core()
+        life = self.life.setdefault(name, {"restarts": 0, "last": None, "dead": False, "reported": None})
         for (namespace, pod), app in list(self.pods.items()):
             if app != name:
                 continue
-            if child.alive():
-                state: dict[str, Any] = {"running": {"startedAt": _stamp(time.time() - (time.monotonic()
-                                                                                          - child.started_at))}}
-                ready = time.monotonic() - child.started_at > 2
-            else:
-                backoff = min(BACKOFF_MAX, 10.0 * 2 ** max(0, child.restarts - 1))
-                state = {"waiting": {"reason": "CrashLoopBackOff", "message": f"back-off {go_duration(backoff)} "
-                                     f"restarting failed container=manager pod={pod}_{namespace}"}}
-                ready = False
-            status = {"name": "manager", "ready": ready, "started": child.alive(), "restartCount": life["restarts"],
-                      "state": state, "lastState": {"terminated": life["last"]} if life["last"] else None,
-                      "image": self.images.get(name, ""), "imageID": ""}
+            status = status_of(namespace, pod)
             key = json.dumps([pod, status], sort_keys=True)
             if life.get("reported") == key:
                 continue
@@ -267,6 +283,23 @@ class FluxKubelet:
                 life["reported"] = key
             except (ApiException, OSError) as e:
                 log.debug("reporting %s: %s", pod, e)
+
+    def report_container(self, name: str, child: Child, life: dict[str, Any]) -> None:
+        ready = child.alive() and time.monotonic() - child.started_at > 2
+
+        def status(namespace: str, pod: str) -> dict[str, Any]:
+            if child.alive():
+                state: dict[str, Any] = {"running": {"startedAt": _stamp(time.time() - (time.monotonic()
+                                                                                          - child.started_at))}}
+            else:
+                backoff = min(BACKOFF_MAX, 10.0 * 2 ** max(0, child.restarts - 1))
+                state = {"waiting": {"reason": "CrashLoopBackOff", "message": f"back-off {go_duration(backoff)} "
+                                     f"restarting failed container=manager pod={pod}_{namespace}"}}
+            return {"name": "manager", "ready": ready, "started": child.alive(), "restartCount": life["restarts"],
+                    "state": state, "lastState": {"terminated": life["last"]} if life["last"] else None,
+                    "image": self.images.get(name, ""), "imageID": ""}
+
+        self._patch_pods(name, status, ready=ready)
 
 
 class Supervisor:

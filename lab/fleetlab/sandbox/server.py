@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import atexit
 import base64
+import hmac
 import json
 import os
+import re
 import shutil
 import threading
 from collections.abc import Callable, Iterable
@@ -29,13 +31,14 @@ from fleetlab.charts.artifacts import ArtifactStore, publish_demo_chart
 from fleetlab.charts.server import ChartServer
 from fleetlab.faults import scenarios as faults
 from fleetlab.faults.cluster import InProcess
-from fleetlab.flux import ControllerSet, FluxSettings
+from fleetlab.flux import ControllerSet, FluxSettings, remote
 from fleetlab.github.home import github_token, sandbox_root
 from fleetlab.github.hub import Hub, HubServer
 from fleetlab.kubernetes.apiserver import ClusterApi
 from fleetlab.kubernetes.kubehttp import FlakyApi, KubeServer
 from fleetlab.kubernetes.store import DamagedState, Store, check_database
 from fleetlab.metrics.prometheus import ClusterMetrics, PromServer
+from fleetlab.pids import pid_alive
 from fleetlab.pki import Pki
 from fleetlab.release.manifests import release_asset
 from fleetlib.files import private_files, write_atomic
@@ -101,9 +104,12 @@ class Sandbox:
         sandbox = cls(home, pki, kube, hub, hub_server, prom, threads, settings or FluxSettings.from_env(),
                       controllers, charts=charts)
         atexit.register(sandbox.stop)
+        remote.RESOLVERS.append(sandbox.remote_cluster)
         return sandbox
 
     def stop(self) -> None:
+        if self.remote_cluster in remote.RESOLVERS:
+            remote.RESOLVERS.remove(self.remote_cluster)
         for flux in list(self.flux.values()):
             flux.stop()
         self.flux.clear()
@@ -132,6 +138,19 @@ class Sandbox:
                         api, self.hub, self.settings, artifacts=cluster_db(self.home, cid).parent / "artifacts",
                         proxy=self.charts.proxy_url if self.charts else None, working_set=metrics.working_set)
         return self.kube.clusters[key]
+
+    def remote_cluster(self, server: str, token: str | None) -> ClusterApi | None:
+        """The cluster of this sandbox a kubeconfig names (a Kustomization's spec.kubeConfig): its URL's
+        /clusters/<stage>/<cluster> on the loopback and that cluster's own token; None for anything else."""
+        m = re.fullmatch(r"https://127\.0\.0\.1:\d+/clusters/([^/]+)/([^/]+)/?", server)
+        if m is None or not token:
+            return None
+        cid = ClusterId(m.group(1), m.group(2))
+        if not hmac.compare_digest(token, self.pki.cluster_token(cid.stage, cid.cluster)):
+            return None
+        if (cid.stage, cid.cluster) not in self.kube.clusters and not cluster_db(self.home, cid).exists():
+            return None
+        return self.add_cluster(cid)
 
     def cluster(self, cid: ClusterId) -> ClusterApi:
         return self.add_cluster(cid)
@@ -207,20 +226,10 @@ def remove_stale_kubeconfigs(folder: Path) -> list[Path]:
     removed = []
     for path in folder.glob("kubeconfig-*.yaml") if folder.is_dir() else []:
         pid = path.stem.removeprefix("kubeconfig-")
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             path.unlink(missing_ok=True)
             removed.append(path)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def reset(home: Path, cid: ClusterId | None = None) -> list[str]:
