@@ -124,6 +124,10 @@ def _evidence(target: str, env: dict[str, str]) -> str:
                *args]
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60, check=False)
         out.append(f"\n$ kubectl {' '.join(args)}\n{done.stdout[-3000:]}{done.stderr[-500:]}")
+    if target == "local":  # the kubelet's word on the controllers it ran (started, exited, killed)
+        log = LocalCluster(home, ClusterId(STAGE, CLUSTERS[target])).state / "logs" / "supervisor.log"
+        lines = log.read_text(errors="replace").splitlines()[-30:] if log.is_file() else ["(no supervisor log)"]
+        out.append("\n$ tail supervisor.log\n" + "\n".join(lines))
     return "".join(out)
 
 

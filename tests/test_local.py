@@ -192,6 +192,16 @@ def test_ports_are_distinct_and_a_shared_pair_is_never_kept(tmp_path: Path) -> N
     flat = [p for k, p in again.items() if isinstance(p, int)] + [p for c in again["flux"].values() for p in c.values()]
     assert len(flat) == len(set(flat))
     assert again["apiserver"] != first["apiserver"] and again["etcd"] == first["etcd"]
+    low, high = (int(n) for n in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[:2])
+    outgoing = [p for p in flat if low <= p <= high]  # a client connection may hold such a port when it is bound
+    assert not outgoing, f"ports in the kernel's ephemeral range {low}-{high}: {outgoing}"
+    neighbour = LocalCluster(tmp_path, ClusterId(STAGE, "neighbour"))
+    neighbour.state.mkdir(parents=True)
+    (neighbour.state / "ports.json").write_text(json.dumps(again))  # as if it had been handed the same ports
+    theirs = neighbour.allocate_ports()
+    shared = set(flat) & ({p for p in theirs.values() if isinstance(p, int)}
+                          | {p for c in theirs["flux"].values() for p in c.values()})
+    assert not shared, f"two clusters of one home were given the same ports (their controllers bind late): {shared}"
 
 
 def test_up_heals_a_cluster_whose_processes_are_gone(built: Path, env: dict[str, str]) -> None:

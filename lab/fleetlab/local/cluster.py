@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import random
 import signal
 import socket
 import ssl
@@ -63,6 +64,23 @@ def fleet_kubeconfig(home: Path) -> Path:
     return local_root(home) / "kubeconfig"
 
 
+def _listen_range() -> tuple[int, int] | None:
+    """Where the stack's listening ports are chosen: below the kernel's ephemeral range, which it hands to
+    outgoing connections. A port taken from that range (bind to 0) is free when chosen but may be a client
+    connection's own port by the time a controller starts minutes later; its bind then fails and the controller
+    crash-loops. (With an ephemeral range that starts low, the ports above it; None: no room outside it.)"""
+    try:
+        low, high = (int(n) for n in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[:2])
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    if low >= 20000:
+        return 10000, low
+    return (high + 1, 65536) if high < 60000 else None
+
+
+LISTEN_RANGE = _listen_range()
+
+
 def _bound(port: int) -> socket.socket | None:
     """A socket bound to 127.0.0.1:`port` (0: any free one), or None when that port is in use."""
     sock = socket.socket()
@@ -100,22 +118,26 @@ class LocalCluster:
     def allocate_ports(self) -> dict[str, Any]:
         """The cluster's ports, all distinct and checked free together (each held bound until every one is chosen):
         the ones it used before where they still are (the node and the kubeconfig keep pointing at them), new ones
-        otherwise, so a port two roles once shared is never handed out twice again."""
+        otherwise, so a port two roles once shared is never handed out twice again. Ports another cluster of this
+        home has chosen are never taken, bound yet or not (its controllers bind theirs when Flux is installed)."""
         try:
             old = dict(json.loads((self.state / "ports.json").read_text()))
         except (OSError, ValueError):
             old = {}
+        others = self._ports_of_other_clusters()
         held: dict[int, socket.socket] = {}
 
         def take(port: Any) -> int:
-            if isinstance(port, int) and port not in held:
+            if isinstance(port, int) and port not in held and port not in others:
                 sock = _bound(port)
                 if sock is not None:
                     held[port] = sock
                     return port
-            while True:  # the kernel never hands out a port that is bound, so these are distinct
-                sock = _bound(0)
-                if sock is not None:
+            while True:  # a port that is bound is never chosen twice, so these are distinct
+                sock = _bound(random.randrange(*LISTEN_RANGE) if LISTEN_RANGE else 0)
+                if sock is not None and int(sock.getsockname()[1]) in others:
+                    sock.close()
+                elif sock is not None:
                     got = int(sock.getsockname()[1])
                     held[got] = sock
                     return got
@@ -129,6 +151,19 @@ class LocalCluster:
                 sock.close()
         write_atomic(self.state / "ports.json", json.dumps(ports, indent=1))
         return ports
+
+    def _ports_of_other_clusters(self) -> set[int]:
+        taken: set[int] = set()
+        for path in local_root(self.home).glob("*/*/ports.json"):
+            if path.parent == self.state:
+                continue
+            try:
+                ports = dict(json.loads(path.read_text()))
+            except (OSError, ValueError):
+                continue
+            taken.update(p for p in ports.values() if isinstance(p, int))
+            taken.update(p for roles in (ports.get("flux") or {}).values() for p in roles.values())
+        return taken
 
     def ports(self) -> dict[str, Any]:
         try:
