@@ -4,6 +4,7 @@
     fig = readiness_summary(fluxview.get(facts))
     fig = usage_over_time(usage, lines={"request": 0.05, "recommended request": 0.012}, resource="cpu")
     fig = fleet_view(rows, resource="memory", kind="request")
+    fig = fleet_usage(usage_rows, resource="memory")
 """
 
 from __future__ import annotations
@@ -186,6 +187,57 @@ def fleet_view(rows: Sequence[Mapping[str, Any]] | pd.DataFrame, *, resource: st
                 ax.text(j, i, f"x{2 ** value:.2f}", ha="center", va="center", fontsize=8)
         fig.colorbar(image, ax=ax, label="log2(recommended / current)")
     ax.set_title(title or f"{resource} {kind}: recommended / current")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def fleet_usage(rows: Sequence[Mapping[str, Any]] | pd.DataFrame, *, resource: str = "memory",
+                title: str = "") -> Figure:
+    """Each cluster's controllers, one row each: p95 usage as a bar with the median and the peak marked, beside the
+    current request and limit (a limit far off the scale is a note at the row's end, not a squashed axis), and a
+    red row label where the container was OOM-killed (from the tuning runbook's `usage` records)."""
+    frame = pd.DataFrame(rows)
+    mine = frame[frame["resource"] == resource].reset_index(drop=True) if len(frame) else frame
+    fig, ax = plt.subplots(figsize=(9, 0.32 * max(4, len(mine)) + 1.3))
+    if mine.empty or mine["p95"].isna().all():
+        ax.text(0.5, 0.5, "no usage recorded", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        plt.close(fig)
+        return fig
+    scale, unit = UNITS[resource]
+
+    def values(column: str) -> np.ndarray:
+        return pd.to_numeric(mine[column], errors="coerce").to_numpy(dtype=float) * scale
+
+    p50, p95, peak, request, limit = (values(c) for c in ("p50", "p95", "peak", "request", "limit"))
+    top = float(np.nanmax(np.concatenate([peak, request, p95]))) * 1.25 or 1.0
+    y = np.arange(len(mine))
+    ax.barh(y, np.nan_to_num(p95), height=0.55, color="#90caf9", label="p95 usage")
+    ax.plot(p50, y, "|", color="#0d47a1", ms=9, mew=1.5, label="median")
+    ax.plot(peak, y, "o", color="#0d47a1", ms=3.5, label="peak")
+    ax.plot(request, y, "d", color="#2e7d32", ms=6, label="request")
+    shown = np.where(limit <= top, limit, np.nan)
+    ax.plot(shown, y, "s", color="#c62828", ms=5, label="limit")
+    for i, value in enumerate(limit):
+        if np.isfinite(value) and value > top:
+            ax.annotate(f"limit {value:.0f} {unit} →", xy=(0.995, i), xycoords=("axes fraction", "data"),
+                        ha="right", va="center", fontsize=6, color="#c62828")
+    killed = pd.to_numeric(mine["oom_kills"], errors="coerce").fillna(0).astype(int).tolist() \
+        if "oom_kills" in mine else [0] * len(mine)
+    labels = [f"{c} · {str(n).removesuffix('-controller')}" + (f" ({k} OOM)" if k else "")
+              for c, n, k in zip(mine["cluster"], mine["controller"], killed, strict=True)]
+    ax.set_yticks(y, labels, fontsize=7)
+    for tick, kills in zip(ax.get_yticklabels(), killed, strict=True):
+        if kills:
+            tick.set_color("#b71c1c")
+    ax.invert_yaxis()
+    ax.set_xlim(0, top)
+    ax.set_xlabel(unit)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.5 / (0.32 * max(4, len(mine)))), ncol=5,
+              frameon=False)  # below the axis label: never over a row or an off-scale note
+    ax.set_title(title or f"{resource}: usage of each controller across the fleet, with its request and limit",
+                 fontsize=9)
     fig.tight_layout()
     plt.close(fig)
     return fig

@@ -6,6 +6,7 @@ Tables, each present when some run recorded it:
 - `bootstrap`: per cluster, the bootstrap status, Flux version, revision and commits;
 - `findings`: every troubleshooting finding, and `severity` counts per cluster;
 - `recommendations`: the tuning rows across the fleet;
+- `usage`: per cluster and controller, what it used (median, p95, peak) beside its request and limit;
 - `changes`: per cluster, what the add-app and alerts runbooks did (app or provider, status, commit).
 
     written = write([run_folder], out=None)     # {"html": ..., "runs.csv": ..., ...}
@@ -48,7 +49,7 @@ class FleetReport:
     @classmethod
     def load(cls, folders: Sequence[Path]) -> FleetReport:
         indexes = [(Path(f), read_index(Path(f))) for f in folders]
-        runs, bootstrap, findings, recommendations, changes = [], [], [], [], []
+        runs, bootstrap, findings, recommendations, usage, changes = [], [], [], [], [], []
         for folder, index in indexes:
             for c in index["clusters"]:
                 cluster = f"{c['stage']}/{c['cluster']}"
@@ -67,6 +68,7 @@ class FleetReport:
                 findings += [{"cluster": cluster, "run": index["run_id"], **f}
                              for f in grouped(records.get("findings") or [])]
                 recommendations += [{**r, "cluster": cluster} for r in records.get("recommendations") or []]
+                usage += [{**r, "cluster": cluster} for r in records.get("usage") or []]
                 for key, what in (("app", "app"), ("alerts", "provider")):
                     if key in records:
                         r = records[key]
@@ -89,6 +91,9 @@ class FleetReport:
             report.tables["severity"].index.name = "cluster (run)"
         if recommendations:
             report.tables["recommendations"] = pd.DataFrame(recommendations)
+        if usage:
+            report.tables["usage"] = pd.DataFrame(usage, columns=["cluster", "controller", "resource", "p50", "p95",
+                                                                  "peak", "request", "limit", "oom_kills"])
         if changes:
             report.tables["changes"] = pd.DataFrame(changes)
         return report
@@ -105,6 +110,9 @@ class FleetReport:
             rows = _numeric(self.tables["recommendations"])
             out["memory"] = charts.fleet_view(rows, resource="memory", kind="request")
             out["cpu"] = charts.fleet_view(rows, resource="cpu", kind="request")
+        if "usage" in self.tables:
+            for resource in ("memory", "cpu"):
+                out[f"{resource} usage"] = charts.fleet_usage(self.tables["usage"], resource=resource)
         return out
 
     # --- HTML -----------------------------------------------------------------------------------
@@ -131,6 +139,10 @@ class FleetReport:
                       _img(figures["cpu"], "CPU requests"), f"<p>{len(changes)} value(s) would change.</p>",
                       _table(rec[["cluster", "controller", "resource", "kind", "current", "recommended", "severity",
                                   "reason"]])]
+        if "usage" in self.tables:
+            parts += ["<h2>Controller usage across the fleet</h2>",
+                      _img(figures["memory usage"], "memory usage per controller"),
+                      _img(figures["cpu usage"], "CPU usage per controller"), _table(_usage_text(self.tables["usage"]))]
         if "changes" in self.tables:
             parts += ["<h2>Applications and alerts</h2>", _table(self.tables["changes"])]
         return PAGE.format(title="Fleet report", body="\n".join(parts))
@@ -142,6 +154,20 @@ def _numeric(rows: pd.DataFrame) -> pd.DataFrame:
     def value(text: Any) -> float | None:
         return None if text is None or (isinstance(text, float) and pd.isna(text)) else parse_quantity(str(text))
     return rows.assign(current_value=rows["current"].map(value), recommended_value=rows["recommended"].map(value))
+
+
+def _usage_text(usage: pd.DataFrame) -> pd.DataFrame:
+    """The usage table in a person's units (millicores, MiB), unset values blank."""
+    from fleetlib.quantity import format_cpu, format_memory
+
+    def shown(row: pd.Series, column: str) -> str:
+        value = row[column]
+        if value is None or pd.isna(value):
+            return ""
+        return format_cpu(float(value)) if row["resource"] == "cpu" else format_memory(float(value))
+    columns = ("p50", "p95", "peak", "request", "limit")
+    text = usage.assign(**{c: usage.apply(shown, axis=1, args=(c,)) for c in columns})
+    return text.rename(columns={"p50": "median", "oom_kills": "OOM kills"})
 
 
 def run_label(cluster: str, run: str) -> str:
@@ -201,7 +227,7 @@ def _severity_chart(counts: pd.DataFrame) -> Figure:
 
 def _img(fig: Figure, alt: str) -> str:
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90)
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
     data = base64.b64encode(buffer.getvalue()).decode()
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
@@ -211,12 +237,21 @@ def _table(frame: pd.DataFrame, *, links: dict[str, Path | None] | None = None) 
     folder the page is written in (its value)."""
     shown = frame.astype(object).where(frame.notna(), "")  # no "None" or "NaN" in cells
     shown.columns.name = None
-    shown = shown.map(lambda v: html.escape(str(v)))
+    shown = shown.map(_cell)
     for column, base in (links or {}).items():
         if column in shown:
             shown[column] = [f'<a href="{html.escape(_relative(str(p), base))}">{html.escape(Path(str(p)).name)}</a>'
                              if p else "" for p in frame[column]]
     return shown.to_html(index=False, escape=False, border=0, classes="t")
+
+
+def _cell(value: Any) -> str:
+    """A cell's HTML: a short word (an id like `stale-revision`, a severity, a quantity) kept on one line, so its
+    column is as wide as its content; prose wraps, in a column never narrower than a short sentence."""
+    text = html.escape(str(value))
+    if text and len(text) <= 32 and not any(c.isspace() for c in text):
+        return f"<span class=w>{text}</span>"
+    return f"<div class=p>{text}</div>" if len(text) > 40 else text
 
 
 def _relative(path: str, base: Path | None) -> str:
@@ -230,8 +265,9 @@ body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #212121; }}
 h1 {{ margin-bottom: .2rem; }} .meta {{ color: #616161; }} .bad {{ color: #c62828; }}
 table.t {{ border-collapse: collapse; font-size: .85rem; margin: .5rem 0 1.5rem; }}
 table.t th, table.t td {{ border-bottom: 1px solid #e0e0e0; padding: .25rem .6rem; text-align: left; vertical-align: top;
-  min-width: 6ch; max-width: 60ch; overflow-wrap: anywhere; }}
-table.t th {{ background: #f5f5f5; }} img {{ max-width: 100%; display: block; margin: .5rem 0; }}
+  min-width: 6ch; max-width: 60ch; overflow-wrap: break-word; }}
+table.t th {{ background: #f5f5f5; }} table.t .w {{ white-space: nowrap; }}
+table.t .p {{ min-width: 24ch; }} img {{ max-width: 100%; display: block; margin: .5rem 0; }}
 </style></head>
 <body>
 {body}

@@ -50,7 +50,10 @@ def figure_text(figure: Any) -> str:
     if title:
         parts.append(title)
     for ax in figure.get_axes():
-        if not ax.get_visible() or (not ax.has_data() and not ax.get_title()):
+        if not ax.get_visible():
+            continue
+        if not ax.has_data() and not ax.get_title():  # a placeholder ("no samples") says so in its text
+            parts += [t.get_text() for t in ax.texts if t.get_visible() and t.get_text()]
             continue
         what = ax.get_title() or "a plot"
         axes = " against ".join(x for x in (ax.get_ylabel(), ax.get_xlabel()) if x)

@@ -114,7 +114,8 @@ def test_report_renders_in_headless_chromium(fleet_home: Path, healthy_run: Path
     assert tune_run.name in (tmp_path / "latest" / "runs.csv").read_text()
     page_file = tmp_path / "report" / "report.html"
     assert {p.name for p in (tmp_path / "report").iterdir()} == {
-        "report.html", "runs.csv", "bootstrap.csv", "findings.csv", "severity.csv", "recommendations.csv"}
+        "report.html", "runs.csv", "bootstrap.csv", "findings.csv", "severity.csv", "recommendations.csv",
+        "usage.csv"}
     chromium = os.environ.get("FLEET_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
     assert chromium, "headless Chromium is needed: ./dev test installs Debian's chromium, or set FLEET_CHROMIUM"
     from playwright.sync_api import sync_playwright
@@ -129,21 +130,32 @@ def test_report_renders_in_headless_chromium(fleet_home: Path, healthy_run: Path
             assert page.title() == "Fleet report"
             assert page.locator("h2").all_inner_texts() == [
                 "Runs per cluster", "Bootstrap state", "Findings per cluster and severity",
-                "Tuning recommendations across the fleet"]
+                "Tuning recommendations across the fleet", "Controller usage across the fleet"]
             images = page.evaluate("[...document.images].map(i => [i.alt, i.complete && i.naturalWidth > 0])")
             assert images == [["run status per cluster", True], ["bootstrap state per cluster", True],
-                              ["findings per cluster", True], ["memory requests", True], ["CPU requests", True]]
+                              ["findings per cluster", True], ["memory requests", True], ["CPU requests", True],
+                              ["memory usage per controller", True], ["CPU usage per controller", True]]
             first_table = page.locator("table").first.inner_text()
             for cluster in SHIPPED:
                 assert cluster in first_table
             assert "10 ok, 0 failed" in page.locator(".meta").inner_text()  # 4 bootstraps, 4 checks, 2 tunings
-            tuning = page.locator("table").last.inner_text()
+            tuning = page.locator("table").nth(4).inner_text()
             assert "dev/services-amer\tkustomize-controller\tmemory\trequest" in tuning
+            usage = page.locator("table").last.inner_text()  # what each controller used, beside its request
+            assert "dev/services-amer\tkustomize-controller\tmemory\t" in usage
             # each cluster's executed notebook, linked relative to the page, resolves
             links = page.evaluate("[...document.querySelectorAll('table a')].map(a => a.getAttribute('href'))")
             assert len(links) == 10 and all((page_file.parent / link).resolve().is_file() for link in links)
             headers = page.locator("table").nth(3).locator("th").all_inner_texts()  # findings: one row per run
             assert headers[:3] == ["cluster", "run", "id"]
+            # whole words: a short word (a severity, a status) is never broken over two lines of its cell
+            broken = page.evaluate("""[...document.querySelectorAll('td')].filter(td => {
+                const text = td.innerText.trim();
+                if (!text || /\\s/.test(text) || text.length > 20) return false;
+                const range = document.createRange(); range.selectNodeContents(td);
+                return new Set([...range.getClientRects()].map(r => Math.round(r.top))).size > 1;
+            }).map(td => td.innerText)""")
+            assert broken == []
             # kept with the run's outputs: the report as a person sees it
             page.screenshot(path=str(page_file.with_name("report.png")), full_page=True)
         finally:

@@ -85,6 +85,26 @@ def test_a_usage_chart_marks_oom_kills() -> None:
     assert "OOM kill" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
 
 
+def test_the_fleet_usage_chart_shows_request_limit_and_kills_and_notes_an_off_scale_limit() -> None:
+    from fleetlib.charts import fleet_usage
+
+    mib = 2**20
+    rows = [{"cluster": "dev/a", "controller": "source-controller", "resource": "memory", "p50": 40 * mib,
+             "p95": 60 * mib, "peak": 70 * mib, "request": 64 * mib, "limit": 1024 * mib, "oom_kills": 0},
+            {"cluster": "dev/b", "controller": "helm-controller", "resource": "memory", "p50": 90 * mib,
+             "p95": 120 * mib, "peak": 128 * mib, "request": 64 * mib, "limit": 128 * mib, "oom_kills": 2},
+            {"cluster": "dev/b", "controller": "helm-controller", "resource": "cpu", "p50": 0.1, "p95": 0.2,
+             "peak": 0.3, "request": 0.1, "limit": None, "oom_kills": 0}]
+    ax = fleet_usage(rows, resource="memory").axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == ["dev/a · source", "dev/b · helm (2 OOM)"]
+    assert ax.get_yticklabels()[1].get_color() == "#b71c1c"
+    assert {t.get_text() for t in ax.get_legend().get_texts()} == {"p95 usage", "median", "peak", "request", "limit"}
+    # a 1 GiB limit beside 70 MiB of use is a note at the row's end; the axis stays readable
+    assert ax.get_xlim()[1] < 200 and "limit 1024 MiB →" in [t.get_text() for t in ax.texts]
+    assert "no usage recorded" in figure_text(fleet_usage(rows[:1], resource="cpu"))
+
+
 def test_a_table_of_many_columns_still_fits() -> None:
     frame = pd.DataFrame([{f"column{i}": f"value-{i}-" + "x" * 20 for i in range(12)}])
     assert all(len(line) <= 100 for line in table_text(frame).splitlines())

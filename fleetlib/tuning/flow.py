@@ -240,6 +240,9 @@ class Tuning:
     def records(self) -> list[dict[str, Any]]:
         return present.records(self.findings())
 
+    def usage_records(self) -> list[dict[str, Any]]:
+        return present.usage_records(self.findings())
+
     def export(self, out_dir: Path | None = None) -> dict[str, Path]:
         return present.export(self.findings(), out_dir or present.exports_dir(self.home))
 

@@ -116,6 +116,26 @@ def records(t: Findings) -> list[dict[str, Any]]:
     return [{k: r[k] for k in keys} for r in t.rows]
 
 
+def usage_records(t: Findings) -> list[dict[str, Any]]:
+    """Per controller and resource, what it used over the window (median, p95 and peak of every pod's samples, in
+    cores or bytes) beside its current request and limit, and its OOM kills: what the fleet report charts across
+    clusters."""
+    out = []
+    for c in t.controllers:
+        u = t.usage[c]
+        for resource, series in (("cpu", u.cpu), ("memory", u.memory)):
+            values = np.concatenate([p.values[np.isfinite(p.values)] for p in series]) if series else np.array([])
+            seen = values.size > 0
+            out.append({"cluster": str(t.params.id), "controller": c, "resource": resource,
+                        "p50": float(np.percentile(values, 50)) if seen else None,
+                        "p95": float(np.percentile(values, 95)) if seen else None,
+                        "peak": float(values.max()) if seen else None,
+                        "request": t.current[c].values.get((resource, "request")),
+                        "limit": t.current[c].values.get((resource, "limit")),
+                        "oom_kills": len(u.oom_limits) if resource == "memory" else 0})
+    return out
+
+
 def krr_json(t: Findings) -> dict[str, Any]:
     """krr's JSON shape: scans[] with object.allocations and recommended.{requests,limits}.{cpu,memory}."""
     current, rows = t.current, t.rows
