@@ -229,6 +229,22 @@ class Kube:
             raise api_error(e, "asking the API server what this user may do") from e
         return bool(done.status.allowed)
 
+    def may(self, user: str, verb: str, group: str, resource: str, namespace: str | None) -> tuple[bool, str]:
+        """Whether `user` (a service account: system:serviceaccount:<ns>:<name>) may `verb` the resource, asked
+        as a SubjectAccessReview (what `kubectl auth can-i --as` sends), and the authorizer's reason."""
+        groups = ["system:authenticated"]
+        if user.startswith("system:serviceaccount:"):
+            groups += ["system:serviceaccounts", f"system:serviceaccounts:{user.split(':')[2]}"]
+        attributes = {"verb": verb, "group": group, "resource": resource, **({"namespace": namespace} if namespace
+                                                                             else {})}
+        review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+                  "spec": {"user": user, "groups": groups, "resourceAttributes": attributes}}
+        try:
+            done = self.authorization().create_subject_access_review(review)
+        except ApiException as e:
+            raise api_error(e, f"asking the API server what {user} may do") from e
+        return bool(done.status.allowed), str(done.status.reason or "")
+
     def facts(self) -> dict[str, Any]:
         """What a runbook shows first: where it is connected and what answers there."""
         try:

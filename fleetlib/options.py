@@ -415,6 +415,52 @@ class AddAppOptions(RunbookOptions):
         return self.app_namespace or self.app
 
 
+class TenantsOptions(RunbookOptions):
+    notebook: ClassVar[str] = "runbooks/tenants.ipynb"
+
+    target: Literal["sandbox", "local", "live"] | None = Override(_TARGET_HELP)
+    context: Text | None = Override(_CONTEXT_HELP)
+    branch: Text | None = Override("branch of the fleet repository; None keeps the parameters files' value")
+    tenant: AppName = Field("dev-team", description="the team's name: a DNS label (its service account, Git source "
+                                                    "and Kustomization are named so)")
+    namespaces: list[AppName] = Field([], description="namespaces the team may act in; [] is one named as the tenant "
+                                                      "(the first holds its Git source and Kustomization)")
+    url: Text | None = Field(None, description="the team's Git repository on the fleet's GitHub "
+                                               "(ssh://git@github.com/owner/repo); None is the fleet's owner/<tenant>")
+    tenant_branch: Text = Field("main", description="branch of the team's repository Flux follows")
+    path: Text = Field("./", description="folder of the team's repository Flux builds")
+    interval: Annotated[str, go_duration("30s", "24h")] = Field(
+        "5m", description="how often Flux reconciles the team's repository (30s to 24h)")
+    remove: Switch = Field(False, description="take the tenant out of Git and wait until Flux has pruned it")
+    apply: Literal["none", "commit", "pr"] = Field(
+        "none", description="none (show the diff and the checks), commit (to the branch) or pr (a pull request)")
+    timeout: Annotated[str, go_duration("10s", "1h")] = Field(
+        "5m", description="how long to wait for the tenant to be Ready or pruned (10s to 1h)")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TenantsOptions:
+        taken = [n for n in self.tenant_namespaces if n in SYSTEM_NAMESPACES]
+        if taken:
+            raise ValueError(f"{'namespaces' if self.namespaces else 'tenant'}: {', '.join(map(repr, taken))} is a "
+                             f"system namespace ({', '.join(SYSTEM_NAMESPACES)}); a tenant gets namespaces of its own")
+        if len(set(self.tenant_namespaces)) != len(self.tenant_namespaces):
+            raise ValueError("namespaces: each namespace once")
+        return self
+
+    def against(self, params: ClusterParams) -> str | None:
+        if self.url is not None and not re.match(rf"^ssh://git@{re.escape(params.hostname)}(:\d+)?/[^/]+/[^/]+$",
+                                                 self.url):
+            return (f"url: {self.url!r} is not ssh://git@{params.hostname}/<owner>/<repository>: a tenant's source is a "
+                    f"repository on cluster {params.id}'s GitHub")
+        if params.namespace in self.tenant_namespaces:
+            return f"namespaces: {params.namespace!r} is cluster {params.id}'s Flux namespace"
+        return None
+
+    @property
+    def tenant_namespaces(self) -> list[str]:
+        return list(self.namespaces) or [self.tenant]
+
+
 def _env_name(value: str) -> str:
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
         raise ValueError(f"{value!r} is not an environment variable name")
@@ -507,6 +553,7 @@ MODELS: dict[str, type[RunbookOptions]] = {
     "tune-resources": TuneResourcesOptions,
     "add-app": AddAppOptions,
     "alerts": AlertsOptions,
+    "tenants": TenantsOptions,
     "fleet-overview": FleetOverviewOptions,
     "controller-usage": ControllerUsageOptions,
     "getting-started": GettingStartedOptions,

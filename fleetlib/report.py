@@ -7,7 +7,8 @@ Tables, each present when some run recorded it:
 - `findings`: every troubleshooting finding, and `severity` counts per cluster;
 - `recommendations`: the tuning rows across the fleet;
 - `usage`: per cluster and controller, what it used (median, p95, peak) beside its request and limit;
-- `changes`: per cluster, what the add-app and alerts runbooks did (app or provider, status, commit).
+- `changes`: per cluster, what the add-app, alerts and tenants runbooks did (app, provider or tenant, status,
+  commit).
 
     written = write([run_folder], out=None)     # {"html": ..., "runs.csv": ..., ...}
 """
@@ -69,7 +70,7 @@ class FleetReport:
                              for f in grouped(records.get("findings") or [])]
                 recommendations += [{**r, "cluster": cluster} for r in records.get("recommendations") or []]
                 usage += [{**r, "cluster": cluster} for r in records.get("usage") or []]
-                for key, what in (("app", "app"), ("alerts", "provider")):
+                for key, what in (("app", "app"), ("alerts", "provider"), ("tenant", "tenant")):
                     if key in records:
                         r = records[key]
                         changes.append({"cluster": cluster, "runbook": index["runbook"],
@@ -144,7 +145,7 @@ class FleetReport:
                       _img(figures["memory usage"], "memory usage per controller"),
                       _img(figures["cpu usage"], "CPU usage per controller"), _table(_usage_text(self.tables["usage"]))]
         if "changes" in self.tables:
-            parts += ["<h2>Applications and alerts</h2>", _table(self.tables["changes"])]
+            parts += ["<h2>Applications, alerts and tenants</h2>", _table(self.tables["changes"])]
         return PAGE.format(title="Fleet report", body="\n".join(parts))
 
 

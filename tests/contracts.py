@@ -24,7 +24,8 @@ LAYERS: list[set[str]] = [
     {"cli", "__main__", "runbook", "widgets", "fleetrun", "redact", "textview"},
     # the domain
     {"scaffold", "fleetrepo", "bootstrap", "troubleshoot", "tuning", "manifests", "charts", "report",
-     "sshkeys", "record", "kustomization", "tour", "runcontext", "apps", "repochange", "alerts", "ownership"},
+     "sshkeys", "record", "kustomization", "tour", "runcontext", "apps", "repochange", "alerts", "ownership",
+     "deploykeys", "tenants"},
     # adapters: I/O
     {"kube", "github", "git", "metrics", "targets", "releases", "helmrepo", "receiver"},
     # parameters and files

@@ -451,6 +451,60 @@ def test_a_git_app_from_a_second_repository_gets_its_own_deploy_key(target: str,
     assert hub.keys("JiwooL0920", repo) == [] and kube.get("v1", "Secret", "flux-system", "notes-git") is None
 
 
+TEAM_FILES = {"deploy/web.yaml": APP_FILES["deploy/deployment.yaml"].replace("name: notes\n", "name: web\n  namespace: "
+                                                                              "team\n", 1).replace("notes", "web")}
+SNEAKY = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: sneaky\n  namespace: kube-system\ndata:\n  a: b\n"
+
+
+def test_a_tenant_acts_in_its_namespace_and_is_refused_outside_it(target: str, bootstrapped: dict[str, Any],
+                                                                  fleet: Path, env: dict[str, str],
+                                                                  tmp_path: Path) -> None:
+    """flux2-multi-tenancy's model: the team's Deployment in its namespace is applied as its service account, a
+    ConfigMap it later pushes into kube-system is refused with the real controller's message (the Deployment
+    stays), the fence is proven by access reviews, a second run changes nothing, removal leaves nothing of it."""
+    hub, repo = _hub(env), f"{CLUSTERS[target]}-team"
+    if not hub.repo_path("JiwooL0920", repo).exists():
+        hub.create_repo("JiwooL0920", repo, private=True)
+    author = ("dev", "dev@example.com")
+    hub.bare("JiwooL0920", repo).commit_files("main", {k: v.encode() for k, v in TEAM_FILES.items()},
+                                              message="web", author=author)
+    args = ("-p", "tenant", "team", "-p", "url", f"ssh://git@github.com/JiwooL0920/{repo}", "-p", "path", "./deploy",
+            "-p", "interval", "1m", "-p", "apply", "commit")
+    done = papermill(env, "tenants", tmp_path / "add.ipynb", CLUSTERS[target], *args)
+    assert done.returncode == 0, done.stderr[-4000:]
+    record = read_records(tmp_path / "add.ipynb")["tenant"]
+    assert record["status"] == "committed" and record["namespaces_owned"] == ["team"]
+    assert record["fence"] and all(c["allowed"] == c["expected"] for c in record["fence"])
+    kube = _kube(fleet, target, env)
+    assert kube.get("apps/v1", "Deployment", "team", "web") is not None
+    secret = kube.get("v1", "Secret", "team", "team-git")
+    assert set(secret["data"]) == {"identity", "identity.pub", "known_hosts"}
+    again = papermill(env, "tenants", tmp_path / "again.ipynb", CLUSTERS[target], *args)
+    assert again.returncode == 0 and read_records(tmp_path / "again.ipynb")["tenant"]["status"] == "up to date"
+
+    hub.bare("JiwooL0920", repo).commit_files("main", {"deploy/sneaky.yaml": SNEAKY.encode()}, message="sneak",
+                                              author=author)
+    request_reconcile(kube, "GitRepository", "team", "team")
+
+    def refused() -> str | None:
+        ready = next((c for c in status_of(kube.get("kustomize.toolkit.fluxcd.io/v1", "Kustomization", "team",
+                                                    "team")).get("conditions") or [] if c["type"] == "Ready"), {})
+        return ready.get("message") if ready.get("status") == "False" else None
+    message = wait_until("the tenant's ConfigMap in kube-system to be refused", refused, timeout=180)
+    assert 'configmaps "sneaky" is forbidden: User "system:serviceaccount:team:team" cannot' in message, message
+    assert 'in the namespace "kube-system"' in message, message
+    assert kube.get("v1", "ConfigMap", "kube-system", "sneaky") is None
+    assert kube.get("apps/v1", "Deployment", "team", "web") is not None
+
+    gone = papermill(env, "tenants", tmp_path / "remove.ipynb", CLUSTERS[target], *args, "-p", "remove", "True")
+    assert gone.returncode == 0, gone.stderr[-3000:]
+    assert kube.get("v1", "Namespace", None, "team") is None
+    assert hub.keys("JiwooL0920", repo) == []
+    assert read_records(tmp_path / "remove.ipynb")["tenant"]["status"] == "committed"
+    assert f"{params_of(fleet, target).path.strip('/').removeprefix('./')}/tenants/team.yaml" not in \
+        _hub(env).bare("JiwooL0920", CLUSTERS[target]).git("ls-tree", "-r", "--name-only", "main")
+
+
 OWN_KUSTOMIZATION = ("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
                      "# what this cluster runs, listed by hand\nresources:\n  - flux-system  # the bootstrap\n")
 

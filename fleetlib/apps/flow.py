@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fleetlib import targets
+from fleetlib import deploykeys, targets
 from fleetlib.apps import checks
 from fleetlib.apps.manifests import HEADERS, app_file, app_objects, file_text, git_repo_slug, owns_namespace, secret_name
 from fleetlib.apps.waits import AppWait, wait_pruned, wait_ready
@@ -31,11 +31,10 @@ from fleetlib.kube import open_client as open_kube
 from fleetlib.model import Duration
 from fleetlib.objects import Ref
 from fleetlib.options import AddAppOptions
-from fleetlib.ownership import MANAGED_BY, created_by_fleetlib, foreign_in_namespace, taken_over
+from fleetlib.ownership import foreign_in_namespace, taken_over
 from fleetlib.parameters import ClusterParams
 from fleetlib.repochange import FileChange, Plan
 from fleetlib.runcontext import RunContext
-from fleetlib.sshkeys import generate
 from fleetlib.steplog import StepLog
 from fleetlib.troubleshoot.operate import request_reconcile
 
@@ -172,39 +171,22 @@ class AppChange:
             self.say("~", "the flux-system Kustomization would then apply " + ", ".join(str(Ref.of(o))
                                                                                     for o in self.objects))
             if self.options.source == "git":
-                self.say("~", f"would generate a key pair; POST /repos/{self.app_repo_slug()}/keys (title "
-                              f"{self.key_title!r}, read_only true); create Secret {self.params.namespace}/"
-                              f"{secret_name(self.options)} (identity, identity.pub, known_hosts)")
+                self.say("~", self.deploy_key().would())
 
     # --- a Git source's deploy key, in the cluster only ---------------------------------------------
 
+    def deploy_key(self) -> deploykeys.DeployKey:
+        return deploykeys.DeployKey(self.key_title, self.app_repo_slug(), self.params.namespace,
+                                    secret_name(self.options))
+
     def _ensure_deploy_key(self) -> None:
-        ns, name = self.params.namespace, secret_name(self.options)
-        current = self.kube.get("v1", "Secret", ns, name)
-        if current is not None and not created_by_fleetlib(current):
-            raise InputError(f"Secret {ns}/{name} exists and was not created by fleetlib: the app's deploy key would "
-                             f"replace it", hint="pick another app name; nothing was pushed or created")
-        if current is not None and self.hub.deploy_keys(self.key_title, repo_slug=self.app_repo_slug()):
-            return
-        pair = generate(algorithm="ecdsa", curve="p384")
-        keys = self.hub.host_keys()
-        if not keys:
-            raise InputError(f"{self.params.hostname} publishes no SSH host keys", hint="check the GitHub host")
-        self.hub.reconcile_deploy_key(self.key_title, pair.public, read_only=True, repo_slug=self.app_repo_slug())
-        self.kube.write_secret(ns, name, {"identity": pair.private, "identity.pub": pair.public,
-                                          "known_hosts": f"{self.params.hostname} {keys[0]}\n"},
-                               replace=current is not None, labels=MANAGED_BY)
-        self.say("✔", f"deploy key {self.key_title!r} on {self.app_repo_slug()}, Secret {ns}/{name} in the cluster")
+        deploykeys.ensure(self.deploy_key(), self.kube, self.hub, self.log,
+                          refusal_hint="pick another app name; nothing was pushed or created")
 
     def _forget_deploy_key(self) -> None:
         """After a removal: the app's deploy key and Secret go too (no orphaned key)."""
-        if self.options.source != "git":
-            return
-        self.hub.delete_deploy_keys(self.hub.deploy_keys(self.key_title, repo_slug=self.app_repo_slug()),
-                                    repo_slug=self.app_repo_slug())
-        ns, name = self.params.namespace, secret_name(self.options)
-        if created_by_fleetlib(self.kube.get("v1", "Secret", ns, name)):
-            self.kube.delete_secret(ns, name)
+        if self.options.source == "git":
+            deploykeys.forget(self.deploy_key(), self.kube, self.hub)
 
     # --- 4. wait -----------------------------------------------------------------------------------
 

@@ -42,9 +42,11 @@ class AppWait:
     """The app's namespace when the app's file declares it (Flux prunes it with the app)..."""
     stays: str | None = None
     """...or when it does not (it existed before the app: it stays, with what it holds)."""
+    object_namespace: str | None = None
+    """The Kustomization's or HelmRelease's own namespace (a tenant's); None: the cluster's Flux namespace."""
 
 
-def _synced(w: AppWait) -> None:
+def synced(w: AppWait) -> None:
     if w.revision is None:
         return
     ns = w.params.namespace
@@ -54,8 +56,8 @@ def _synced(w: AppWait) -> None:
 
 
 def wait_ready(w: AppWait) -> None:
-    _synced(w)
-    kind, ns, name = w.kind, w.params.namespace, w.name
+    synced(w)
+    kind, ns, name = w.kind, w.object_namespace or w.params.namespace, w.name
     said: dict[str, str] = {}
 
     def ready() -> dict[str, Any] | None:
@@ -81,8 +83,8 @@ def wait_ready(w: AppWait) -> None:
 
 
 def wait_pruned(w: AppWait) -> None:
-    _synced(w)
-    kind, ns, name = w.kind, w.params.namespace, w.name
+    synced(w)
+    kind, ns, name = w.kind, w.object_namespace or w.params.namespace, w.name
     watched: list[tuple[str, str, str, str | None, str]] = [(f"{kind} {ns}/{name}", FLUX_KINDS[kind], kind, ns, name)]
     if w.namespace is not None:  # a namespace the app did not create stays, with what it holds
         watched.append((f"Namespace {w.namespace}", "v1", "Namespace", None, w.namespace))

@@ -92,6 +92,21 @@ def _bound(port: int) -> socket.socket | None:
     return sock
 
 
+def _ports_of_other_clusters(root: Path, own: Path) -> set[int]:
+    """The ports every other cluster under `root` has chosen (its ports.json), running or not."""
+    taken: set[int] = set()
+    for path in root.glob("*/*/ports.json"):
+        if path.parent == own:
+            continue
+        try:
+            ports = dict(json.loads(path.read_text()))
+        except (OSError, ValueError):
+            continue
+        taken.update(p for p in ports.values() if isinstance(p, int))
+        taken.update(p for roles in (ports.get("flux") or {}).values() for p in roles.values())
+    return taken
+
+
 @dataclass(frozen=True)
 class LocalCluster:
     home: Path
@@ -124,7 +139,7 @@ class LocalCluster:
             old = dict(json.loads((self.state / "ports.json").read_text()))
         except (OSError, ValueError):
             old = {}
-        others = self._ports_of_other_clusters()
+        others = _ports_of_other_clusters(local_root(self.home), self.state)
         held: dict[int, socket.socket] = {}
 
         def take(port: Any) -> int:
@@ -151,19 +166,6 @@ class LocalCluster:
                 sock.close()
         write_atomic(self.state / "ports.json", json.dumps(ports, indent=1))
         return ports
-
-    def _ports_of_other_clusters(self) -> set[int]:
-        taken: set[int] = set()
-        for path in local_root(self.home).glob("*/*/ports.json"):
-            if path.parent == self.state:
-                continue
-            try:
-                ports = dict(json.loads(path.read_text()))
-            except (OSError, ValueError):
-                continue
-            taken.update(p for p in ports.values() if isinstance(p, int))
-            taken.update(p for roles in (ports.get("flux") or {}).values() for p in roles.values())
-        return taken
 
     def ports(self) -> dict[str, Any]:
         try:

@@ -1,0 +1,317 @@
+"""The tenants runbook's flow: plan the tenant's file, check it, apply it as `none`, `commit` or `pr`, wait,
+then prove the fence.
+
+1. `plan`: clone the fleet repository; the tenant's file (`<cluster path>/tenants/<tenant>.yaml`, see
+   tenants.manifests) as it is and as it should be (gone, with `remove`), the diff, and which lockdown flags
+   the cluster's flux-system/kustomization.yaml lacks. Same text: "up to date".
+2. `check` (adding only): every refusal at once before any effect: an object the file would take over, the
+   team's repository and branch missing, the folder not building, the API server refusing an object.
+3. `apply`: `none` shows the diff, the objects, the deploy key and the access checks to come; `commit` writes
+   the deploy key (its Secret in the tenant's namespace, which the runbook creates first when the file declares
+   it, labelled as fleetlib's), then commits and pushes; `pr` does the same on a branch `tenant/<stage>-<cluster>-
+   <tenant>` and opens a pull request.
+4. `wait` (after a commit): the flux-system sync at the pushed revision, then the tenant's Kustomization Ready
+   (failing fast with its condition's message: a refusal of its service account is the real controller's), or,
+   removing, its objects pruned and then its deploy key and Secret gone.
+5. `fence`: SubjectAccessReviews (tenants.fence): the tenant may act in each of its namespaces and nowhere else;
+   a hole is an error.
+
+    change = TenantChange.from_run(run)
+    plan = change.plan(); change.check(plan); change.apply(plan); change.wait(); change.fence()
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fleetlib import deploykeys, targets
+from fleetlib.apps.checks import dry_run, folder_builds
+from fleetlib.apps.manifests import git_repo_slug
+from fleetlib.apps.waits import AppWait, synced, wait_ready
+from fleetlib.errors import ClusterError, FleetError, InputError
+from fleetlib.github import GitHub
+from fleetlib.kube import Kube
+from fleetlib.model import Duration
+from fleetlib.objects import Ref
+from fleetlib.options import TenantsOptions
+from fleetlib.ownership import MANAGED_BY, created_by_fleetlib, foreign_in_namespace, taken_over
+from fleetlib.parameters import ClusterParams
+from fleetlib.repochange import FileChange, Plan
+from fleetlib.runcontext import RunContext
+from fleetlib.steplog import StepLog
+from fleetlib.tenants import fence
+from fleetlib.tenants.manifests import (
+    HEADER,
+    file_text,
+    lockdown_patch,
+    missing_lockdown,
+    secret_name,
+    tenant_file,
+    tenant_objects,
+)
+from fleetlib.troubleshoot.operate import request_reconcile
+from fleetlib.waiting import wait_until
+
+
+class TenantChange:
+    def __init__(self, params: ClusterParams, kube: Kube, hub: GitHub, where: targets.Endpoints,
+                 options: TenantsOptions, *, echo: bool = True) -> None:
+        self.params, self.kube, self.hub, self.where, self.options = params, kube, hub, where, options
+        self.log = StepLog(echo=echo)
+        self.file = tenant_file(params.path, options.tenant)
+        self.repo = FileChange(params, hub, self.log)
+        self.declared: list[str] = []
+        self.objects: list[dict[str, Any]] = []
+        self.lockdown: list[tuple[str, str, str]] = []
+        self.outcome: dict[str, Any] = {"status": "not applied"}
+        self.revision: str | None = None
+        self.fence_checks: list[dict[str, Any]] = []
+
+    @classmethod
+    def from_run(cls, run: RunContext) -> TenantChange:
+        return cls(run.params, run.kube, run.hub, run.where, run.options.expect(TenantsOptions))
+
+    def say(self, mark: str, text: str) -> None:
+        self.log.say(mark, text)
+
+    @property
+    def home(self) -> str:
+        """The tenant's first namespace: its service account, Git source, Kustomization and deploy key Secret."""
+        return self.options.tenant_namespaces[0]
+
+    @property
+    def user(self) -> str:
+        return f"system:serviceaccount:{self.home}:{self.options.tenant}"
+
+    @property
+    def url(self) -> str:
+        return self.options.url or f"ssh://git@{self.params.hostname}/{self.params.owner}/{self.options.tenant}"
+
+    def repo_slug(self) -> str:
+        try:
+            return git_repo_slug(self.url, self.params.hostname)
+        except ValueError as e:
+            raise InputError(f"url: {e}", hint="a tenant's source is a repository on the fleet's GitHub") from None
+
+    def deploy_key(self) -> deploykeys.DeployKey:
+        return deploykeys.DeployKey(f"{self.home}-{self.params.cluster}-{self.options.tenant}", self.repo_slug(),
+                                    self.home, secret_name(self.options))
+
+    # --- 1. plan -----------------------------------------------------------------------------------
+
+    def plan(self) -> Plan:
+        self.repo_slug()  # refused now, before any clone
+        o = self.options
+        checkout = self.repo.clone()
+        folder = checkout.path / self.params.path
+        if not (folder / "flux-system").is_dir():
+            raise InputError(f"{self.params.repo_slug}@{self.params.branch} has no {self.params.path}/flux-system",
+                             hint=f"bootstrap the cluster first: papermill runbooks/bootstrap.ipynb out.ipynb -p "
+                                  f"cluster {self.params.cluster} -p stage {self.params.stage}")
+        before = checkout.read(self.file)
+        if before is not None and not before.startswith(HEADER):
+            raise InputError(f"{self.file} exists and was not written by the tenants runbook",
+                             hint="pick another tenant name, or move that file away first")
+        self.declared = [n for n in o.tenant_namespaces if self._declares(before, n)]
+        self.objects = [{**x, "apiVersion": self.kube.served_version(x["apiVersion"], x["kind"])}
+                        for x in tenant_objects(o, url=self.url, declared=self.declared)]
+        self.lockdown = missing_lockdown(checkout.read(f"{self.params.path.strip('/').removeprefix('./')}"
+                                                       f"/flux-system/kustomization.yaml"))
+        if not o.remove:
+            for n in o.tenant_namespaces:
+                if n not in self.declared and before is None:
+                    self.say("►", f"Namespace {n} exists already: the tenant is given it and does not declare it, so "
+                                  f"removing the tenant leaves it and what it holds")
+            taken = taken_over(self.kube, [x for x in self.objects if not _created_namespace(self.kube, x)],
+                               before=before)
+            if taken:
+                raise InputError(f"tenant {o.tenant} on {self.params.id} is refused: " + "; ".join(taken),
+                                 hint="pick another tenant name; nothing was pushed or created")
+        elif before is not None:
+            for n in self.declared:
+                strays = [s for s in foreign_in_namespace(self.kube, n, app=o.tenant, flux_namespace=self.home)
+                          if not _tenant_made(s, o.tenant)]
+                if strays:
+                    raise InputError(f"removing tenant {o.tenant} would delete Namespace {n}, which holds what the "
+                                     f"tenant's file did not create: {', '.join(strays[:10])}"
+                                     f"{f' and {len(strays) - 10} more' if len(strays) > 10 else ''}",
+                                     hint="move those objects to another namespace first; nothing was pushed or "
+                                          "deleted")
+        return self.repo.plan(self.file, None if o.remove else file_text(self.objects))
+
+    def _declares(self, before: str | None, namespace: str) -> bool:
+        """Whether the tenant's file declares (and Flux prunes) `namespace`: what an earlier run decided, else
+        whether the cluster lacks it (or holds it only because this runbook created it for a pending change)."""
+        if before is not None:
+            return f"kind: Namespace\nmetadata:\n  name: {namespace}\n" in before
+        existing = self.kube.get("v1", "Namespace", None, namespace)
+        return existing is None or created_by_fleetlib(existing)
+
+    # --- 2. check ----------------------------------------------------------------------------------
+
+    def check(self, plan: Plan) -> None:
+        """Every refusal at once, before anything is pushed or created (nothing to check for a removal)."""
+        if self.options.remove or not plan.changed:
+            return
+        missing = self._source_exists()
+        if missing and self.options.apply == "none":  # a dry run shows what applying needs first
+            self.say("►", missing)
+            missing = None
+        with self.repo.trial(plan) as root:
+            problems = [folder_builds(root / self.params.path, self.params.path, self.objects), missing,
+                        dry_run(self.kube, [x for x in self.objects if x["kind"] == "Namespace"
+                                            or x["metadata"].get("namespace") not in self.declared])]
+        found = [p for p in problems if p]
+        if found:
+            raise InputError(f"tenant {self.options.tenant} on {self.params.id} is refused: " + "; ".join(found),
+                             hint="nothing was pushed or created; fix the parameters and run again")
+        self.say("✔", f"checks passed: the folder builds, {self.repo_slug()} has branch "
+                      f"{self.options.tenant_branch}, the API server accepts the objects (dry run)")
+
+    def _source_exists(self) -> str | None:
+        try:
+            self.hub.branch_head(self.repo_slug(), self.options.tenant_branch)
+        except FleetError as e:
+            return (f"the team's repository {self.repo_slug()} has no branch {self.options.tenant_branch} on "
+                    f"{self.params.hostname} ({e.message}): create it and push the team's manifests first")
+        return None
+
+    # --- 3. apply ----------------------------------------------------------------------------------
+
+    def apply(self, plan: Plan) -> dict[str, Any]:
+        o, mode = self.options, self.options.apply
+        verb = "remove" if o.remove else "add"
+        self._show_lockdown()
+        if not plan.changed:
+            self.outcome = {"status": "up to date",
+                            "detail": f"{self.file} already {'gone' if o.remove else 'holds the tenant'}"}
+            self.say("✔", f"tenant {o.tenant} is up to date on {self.params.id}")
+            if o.remove:
+                self._forget()
+            return self.outcome
+        if mode == "none":
+            self._show(plan)
+            self.outcome = {"status": "proposed", "detail": f"apply='none': would {verb} {self.file}"}
+            return self.outcome
+        if not o.remove:
+            self._prepare_home()  # the Secret exists before Flux sees the GitRepository (also for a PR)
+        title = f"{verb.title()} tenant {o.tenant} on {self.params.id}"
+        if mode == "pr":
+            self.outcome = self.repo.pull_request(plan, f"tenant/{self.params.stage}-{self.params.cluster}-{o.tenant}",
+                                                  title)
+        else:
+            self.outcome = self.repo.commit(plan, title)
+            self.revision = self.outcome.get("revision")
+        return self.outcome
+
+    def _show(self, plan: Plan) -> None:
+        self.say("~", f"would {'delete' if plan.after is None else 'write'} {self.file}{plan.also} and commit it to "
+                      f"{self.params.repo_slug}@{self.params.branch}:")
+        if self.log.echo:
+            print(plan.diff)
+        if plan.after is not None:
+            self.say("~", "the flux-system Kustomization would then apply "
+                          + ", ".join(str(Ref.of(x)) for x in self.objects))
+            self.say("~", self.deploy_key().would())
+            self.say("~", f"then check that {self.user} may act in {', '.join(self.options.tenant_namespaces)} "
+                          f"and nowhere else (SubjectAccessReview)")
+
+    def _show_lockdown(self) -> None:
+        if not self.lockdown:
+            self.say("✔", "the cluster is locked down for tenants (flux-system/kustomization.yaml sets "
+                          "--no-cross-namespace-refs, --no-remote-bases and --default-service-account)")
+            return
+        self.say("►", "flux-system/kustomization.yaml lacks the multi-tenancy lockdown: "
+                      + "; ".join(f"{flag} ({why})" for flag, _, why in self.lockdown)
+                      + ". Proposed (not written: it changes how every Kustomization and HelmRelease without a "
+                        "service account runs):")
+        if self.log.echo:
+            print(lockdown_patch(self.lockdown))
+
+    def _prepare_home(self) -> None:
+        """The tenant's first namespace (created now, labelled fleetlib's, when its file will declare it: Flux
+        takes it over) and its deploy key Secret in it."""
+        if self.home in self.declared and self.kube.get("v1", "Namespace", None, self.home) is None:
+            self.kube.apply([{"apiVersion": "v1", "kind": "Namespace",
+                              "metadata": {"name": self.home, "labels": dict(MANAGED_BY)}}], manager="fleetlib")
+        deploykeys.ensure(self.deploy_key(), self.kube, self.hub, self.log,
+                          refusal_hint="pick another tenant name; nothing was pushed")
+
+    def _forget(self) -> None:
+        """After a removal: the deploy key goes, and the Secret when its namespace stays."""
+        if self.home in self.declared and self.kube.get("v1", "Namespace", None, self.home) is not None:
+            return  # not pruned yet
+        deploykeys.forget(self.deploy_key(), self.kube, self.hub)
+
+    # --- 4. wait -----------------------------------------------------------------------------------
+
+    def wait(self) -> None:
+        """After a commit, or when Git was already up to date (the cluster may still be catching up)."""
+        if self.outcome.get("status") not in ("committed", "up to date") or self.options.apply != "commit":
+            return
+        if self.revision is not None:
+            request_reconcile(self.kube, "GitRepository", self.params.namespace, self.params.namespace)
+        o = self.options
+        waiting = AppWait(self.params, self.kube, self.log, "Kustomization", o.tenant, Duration.parse(o.timeout).seconds,
+                          self.revision, self.repo.checkout, object_namespace=self.home)
+        if not o.remove:
+            wait_ready(waiting)
+            return
+        self._wait_pruned(waiting)
+        self._forget()
+
+    def _wait_pruned(self, w: AppWait) -> None:
+        synced(w)
+        watched = [("Kustomization", self.home, self.options.tenant)] + [("Namespace", None, n) for n in self.declared]
+        what = ", ".join(f"{k} {f'{ns}/' if ns else ''}{n}" for k, ns, n in watched)
+
+        def gone() -> bool | None:
+            return None if any(self.kube.get("v1" if k == "Namespace" else "kustomize.toolkit.fluxcd.io/v1", k, ns, n)
+                               is not None for k, ns, n in watched) else True
+
+        wait_until(f"{what} to be pruned", gone, timeout=w.timeout,
+                   hint="check that the flux-system Kustomization has prune: true")
+        kept = [n for n in self.options.tenant_namespaces if n not in self.declared]
+        self.say("✔", f"Flux pruned {what}" + (f"; Namespace {', '.join(kept)} stays" if kept else ""))
+
+    # --- 5. the fence ------------------------------------------------------------------------------
+
+    def fence(self) -> list[dict[str, Any]]:
+        """The tenant's permissions, asked of the API server (tenants.fence); a hole or a missing grant is a
+        ClusterError."""
+        if self.options.remove or self.options.apply != "commit" or self.outcome.get("status") not in (
+                "committed", "up to date"):
+            return []
+        ns = self.options.tenant_namespaces
+        self.fence_checks, wrong = fence.review(self.kube, self.user, ns, flux_namespace=self.params.namespace)
+        if wrong:
+            raise ClusterError(f"tenant {self.options.tenant}'s fence on {self.params.id} is wrong: " + "; ".join(wrong),
+                               hint=f"kubectl auth can-i --list --as {self.user} -n {self.home}")
+        self.say("✔", f"{self.user} may act in {', '.join(ns)} and is refused in "
+                      f"{fence.refused_in(self.params.namespace)} and cluster-wide ({len(self.fence_checks)} access "
+                      f"reviews)")
+        return self.fence_checks
+
+    def result(self) -> dict[str, Any]:
+        o = self.options
+        return {"cluster": str(self.params.id), "tenant": o.tenant, "namespaces": o.tenant_namespaces,
+                "namespaces_owned": self.declared, "service_account": self.user, "source": self.url,
+                "action": "remove" if o.remove else "add", "file": self.file, "revision": self.revision,
+                "objects": [str(Ref.of(x)) for x in self.objects],
+                "lockdown_missing": [flag for flag, _, _ in self.lockdown],
+                "fence": self.fence_checks, **self.outcome}
+
+
+def _created_namespace(kube: Kube, obj: dict[str, Any]) -> bool:
+    """A Namespace this runbook created for a pending change (labelled fleetlib's): its own, not taken over."""
+    return obj["kind"] == "Namespace" and created_by_fleetlib(kube.get("v1", "Namespace", None,
+                                                                       obj["metadata"]["name"]))
+
+
+def _tenant_made(ref: str, tenant: str) -> bool:
+    """What the tenant's file put in its namespace (its ServiceAccount, RoleBinding, Git source, Kustomization, the
+    deploy key's Secret): not a stray."""
+    kind, _, rest = ref.partition("/")
+    name = rest.rpartition("/")[2]
+    return (kind, name) in {("ServiceAccount", tenant), ("RoleBinding", f"{tenant}-reconciler"),
+                            ("GitRepository", tenant), ("Kustomization", tenant), ("Secret", f"{tenant}-git")}

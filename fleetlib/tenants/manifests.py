@@ -1,0 +1,97 @@
+"""A tenant's Flux objects and the file that holds them in the cluster's folder, after fluxcd/flux2-multi-tenancy.
+
+Layout: `<cluster path>/tenants/<tenant>.yaml`, one file per tenant and cluster, synced (applied and pruned) by
+the flux-system Kustomization as add-app's files are. It holds, each labelled `toolkit.fluxcd.io/tenant`:
+- the tenant's Namespaces (those the cluster does not have yet: a namespace that exists before belongs to
+  someone else, and removing the tenant must leave it);
+- a ServiceAccount named as the tenant, in its first namespace;
+- in each namespace a RoleBinding of that account to the ClusterRole `admin` (flux2-multi-tenancy binds
+  `cluster-admin`; a RoleBinding confines either to the namespace, and `admin` also keeps the tenant from
+  editing its own ResourceQuotas);
+- its GitRepository and a Kustomization that runs as the service account (`serviceAccountName`), both in the
+  first namespace, so with `--no-cross-namespace-refs` it can reach nothing else.
+The deploy key's private half is a Secret written to the cluster, never to Git.
+
+The lockdown (`LOCKDOWN`) is the cluster-wide half of the model, the patches flux2-multi-tenancy puts in
+`flux-system/kustomization.yaml`: the runbook says which are missing and shows them; it does not write them,
+because they change how every other Kustomization and HelmRelease of the cluster runs (one without a service
+account would run as `default` in its namespace).
+
+    objects = tenant_objects(options, url="ssh://git@github.com/owner/dev-team", declared=["dev-team"])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from fleetlib.objects import FLUX_KINDS
+from fleetlib.options import TenantsOptions
+
+HEADER = ("# Managed by fleetlib's tenants runbook (runbooks/tenants.ipynb): change the runbook's\n"
+          "# parameters and run it again, or remove the tenant with -p remove True.\n")
+TENANTS_DIR = "tenants"
+TENANT_LABEL = "toolkit.fluxcd.io/tenant"
+ROLE = "admin"
+
+LOCKDOWN: list[tuple[str, str, str]] = [
+    ("--no-cross-namespace-refs=true",
+     "(kustomize-controller|helm-controller|notification-controller|image-reflector-controller|"
+     "image-automation-controller)", "a tenant's objects cannot name a source or secret in another namespace"),
+    ("--no-remote-bases=true", "kustomize-controller", "a tenant's kustomization cannot pull remote bases"),
+    ("--default-service-account=default", "(kustomize-controller|helm-controller)",
+     "a tenant's Kustomization or HelmRelease without serviceAccountName runs as its namespace's `default`"),
+]
+"""flux2-multi-tenancy's lockdown: (flag, Deployments it goes on, what it stops)."""
+
+
+def secret_name(o: TenantsOptions) -> str:
+    return f"{o.tenant}-git"
+
+
+def tenant_objects(o: TenantsOptions, *, url: str, declared: list[str]) -> list[dict[str, Any]]:
+    """What the tenant's file holds, in apply order; `declared` are the namespaces it creates (and so prunes)."""
+    labels = {TENANT_LABEL: o.tenant}
+    home = o.tenant_namespaces[0]
+    out: list[dict[str, Any]] = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n, "labels": labels}}
+                                 for n in o.tenant_namespaces if n in declared]
+    out.append({"apiVersion": "v1", "kind": "ServiceAccount",
+                "metadata": {"name": o.tenant, "namespace": home, "labels": labels}})
+    out += [{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+             "metadata": {"name": f"{o.tenant}-reconciler", "namespace": n, "labels": labels},
+             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": ROLE},
+             "subjects": [{"kind": "ServiceAccount", "name": o.tenant, "namespace": home}]}
+            for n in o.tenant_namespaces]
+    meta = {"name": o.tenant, "namespace": home, "labels": labels}
+    out.append({"apiVersion": FLUX_KINDS["GitRepository"], "kind": "GitRepository", "metadata": dict(meta),
+                "spec": {"interval": o.interval, "url": url, "ref": {"branch": o.tenant_branch},
+                         "secretRef": {"name": secret_name(o)}}})
+    out.append({"apiVersion": FLUX_KINDS["Kustomization"], "kind": "Kustomization", "metadata": dict(meta),
+                "spec": {"interval": o.interval, "path": o.path, "prune": True, "serviceAccountName": o.tenant,
+                         "sourceRef": {"kind": "GitRepository", "name": o.tenant}, "timeout": o.timeout}})
+    return out
+
+
+def file_text(objects: list[dict[str, Any]]) -> str:
+    return HEADER + "".join("---\n" + yaml.safe_dump(o, sort_keys=False) for o in objects)
+
+
+def tenant_file(cluster_path: str, tenant: str) -> str:
+    return f"{cluster_path.strip('/').removeprefix('./')}/{TENANTS_DIR}/{tenant}.yaml"
+
+
+def missing_lockdown(kustomization_text: str | None) -> list[tuple[str, str, str]]:
+    """The lockdown flags `flux-system/kustomization.yaml` does not set (read as text: a patch that adds the flag
+    names it)."""
+    text = kustomization_text or ""
+    return [entry for entry in LOCKDOWN if entry[0].split("=")[0] not in text]
+
+
+def lockdown_patch(entries: list[tuple[str, str, str]]) -> str:
+    """The `patches:` entries that add `entries`, as flux2-multi-tenancy writes them."""
+    out = ["patches:"]
+    for flag, targets, _ in entries:
+        out += ["  - patch: |", "      - op: add", "        path: /spec/template/spec/containers/0/args/-",
+                f"        value: {flag}", "    target:", "      kind: Deployment", f'      name: "{targets}"']
+    return "\n".join(out)
