@@ -211,6 +211,41 @@ def test_add_app_over_the_dev_stage_and_its_report(fleet_home: Path, tmp_path: P
                  "-p", "apply", "commit", "-p", "remove", "True") == 0
 
 
+def test_tenants_over_the_dev_stage_and_its_report(fleet_home: Path) -> None:
+    """`fleet run tenants --stage dev --all`: each cluster of the stage onboards the team from one repository (a
+    deploy key per cluster), proves its fence, is up to date on a second run, and the report lists it."""
+    from fleetlab.github.home import github_token, sandbox_root
+    from fleetlab.github.hub import Hub
+    from fleetlib.report import FleetReport
+
+    hub = Hub(sandbox_root(fleet_home) / "github", token=github_token(fleet_home))
+    if not hub.repo_path("JiwooL0920", "platform-team").exists():
+        hub.create_repo("JiwooL0920", "platform-team", private=True)
+        hub.bare("JiwooL0920", "platform-team").commit_files(
+            "main", {"deploy/settings.yaml": b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n"
+                                             b"  namespace: platform-team\ndata:\n  a: b\n"},
+            message="settings", author=("dev", "dev@example.com"))
+    args = ("-p", "tenant", "platform-team", "-p", "path", "./deploy", "-p", "apply", "commit")
+    before = runs_now(fleet_home)
+    assert fleet("run", "tenants", "--stage", "dev", "--all", "--parallel", "2", "-q", *args) == 0
+    first = newest_run(fleet_home, before)
+    records = [c["records"]["tenant"] for c in read_index(first)["clusters"]]
+    assert [r["status"] for r in records] == ["committed", "committed"]
+    assert all(r["fence"] and all(c["allowed"] == c["expected"] for c in r["fence"]) for r in records)
+    assert sorted(k["title"] for k in hub.keys("JiwooL0920", "platform-team")) == [
+        "platform-team-other-dev-cluster-platform-team", "platform-team-services-amer-platform-team"]
+    changes = FleetReport.load([first]).tables["changes"]
+    assert changes[["cluster", "change", "status"]].to_dict("records") == [
+        {"cluster": "dev/other-dev-cluster", "change": "add platform-team", "status": "committed"},
+        {"cluster": "dev/services-amer", "change": "add platform-team", "status": "committed"}]
+    before = runs_now(fleet_home)
+    assert fleet("run", "tenants", "--stage", "dev", "--all", "-q", *args) == 0
+    again = read_index(newest_run(fleet_home, before))
+    assert {c["records"]["tenant"]["status"] for c in again["clusters"]} == {"up to date"}
+    assert fleet("run", "tenants", "--stage", "dev", "--all", "-q", *args, "-p", "remove", "True") == 0
+    assert hub.keys("JiwooL0920", "platform-team") == []
+
+
 def test_runs_lists_past_runs(healthy_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert fleet("runs") == 0
     out = capsys.readouterr().out

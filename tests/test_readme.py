@@ -56,6 +56,13 @@ COMMANDS: dict[str, tuple[str, int | str]] = {
     "papermill --log-output runbooks/add-app.ipynb out.ipynb -p cluster services-amer -p chart hello -p apply commit "
     "-p remove True": (RUN, 0),
     "fleet run add-app --stage dev --all -p app greeter -p chart hello -p version 1.x -p apply commit": (RUN, 0),
+    "papermill --log-output runbooks/tenants.ipynb out.ipynb -p cluster services-amer -p tenant dev-team": (RUN, 0),
+    "papermill --log-output runbooks/tenants.ipynb out.ipynb -p cluster services-amer -p tenant dev-team -p apply "
+    "commit": (SKIP, "needs the team's repository on the GitHub; tests/test_conformance.py onboards a team on both "
+                     "targets"),
+    "papermill --log-output runbooks/tenants.ipynb out.ipynb -p cluster services-amer -p tenant dev-team -p apply "
+    "commit -p remove True": (SKIP, "follows the onboarding; tests/test_conformance.py removes the team on both "
+                                    "targets"),
     "FLEET_ALERT_ADDRESS=https://hooks.example.com/flux papermill --log-output runbooks/alerts.ipynb out.ipynb "
     "-p cluster services-amer": (RUN, 0),
     "fleet run bootstrap --all --parallel 2": (RUN, 0),

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
+
 from fleetlib import deploykeys, targets
 from fleetlib.apps.checks import dry_run, folder_builds
 from fleetlib.apps.manifests import git_repo_slug
@@ -291,6 +293,13 @@ class TenantChange:
                       f"{fence.refused_in(self.params.namespace)} and cluster-wide ({len(self.fence_checks)} access "
                       f"reviews)")
         return self.fence_checks
+
+    def fence_table(self) -> pd.DataFrame:
+        """The access reviews the fence asked, one row each (what a person reads after the run)."""
+        frame = pd.DataFrame(self.fence_checks, columns=["can", "allowed", "expected", "reason"])
+        frame.attrs["empty"] = (f"tenant {self.options.tenant}: {self.outcome.get('status')}; no access reviews "
+                                f"(they follow a commit)")
+        return frame
 
     def result(self) -> dict[str, Any]:
         o = self.options

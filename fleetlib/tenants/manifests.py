@@ -36,14 +36,14 @@ TENANT_LABEL = "toolkit.fluxcd.io/tenant"
 ROLE = "admin"
 
 LOCKDOWN: list[tuple[str, str, str]] = [
-    ("--no-cross-namespace-refs=true",
-     "(kustomize-controller|helm-controller|notification-controller|image-reflector-controller|"
-     "image-automation-controller)", "a tenant's objects cannot name a source or secret in another namespace"),
+    ("--no-cross-namespace-refs=true", "(kustomize|helm|notification|image-reflector|image-automation)-controller",
+     "a tenant's objects cannot name a source or secret in another namespace"),
     ("--no-remote-bases=true", "kustomize-controller", "a tenant's kustomization cannot pull remote bases"),
     ("--default-service-account=default", "(kustomize-controller|helm-controller)",
      "a tenant's Kustomization or HelmRelease without serviceAccountName runs as its namespace's `default`"),
 ]
-"""flux2-multi-tenancy's lockdown: (flag, Deployments it goes on, what it stops)."""
+"""flux2-multi-tenancy's lockdown: (flag, the Deployments it goes on as a kustomize target regex, what it stops);
+the first regex is flux2-multi-tenancy's list of five controllers, written shorter."""
 
 
 def secret_name(o: TenantsOptions) -> str:
