@@ -505,6 +505,37 @@ def test_a_tenant_acts_in_its_namespace_and_is_refused_outside_it(target: str, b
         _hub(env).bare("JiwooL0920", CLUSTERS[target]).git("ls-tree", "-r", "--name-only", "main")
 
 
+def test_a_tenant_given_a_namespace_that_exists_leaves_it_and_what_it_holds(
+        target: str, bootstrapped: dict[str, Any], fleet: Path, env: dict[str, str], tmp_path: Path) -> None:
+    """A namespace that exists before the tenant is given to it, not declared: removal (two commits: the sync,
+    whose Kustomization deletes what the team applied as the team, then the rest) leaves the namespace and what
+    someone else put there, and nothing of the tenant."""
+    kube = _kube(fleet, target, env)
+    kube.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shared"}},
+                {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "theirs", "namespace": "shared"},
+                 "data": {"owner": "someone else"}}], manager="someone-else")
+    hub, repo = _hub(env), f"{CLUSTERS[target]}-shared-team"
+    if not hub.repo_path("JiwooL0920", repo).exists():
+        hub.create_repo("JiwooL0920", repo, private=True)
+        hub.bare("JiwooL0920", repo).commit_files(
+            "main", {"deploy/mine.yaml": b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: mine\n"
+                                         b"  namespace: shared\ndata:\n  owner: the team\n"},
+            message="mine", author=("dev", "dev@example.com"))
+    args = ("-p", "tenant", "shared-team", "-y", "namespaces: [shared]", "-p", "url",
+            f"ssh://git@github.com/JiwooL0920/{repo}", "-p", "path", "./deploy", "-p", "apply", "commit")
+    done = papermill(env, "tenants", tmp_path / "add.ipynb", CLUSTERS[target], *args)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert read_records(tmp_path / "add.ipynb")["tenant"]["namespaces_owned"] == []
+    assert kube.get("v1", "ConfigMap", "shared", "mine") is not None
+    gone = papermill(env, "tenants", tmp_path / "remove.ipynb", CLUSTERS[target], *args, "-p", "remove", "True")
+    assert gone.returncode == 0, gone.stderr[-4000:]
+    assert kube.get("v1", "Namespace", None, "shared") is not None
+    assert kube.get("v1", "ConfigMap", "shared", "theirs")["data"] == {"owner": "someone else"}
+    left = sorted(f"{o['kind']}/{o['metadata']['name']}" for o in kube.namespace_contents("shared"))
+    assert left == ["ConfigMap/kube-root-ca.crt", "ConfigMap/theirs", "ServiceAccount/default"], left
+    assert hub.keys("JiwooL0920", repo) == []
+
+
 OWN_KUSTOMIZATION = ("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
                      "# what this cluster runs, listed by hand\nresources:\n  - flux-system  # the bootstrap\n")
 

@@ -28,8 +28,8 @@ import pandas as pd
 
 from fleetlib import deploykeys, targets
 from fleetlib.apps.checks import dry_run, folder_builds
-from fleetlib.apps.manifests import git_repo_slug
-from fleetlib.apps.waits import AppWait, synced, wait_ready
+from fleetlib.apps.manifests import git_repo_slug, owns_namespace
+from fleetlib.apps.waits import AppWait, wait_ready
 from fleetlib.errors import ClusterError, FleetError, InputError
 from fleetlib.github import GitHub
 from fleetlib.kube import Kube
@@ -45,14 +45,15 @@ from fleetlib.tenants import fence
 from fleetlib.tenants.manifests import (
     HEADER,
     file_text,
-    lockdown_patch,
     missing_lockdown,
+    say_lockdown,
     secret_name,
+    sync_removed,
     tenant_file,
     tenant_objects,
 )
+from fleetlib.tenants.waits import wait_gone
 from fleetlib.troubleshoot.operate import request_reconcile
-from fleetlib.waiting import wait_until
 
 
 class TenantChange:
@@ -65,6 +66,8 @@ class TenantChange:
         self.declared: list[str] = []
         self.objects: list[dict[str, Any]] = []
         self.lockdown: list[tuple[str, str, str]] = []
+        self.lockdown_said = False
+        self.removing_sync = False
         self.outcome: dict[str, Any] = {"status": "not applied"}
         self.revision: str | None = None
         self.fence_checks: list[dict[str, Any]] = []
@@ -139,15 +142,16 @@ class TenantChange:
                                      f"{f' and {len(strays) - 10} more' if len(strays) > 10 else ''}",
                                      hint="move those objects to another namespace first; nothing was pushed or "
                                           "deleted")
-        return self.repo.plan(self.file, None if o.remove else file_text(self.objects))
+        after = (sync_removed(before) if before is not None else None) if o.remove else file_text(self.objects)
+        self.removing_sync = o.remove and after is not None
+        return self.repo.plan(self.file, after)
 
     def _declares(self, before: str | None, namespace: str) -> bool:
         """Whether the tenant's file declares (and Flux prunes) `namespace`: what an earlier run decided, else
         whether the cluster lacks it (or holds it only because this runbook created it for a pending change)."""
-        if before is not None:
-            return f"kind: Namespace\nmetadata:\n  name: {namespace}\n" in before
-        existing = self.kube.get("v1", "Namespace", None, namespace)
-        return existing is None or created_by_fleetlib(existing)
+        existing = self.kube.get("v1", "Namespace", None, namespace) if before is None else None
+        return owns_namespace(before, namespace, exists_in_cluster=existing is not None
+                              and not created_by_fleetlib(existing))
 
     # --- 2. check ----------------------------------------------------------------------------------
 
@@ -183,7 +187,9 @@ class TenantChange:
     def apply(self, plan: Plan) -> dict[str, Any]:
         o, mode = self.options, self.options.apply
         verb = "remove" if o.remove else "add"
-        self._show_lockdown()
+        if not self.lockdown_said:
+            say_lockdown(self.log, self.lockdown)
+            self.lockdown_said = True
         if not plan.changed:
             self.outcome = {"status": "up to date",
                             "detail": f"{self.file} already {'gone' if o.remove else 'holds the tenant'}"}
@@ -218,18 +224,6 @@ class TenantChange:
             self.say("~", f"then check that {self.user} may act in {', '.join(self.options.tenant_namespaces)} "
                           f"and nowhere else (SubjectAccessReview)")
 
-    def _show_lockdown(self) -> None:
-        if not self.lockdown:
-            self.say("✔", "the cluster is locked down for tenants (flux-system/kustomization.yaml sets "
-                          "--no-cross-namespace-refs, --no-remote-bases and --default-service-account)")
-            return
-        self.say("►", "flux-system/kustomization.yaml lacks the multi-tenancy lockdown: "
-                      + "; ".join(f"{flag} ({why})" for flag, _, why in self.lockdown)
-                      + ". Proposed (not written: it changes how every Kustomization and HelmRelease without a "
-                        "service account runs):")
-        if self.log.echo:
-            print(lockdown_patch(self.lockdown))
-
     def _prepare_home(self) -> None:
         """The tenant's first namespace (created now, labelled fleetlib's, when its file will declare it: Flux
         takes it over) and its deploy key Secret in it."""
@@ -240,15 +234,18 @@ class TenantChange:
                           refusal_hint="pick another tenant name; nothing was pushed")
 
     def _forget(self) -> None:
-        """After a removal: the deploy key goes, and the Secret when its namespace stays."""
-        if self.home in self.declared and self.kube.get("v1", "Namespace", None, self.home) is not None:
-            return  # not pruned yet
-        deploykeys.forget(self.deploy_key(), self.kube, self.hub)
+        """After a removal (Git up to date): the deploy key goes, and the Secret when its namespace stays."""
+        if self.home not in self.declared or self.kube.get("v1", "Namespace", None, self.home) is None:
+            deploykeys.forget(self.deploy_key(), self.kube, self.hub)
 
     # --- 4. wait -----------------------------------------------------------------------------------
 
     def wait(self) -> None:
-        """After a commit, or when Git was already up to date (the cluster may still be catching up)."""
+        """After a commit, or when Git was already up to date (the cluster may still be catching up). A removal
+        goes in two commits: first the tenant's sync (GitRepository, Kustomization), waiting until the
+        Kustomization is gone, which kustomize-controller lets happen only after it deleted what the team applied,
+        as the team's service account; then the rest (namespaces, service account, binding). In one commit the
+        service account could go first, and kustomize-controller then skips that garbage collection."""
         if self.outcome.get("status") not in ("committed", "up to date") or self.options.apply != "commit":
             return
         if self.revision is not None:
@@ -259,22 +256,14 @@ class TenantChange:
         if not o.remove:
             wait_ready(waiting)
             return
-        self._wait_pruned(waiting)
-        self._forget()
-
-    def _wait_pruned(self, w: AppWait) -> None:
-        synced(w)
-        watched = [("Kustomization", self.home, self.options.tenant)] + [("Namespace", None, n) for n in self.declared]
-        what = ", ".join(f"{k} {f'{ns}/' if ns else ''}{n}" for k, ns, n in watched)
-
-        def gone() -> bool | None:
-            return None if any(self.kube.get("v1" if k == "Namespace" else "kustomize.toolkit.fluxcd.io/v1", k, ns, n)
-                               is not None for k, ns, n in watched) else True
-
-        wait_until(f"{what} to be pruned", gone, timeout=w.timeout,
-                   hint="check that the flux-system Kustomization has prune: true")
-        kept = [n for n in self.options.tenant_namespaces if n not in self.declared]
-        self.say("✔", f"Flux pruned {what}" + (f"; Namespace {', '.join(kept)} stays" if kept else ""))
+        if not self.removing_sync:
+            wait_gone(waiting, namespaces=self.declared, kept=[n for n in o.tenant_namespaces
+                                                              if n not in self.declared])
+            deploykeys.forget(self.deploy_key(), self.kube, self.hub)
+            return
+        wait_gone(waiting, namespaces=[], kept=[])
+        self.apply(self.plan())  # the second commit: the file goes
+        self.wait()
 
     # --- 5. the fence ------------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ import yaml
 
 from fleetlib.objects import FLUX_KINDS
 from fleetlib.options import TenantsOptions
+from fleetlib.steplog import StepLog
 
 HEADER = ("# Managed by fleetlib's tenants runbook (runbooks/tenants.ipynb): change the runbook's\n"
           "# parameters and run it again, or remove the tenant with -p remove True.\n")
@@ -95,3 +96,25 @@ def lockdown_patch(entries: list[tuple[str, str, str]]) -> str:
         out += ["  - patch: |", "      - op: add", "        path: /spec/template/spec/containers/0/args/-",
                 f"        value: {flag}", "    target:", "      kind: Deployment", f'      name: "{targets}"']
     return "\n".join(out)
+
+
+def sync_removed(before: str) -> str | None:
+    """The first step of a removal: the tenant's file without its GitRepository and Kustomization; None when it
+    holds neither any more (the second step: the file goes)."""
+    docs = [d for d in yaml.safe_load_all(before) if isinstance(d, dict) and d.get("kind")]
+    kept = [d for d in docs if d["kind"] not in ("GitRepository", "Kustomization")]
+    return file_text(kept) if len(kept) < len(docs) else None
+
+
+def say_lockdown(log: StepLog, missing: list[tuple[str, str, str]]) -> None:
+    """Whether the cluster is locked down for tenants, and the patches that would do it (printed, not written)."""
+    if not missing:
+        log.say("✔", "the cluster is locked down for tenants (flux-system/kustomization.yaml sets "
+                     "--no-cross-namespace-refs, --no-remote-bases and --default-service-account)")
+        return
+    log.say("►", "flux-system/kustomization.yaml lacks the multi-tenancy lockdown: "
+                 + "; ".join(f"{flag} ({why})" for flag, _, why in missing)
+                 + ". Proposed (not written: it changes how every Kustomization and HelmRelease without a "
+                   "service account runs):")
+    if log.echo:
+        print(lockdown_patch(missing))
