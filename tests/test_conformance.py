@@ -511,27 +511,27 @@ def test_a_tenant_given_a_namespace_that_exists_leaves_it_and_what_it_holds(
     whose Kustomization deletes what the team applied as the team, then the rest) leaves the namespace and what
     someone else put there, and nothing of the tenant."""
     kube = _kube(fleet, target, env)
-    kube.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shared"}},
-                {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "theirs", "namespace": "shared"},
+    kube.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "given"}},
+                {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "theirs", "namespace": "given"},
                  "data": {"owner": "someone else"}}], manager="someone-else")
-    hub, repo = _hub(env), f"{CLUSTERS[target]}-shared-team"
+    hub, repo = _hub(env), f"{CLUSTERS[target]}-given-team"
     if not hub.repo_path("JiwooL0920", repo).exists():
         hub.create_repo("JiwooL0920", repo, private=True)
         hub.bare("JiwooL0920", repo).commit_files(
             "main", {"deploy/mine.yaml": b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: mine\n"
-                                         b"  namespace: shared\ndata:\n  owner: the team\n"},
+                                         b"  namespace: given\ndata:\n  owner: the team\n"},
             message="mine", author=("dev", "dev@example.com"))
-    args = ("-p", "tenant", "shared-team", "-y", "namespaces: [shared]", "-p", "url",
+    args = ("-p", "tenant", "given-team", "-y", "namespaces: [given]", "-p", "url",
             f"ssh://git@github.com/JiwooL0920/{repo}", "-p", "path", "./deploy", "-p", "apply", "commit")
     done = papermill(env, "tenants", tmp_path / "add.ipynb", CLUSTERS[target], *args)
     assert done.returncode == 0, done.stderr[-4000:]
     assert read_records(tmp_path / "add.ipynb")["tenant"]["namespaces_owned"] == []
-    assert kube.get("v1", "ConfigMap", "shared", "mine") is not None
+    assert kube.get("v1", "ConfigMap", "given", "mine") is not None
     gone = papermill(env, "tenants", tmp_path / "remove.ipynb", CLUSTERS[target], *args, "-p", "remove", "True")
     assert gone.returncode == 0, gone.stderr[-4000:]
-    assert kube.get("v1", "Namespace", None, "shared") is not None
-    assert kube.get("v1", "ConfigMap", "shared", "theirs")["data"] == {"owner": "someone else"}
-    left = sorted(f"{o['kind']}/{o['metadata']['name']}" for o in kube.namespace_contents("shared"))
+    assert kube.get("v1", "Namespace", None, "given") is not None
+    assert kube.get("v1", "ConfigMap", "given", "theirs")["data"] == {"owner": "someone else"}
+    left = sorted(f"{o['kind']}/{o['metadata']['name']}" for o in kube.namespace_contents("given"))
     assert left == ["ConfigMap/kube-root-ca.crt", "ConfigMap/theirs", "ServiceAccount/default"], left
     assert hub.keys("JiwooL0920", repo) == []
 
