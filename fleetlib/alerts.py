@@ -155,11 +155,10 @@ class AlertsChange:
         if not plan.changed:
             self.outcome = {"status": "up to date", "detail": f"{self.file} already holds them"}
             self.log.say("✔", f"alerts {o.provider} are up to date on {self.params.id}")
-        elif o.apply == "pr":
-            self.outcome = self.repo.pull_request(plan, f"alerts/{self.params.stage}-{self.params.cluster}-"
-                                                        f"{o.provider}", f"Alerts {o.provider} on {self.params.id}")
         else:
-            self.outcome = self.repo.commit(plan, f"Alerts {o.provider} on {self.params.id}")
+            self.outcome = self.repo.send(plan, o.apply, branch=f"alerts/{self.params.stage}-{self.params.cluster}-"
+                                                                f"{o.provider}",
+                                          title=f"Alerts {o.provider} on {self.params.id}")
         return self.outcome
 
     def _write_secret(self) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 from fleetlib.errors import InputError
 from fleetlib.git import Checkout, push_with_retry
 from fleetlib.github import GitHub
+from fleetlib.objects import Ref
 from fleetlib.parameters import ClusterParams
 from fleetlib.resourcelist import Edit, listing
 from fleetlib.steplog import StepLog
@@ -112,6 +113,22 @@ class FileChange:
         for edit in edits:
             _put(checkout, edit.path, edit.after)
         return checkout.commit(message, author=self.params.commit_author, paths=[e.path for e in edits])
+
+    def show(self, plan: Plan, objects: list[dict[str, Any]]) -> None:
+        """What `apply none` says of the file: the change and its diff, then what the flux-system Kustomization
+        would apply from it."""
+        self.log.say("~", f"would {'delete' if plan.after is None else 'write'} {plan.path}{plan.also} and commit it "
+                          f"to {self.params.repo_slug}@{self.params.branch}:")
+        if self.log.echo:
+            print(plan.diff)
+        if plan.after is not None:
+            self.log.say("~", "the flux-system Kustomization would then apply "
+                              + ", ".join(str(Ref.of(o)) for o in objects))
+
+    def send(self, plan: Plan, mode: str, *, branch: str, title: str) -> dict[str, Any]:
+        """`apply pr`: a pull request from `branch`; `apply commit`: a commit to the cluster's branch (its outcome
+        holds the pushed `revision`)."""
+        return self.pull_request(plan, branch, title) if mode == "pr" else self.commit(plan, title)
 
     def commit(self, plan: Plan, message: str) -> dict[str, Any]:
         self.checkout, sha = push_with_retry(self.clone(), lambda co: self._write(co, plan, message),

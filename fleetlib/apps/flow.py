@@ -154,24 +154,15 @@ class AppChange:
             return self.outcome
         if o.source == "git" and not o.remove:
             self._ensure_deploy_key()  # the Secret exists before Flux sees the GitRepository (also for a PR)
-        title = f"{verb.title()} app {o.app} on {self.params.id}"
-        if mode == "pr":
-            self.outcome = self.repo.pull_request(plan, f"app/{self.params.stage}-{self.params.cluster}-{o.app}", title)
-        else:
-            self.outcome = self.repo.commit(plan, title)
-            self.revision = self.outcome.get("revision")
+        self.outcome = self.repo.send(plan, mode, branch=f"app/{self.params.stage}-{self.params.cluster}-{o.app}",
+                                      title=f"{verb.title()} app {o.app} on {self.params.id}")
+        self.revision = self.outcome.get("revision")
         return self.outcome
 
     def _show(self, plan: Plan) -> None:
-        self.say("~", f"would {'delete' if plan.after is None else 'write'} {self.file}{plan.also} and commit it to "
-                      f"{self.params.repo_slug}@{self.params.branch}:")
-        if self.log.echo:
-            print(plan.diff)
-        if plan.after is not None:
-            self.say("~", "the flux-system Kustomization would then apply " + ", ".join(str(Ref.of(o))
-                                                                                    for o in self.objects))
-            if self.options.source == "git":
-                self.say("~", self.deploy_key().would())
+        self.repo.show(plan, self.objects)
+        if plan.after is not None and self.options.source == "git":
+            self.say("~", self.deploy_key().would())
 
     # --- a Git source's deploy key, in the cluster only ---------------------------------------------
 

@@ -203,23 +203,15 @@ class TenantChange:
             return self.outcome
         if not o.remove:
             self._prepare_home()  # the Secret exists before Flux sees the GitRepository (also for a PR)
-        title = f"{verb.title()} tenant {o.tenant} on {self.params.id}"
-        if mode == "pr":
-            self.outcome = self.repo.pull_request(plan, f"tenant/{self.params.stage}-{self.params.cluster}-{o.tenant}",
-                                                  title)
-        else:
-            self.outcome = self.repo.commit(plan, title)
-            self.revision = self.outcome.get("revision")
+        self.outcome = self.repo.send(plan, mode, branch=f"tenant/{self.params.stage}-{self.params.cluster}-"
+                                                         f"{o.tenant}", title=f"{verb.title()} tenant {o.tenant} on "
+                                                                              f"{self.params.id}")
+        self.revision = self.outcome.get("revision")
         return self.outcome
 
     def _show(self, plan: Plan) -> None:
-        self.say("~", f"would {'delete' if plan.after is None else 'write'} {self.file}{plan.also} and commit it to "
-                      f"{self.params.repo_slug}@{self.params.branch}:")
-        if self.log.echo:
-            print(plan.diff)
+        self.repo.show(plan, self.objects)
         if plan.after is not None:
-            self.say("~", "the flux-system Kustomization would then apply "
-                          + ", ".join(str(Ref.of(x)) for x in self.objects))
             self.say("~", self.deploy_key().would())
             self.say("~", f"then check that {self.user} may act in {', '.join(self.options.tenant_namespaces)} "
                           f"and nowhere else (SubjectAccessReview)")
