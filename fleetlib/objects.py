@@ -185,3 +185,10 @@ def references(obj: Mapping[str, Any]) -> dict[str, list[Ref]]:
     charts = [Ref("HelmChart", chart.partition("/")[0], chart.partition("/")[2])] if "/" in chart else []
     applied = [e.ref for e in inventory(obj) if e.group.endswith("toolkit.fluxcd.io") and e.ref != Ref.of(obj)]
     return {"dependsOn": depends, "source": sources, "chart": charts, "inventory": applied}
+
+
+def image_tag(image: str) -> str:
+    """The tag of an image reference (`ghcr.io/fluxcd/source-controller:v1.9.3` -> `v1.9.3`), "" without one; a
+    registry's port is not a tag, a digest is set aside."""
+    name = image.split("@", 1)[0]
+    return name.rsplit(":", 1)[1] if ":" in name.rsplit("/", 1)[-1] else ""

@@ -1,8 +1,9 @@
-"""One file of a cluster's folder in the fleet repository changed the runbooks' way: planned as a diff, then
+"""Files of a cluster's folder in the fleet repository changed the runbooks' way: planned as a diff, then
 committed to the cluster's branch (again from a fresh clone when the branch moved) or pushed to a branch of its
-own with a pull request (opened, updated, or "up to date" when it already proposes the same file). When a
-kustomization.yaml owns the file's folder (fleetlib.resourcelist), the plan also lists the file in its
-resources (or unlists it), in the same commit. The add-app and alerts runbooks write their files with it.
+own with a pull request (opened, updated, or "up to date" when it already proposes the same files). When a
+kustomization.yaml owns a file's folder (fleetlib.resourcelist), the plan also lists the file in its
+resources (or unlists it), in the same commit. The add-app, alerts and tenants runbooks write their file with
+it, the promote runbook several files in one change (`plan_files`).
 
     change = FileChange(params, hub, log)
     plan = change.plan("clusters/.../apps/hello.yaml", text)     # text None: the file goes
@@ -12,7 +13,7 @@ resources (or unlists it), in the same commit. The add-app and alerts runbooks w
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,10 +30,15 @@ from fleetlib.steplog import StepLog
 
 @dataclass(frozen=True)
 class Plan:
-    """The file's change, and the change to the kustomization file that lists it (None: none owns it)."""
+    """The files' change (the first is the one the runbook is about), and the changes to the kustomization files
+    that list them (none when no kustomization file owns their folder)."""
 
-    main: Edit
-    listing: Edit | None = None
+    files: tuple[Edit, ...]
+    listings: tuple[Edit, ...] = ()
+
+    @property
+    def main(self) -> Edit:
+        return self.files[0]
 
     @property
     def path(self) -> str:
@@ -48,7 +54,7 @@ class Plan:
 
     @property
     def edits(self) -> list[Edit]:
-        return [self.main, *([self.listing] if self.listing else [])]
+        return [*self.files, *self.listings]
 
     @property
     def changed(self) -> bool:
@@ -56,10 +62,11 @@ class Plan:
 
     @property
     def also(self) -> str:
-        """The note ` (and list it in <kustomization file>)` when the plan changes that file too; else empty."""
-        if not (self.listing and self.listing.changed):
+        """The note ` (and list it in <kustomization file>)` when the plan changes such a file too; else empty."""
+        changed = [e.path for e in self.listings if e.changed]
+        if not changed:
             return ""
-        return f" (and {'unlist' if self.after is None else 'list'} it in {self.listing.path})"
+        return f" (and {'unlist' if self.after is None else 'list'} it in {', '.join(changed)})"
 
     @property
     def diff(self) -> str:
@@ -85,11 +92,29 @@ class FileChange:
         return self.checkout
 
     def plan(self, path: str, text: str | None) -> Plan:
-        checkout = self.clone()
-        return Plan(Edit(path, checkout.read(path), text), self._listing(checkout, path, text is not None))
+        return self.plan_files({path: text})
 
-    def _listing(self, checkout: Checkout, path: str, present: bool) -> Edit | None:
-        return listing(checkout.read, self.params.path.strip("/").removeprefix("./"), path, present=present)
+    def plan_files(self, files: Mapping[str, str | None]) -> Plan:
+        """Several files in one change (text None: the file goes), the first the one the change is about."""
+        checkout = self.clone()
+        edits = tuple(Edit(path, checkout.read(path), text) for path, text in files.items())
+        return Plan(edits, self._listings(checkout.read, edits))
+
+    def _listings(self, read: Callable[[str], str | None], files: Iterable[Edit]) -> tuple[Edit, ...]:
+        """The kustomization files' changes listing (or unlisting) each file, one Edit per kustomization file even
+        when it lists several of them."""
+        root = self.params.path.strip("/").removeprefix("./")
+        changed: dict[str, Edit] = {}
+
+        def current(path: str) -> str | None:
+            return changed[path].after if path in changed else read(path)
+
+        for f in files:
+            edit = listing(current, root, f.path, present=f.after is not None)
+            if edit is not None:
+                changed[edit.path] = Edit(edit.path, changed[edit.path].before if edit.path in changed
+                                          else edit.before, edit.after)
+        return tuple(changed.values())
 
     @contextmanager
     def trial(self, plan: Plan) -> Iterator[Path]:
@@ -105,11 +130,11 @@ class FileChange:
                 _put(checkout, edit.path, edit.before)
 
     def _write(self, checkout: Checkout, plan: Plan, message: str) -> str | None:
-        """Commit the plan to `checkout`; the listing is planned again there (a fresh clone may differ)."""
-        edits = [plan.main, *filter(None, [self._listing(checkout, plan.path, plan.after is not None)])]
+        """Commit the plan to `checkout`; the listings are planned again there (a fresh clone may differ)."""
+        edits = [*plan.files, *self._listings(checkout.read, plan.files)]
         edits = [e for e in edits if e.after is not None or (checkout.path / e.path).exists()]
         if not edits:
-            return None  # removing a file that is already gone
+            return None  # removing files that are already gone
         for edit in edits:
             _put(checkout, edit.path, edit.after)
         return checkout.commit(message, author=self.params.commit_author, paths=[e.path for e in edits])

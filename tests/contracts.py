@@ -32,7 +32,7 @@ LAYERS: list[set[str]] = [
     {"parameters", "options", "files", "locations", "plan", "runindex", "runbooks", "gitcli", "kubectl", "steplog",
      "resourcelist", "texttable"},
     # the model: pure
-    {"model", "names", "quantity", "errors", "objects", "waiting", "semver", "__init__"},
+    {"model", "names", "quantity", "errors", "objects", "waiting", "semver", "postbuild", "__init__"},
 ]
 CLIENTS = {"kubernetes": {"kube"}, "github": {"github"}, "paramiko": set()}
 """Which top-level modules of fleetlib may import each outside client (fleetlab's may import any)."""

@@ -22,13 +22,13 @@ from typing import Any
 
 import yaml
 
-from fleetlab.flux.postbuild import SubstitutionError, strict_mode, substitute_all
 from fleetlab.flux.remote import Target, TargetError, target_of
 from fleetlab.flux.runtime import Runtime
 from fleetlab.kubernetes.apiserver import ClusterApi
 from fleetlab.kubernetes.errors import ApiError
 from fleetlib.kubectl import KUSTOMIZATION_FILES, ManifestError, write_flux_kustomization
 from fleetlib.objects import inventory_id, parse_inventory_id, ref, spec_of
+from fleetlib.postbuild import SubstitutionError, strict_mode, substitute_all
 
 MANAGER = "kustomize-controller"
 NAME_LABEL = "kustomize.toolkit.fluxcd.io/name"
@@ -84,7 +84,7 @@ class Applier:
         """kustomize build of `spec.path`, as the controller runs it: the artifact unpacked in a fresh
         /tmp/kustomization-<n> folder (error messages name paths there), a kustomization.yaml generated for a
         folder without one, the Kustomization's namePrefix, patches and images on top; then the post-build
-        substitution on kustomize's own text of each document (fleetlab.flux.postbuild), strict as the running
+        substitution on kustomize's own text of each document (fleetlib.postbuild), strict as the running
         kustomize-controller's version and feature gates make it (its failure is BuildFailed); then
         `targetNamespace`. kustomize's output is kept per folder and overlay fields: it builds the same until the
         artifact changes, while the variables may not."""

@@ -20,6 +20,8 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
+from fleetlib.objects import image_tag
+
 _QUANTITY = re.compile(r"([+-]?)(\d+(?:\.\d*)?|\.\d+)(?:(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)|[eE]([+-]?\d+))?")
 _BINARY = {"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60}
 _DECIMAL = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
@@ -68,13 +70,6 @@ def _probe(probe: Any) -> None:
     if isinstance(probe.get("httpGet"), dict):
         probe["httpGet"].setdefault("path", "/")
         probe["httpGet"].setdefault("scheme", "HTTP")
-
-
-def image_tag(image: str) -> str:
-    """The tag of an image reference (`ghcr.io/fluxcd/source-controller:v1.9.3` -> `v1.9.3`), "" without one; a
-    registry's port is not a tag, a digest is set aside."""
-    name = image.split("@", 1)[0]
-    return name.rsplit(":", 1)[1] if ":" in name.rsplit("/", 1)[-1] else ""
 
 
 def _pull_policy(image: str) -> str:

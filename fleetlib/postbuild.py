@@ -14,6 +14,9 @@ set (fluxcd/pkg/kustomize SubstituteVariables, fluxcd/pkg/envsubst):
 - a failure is the controller's: BuildFailed, `post build failed for '<Kind.version.group>/<name>': ...`.
 
     objects = substitute_all(docs, ks, get=lambda kind, ns, name: ..., strict=strict_mode(container))
+
+The sandbox's kustomize-controller runs it on every build; the promote runbook on both stages' builds, to compare
+what each cluster is given.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from fleetlab.kubernetes.defaulting import image_tag
+from fleetlib.objects import image_tag, meta_of, spec_of
 
 DISABLED = "kustomize.toolkit.fluxcd.io/substitute"
 VAR_NAME = re.compile(r"^[_A-Za-z][_A-Za-z0-9]*$")
@@ -41,7 +44,7 @@ class SubstitutionError(Exception):
 
 def variables(ks: dict[str, Any], get: Getter) -> dict[str, str]:
     """`substituteFrom` then `substitute` (LoadVariables), line breaks removed from the values."""
-    post = (ks.get("spec") or {}).get("postBuild") or {}
+    post = spec_of(ks).get("postBuild") or {}
     namespace = ks["metadata"]["namespace"]
     out: dict[str, str] = {}
     for ref in post.get("substituteFrom") or []:
@@ -123,7 +126,7 @@ def substitute(text: str, values: dict[str, str], *, strict: bool = False) -> di
     """One built document, as kustomize wrote it (its quoting kept: `"${N}"` stays a string, `${N}` may become a
     number), substituted and parsed."""
     obj = _load(text)
-    meta = (obj.get("metadata") or {}) if isinstance(obj, dict) else {}
+    meta = meta_of(obj) if isinstance(obj, dict) else {}
     if "disabled" in ((meta.get("labels") or {}).get(DISABLED), (meta.get("annotations") or {}).get(DISABLED)):
         return dict(obj)
     if not values:
@@ -142,7 +145,7 @@ def substitute(text: str, values: dict[str, str], *, strict: bool = False) -> di
 def substitute_all(docs: list[str], ks: dict[str, Any], get: Getter, *, strict: bool = False
                    ) -> list[dict[str, Any]]:
     """Every built document substituted and parsed, or SubstitutionError with the controller's message."""
-    if (ks.get("spec") or {}).get("postBuild") is None:
+    if spec_of(ks).get("postBuild") is None:
         return [d for d in (_load(t) for t in docs) if isinstance(d, dict)]
     out: list[dict[str, Any]] = []
     values: dict[str, str] | None = None
