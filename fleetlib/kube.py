@@ -187,6 +187,18 @@ class Kube:
                         "unchanged" if old_rv == after["metadata"]["resourceVersion"] else "configured"))
         return out
 
+    def dry_run_apply(self, obj: dict[str, Any], *, manager: str) -> dict[str, Any]:
+        """What the API server would hold after server-side applying `obj` as `manager` (forcing ownership, as
+        flux does), storing nothing: how `flux diff` sees a change before it lands."""
+        meta = obj["metadata"]
+        ref = "/".join(x for x in (obj["kind"], meta.get("namespace"), meta["name"]) if x)
+        try:
+            return dict(self._resource(obj["apiVersion"], obj["kind"]).server_side_apply(
+                body=obj, name=meta["name"], namespace=meta.get("namespace"), field_manager=manager,
+                force_conflicts=True, dry_run="All").to_dict())
+        except ApiException as e:
+            raise api_error(e, f"{ref} dry-run failed") from e
+
     def patch_custom(self, api_version: str, plural: str, namespace: str, name: str, body: dict[str, Any]) -> None:
         """Merge-patch a custom object (as `flux reconcile` annotates one)."""
         group, version = api_version.split("/")

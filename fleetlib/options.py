@@ -461,6 +461,51 @@ class TenantsOptions(RunbookOptions):
         return list(self.namespaces) or [self.tenant]
 
 
+def _folder_path(value: str) -> str:
+    parts = value.strip("/").removeprefix("./").split("/")
+    if value.startswith("/") or any(x in ("", ".", "..") for x in parts):
+        raise ValueError(f"{value!r} is not a path inside the cluster's folder, such as apps/hello.yaml or apps")
+    if parts[0] == "flux-system":
+        raise ValueError("flux-system is each cluster's own (its bootstrap); it is never promoted")
+    return value
+
+
+class PromoteOptions(RunbookOptions):
+    notebook: ClassVar[str] = "runbooks/promote.ipynb"
+
+    stage: Annotated[Text, AfterValidator(_stage)] = Field(
+        DEFAULT_STAGE, description="the stage promoted from: a folder under parameters/")
+    target: Literal["sandbox", "local", "live"] | None = Override(_TARGET_HELP)
+    context: Text | None = Override(_CONTEXT_HELP)
+    branch: Text | None = Override("branch of the fleet repository; None keeps the parameters files' value")
+    to_stage: Annotated[Text, AfterValidator(_stage)] = Field(
+        "staging", description="the stage promoted to (its cluster of the same name, or to_cluster)")
+    to_cluster: Annotated[Text, AfterValidator(_cluster)] | None = Field(
+        None, description="the cluster in to_stage; None is the cluster of the same name")
+    apps: list[AppName] = Field([], description="apps to promote (their files apps/<app>.yaml); with paths, "
+                                                "[] compares every file and promotes none")
+    paths: list[Annotated[str, AfterValidator(_folder_path)]] = Field(
+        [], description="files or folders of the cluster's folder to promote, such as apps/hello.yaml")
+    apply: Literal["none", "commit", "pr"] = Field(
+        "none", description="none (show the difference and what it would do), commit (to the branch) or pr "
+                            "(a pull request)")
+    timeout: Annotated[str, go_duration("10s", "1h")] = Field(
+        "5m", description="how long to wait for the second stage's cluster to apply the change (10s to 1h)")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PromoteOptions:
+        if self.to_stage == self.stage and self.to_cluster in (None, self.cluster):
+            raise ValueError(f"to_stage: {self.to_stage!r} is the stage promoted from; name another stage or "
+                             f"to_cluster")
+        if self.apply != "none" and not (self.apps or self.paths):
+            raise ValueError(f"apps: apply {self.apply!r} promotes what apps or paths name; name at least one")
+        return self
+
+    @property
+    def target_cluster(self) -> str:
+        return self.to_cluster or self.cluster
+
+
 def _env_name(value: str) -> str:
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
         raise ValueError(f"{value!r} is not an environment variable name")
@@ -554,6 +599,7 @@ MODELS: dict[str, type[RunbookOptions]] = {
     "add-app": AddAppOptions,
     "alerts": AlertsOptions,
     "tenants": TenantsOptions,
+    "promote": PromoteOptions,
     "fleet-overview": FleetOverviewOptions,
     "controller-usage": ControllerUsageOptions,
     "getting-started": GettingStartedOptions,

@@ -8,7 +8,9 @@ Tables, each present when some run recorded it:
 - `recommendations`: the tuning rows across the fleet;
 - `usage`: per cluster and controller, what it used (median, p95, peak) beside its request and limit;
 - `changes`: per cluster, what the add-app, alerts and tenants runbooks did (app, provider or tenant, status,
-  commit).
+  commit);
+- `drift`: per cluster, each file of its folder that two stages do not agree on (the promote runbook's
+  comparison), and what a promotion did.
 
     written = write([run_folder], out=None)     # {"html": ..., "runs.csv": ..., ...}
 """
@@ -50,7 +52,7 @@ class FleetReport:
     @classmethod
     def load(cls, folders: Sequence[Path]) -> FleetReport:
         indexes = [(Path(f), read_index(Path(f))) for f in folders]
-        runs, bootstrap, findings, recommendations, usage, changes = [], [], [], [], [], []
+        runs, bootstrap, findings, recommendations, usage, changes, drift = [], [], [], [], [], [], []
         for folder, index in indexes:
             for c in index["clusters"]:
                 cluster = f"{c['stage']}/{c['cluster']}"
@@ -70,6 +72,8 @@ class FleetReport:
                              for f in grouped(records.get("findings") or [])]
                 recommendations += [{**r, "cluster": cluster} for r in records.get("recommendations") or []]
                 usage += [{**r, "cluster": cluster} for r in records.get("usage") or []]
+                if "promote" in records:
+                    drift += _drift(cluster, records["promote"])
                 for key, what in (("app", "app"), ("alerts", "provider"), ("tenant", "tenant")):
                     if key in records:
                         r = records[key]
@@ -97,6 +101,8 @@ class FleetReport:
                                                                   "peak", "request", "limit", "oom_kills"])
         if changes:
             report.tables["changes"] = pd.DataFrame(changes)
+        if any("promote" in (c.get("records") or {}) for _, i in indexes for c in i["clusters"]):
+            report.tables["drift"] = pd.DataFrame(drift, columns=["cluster", "stages", "file", "state", "promotion"])
         return report
 
     # --- charts ---------------------------------------------------------------------------------
@@ -146,7 +152,25 @@ class FleetReport:
                       _img(figures["cpu usage"], "CPU usage per controller"), _table(_usage_text(self.tables["usage"]))]
         if "changes" in self.tables:
             parts += ["<h2>Applications, alerts and tenants</h2>", _table(self.tables["changes"])]
+        if "drift" in self.tables:
+            drift = self.tables["drift"]
+            parts += ["<h2>Drift between stages</h2>",
+                      f"<p>{(drift['state'] != 'agree').sum()} file(s) differ between stages.</p>" if len(drift) else
+                      "<p>The stages agree on every file compared.</p>", _table(drift)]
         return PAGE.format(title="Fleet report", body="\n".join(parts))
+
+
+def _drift(cluster: str, record: dict[str, Any]) -> list[dict[str, Any]]:
+    """A promote record's files the stages do not agree on, and those it promoted (one row saying so when the
+    cluster has no counterpart in the second stage)."""
+    stages = f"{record.get('from')} → {record.get('to')}"
+    promotion = "" if record.get("status") in ("compared", "no counterpart") else \
+        f"{record.get('what')}: {record.get('status')}"
+    if record.get("status") == "no counterpart":
+        return [{"cluster": cluster, "stages": stages, "file": "", "state": "no counterpart", "promotion": ""}]
+    return [{"cluster": cluster, "stages": stages, "file": f["file"], "state": f["state"],
+             "promotion": promotion if f["file"] in (record.get("chosen") or []) else ""}
+            for f in record.get("files") or [] if f["state"] != "agree" or f["file"] in (record.get("chosen") or [])]
 
 
 def _numeric(rows: pd.DataFrame) -> pd.DataFrame:

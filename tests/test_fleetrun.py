@@ -246,6 +246,72 @@ def test_tenants_over_the_dev_stage_and_its_report(fleet_home: Path) -> None:
     assert hub.keys("JiwooL0920", "platform-team") == []
 
 
+def test_promote_from_dev_to_staging_over_the_dev_stage_and_its_report(fleet_home: Path) -> None:
+    """An app added to dev: `fleet run promote --stage dev --all` shows it as the difference and its effect on the
+    staging cluster before anything is pushed (other-dev-cluster has no staging counterpart and says so); a pull
+    request that builds; after merging it the stages agree. A later change in dev moves to staging as a commit,
+    staging keeping its own chart values, and the cluster applies it."""
+    from fleetlab.github.home import github_token, sandbox_root
+    from fleetlab.github.hub import Hub
+    from fleetlib.report import FleetReport
+
+    hub = Hub(sandbox_root(fleet_home) / "github", token=github_token(fleet_home))
+    app = ("-p", "app", "catalog", "-p", "chart", "hello", "-p", "apply", "commit")
+    assert fleet("run", "add-app", "--stage", "dev", "--cluster", "services-amer", "-q", *app,
+                 "-p", "values", "replicas: 2") == 0
+    promote = ("-p", "to_stage", "staging", "-y", "apps: [catalog]")
+
+    def promoted(*more: str) -> list[dict[str, Any]]:
+        before = runs_now(fleet_home)
+        assert fleet("run", "promote", "--stage", "dev", "--all", "-q", *promote, *more) == 0
+        return [c["records"]["promote"] for c in read_index(newest_run(fleet_home, before))["clusters"]]
+
+    other, shown = promoted()
+    assert other["status"] == "no counterpart"
+    assert shown["status"] == "proposed"
+    assert {"file": "apps/catalog.yaml", "state": "only in dev"} in shown["files"]
+    assert {"object": "HelmRelease/flux-system/catalog", "state": "only in dev"} in shown["objects"]
+    assert {"object": "HelmRelease/flux-system/catalog", "action": "created"} in shown["changes"]
+    staging = "clusters/stages/staging/clusters/services-amer/apps/catalog.yaml"
+    fleet_repo = hub.bare("JiwooL0920", "fleet-infra")
+
+    def read(path: str) -> str | None:
+        entry = fleet_repo.entry(fleet_repo.branch_sha("main") or "main", path)
+        return None if entry is None else fleet_repo.blob(entry.sha).decode()
+
+    assert read(staging) is None  # nothing pushed
+
+    _, proposed = promoted("-p", "apply", "pr")
+    assert proposed["status"] == "pull request opened"
+    assert fleet("sandbox", "pr", "merge", str(proposed["pull_request"]), "--repo", "JiwooL0920/fleet-infra") == 0
+    _, merged = promoted()
+    assert merged["status"] == "up to date" and merged["detail"] == "stages agree for app catalog"
+    assert {"file": "apps/catalog.yaml", "state": "agree"} in merged["files"]
+
+    text = read(staging) or ""
+    fleet_repo.commit_files(  # staging's own values
+        "main", {staging: text.replace("replicas: 2", "replicas: 3").encode()}, message="staging: 3 replicas",
+        author=("ops", "ops@example.com"))
+    assert fleet("run", "add-app", "--stage", "dev", "--cluster", "services-amer", "-q", *app,
+                 "-p", "values", "replicas: 2", "-p", "interval", "5m") == 0
+    _, committed = promoted("-p", "apply", "commit")
+    assert committed["status"] == "committed"
+    assert {"object": "HelmRelease/flux-system/catalog", "action": "drifted"} in committed["changes"]
+    text = read(staging) or ""
+    assert "interval: 5m" in text and "replicas: 3" in text and "replicas: 2" not in text
+    _, again = promoted()
+    assert again["status"] == "up to date"
+
+    drift = FleetReport.load([run for run in sorted(runs_now(fleet_home))[-1:]]).tables["drift"]
+    assert drift[["cluster", "state"]].to_dict("records") == [
+        {"cluster": "dev/other-dev-cluster", "state": "no counterpart"},
+        {"cluster": "dev/services-amer", "state": "agree"}]
+    assert fleet("run", "add-app", "--stage", "dev", "--cluster", "services-amer", "-q", *app,
+                 "-p", "remove", "True") == 0
+    _, removed = promoted("-p", "apply", "commit")
+    assert removed["status"] == "committed" and read(staging) is None
+
+
 def test_runs_lists_past_runs(healthy_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert fleet("runs") == 0
     out = capsys.readouterr().out

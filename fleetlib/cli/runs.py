@@ -12,6 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from fleetlib import options as options_model
 from fleetlib.cli.core import override_layers
 from fleetlib.errors import InputError
 from fleetlib.locations import fleet_home, fleet_root
@@ -82,7 +83,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("run", help="run a runbook on clusters in parallel, into a new run folder")
-    p.add_argument("runbook", help="runbook name (troubleshoot, bootstrap, tune-resources, inspect) or its path")
+    p.add_argument("runbook", help=f"runbook name ({', '.join(options_model.RUNBOOKS)}) or its path")
     p.add_argument("--stage", help="only clusters of this stage")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--cluster", help="one cluster")
