@@ -248,6 +248,34 @@ def test_the_real_flux_cli_runs_every_everyday_command(target: str, bootstrapped
                 if c not in FLUX_DIFFERENCES and sandbox[c] != outputs[c]} == {}
 
 
+def test_the_promote_runbooks_dry_run_diff_says_what_flux_diff_says(target: str, bootstrapped: dict[str, Any],
+                                                                    flux_cli: Any, fleet: Path, env: dict[str, str],
+                                                                    tmp_path: Path) -> None:
+    """The promote runbook's server-side dry-run diff (promote.render.cluster_diff) against the real `flux diff
+    kustomization` on the same changed folder: a new ConfigMap is created, the sync's GitRepository drifts (its
+    interval), and no other object of the whole folder, flux-system's release included, is said to change."""
+    from fleetlib.kubectl import build_as_flux
+    from fleetlib.manifests import parse_release
+    from fleetlib.promote.render import cluster_diff
+
+    params = params_of(fleet, target)
+    folder = tmp_path / "clone" / params.path.removeprefix("./")
+    sync = folder / "flux-system" / "gotk-sync.yaml"
+    sync.write_text(sync.read_text().replace("interval: 1m0s", "interval: 2m0s"))
+    (folder / "probe.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: promote-probe\n"
+                                       "  namespace: default\ndata:\n  a: b\n")
+    done = flux_cli("diff kustomization flux-system --path {path}")
+    assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]  # 1: a difference found
+    said = set(re.findall(r"► (\S+) (created|drifted|deleted)", done.stdout + done.stderr))
+    assert said == {("GitRepository/flux-system/flux-system", "drifted"), ("ConfigMap/default/promote-probe",
+                                                                          "created")}, done.stdout[-2000:]
+    ours = cluster_diff(_kube(fleet, target, env), parse_release(build_as_flux(folder)), gone=[],
+                        namespace="flux-system")
+    assert {(c.ref, c.action) for c in ours} == said, [c.diff for c in ours]
+    drift = next(c.diff for c in ours if c.action == "drifted")
+    assert "-  interval: 1m0s" in drift and "+  interval: 2m0s" in drift
+
+
 def test_tuning_recommends_for_every_controller(target: str, bootstrapped: dict[str, Any], env: dict[str, str],
                                                tmp_path: Path) -> None:
     out = tmp_path / "tune.ipynb"

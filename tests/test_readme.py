@@ -73,6 +73,12 @@ COMMANDS: dict[str, tuple[str, int | str]] = {
     "fleet runs": (RUN, 0),
     "fleet report <run-id> [<run-id> ...]": (RUN, 0),  # <run-id>s: the ids `fleet runs` printed
     "fleet report": (RUN, 0),
+    "papermill --log-output runbooks/promote.ipynb out.ipynb -p cluster services-amer -p to_stage staging": (RUN, 0),
+    "papermill --log-output runbooks/promote.ipynb out.ipynb -p cluster services-amer -p to_stage staging -y "
+    "'apps: [greeter]'": (RUN, 0),
+    "papermill --log-output runbooks/promote.ipynb out.ipynb -p cluster services-amer -p to_stage staging -y "
+    "'apps: [greeter]' -p apply pr": (RUN, 0),
+    "fleet run promote --stage dev --all -p to_stage staging": (RUN, 0),
     "fleet run troubleshoot --all --executor dask --scheduler tcp://scheduler:8786":
         (SKIP, "needs a Dask scheduler; tests/test_fleetrun.py runs the Dask executor on a LocalCluster"),
     "fleet sandbox serve --all": (RUN, 0),  # in the background until the kubectl line has run

@@ -72,8 +72,15 @@ def now_rfc3339(clock: float | None = None) -> str:
 
 
 class Rollback(Exception):
-    """Internal: abort a dry-run write transaction, carrying the would-be object and its status code."""
+    """Internal: abort a dry-run write transaction, carrying the would-be object and its status code. The object's
+    resourceVersion is what kube-apiserver's dry run returns (DryRunnableStorage): none for a create (nothing was
+    stored; `flux diff` tells a creation by it), the stored one for an update (`stored`)."""
 
-    def __init__(self, obj: dict[str, Any], code: int = 201) -> None:
+    def __init__(self, obj: dict[str, Any], code: int = 201, *, stored: Any = None) -> None:
+        meta = obj.setdefault("metadata", {})
+        if stored is None:
+            meta.pop("resourceVersion", None)
+        else:
+            meta["resourceVersion"] = str(stored)
         self.obj = obj
         self.code = code

@@ -123,7 +123,7 @@ class Patching:
                 raise conflict(rt, name)
             done = self.api.finish_update(tx, rt, row, old, new, subresource=subresource, manager=manager)
             if dry_run:
-                raise Rollback(done, 200)
+                raise Rollback(done, 200, stored=row.rv)
             return 200, done
 
     def apply(self, rt: ResourceType, namespace: str | None, name: str, applied: Any, *, manager: str,
@@ -162,5 +162,5 @@ class Patching:
                 self.api.admission.validate(rt, new, namespace, name)
             done = self.api.finish_update(tx, rt, row, old, new, subresource=subresource, manager=manager, record=False)
             if dry_run:
-                raise Rollback(done, 200)
+                raise Rollback(done, 200, stored=row.rv)
             return 200, done
