@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 import time
 
@@ -13,7 +14,7 @@ from kubernetes import watch
 from kubernetes.client.rest import ApiException
 from kubernetes.dynamic import DynamicClient
 
-from .conftest import SandboxCluster
+from .conftest import SandboxCluster, _kubectl
 
 CRD = {
     "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
@@ -498,3 +499,35 @@ def test_secret_string_data_is_folded_into_data(cluster: SandboxCluster) -> None
     assert got.data == {"a": "b25l", "b": "dHdv"} and got.string_data is None
     v1.patch_namespaced_secret("s", "default", {"stringData": {"a": "uno"}})
     assert v1.read_namespaced_secret("s", "default").data["a"] == "dW5v"
+
+
+def _crd(versions: list[tuple[str, bool]]) -> str:
+    """A CRD of kind Gadget serving `versions` ((name, storage)), as kubectl applies it."""
+    entries = "".join(f"  - name: {v}\n    served: true\n    storage: {str(s).lower()}\n    schema:\n"
+                      f"      openAPIV3Schema:\n        type: object\n        x-kubernetes-preserve-unknown-fields: true\n"
+                      for v, s in versions)
+    return ("apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n"
+            "  name: gadgets.example.com\nspec:\n  group: example.com\n  scope: Namespaced\n  names:\n"
+            "    kind: Gadget\n    plural: gadgets\n    singular: gadget\n    listKind: GadgetList\n"
+            f"  versions:\n{entries}")
+
+
+def test_a_crd_keeps_its_stored_versions_and_cannot_drop_one(cluster: SandboxCluster) -> None:
+    """As apiextensions-apiserver does: a new storage version joins status.storedVersions; an update leaving out a
+    stored version is refused until the status says it is no longer stored (what `flux migrate` writes)."""
+    def stored() -> str:
+        return cluster.kubectl("get", "crd", "gadgets.example.com", "-o", "jsonpath={.status.storedVersions}")
+
+    cluster.kubectl("apply", "--server-side", "-f", "-", input=_crd([("v1beta2", True)]))
+    assert stored() == '["v1beta2"]'
+    cluster.kubectl("apply", "--server-side", "-f", "-", input=_crd([("v1", True), ("v1beta2", False)]))
+    assert stored() == '["v1beta2","v1"]'
+    refused = subprocess.run([_kubectl(), "--kubeconfig", str(cluster.kubeconfig), "apply", "--server-side", "-f", "-"],
+                             input=_crd([("v1", True)]), capture_output=True, text=True, timeout=60, check=False)
+    assert refused.returncode == 1
+    assert ('The CustomResourceDefinition "gadgets.example.com" is invalid: status.storedVersions[0]: Invalid value: '
+            '"v1beta2": must appear in spec.versions') in refused.stderr  # kubectl's wording of the 422
+    cluster.kubectl("patch", "crd", "gadgets.example.com", "--subresource=status", "--type=merge",
+                    "-p", '{"status":{"storedVersions":["v1"]}}')
+    cluster.kubectl("apply", "--server-side", "-f", "-", input=_crd([("v1", True)]))
+    assert stored() == '["v1"]'

@@ -43,6 +43,8 @@ from fleetlab.kubernetes.registry import CRD_KEY, Registry, ResourceType
 from fleetlab.kubernetes.store import Row, Store, Tx
 from fleetlab.kubernetes.validation import (
     immutable_causes,
+    keep_stored_versions,
+    stored_versions_causes,
     update_problem,
 )
 from fleetlab.versions import LOCAL
@@ -215,8 +217,14 @@ class ClusterApi:
                 new.pop("status", None)
         if rt.key == "/services" and subresource is None:
             service_defaults(new)
+        if rt.key == CRD_KEY and subresource is None:
+            keep_stored_versions(new)
         if subresource is None:
             causes = immutable_causes(rt, old, new)
+            if causes:
+                raise invalid_causes(rt, old_meta["name"], causes)
+        if rt.key == CRD_KEY:
+            causes = stored_versions_causes(new)
             if causes:
                 raise invalid_causes(rt, old_meta["name"], causes)
         if "generation" in old_meta and _spec_view(new) != _spec_view(old):

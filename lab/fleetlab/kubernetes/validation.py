@@ -300,6 +300,36 @@ def immutable_causes(rt: ResourceType, old: dict[str, Any], new: dict[str, Any])
     return out
 
 
+def keep_stored_versions(new: dict[str, Any]) -> None:
+    """A CRD's `status.storedVersions` on an update of its spec, as the apiextensions strategy keeps it
+    (PrepareForUpdate): the stored versions stay, and the storage version is added when it is new (objects written
+    from now on are stored at it)."""
+    status = new.setdefault("status", {})
+    stored = list(status.get("storedVersions") or [])
+    storage = next((v.get("name") for v in spec_of(new).get("versions") or [] if v.get("storage")), None)
+    if storage and storage not in stored:
+        stored.append(storage)
+    status["storedVersions"] = stored
+
+
+def stored_versions_causes(crd: dict[str, Any]) -> list[Cause]:
+    """apiextensions' ValidateCustomResourceDefinitionStoredVersions: every stored version must still be in
+    spec.versions (a CRD update dropping one is refused until `flux migrate` or a storage migration rewrote the
+    objects and the status), and the storage version must be stored."""
+    stored = list((crd.get("status") or {}).get("storedVersions") or [])
+    where = "status.storedVersions"
+    if not stored:
+        return [Cause(where, "FieldValueInvalid", "Invalid value: []: must have at least one stored version")]
+    versions = [v for v in spec_of(crd).get("versions") or [] if isinstance(v, dict)]
+    out = [Cause(where, "FieldValueInvalid", f"Invalid value: {json.dumps(v, separators=(',', ':'))}: must have the "
+                                             f"storage version {v.get('name')}")
+           for v in versions if v.get("storage") and v.get("name") not in stored]
+    names = {v.get("name") for v in versions}
+    out += [Cause(f"{where}[{i}]", "FieldValueInvalid", f'Invalid value: "{v}": must appear in spec.versions')
+            for i, v in enumerate(stored) if v not in names]
+    return out
+
+
 def update_problem(rt: ResourceType, old: dict[str, Any], new: dict[str, Any], *, name: str,
                    namespace: str | None) -> tuple[int, str, str] | None:
     """What an update or patch may not change, as (code, reason, message): name, namespace, kind, uid."""
