@@ -199,6 +199,22 @@ class Kube:
         except ApiException as e:
             raise api_error(e, f"{ref} dry-run failed") from e
 
+    def patch(self, api_version: str, kind: str, namespace: str | None, name: str, body: Any, *,
+              json_patch: bool = False, status: bool = False) -> dict[str, Any]:
+        """A merge patch (a JSON patch with `json_patch`), of the object or of its status subresource."""
+        resource = self._resource(api_version, kind)
+        if status:
+            resource = resource.subresources["status"]
+        kind_of_patch = "application/json-patch+json" if json_patch else "application/merge-patch+json"
+        try:
+            return dict(resource.patch(body=body, name=name, namespace=namespace, content_type=kind_of_patch).to_dict())
+        except ApiException as e:
+            raise api_error(e, f"patching {kind}/{namespace or ''}/{name}{' status' if status else ''}") from e
+
+    def rediscover(self) -> None:
+        """Forget the served kinds and versions read so far (after CRDs changed)."""
+        self.dynamic().resources.invalidate_cache()
+
     def patch_custom(self, api_version: str, plural: str, namespace: str, name: str, body: dict[str, Any]) -> None:
         """Merge-patch a custom object (as `flux reconcile` annotates one)."""
         group, version = api_version.split("/")

@@ -506,6 +506,39 @@ class PromoteOptions(RunbookOptions):
         return self.to_cluster or self.cluster
 
 
+def _release(value: str) -> str:
+    if not re.fullmatch(r"v\d+\.\d+\.\d+", value):
+        raise ValueError("is not a Flux release such as v2.9.2")
+    return value
+
+
+Release = Annotated[Text, AfterValidator(_release)]
+
+
+class UpgradeOptions(RunbookOptions):
+    notebook: ClassVar[str] = "runbooks/upgrade.ipynb"
+
+    target: Literal["sandbox", "local", "live"] | None = Override(_TARGET_HELP)
+    context: Text | None = Override(_CONTEXT_HELP)
+    branch: Text | None = Override("branch of the fleet repository; None keeps the parameters files' value")
+    to_version: Release = Field("v2.9.2", description="the Flux release to upgrade to, such as v2.9.2")
+    via: list[Release] = Field([], description="releases to upgrade through first, in order (the runbook says when "
+                                               "one is needed: v2.6.4 from v2.5 to v2.7 or later)")
+    apply: Literal["none", "commit", "pr"] = Field(
+        "none", description="none (show the inventory and the change), commit (each step to the branch, waited on) "
+                            "or pr (a pull request for the first step)")
+    timeout: Annotated[str, go_duration("10s", "1h")] = Field(
+        "10m", description="how long to wait for each step's controllers and objects (10s to 1h)")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> UpgradeOptions:
+        steps = [*self.via, self.to_version]
+        keys = [tuple(int(x) for x in v.lstrip("v").split(".")) for v in steps]
+        if keys != sorted(set(keys)):
+            raise ValueError("via: each release once, oldest first, all older than to_version")
+        return self
+
+
 def _env_name(value: str) -> str:
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
         raise ValueError(f"{value!r} is not an environment variable name")
@@ -600,6 +633,7 @@ MODELS: dict[str, type[RunbookOptions]] = {
     "alerts": AlertsOptions,
     "tenants": TenantsOptions,
     "promote": PromoteOptions,
+    "upgrade": UpgradeOptions,
     "fleet-overview": FleetOverviewOptions,
     "controller-usage": ControllerUsageOptions,
     "getting-started": GettingStartedOptions,

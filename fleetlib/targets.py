@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Protocol
@@ -60,6 +60,10 @@ class Endpoints:
     """The HTTP proxy the cluster's source-controller reaches Helm repositories and OCI registries through (the
     stand-ins' chart server: charts.fleet.internal, registry.fleet.internal); None: direct."""
     _token: str = field(default="", repr=False)
+
+    def release(self, version: str) -> Endpoints:
+        """These endpoints for another Flux release (its install.yaml from the same place)."""
+        return replace(self, flux_version=version, release_url=self.release_url.replace(self.flux_version, version))
 
     def token(self) -> str:
         return self._token

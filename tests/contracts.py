@@ -25,7 +25,7 @@ LAYERS: list[set[str]] = [
     # the domain
     {"scaffold", "fleetrepo", "bootstrap", "troubleshoot", "tuning", "manifests", "charts", "report",
      "sshkeys", "record", "kustomization", "tour", "runcontext", "apps", "repochange", "alerts", "ownership",
-     "deploykeys", "tenants", "promote"},
+     "deploykeys", "tenants", "promote", "upgrade"},
     # adapters: I/O
     {"kube", "github", "git", "metrics", "targets", "releases", "helmrepo", "receiver"},
     # parameters and files

@@ -75,13 +75,9 @@ class LocalStandIn:
 
     def endpoints(self, params: ClusterParams, *, home: Path) -> Endpoints:
         from fleetlab.local.cluster import context_name, fleet_kubeconfig
-        from fleetlab.release.built import release_asset as built_release
-        from fleetlab.release.manifests import EXTRA_RELEASES
         from fleetlab.versions import LOCAL
 
         cluster = self._running(params, home)
-        if built_release not in EXTRA_RELEASES:
-            EXTRA_RELEASES.append(built_release)  # the sandbox GitHub serves the release the local stack built
         hub = _sandbox_github(home, params)
         version = LOCAL.flux.version
         notes = () if version == params.version else (

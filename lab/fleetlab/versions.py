@@ -76,6 +76,14 @@ LOCAL = LocalVersions(
 
 
 RELEASES: dict[str, dict[str, str]] = {
+    "v2.6.4": {
+        "source-controller": "v1.6.2",
+        "kustomize-controller": "v1.6.1",
+        "helm-controller": "v1.3.0",
+        "notification-controller": "v1.6.0",
+        "image-reflector-controller": "v0.35.2",
+        "image-automation-controller": "v0.41.2",
+    },
     "v2.5.1": {
         "source-controller": "v1.5.0",
         "kustomize-controller": "v1.5.1",
@@ -86,7 +94,9 @@ RELEASES: dict[str, dict[str, str]] = {
     },
 }
 """Flux release -> the controller versions it bundles (flux2 manifests/bases at the tag): the releases the
-sandbox serves written from these facts (fleetlab.release.manifests)."""
+sandbox serves written from these facts (fleetlab.release.manifests). v2.6.4 is there as the step an upgrade
+from v2.5 to v2.7 or later takes (the first release storing OCIRepository at v1 while serving v1beta2); the
+sandbox also serves the local stack's built v2.9.2."""
 
 
 FLUX_CLI_VERSIONS = ("v2.5.1", LOCAL.flux.version)

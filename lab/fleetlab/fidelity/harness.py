@@ -98,11 +98,6 @@ class Side:
         from fleetlib.kubectl import kubectl_path
 
         params = params_for(target)
-        from fleetlab.release.built import release_asset as local_release
-        from fleetlab.release.manifests import EXTRA_RELEASES
-
-        if local_release not in EXTRA_RELEASES:
-            EXTRA_RELEASES.append(local_release)  # the sandbox GitHub serves the release the local stack builds
         if target == "local":
             from fleetlab.local.cluster import LocalCluster
 

@@ -12,11 +12,12 @@ critical-pods quota).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import yaml
 
+from fleetlab.release import built
 from fleetlab.release.schemas import version_entry
 from fleetlab.versions import RELEASES
 
@@ -64,6 +65,22 @@ CRDS: tuple[Crd, ...] = (
         ("v1beta3", False)), "v1beta3", status_on_storage=False),
     Crd("notification-controller", _N, "Receiver", "receivers", (), _V1, "v1"),
 )
+
+
+CRD_CHANGES: dict[str, dict[str, tuple[tuple[tuple[str, bool], ...], str]]] = {
+    "v2.6.4": {"OCIRepository": ((("v1", False), ("v1beta2", True)), "v1")},
+}
+"""Per later release, the kinds whose (version, deprecated) list and storage version differ from CRDS (v2.5.1's):
+Flux v2.6's source-controller v1.6.2 (config/crd/bases) serves OCIRepository v1, stored, beside a deprecated
+v1beta2; its other CRDs, and kustomize-controller v1.6.1's, helm-controller v1.3.0's and notification-controller
+v1.6.0's, list the versions v2.5.1's do."""
+
+
+def crds_of(version: str) -> tuple[Crd, ...]:
+    """The CRDs of a written release."""
+    changes = CRD_CHANGES.get(version, {})
+    return tuple(replace(c, versions=changes[c.kind][0], storage=changes[c.kind][1]) if c.kind in changes else c
+                 for c in CRDS)
 
 
 @dataclass(frozen=True)
@@ -257,7 +274,7 @@ def install_objects(version: str, *, controllers: dict[str, str] | None = None,
                 _service("source-controller", "source-controller", "http"),
                 _service("webhook-receiver", "notification-controller", "http-webhook")]
     deployments = [_deployment(c, versions[c.name]) for c in CONTROLLERS if c.name in versions]
-    definitions = crds if crds is not None else [_crd(c) for c in CRDS]
+    definitions = crds if crds is not None else [_crd(c) for c in crds_of(version)]
     return [namespace, quota, *definitions, *accounts, *_rbac(), *services, *deployments, *_network_policies()]
 
 
@@ -271,16 +288,10 @@ def install_yaml(version: str) -> str:
 
 
 def release_asset(repo_at_tag: str, asset: str) -> bytes | None:
-    """What the sandbox GitHub serves at /<owner>/<repo>/releases/download/<tag>/<asset>."""
+    """What the sandbox GitHub serves at /<owner>/<repo>/releases/download/<tag>/<asset>: the releases written
+    here, and the one the local stack built (fleetlab.release.built: its real manifests, once `fleet local build`
+    ran)."""
     repo, _, tag = repo_at_tag.partition("@")
     if repo == "fluxcd/flux2" and asset == "install.yaml" and tag in RELEASES:
         return install_yaml(tag).encode()
-    for provider in EXTRA_RELEASES:
-        found = provider(repo_at_tag, asset)
-        if found is not None:
-            return found
-    return None
-
-
-EXTRA_RELEASES: list[Any] = []
-"""Other release providers (the local stack registers the release it builds, through fleetlib.targets)."""
+    return built.release_asset(repo_at_tag, asset)

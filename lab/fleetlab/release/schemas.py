@@ -760,6 +760,10 @@ API: dict[tuple[str, str], tuple[Schema, list[dict[str, str]]]] = {
 """(kind, version) -> (openAPIV3Schema, additionalPrinterColumns) of the versions the sandbox serves in full."""
 
 
+API[("OCIRepository", "v1")] = API[("OCIRepository", "v1beta2")]
+"""source-controller v1.6's OCIRepository v1 (GA) has v1beta2's fields."""
+
+
 def version_entry(kind: str, version: str) -> tuple[Schema, list[dict[str, str]]]:
     """The schema and printer columns of one served version (open, with the same columns, when not in API)."""
     if (kind, version) in API:
