@@ -65,6 +65,7 @@ class UpgradeChange:
         self.stored: list[dict[str, Any]] = []
         self.done: list[dict[str, Any]] = []
         self.outcome: dict[str, Any] = {"status": "not applied"}
+        self.refusals: list[str] = []
 
     @classmethod
     def from_run(cls, run: RunContext) -> UpgradeChange:
@@ -137,7 +138,7 @@ class UpgradeChange:
 
     def storage_table(self) -> pd.DataFrame:
         frame = pd.DataFrame(self.stored, columns=["kind", "storage", "stored", "objects", "old managedFields",
-                                                   "state"])
+                                                   "written by", "state"])
         frame.attrs["empty"] = "every Flux object is stored at its CRD's storage version, and only there"
         return frame
 
@@ -168,9 +169,14 @@ class UpgradeChange:
                     + (f": -y 'via: [{step}]'" if step else ""))
                 break
             now = {k: self.apis[version][k].storage for k in now if k in self.apis[version]}
-        if problems:
+        self.refusals = problems
+        if problems and self.options.apply != "none":
             raise InputError(f"upgrading {self.params.id} from Flux {self.current} to {self.options.to_version} is "
                              f"refused: " + "; ".join(problems), hint="nothing was pushed")
+        for problem in problems:  # a dry run shows what applying would refuse
+            self.say("✗", problem)
+        if problems:
+            return
         self.say("✔", f"preflight passed: Kubernetes {self.kube.version()}, controllers available, every stored "
                       f"version served along {' -> '.join([str(self.current), *self.steps])}")
 
@@ -195,8 +201,9 @@ class UpgradeChange:
             self.say("~", f"then: wait until the controllers run {self.steps[0]}, migrate the stored objects (as flux "
                           f"migrate), wait until every Flux object is Ready" +
                           (f"; then the same for {', '.join(later)}" if later else ""))
-            self.outcome = {"status": "proposed", "detail": f"apply='none': would upgrade {self.current} -> "
-                                                            f"{' -> '.join(self.steps)}"}
+            self.outcome = {"status": "refused" if self.refusals else "proposed",
+                            "detail": "; ".join(self.refusals) or f"apply='none': would upgrade {self.current} -> "
+                                                                  f"{' -> '.join(self.steps)}"}
             return self.outcome
         if mode == "pr":
             self.outcome = self.repo.send(plan, "pr", branch=f"upgrade/{self.params.stage}-{self.params.cluster}-"
@@ -322,7 +329,8 @@ class UpgradeChange:
 
     def result(self) -> dict[str, Any]:
         return {"cluster": str(self.params.id), "from": self.current, "to": self.options.to_version,
-                "steps": self.steps, "git": self.git, "storage": self.stored, "done": self.done,
+                "steps": self.steps, "git": self.git, "storage": self.stored, "preflight": self.refusals,
+                "done": self.done,
                 "rollback": self.rollback(), **self.outcome}
 
 

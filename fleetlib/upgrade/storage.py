@@ -74,9 +74,13 @@ def inventory(kube: Kube, apis: Mapping[tuple[str, str], KindApis], release: str
         target = apis.get((group, kind))
         states = sorted({s for v in stored if (s := state(f"{group}/{v}", kind, apis, release)) is not None}) \
             if target is not None else []
+        writers = sorted({f"{e.get('manager')} {str(e.get('apiVersion')).rpartition('/')[2]}" for o in old
+                          for i, e in enumerate(meta_of(o).get("managedFields") or [])
+                          if i in _old_entries(o, f"{group}/{storage}")})
         if stored != [storage] or old or states:
             rows.append({"kind": kind, "storage": storage, "stored": ", ".join(stored), "objects": len(objects),
-                         "old managedFields": len(old), "state": "; ".join(states) or "to migrate"})
+                         "old managedFields": len(old), "written by": ", ".join(writers),
+                         "state": "; ".join(states) or "to migrate"})
     return rows
 
 

@@ -208,11 +208,14 @@ def server_side_apply(live: dict[str, Any] | None, applied: dict[str, Any], *, m
 
 def record_update(old: dict[str, Any] | None, new: dict[str, Any], *, manager: str, now: str, api_version: str,
                   subresource: str | None = None, with_status: bool = True) -> None:
-    """Give `manager` (operation Update) the fields a PUT or PATCH changed; set on `new` in place."""
+    """Give `manager` (operation Update) the fields a PUT or PATCH changed; set on `new` in place. A request that
+    sets other managedFields than the object has (not through a subresource) is taken at its word, as
+    kube-apiserver's FieldManager.Update decodes them first: how `flux migrate` moves each entry's apiVersion."""
     old_leaves = leaves(old or {}, with_status=with_status)
     new_leaves = leaves(new, with_status=with_status)
     changed = {p for p in new_leaves if lookup(old or {}, p) != lookup(new, p)} if old else new_leaves
-    entries = _entries(old)
+    sent = _entries(new) if subresource is None and old is not None else []
+    entries = sent if sent and sent != _entries(old) else _entries(old)
     sets = [from_fields_v1(e.get("fieldsV1") or {}) - (old_leaves - new_leaves) for e in entries]
     if changed:
         sets = [s - changed for s in sets]
