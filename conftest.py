@@ -15,7 +15,8 @@ os.environ.setdefault("FLEET_SANDBOX_SPEED", "30")
 os.environ.pop("FLEET_ROOT", None)
 
 REPO = Path(__file__).resolve().parent
-NEEDS_BOOTSTRAP = {"runbooks/tune-resources.ipynb", "runbooks/tenants.ipynb", "notebooks/fleet-overview.ipynb",
+NEEDS_BOOTSTRAP = {"runbooks/tune-resources.ipynb", "runbooks/tenants.ipynb", "runbooks/upgrade.ipynb",
+                   "runbooks/promote.ipynb", "notebooks/fleet-overview.ipynb",
                    "notebooks/controller-usage.ipynb"}
 """Notebooks that act on a bootstrapped cluster: dev/services-amer is bootstrapped before nbmake runs them."""
 

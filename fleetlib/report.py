@@ -10,7 +10,9 @@ Tables, each present when some run recorded it:
 - `changes`: per cluster, what the add-app, alerts and tenants runbooks did (app, provider or tenant, status,
   commit);
 - `drift`: per cluster, each file of its folder that two stages do not agree on (the promote runbook's
-  comparison), and what a promotion did.
+  comparison), and what a promotion did;
+- `upgrades`: per cluster, the upgrade runbook's release before and after, its steps, what is left at
+  deprecated or removed API versions in Git and in storage, and a preflight's refusal.
 
     written = write([run_folder], out=None)     # {"html": ..., "runs.csv": ..., ...}
 """
@@ -52,7 +54,7 @@ class FleetReport:
     @classmethod
     def load(cls, folders: Sequence[Path]) -> FleetReport:
         indexes = [(Path(f), read_index(Path(f))) for f in folders]
-        runs, bootstrap, findings, recommendations, usage, changes, drift = [], [], [], [], [], [], []
+        runs, bootstrap, findings, recommendations, usage, changes, drift, upgrades = [], [], [], [], [], [], [], []
         for folder, index in indexes:
             for c in index["clusters"]:
                 cluster = f"{c['stage']}/{c['cluster']}"
@@ -74,6 +76,12 @@ class FleetReport:
                 usage += [{**r, "cluster": cluster} for r in records.get("usage") or []]
                 if "promote" in records:
                     drift += _drift(cluster, records["promote"])
+                if "upgrade" in records:
+                    u = records["upgrade"]
+                    upgrades.append({"cluster": cluster, "from": u.get("from"), "to": u.get("to"),
+                                     "steps": " -> ".join(u.get("steps") or []), "status": u.get("status"),
+                                     "old in Git": len(u.get("git") or []), "old in storage": len(u.get("storage") or []),
+                                     "refused": "; ".join(u.get("preflight") or [])})
                 for key, what in (("app", "app"), ("alerts", "provider"), ("tenant", "tenant")):
                     if key in records:
                         r = records[key]
@@ -103,6 +111,8 @@ class FleetReport:
             report.tables["changes"] = pd.DataFrame(changes)
         if any("promote" in (c.get("records") or {}) for _, i in indexes for c in i["clusters"]):
             report.tables["drift"] = pd.DataFrame(drift, columns=["cluster", "stages", "file", "state", "promotion"])
+        if upgrades:
+            report.tables["upgrades"] = pd.DataFrame(upgrades)
         return report
 
     # --- charts ---------------------------------------------------------------------------------
@@ -157,6 +167,10 @@ class FleetReport:
             parts += ["<h2>Drift between stages</h2>",
                       f"<p>{(drift['state'] != 'agree').sum()} file(s) differ between stages.</p>" if len(drift) else
                       "<p>The stages agree on every file compared.</p>", _table(drift)]
+        if "upgrades" in self.tables:
+            parts += ["<h2>Flux upgrades</h2>", "<p>Objects at API versions the target release does not store, in "
+                      "each cluster's folder and in its storage, and what the upgrade did.</p>",
+                      _table(self.tables["upgrades"])]
         return PAGE.format(title="Fleet report", body="\n".join(parts))
 
 

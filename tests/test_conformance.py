@@ -276,6 +276,31 @@ def test_the_promote_runbooks_dry_run_diff_says_what_flux_diff_says(target: str,
     assert "-  interval: 1m0s" in drift and "+  interval: 2m0s" in drift
 
 
+def test_the_upgrade_runbooks_storage_migration_then_the_real_flux_migrate(target: str, bootstrapped: dict[str, Any],
+                                                                         flux_cli: Any, fleet: Path,
+                                                                         env: dict[str, str]) -> None:
+    """The upgrade runbook's storage migration (upgrade.storage.migrate, as `flux migrate` does it) on the cluster,
+    then the real `flux migrate` (the v2.9.2 CLI, cluster mode) after it: both succeed, every Flux CRD stores one
+    version, and no object keeps managedFields of another."""
+    from fleetlab.versions import flux_cli as flux_binary
+    from fleetlib.upgrade import storage
+
+    kube = _kube(fleet, target, env)
+    written = storage.migrate(kube, say=_say)
+    assert written >= 2  # the sync's GitRepository and Kustomization at least
+    home = Path(env["FLEET_HOME"])
+    kubeconfig = fleet_kubeconfig(home) if target == "local" else stable_kubeconfig(home)
+    context = context_name(ClusterId(STAGE, CLUSTERS[target])) if target == "local" else \
+        f"sandbox-{STAGE}-{CLUSTERS[target]}"
+    done = subprocess.run([str(flux_binary(LOCAL.flux.version)), "migrate", "--kubeconfig", str(kubeconfig),
+                           "--context", context], env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0 and "custom resources migrated successfully" in done.stderr + done.stdout, \
+        done.stdout[-2000:] + done.stderr[-2000:]
+    crds = storage.flux_crds(kube)
+    assert crds and all(c["status"]["storedVersions"] == [storage.storage_version(c)] for c in crds)
+    assert storage.inventory(kube, {}, LOCAL.flux.version) == []
+
+
 def test_tuning_recommends_for_every_controller(target: str, bootstrapped: dict[str, Any], env: dict[str, str],
                                                tmp_path: Path) -> None:
     out = tmp_path / "tune.ipynb"

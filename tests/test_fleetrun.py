@@ -312,6 +312,28 @@ def test_promote_from_dev_to_staging_over_the_dev_stage_and_its_report(fleet_hom
     assert removed["status"] == "committed" and read(staging) is None
 
 
+def test_upgrade_over_the_dev_stage_and_its_report(fleet_home: Path) -> None:
+    """`fleet run upgrade --stage dev --all` as a dry run: each dev cluster (Flux v2.5.1) is shown the way to v2.9.2,
+    refused straight (its OCIRepository CRD stores v1beta2) and proposed through v2.6.4; the report lists both."""
+    from fleetlib.report import FleetReport
+
+    def upgrade(*more: str) -> tuple[Path, list[dict[str, Any]]]:
+        before = runs_now(fleet_home)
+        assert fleet("run", "upgrade", "--stage", "dev", "--all", "-q", *more) == 0
+        folder = newest_run(fleet_home, before)
+        return folder, [c["records"]["upgrade"] for c in read_index(folder)["clusters"]]
+
+    _, straight = upgrade()
+    assert [r["status"] for r in straight] == ["refused", "refused"]
+    assert all("-y 'via: [v2.6.4]'" in r["preflight"][0] for r in straight)
+    folder, stepped = upgrade("-y", "via: [v2.6.4]")
+    assert [(r["from"], r["steps"], r["status"]) for r in stepped] == [("v2.5.1", ["v2.6.4", "v2.9.2"], "proposed")] * 2
+    table = FleetReport.load([folder]).tables["upgrades"]
+    assert table[["cluster", "from", "to", "steps", "status"]].to_dict("records") == [
+        {"cluster": f"dev/{c}", "from": "v2.5.1", "to": "v2.9.2", "steps": "v2.6.4 -> v2.9.2", "status": "proposed"}
+        for c in ("other-dev-cluster", "services-amer")]
+
+
 def test_runs_lists_past_runs(healthy_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert fleet("runs") == 0
     out = capsys.readouterr().out

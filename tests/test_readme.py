@@ -79,6 +79,12 @@ COMMANDS: dict[str, tuple[str, int | str]] = {
     "papermill --log-output runbooks/promote.ipynb out.ipynb -p cluster services-amer -p to_stage staging -y "
     "'apps: [greeter]' -p apply pr": (RUN, 0),
     "fleet run promote --stage dev --all -p to_stage staging": (RUN, 0),
+    "papermill --log-output runbooks/upgrade.ipynb out.ipynb -p cluster services-amer": (RUN, 0),
+    "papermill --log-output runbooks/upgrade.ipynb out.ipynb -p cluster services-amer -y 'via: [v2.6.4]'": (RUN, 0),
+    "papermill --log-output runbooks/upgrade.ipynb out.ipynb -p cluster services-amer -y 'via: [v2.6.4]' -p apply "
+    "commit": (SKIP, "would leave the README's cluster at v2.9.2 for the commands after it; tests/test_upgrade.py "
+                     "takes a v2.5.1 cluster through v2.6.4 to v2.9.2"),
+    "fleet run upgrade --stage dev --all -y 'via: [v2.6.4]'": (RUN, 0),
     "fleet run troubleshoot --all --executor dask --scheduler tcp://scheduler:8786":
         (SKIP, "needs a Dask scheduler; tests/test_fleetrun.py runs the Dask executor on a LocalCluster"),
     "fleet sandbox serve --all": (RUN, 0),  # in the background until the kubectl line has run
