@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import re
 import urllib.error
+import urllib.parse
 import urllib.request
+from typing import Any
 
 import yaml
 
 from fleetlib.errors import InputError, clip
+from fleetlib.semver import resolve_version
 
 _OCI_URL = re.compile(r"^oci://(?P<host>[^/]+)/(?P<repo>[a-z0-9][a-z0-9._/-]*)$")
 MAX_INDEX_BYTES = 32 * 1024 * 1024
@@ -43,6 +46,29 @@ def _get(url: str, *, proxy: str | None, accept: str | None = None) -> bytes | N
 
 def chart_versions(repo_url: str, chart: str, *, proxy: str | None) -> list[str]:
     """The versions the repository's index.yaml offers for `chart` ([] when it has no such chart)."""
+    return [str(e.get("version")) for e in _entries(repo_url, chart, proxy=proxy)]
+
+
+def chart_archive(repo_url: str, chart: str, constraint: str, *, proxy: str | None) -> tuple[str, bytes]:
+    """The newest version of `chart` matching the constraint, and its packaged chart (as source-controller pulls
+    it: the index entry's first URL, relative to the repository); InputError when there is none."""
+    entries = _entries(repo_url, chart, proxy=proxy)
+    try:
+        version = resolve_version(constraint, [str(e.get("version")) for e in entries])
+    except ValueError as e:
+        raise InputError(f"chart {chart} version {constraint!r}: {e}", hint="fix the HelmRelease's version") from None
+    entry = next((e for e in entries if str(e.get("version")) == version), None)
+    urls = (entry or {}).get("urls") or []
+    if version is None or not urls:
+        raise InputError(f"{repo_url} has no chart {chart} matching {constraint!r}", hint="publish it, or fix the "
+                                                                                          "HelmRelease's version")
+    body = _get(urllib.parse.urljoin(repo_url.rstrip("/") + "/", str(urls[0])), proxy=proxy)
+    if body is None:
+        raise InputError(f"{repo_url}: chart {chart}-{version}'s archive is missing", hint="republish the chart")
+    return version, body
+
+
+def _entries(repo_url: str, chart: str, *, proxy: str | None) -> list[dict[str, Any]]:
     index_url = repo_url.rstrip("/") + "/index.yaml"
     body = _get(index_url, proxy=proxy)
     if body is None:
@@ -54,7 +80,7 @@ def chart_versions(repo_url: str, chart: str, *, proxy: str | None) -> list[str]
     if not isinstance(index, dict) or not isinstance(index.get("entries"), dict):
         raise InputError(f"{index_url} is not a Helm repository index", hint="check the url")
     entries = index["entries"].get(chart) or []
-    return [str(e.get("version")) for e in entries if isinstance(e, dict) and e.get("version")]
+    return [e for e in entries if isinstance(e, dict) and e.get("version")]
 
 
 def oci_tag_exists(url: str, tag: str, *, insecure: bool, proxy: str | None) -> bool:

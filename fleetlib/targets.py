@@ -18,6 +18,7 @@ a target whose stand-in is not installed is refused in one line saying what to i
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from importlib.metadata import entry_points
@@ -59,6 +60,9 @@ class Endpoints:
     http_proxy: str | None = None
     """The HTTP proxy the cluster's source-controller reaches Helm repositories and OCI registries through (the
     stand-ins' chart server: charts.fleet.internal, registry.fleet.internal); None: direct."""
+    helm: str | None = None
+    """The helm CLI that renders charts as helm-controller does (the promote runbook's HelmRelease diff): the
+    stand-ins' build, or $FLEET_HELM or `helm` on PATH for live; None: there is none."""
     _token: str = field(default="", repr=False)
 
     def release(self, version: str) -> Endpoints:
@@ -130,7 +134,8 @@ def resolve(params: ClusterParams, *, home: Path, env: Mapping[str, str] = os.en
     return Endpoints("live", params, None, params.context, f"context {params.context}", api,
                      f"https://{params.hostname}", params.hostname, params.token_env, params.version,
                      f"https://github.com/fluxcd/flux2/releases/download/{params.version}/install.yaml",
-                     params.prometheus_url, params.prometheus_token_env, _token=token)
+                     params.prometheus_url, params.prometheus_token_env, _token=token,
+                     helm=env.get("FLEET_HELM") or shutil.which("helm"))
 
 
 def context_of(params: ClusterParams) -> str:

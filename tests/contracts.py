@@ -30,7 +30,7 @@ LAYERS: list[set[str]] = [
     {"kube", "github", "git", "metrics", "targets", "releases", "helmrepo", "receiver"},
     # parameters and files
     {"parameters", "options", "files", "locations", "plan", "runindex", "runbooks", "gitcli", "kubectl", "steplog",
-     "resourcelist", "texttable"},
+     "resourcelist", "texttable", "helmchart"},
     # the model: pure
     {"model", "names", "quantity", "errors", "objects", "waiting", "semver", "postbuild", "__init__"},
 ]

@@ -272,6 +272,8 @@ def test_promote_from_dev_to_staging_over_the_dev_stage_and_its_report(fleet_hom
     assert {"file": "apps/catalog.yaml", "state": "only in dev"} in shown["files"]
     assert {"object": "HelmRelease/flux-system/catalog", "state": "only in dev"} in shown["objects"]
     assert {"object": "HelmRelease/flux-system/catalog", "action": "created"} in shown["changes"]
+    assert {"object": "HelmRelease/flux-system/catalog: Deployment/catalog/catalog-catalog",  # the chart, rendered
+            "action": "created"} in shown["changes"]
     staging = "clusters/stages/staging/clusters/services-amer/apps/catalog.yaml"
     fleet_repo = hub.bare("JiwooL0920", "fleet-infra")
 

@@ -40,6 +40,7 @@ from fleetlib.model import Duration
 from fleetlib.objects import Ref
 from fleetlib.options import SOURCE, PromoteOptions
 from fleetlib.parameters import Catalog, ClusterParams, Layer, merge_and_validate
+from fleetlib.promote.charts import release_changes
 from fleetlib.promote.compare import Item, chosen, compare, folder_files
 from fleetlib.promote.render import Built, Change, build, changed, cluster_diff
 from fleetlib.repochange import FileChange, Plan
@@ -53,8 +54,8 @@ FLUX_WORKLOADS = ("Kustomization", "HelmRelease")
 class Stage:
     """One side of the promotion: a cluster's parameters, its clients, and its folder in a checkout."""
 
-    def __init__(self, params: ClusterParams, kube: Kube, hub: GitHub) -> None:
-        self.params, self.kube, self.hub = params, kube, hub
+    def __init__(self, params: ClusterParams, kube: Kube, hub: GitHub, where: targets.Endpoints) -> None:
+        self.params, self.kube, self.hub, self.where = params, kube, hub, where
         self.checkout: Checkout | None = None
 
     @property
@@ -93,7 +94,7 @@ class PromoteChange:
     @classmethod
     def from_run(cls, run: RunContext) -> PromoteChange:
         o = run.options.expect(PromoteOptions)
-        source = Stage(run.params, run.kube, run.hub)
+        source = Stage(run.params, run.kube, run.hub, run.where)
         catalog = Catalog.load(fleet_root())
         try:
             cid = catalog.find(o.target_cluster, stage=o.to_stage)
@@ -102,7 +103,7 @@ class PromoteChange:
         overrides = {k: v for k, v in o.override_values().items() if k in ("target", "branch")}
         params = merge_and_validate(cid, [*catalog.layers(cid), Layer(SOURCE, overrides)])
         where = targets.resolve(params, home=fleet_home())
-        return cls(source, Stage(params, open_kube(where), open_github(where)), o)
+        return cls(source, Stage(params, open_kube(where), open_github(where), where), o)
 
     def say(self, mark: str, text: str) -> None:
         self.log.say(mark, text)
@@ -190,6 +191,11 @@ class PromoteChange:
         new, gone = changed(before, after)
         self.touched = new
         self.changes = cluster_diff(t.kube, new, gone=gone, namespace=t.params.namespace)
+        for hr in (o for o in new if o.get("kind") == "HelmRelease"):
+            rendered, notes = release_changes(t.kube, t.where, hr, after.objects)
+            self.changes += rendered
+            for note in notes:
+                self.say("►", note)
         for c in self.changes:
             self.say("►", f"{c.ref} {c.action}" + (f": {c.diff}" if c.action == "refused" else ""))
             if c.diff and c.action in ("created", "drifted") and self.log.echo:

@@ -126,14 +126,14 @@ def cluster_diff(kube: Kube, objects: list[dict[str, Any]], *, gone: list[dict[s
             out.append(Change(str(ref), "refused", e.message))
             continue
         if live is None and ref.namespace in creating:
-            out.append(Change(str(ref), "created", _diff(str(ref), None, _clean(sent))))
+            out.append(Change(str(ref), "created", diff_text(str(ref), None, clean(sent))))
             continue
         try:
             dry = kube.dry_run_apply(sent, manager=MANAGER)
         except FleetError as e:
             out.append(Change(str(ref), "refused", e.message))
             continue
-        text = _diff(str(ref), None if live is None else _clean(live), _clean(dry))
+        text = diff_text(str(ref), None if live is None else clean(live), clean(dry))
         if text:
             out.append(Change(str(ref), "created" if live is None else "drifted", text))
     for obj in gone:
@@ -147,12 +147,12 @@ def cluster_diff(kube: Kube, objects: list[dict[str, Any]], *, gone: list[dict[s
     return out
 
 
-def _clean(obj: dict[str, Any]) -> dict[str, Any]:
+def clean(obj: dict[str, Any]) -> dict[str, Any]:
     meta = {k: v for k, v in meta_of(obj).items() if k not in NOISE}
     return {k: v for k, v in {**obj, "metadata": meta}.items() if k != "status"}
 
 
-def _diff(ref: str, live: dict[str, Any] | None, after: dict[str, Any]) -> str:
+def diff_text(ref: str, live: dict[str, Any] | None, after: dict[str, Any]) -> str:
     """The object as it is on the cluster against as it would be, a unified diff of their YAML ("" when equal)."""
     before = "" if live is None else _yaml(live)
     return "".join(difflib.unified_diff(before.splitlines(keepends=True), _yaml(after).splitlines(keepends=True),

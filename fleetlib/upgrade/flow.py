@@ -30,14 +30,14 @@ import pandas as pd
 
 from fleetlib import targets
 from fleetlib.apps.waits import AppWait, synced
-from fleetlib.errors import ClusterError, InputError
+from fleetlib.errors import InputError
 from fleetlib.fleetrepo import COMPONENTS_FILE, FLUX_SYSTEM_DIR, SYNC_FILE, parse_components_header
 from fleetlib.github import GitHub
 from fleetlib.kube import Kube
 from fleetlib.locations import fleet_home
-from fleetlib.manifests import components_yaml, parse_release, sync_yaml
+from fleetlib.manifests import components_yaml, sync_yaml
 from fleetlib.model import Duration
-from fleetlib.objects import FLUX_KINDS, condition, containers, image_tag, meta_of, spec_of, status_of
+from fleetlib.objects import status_of
 from fleetlib.options import UpgradeOptions
 from fleetlib.parameters import ClusterParams
 from fleetlib.promote.compare import folder_files
@@ -48,7 +48,7 @@ from fleetlib.steplog import StepLog
 from fleetlib.troubleshoot.operate import request_reconcile
 from fleetlib.upgrade import storage
 from fleetlib.upgrade.apis import STEPS, KindApis, blocked, git_rows, migrate_text, minimum_kubernetes, release_apis
-from fleetlib.waiting import wait_until
+from fleetlib.upgrade.waits import all_ready, controllers_at
 
 
 class UpgradeChange:
@@ -254,60 +254,11 @@ class UpgradeChange:
             request_reconcile(self.kube, "GitRepository", ns, ns)
             synced(AppWait(self.params, self.kube, self.log, "Kustomization", ns, timeout, revision,
                            self.repo.checkout))
-        self._controllers_at(version, timeout)
+        controllers_at(self.params, self.kube, self.log, self.releases[version], version, timeout)
         self.kube.rediscover()
         written = storage.migrate(self.kube, say=lambda t: self.say("✔", t))
         self.say("✔", f"{written} Flux objects written back at their storage versions (as flux migrate)")
-        self._all_ready(timeout)
-
-    def _controllers_at(self, version: str, timeout: float) -> None:
-        wanted = {str(meta_of(d).get("name")): image_tag(containers(spec_of(spec_of(d).get("template")))[0]
-                                                          .get("image", ""))
-                  for d in parse_release(self.releases[version]) if d.get("kind") == "Deployment"}
-        wanted = {k: v for k, v in wanted.items() if k in self.params.all_components}
-        self.say("◎", f"waiting for the controllers to run Flux {version}: "
-                      + ", ".join(f"{k} {v}" for k, v in sorted(wanted.items())))
-        last: dict[str, str] = {}
-
-        def rolled() -> bool | None:
-            for name, tag in wanted.items():
-                d = self.kube.get("apps/v1", "Deployment", self.params.namespace, name)
-                status, images = status_of(d), [image_tag(str(c.get("image", "")))
-                                                 for c in containers(spec_of(spec_of(d).get("template")))]
-                done = (tag in images and status.get("observedGeneration") == meta_of(d).get("generation")
-                        and status.get("updatedReplicas") == spec_of(d).get("replicas", 1)
-                        and status.get("availableReplicas") == spec_of(d).get("replicas", 1))
-                if not done:
-                    last["what"] = f"{name} runs {', '.join(images) or 'nothing'}"
-                    return None
-            return True
-
-        wait_until(f"the controllers at Flux {version}", rolled, timeout=timeout, timed_out=lambda: ClusterError(
-            f"the controllers did not run Flux {version} within {self.options.timeout}: {last.get('what', '')}",
-            hint=f"kubectl -n {self.params.namespace} get deploy,pods; flux logs --level=error"))
-        self.say("✔", f"the controllers run Flux {version}")
-
-    def _all_ready(self, timeout: float) -> None:
-        last: dict[str, list[str]] = {}
-
-        def ready() -> bool | None:
-            waiting = []
-            for kind, api_version in FLUX_KINDS.items():
-                for obj in self.kube.list(api_version, kind):
-                    if spec_of(obj).get("suspend"):
-                        continue
-                    ok = condition(obj, "Ready").get("status") == "True" and \
-                        status_of(obj).get("observedGeneration") in (None, meta_of(obj).get("generation"))
-                    if not ok:
-                        waiting.append(f"{kind}/{meta_of(obj).get('namespace')}/{meta_of(obj).get('name')}: "
-                                       f"{condition(obj, 'Ready').get('message') or 'not reconciled yet'}")
-            last["waiting"] = waiting
-            return True if not waiting else None
-
-        wait_until("every Flux object Ready", ready, timeout=timeout, timed_out=lambda: ClusterError(
-            f"{len(last.get('waiting', []))} Flux object(s) not Ready at their generation: "
-            + "; ".join(last.get("waiting", [])[:5]), hint="flux get all -A; flux events"))
-        self.say("✔", "every Flux object is Ready at its generation")
+        all_ready(self.kube, self.log, timeout)
 
     # --- 4. rollback and the record ----------------------------------------------------------------
 

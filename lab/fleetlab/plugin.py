@@ -29,6 +29,12 @@ def _sandbox_github(home: Path, params: ClusterParams) -> dict[str, Any]:
             "github_options": {"retry": None, "seconds_between_requests": None, "seconds_between_writes": None}}
 
 
+def helm_binary() -> str | None:
+    from fleetlab.flux.helmrender import helm_binary as built_or_found
+
+    return built_or_found()
+
+
 class SandboxStandIn:
     """`target: sandbox`: this process's sandbox servers, started on first use."""
 
@@ -44,7 +50,7 @@ class SandboxStandIn:
                          flux_version=params.version,
                          release_url=f"{hub['github_web']}/fluxcd/flux2/releases/download/{params.version}/install.yaml",
                          prometheus_url=sandbox.prometheus_url(params.id), prometheus_token_env=None,
-                         http_proxy=sandbox.charts.proxy_url if sandbox.charts else None, **hub)
+                         http_proxy=sandbox.charts.proxy_url if sandbox.charts else None, helm=helm_binary(), **hub)
 
     def rehearsal(self, params: ClusterParams, *, home: Path) -> Any:
         from fleetlab.faults.cluster import InProcess
@@ -90,7 +96,7 @@ class LocalStandIn:
                          prometheus_url=f"http://127.0.0.1:{cluster.ports()['prometheus']}/clusters/{params.stage}/"
                                         f"{params.cluster}",
                          prometheus_token_env=None, notes=notes,
-                         http_proxy=f"http://127.0.0.1:{cluster.ports()['charts']}", **hub)
+                         http_proxy=f"http://127.0.0.1:{cluster.ports()['charts']}", helm=helm_binary(), **hub)
 
     def rehearsal(self, params: ClusterParams, *, home: Path) -> Any:
         from fleetlab.faults.scenarios import Rehearsal
