@@ -104,3 +104,23 @@ def set_patches(text: str, patches: Mapping[str, str], *, shown: str = "kustomiz
     out = io.StringIO()
     yaml.dump(doc, out)
     return out.getvalue()
+
+
+def add_patches(text: str, patches: list[tuple[str, Mapping[str, str]]], *, shown: str = "kustomization.yaml") -> str:
+    """The file with JSON6902 patches (each its text and its target) appended to `patches`, the rest kept."""
+    yaml = _yaml(text)
+    doc = load(text, shown=shown)
+    entries = doc.get("patches")
+    if entries is None:
+        entries = CommentedSeq()
+        doc["patches"] = entries
+    elif not isinstance(entries, list):
+        raise InputError(f"{shown}: patches is not a list", hint="kustomize expects `patches:` to be a list")
+    for body, target in patches:
+        entry: Any = CommentedMap()
+        entry["patch"] = LiteralScalarString(body)
+        entry["target"] = CommentedMap(target.items())
+        entries.append(entry)
+    out = io.StringIO()
+    yaml.dump(doc, out)
+    return out.getvalue()

@@ -432,6 +432,9 @@ class TenantsOptions(RunbookOptions):
     interval: Annotated[str, go_duration("30s", "24h")] = Field(
         "5m", description="how often Flux reconciles the team's repository (30s to 24h)")
     remove: Switch = Field(False, description="take the tenant out of Git and wait until Flux has pruned it")
+    lockdown: Switch = Field(False, description="also write the missing lockdown flags into flux-system/"
+                                                "kustomization.yaml (every Kustomization and HelmRelease of the "
+                                                "cluster then runs as its service account, default if none)")
     apply: Literal["none", "commit", "pr"] = Field(
         "none", description="none (show the diff and the checks), commit (to the branch) or pr (a pull request)")
     timeout: Annotated[str, go_duration("10s", "1h")] = Field(
@@ -439,6 +442,8 @@ class TenantsOptions(RunbookOptions):
 
     @model_validator(mode="after")
     def _consistent(self) -> TenantsOptions:
+        if self.lockdown and self.remove:
+            raise ValueError("lockdown: removing a tenant never changes the lockdown (other tenants rely on it)")
         taken = [n for n in self.tenant_namespaces if n in SYSTEM_NAMESPACES]
         if taken:
             raise ValueError(f"{'namespaces' if self.namespaces else 'tenant'}: {', '.join(map(repr, taken))} is a "

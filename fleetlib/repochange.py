@@ -13,6 +13,7 @@ it, the promote runbook several files in one change (`plan_files`).
 from __future__ import annotations
 
 import difflib
+import posixpath
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from fleetlib.git import Checkout, push_with_retry
 from fleetlib.github import GitHub
 from fleetlib.objects import Ref
 from fleetlib.parameters import ClusterParams
-from fleetlib.resourcelist import Edit, listing
+from fleetlib.resourcelist import KUSTOMIZATION_FILES, Edit, listing
 from fleetlib.steplog import StepLog
 
 
@@ -110,6 +111,8 @@ class FileChange:
             return changed[path].after if path in changed else read(path)
 
         for f in files:
+            if posixpath.basename(f.path) in KUSTOMIZATION_FILES:
+                continue  # a kustomization file is not a resource of one
             edit = listing(current, root, f.path, present=f.after is not None)
             if edit is not None:
                 changed[edit.path] = Edit(edit.path, changed[edit.path].before if edit.path in changed

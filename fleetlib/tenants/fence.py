@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from fleetlib.kube import Kube
+from fleetlib.objects import FLUX_KINDS, Ref, spec_of
 
 ALLOWED = [("create", "apps", "deployments"), ("create", "", "configmaps")]
 """What a tenant must be able to do in each of its namespaces (and must not elsewhere)."""
@@ -39,3 +40,17 @@ def review(kube: Kube, user: str, namespaces: list[str], *, flux_namespace: str
 
 def refused_in(flux_namespace: str) -> str:
     return ", ".join((*DENIED_IN, flux_namespace))
+
+
+def unaccounted(kube: Kube) -> list[str]:
+    """The Kustomizations and HelmReleases without `serviceAccountName` (the flux-system sync aside: the lockdown
+    gives it kustomize-controller): under `--default-service-account` each would act as its namespace's `default`,
+    which may do nothing."""
+    out = []
+    for kind in ("Kustomization", "HelmRelease"):
+        for obj in kube.list(FLUX_KINDS[kind], kind):
+            ref = Ref.of(obj)
+            if not spec_of(obj).get("serviceAccountName") and (kind, ref.namespace, ref.name) != (
+                    "Kustomization", "flux-system", "flux-system"):
+                out.append(str(ref))
+    return out

@@ -44,6 +44,7 @@ from fleetlib.steplog import StepLog
 from fleetlib.tenants import fence
 from fleetlib.tenants.manifests import (
     HEADER,
+    Lockdown,
     file_text,
     missing_lockdown,
     say_lockdown,
@@ -51,6 +52,7 @@ from fleetlib.tenants.manifests import (
     sync_removed,
     tenant_file,
     tenant_objects,
+    with_lockdown,
 )
 from fleetlib.tenants.waits import wait_gone
 from fleetlib.troubleshoot.operate import request_reconcile
@@ -65,7 +67,7 @@ class TenantChange:
         self.repo = FileChange(params, hub, self.log)
         self.declared: list[str] = []
         self.objects: list[dict[str, Any]] = []
-        self.lockdown: list[tuple[str, str, str]] = []
+        self.lockdown: list[Lockdown] = []
         self.lockdown_said = False
         self.removing_sync = False
         self.outcome: dict[str, Any] = {"status": "not applied"}
@@ -120,8 +122,8 @@ class TenantChange:
         self.declared = [n for n in o.tenant_namespaces if self._declares(before, n)]
         self.objects = [{**x, "apiVersion": self.kube.served_version(x["apiVersion"], x["kind"])}
                         for x in tenant_objects(o, url=self.url, declared=self.declared)]
-        self.lockdown = missing_lockdown(checkout.read(f"{self.params.path.strip('/').removeprefix('./')}"
-                                                       f"/flux-system/kustomization.yaml"))
+        sync_file = f"{self.params.path.strip('/').removeprefix('./')}/flux-system/kustomization.yaml"
+        self.lockdown = missing_lockdown(checkout.read(sync_file))
         if not o.remove:
             for n in o.tenant_namespaces:
                 if n not in self.declared and before is None:
@@ -144,7 +146,10 @@ class TenantChange:
                                           "deleted")
         after = (sync_removed(before) if before is not None else None) if o.remove else file_text(self.objects)
         self.removing_sync = o.remove and after is not None
-        return self.repo.plan(self.file, after)
+        files = {self.file: after}
+        if o.lockdown and self.lockdown and not o.remove:
+            files[sync_file] = with_lockdown(checkout.read(sync_file) or "", self.lockdown, shown=sync_file)
+        return self.repo.plan_files(files)
 
     def _declares(self, before: str | None, namespace: str) -> bool:
         """Whether the tenant's file declares (and Flux prunes) `namespace`: what an earlier run decided, else
@@ -163,6 +168,12 @@ class TenantChange:
         if missing and self.options.apply == "none":  # a dry run shows what applying needs first
             self.say("►", missing)
             missing = None
+        if self.options.lockdown and any(e.name == "--default-service-account" for e in self.lockdown):
+            alone = fence.unaccounted(self.kube)
+            if alone:
+                missing = "; ".join(filter(None, [missing, f"the lockdown would make {', '.join(alone[:5])} act as "
+                                                           f"their namespace's default service account: give them "
+                                                           f"serviceAccountName first"]))
         with self.repo.trial(plan) as root:
             problems = [folder_builds(root / self.params.path, self.params.path, self.objects), missing,
                         dry_run(self.kube, [x for x in self.objects if x["kind"] == "Namespace"
@@ -188,7 +199,7 @@ class TenantChange:
         o, mode = self.options, self.options.apply
         verb = "remove" if o.remove else "add"
         if not self.lockdown_said:
-            say_lockdown(self.log, self.lockdown)
+            say_lockdown(self.log, self.lockdown, written=o.lockdown and not o.remove)
             self.lockdown_said = True
         if not plan.changed:
             self.outcome = {"status": "up to date",
@@ -288,7 +299,7 @@ class TenantChange:
                 "namespaces_owned": self.declared, "service_account": self.user, "source": self.url,
                 "action": "remove" if o.remove else "add", "file": self.file, "revision": self.revision,
                 "objects": [str(Ref.of(x)) for x in self.objects],
-                "lockdown_missing": [flag for flag, _, _ in self.lockdown],
+                "lockdown_missing": [e.name for e in self.lockdown],
                 "fence": self.fence_checks, **self.outcome}
 
 

@@ -13,19 +13,22 @@ the flux-system Kustomization as add-app's files are. It holds, each labelled `t
 The deploy key's private half is a Secret written to the cluster, never to Git.
 
 The lockdown (`LOCKDOWN`) is the cluster-wide half of the model, the patches flux2-multi-tenancy puts in
-`flux-system/kustomization.yaml`: the runbook says which are missing and shows them; it does not write them,
-because they change how every other Kustomization and HelmRelease of the cluster runs (one without a service
-account would run as `default` in its namespace).
+`flux-system/kustomization.yaml`: the runbook says which are missing and shows them; it writes them only when
+asked (`-p lockdown True`, `with_lockdown`), because they change how every other Kustomization and HelmRelease
+of the cluster runs (one without a service account would run as `default` in its namespace). Removing a tenant
+never takes them out: they are the cluster's, and other tenants rely on them.
 
     objects = tenant_objects(options, url="ssh://git@github.com/owner/dev-team", declared=["dev-team"])
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
+from fleetlib.kustomization import add_patches
 from fleetlib.objects import FLUX_KINDS
 from fleetlib.options import TenantsOptions
 from fleetlib.steplog import StepLog
@@ -36,15 +39,37 @@ TENANTS_DIR = "tenants"
 TENANT_LABEL = "toolkit.fluxcd.io/tenant"
 ROLE = "admin"
 
-LOCKDOWN: list[tuple[str, str, str]] = [
-    ("--no-cross-namespace-refs=true", "(kustomize|helm|notification|image-reflector|image-automation)-controller",
-     "a tenant's objects cannot name a source or secret in another namespace"),
-    ("--no-remote-bases=true", "kustomize-controller", "a tenant's kustomization cannot pull remote bases"),
-    ("--default-service-account=default", "(kustomize-controller|helm-controller)",
-     "a tenant's Kustomization or HelmRelease without serviceAccountName runs as its namespace's `default`"),
+@dataclass(frozen=True)
+class Lockdown:
+    """One of flux2-multi-tenancy's lockdown patches in `flux-system/kustomization.yaml`."""
+
+    name: str
+    """The flag it adds (or the field it sets), as said to a person; the file lacks the patch when it lacks this."""
+    value: str
+    path: str
+    target: dict[str, str]
+    why: str
+
+    @property
+    def body(self) -> str:
+        return f"- op: add\n  path: {self.path}\n  value: {self.value}\n"
+
+
+_ARGS = "/spec/template/spec/containers/0/args/-"
+LOCKDOWN: list[Lockdown] = [
+    Lockdown("--no-cross-namespace-refs", "--no-cross-namespace-refs=true", _ARGS, {"kind": "Deployment", "name": (
+        "(kustomize-controller|helm-controller|notification-controller|image-reflector-controller|"
+        "image-automation-controller)")}, "a tenant's objects cannot name a source or secret in another namespace"),
+    Lockdown("--no-remote-bases", "--no-remote-bases=true", _ARGS, {"kind": "Deployment", "name": "kustomize-controller"},
+             "a tenant's kustomization cannot pull remote bases"),
+    Lockdown("--default-service-account", "--default-service-account=default", _ARGS,
+             {"kind": "Deployment", "name": "(kustomize-controller|helm-controller)"},
+             "a tenant's Kustomization or HelmRelease without serviceAccountName runs as its namespace's `default`"),
+    Lockdown("/spec/serviceAccountName", "kustomize-controller", "/spec/serviceAccountName",
+             {"kind": "Kustomization", "name": "flux-system"},
+             "the flux-system sync itself keeps acting as kustomize-controller"),
 ]
-"""flux2-multi-tenancy's lockdown: (flag, the Deployments it goes on as a kustomize target regex, what it stops);
-the first regex is flux2-multi-tenancy's list of five controllers, written shorter."""
+"""flux2-multi-tenancy's lockdown (clusters/production/flux-system/kustomization.yaml), in its order."""
 
 
 def secret_name(o: TenantsOptions) -> str:
@@ -82,20 +107,25 @@ def tenant_file(cluster_path: str, tenant: str) -> str:
     return f"{cluster_path.strip('/').removeprefix('./')}/{TENANTS_DIR}/{tenant}.yaml"
 
 
-def missing_lockdown(kustomization_text: str | None) -> list[tuple[str, str, str]]:
-    """The lockdown flags `flux-system/kustomization.yaml` does not set (read as text: a patch that adds the flag
-    names it)."""
+def missing_lockdown(kustomization_text: str | None) -> list[Lockdown]:
+    """The lockdown patches `flux-system/kustomization.yaml` lacks (read as text: a patch that adds the flag or
+    sets the field names it)."""
     text = kustomization_text or ""
-    return [entry for entry in LOCKDOWN if entry[0].split("=")[0] not in text]
+    return [entry for entry in LOCKDOWN if entry.name not in text]
 
 
-def lockdown_patch(entries: list[tuple[str, str, str]]) -> str:
+def lockdown_patch(entries: list[Lockdown]) -> str:
     """The `patches:` entries that add `entries`, as flux2-multi-tenancy writes them."""
     out = ["patches:"]
-    for flag, targets, _ in entries:
-        out += ["  - patch: |", "      - op: add", "        path: /spec/template/spec/containers/0/args/-",
-                f"        value: {flag}", "    target:", "      kind: Deployment", f'      name: "{targets}"']
+    for e in entries:
+        out += ["  - patch: |", "      - op: add", f"        path: {e.path}", f"        value: {e.value}", "    target:",
+                *(f'      {k}: "{v}"' if k == "name" else f"      {k}: {v}" for k, v in e.target.items())]
     return "\n".join(out)
+
+
+def with_lockdown(kustomization_text: str, missing: list[Lockdown], *, shown: str) -> str:
+    """`flux-system/kustomization.yaml` with flux2-multi-tenancy's patches for what it lacks appended."""
+    return add_patches(kustomization_text, [(e.body, e.target) for e in missing], shown=shown)
 
 
 def sync_removed(before: str) -> str | None:
@@ -106,15 +136,21 @@ def sync_removed(before: str) -> str | None:
     return file_text(kept) if len(kept) < len(docs) else None
 
 
-def say_lockdown(log: StepLog, missing: list[tuple[str, str, str]]) -> None:
-    """Whether the cluster is locked down for tenants, and the patches that would do it (printed, not written)."""
+def say_lockdown(log: StepLog, missing: list[Lockdown], *, written: bool = False) -> None:
+    """Whether the cluster is locked down for tenants, and the patches that would do it (printed; with `written`
+    they are in the change)."""
+    if written and missing:
+        log.say("►", "flux-system/kustomization.yaml gets the multi-tenancy lockdown (-p lockdown True): "
+                     + "; ".join(f"{e.name} ({e.why})" for e in missing))
+        return
     if not missing:
         log.say("✔", "the cluster is locked down for tenants (flux-system/kustomization.yaml sets "
-                     "--no-cross-namespace-refs, --no-remote-bases and --default-service-account)")
+                     "--no-cross-namespace-refs, --no-remote-bases and --default-service-account, and the sync's "
+                     "serviceAccountName)")
         return
     log.say("►", "flux-system/kustomization.yaml lacks the multi-tenancy lockdown: "
-                 + "; ".join(f"{flag} ({why})" for flag, _, why in missing)
+                 + "; ".join(f"{e.name} ({e.why})" for e in missing)
                  + ". Proposed (not written: it changes how every Kustomization and HelmRelease without a "
-                   "service account runs):")
+                   "service account runs; -p lockdown True writes it):")
     if log.echo:
         print(lockdown_patch(missing))
