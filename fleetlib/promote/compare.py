@@ -9,10 +9,15 @@ are left out too: they list files, and a promotion lists (or unlists) what it wr
 What a promotion carries, and what each stage keeps (`carried`):
 - the file as the first stage has it, with its cluster folder's path (`clusters/stages/dev/clusters/a`) written as
   the second stage's, so a Kustomization's `path` or a comment naming the folder points at the right stage;
-- each stage's own values: where the second stage's file holds the same object, its HelmRelease `values` and
-  `valuesFrom` and its Kustomization `postBuild` stay as they are there (absent stays absent). What moves is
-  the rest: the chart and its version, the source, the path, the interval. Per-stage variables belong in the
-  flux-system Kustomization's `postBuild` of each cluster, which no promotion touches.
+- in the values of path fields (`path`, `from`, `to`: a Kustomization's path, an ArtifactGenerator's copies) the
+  first stage's name as a whole path segment written as the second's (`./staging` -> `./production`,
+  `@monorepo/apps/staging/**` -> `@monorepo/apps/production/**`), as fluxcd/flux2-kustomize-helm-example lays
+  out one overlay per stage;
+- each stage's own values: where the second stage's file holds the same object, its HelmRelease `values`,
+  `valuesFrom` and `postRenderers` and its Kustomization `postBuild` and `patches` stay as they are there
+  (absent stays absent). What moves is the rest: the chart and its version, the source, the interval, the
+  dependencies. Per-stage variables belong in the flux-system Kustomization's `postBuild` of each cluster, which
+  no promotion touches.
 
 Two stages agree on a file when promoting it would write what the second stage already holds.
 
@@ -24,6 +29,7 @@ Two stages agree on a file when promoting it would write what the second stage a
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +44,7 @@ from fleetlib.resourcelist import KUSTOMIZATION_FILES
 OWN = "flux-system"
 """Each cluster's own folder (its bootstrap): never compared, never promoted."""
 MANIFEST_SUFFIXES = (".yaml", ".yml")
-KEPT = {"HelmRelease": ("values", "valuesFrom"), "Kustomization": ("postBuild",)}
+KEPT = {"HelmRelease": ("values", "valuesFrom", "postRenderers"), "Kustomization": ("postBuild", "patches")}
 """Spec fields each stage keeps as its own when a file is promoted over its copy."""
 APPS_DIR = "apps"
 
@@ -86,11 +92,12 @@ class Item:
         return "differ"
 
 
-def compare(source: Mapping[str, str], target: Mapping[str, str], *, from_path: str, to_path: str) -> list[Item]:
-    """Every file of either stage's folder, in path order."""
+def compare(source: Mapping[str, str], target: Mapping[str, str], *, from_path: str, to_path: str,
+            stages: tuple[str, str] | None = None) -> list[Item]:
+    """Every file of either stage's folder, in path order; `stages` (first, second) names them in path fields."""
     return [Item(p, source.get(p), target.get(p),
-                 carried(source[p], target.get(p), from_path=from_path, to_path=to_path, shown=p) if p in source
-                 else None)
+                 carried(source[p], target.get(p), from_path=from_path, to_path=to_path, shown=p, stages=stages)
+                 if p in source else None)
             for p in sorted(set(source) | set(target))]
 
 
@@ -107,9 +114,16 @@ def chosen(items: Iterable[Item], *, apps: Iterable[str], paths: Iterable[str], 
     return [i for i in items if any(i.path == w or i.path.startswith(w + "/") for w in wanted)]
 
 
-def carried(text: str, target: str | None, *, from_path: str, to_path: str, shown: str) -> str:
+PATH_FIELD = re.compile(r"^(?P<key>\s*(?:-\s+)?(?:path|from|to):\s*)(?P<value>\S.*)$", re.M)
+
+
+def carried(text: str, target: str | None, *, from_path: str, to_path: str, shown: str,
+            stages: tuple[str, str] | None = None) -> str:
     """The first stage's file as the second stage should hold it (see the module's docstring)."""
     text = text.replace(_bare(from_path), _bare(to_path))
+    if stages and stages[0] != stages[1]:
+        segment = re.compile(rf"(?<=[/.@]){re.escape(stages[0])}(?=/|\*|[\"']|\s|$)|^{re.escape(stages[0])}(?=/)")
+        text = PATH_FIELD.sub(lambda m: m["key"] + segment.sub(stages[1], m["value"]), text)
     if target is None:
         return text
     kept = _kept_fields(target, shown)
@@ -136,8 +150,22 @@ def carried(text: str, target: str | None, *, from_path: str, to_path: str, show
     if not changed:
         return text
     out = io.StringIO()
+    yaml.explicit_start = _starts_explicitly(text)
     yaml.dump_all(docs, out)
-    return out.getvalue()
+    return _leading_comments(text) + out.getvalue()[len(_leading_comments(out.getvalue())):]
+
+
+def _leading_comments(text: str) -> str:
+    """The comment and blank lines a file opens with (ruamel drops those before an explicit `---`)."""
+    lines = text.splitlines(keepends=True)
+    n = next((i for i, line in enumerate(lines) if line.strip() and not line.lstrip().startswith("#")), len(lines))
+    return "".join(lines[:n])
+
+
+def _starts_explicitly(text: str) -> bool:
+    """Whether the file's first document opens with `---` (after any comment lines), as the dump should too."""
+    first = next((line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")), "")
+    return first.startswith("---")
 
 
 def _bare(path: str) -> str:

@@ -135,7 +135,7 @@ class PromoteChange:
             (t.params.repo_slug, t.params.branch, t.params.hostname)
         s.checkout = t.checkout if same_repo else s.hub.clone()
         self.items = compare(folder_files(s.checkout_path(), s.path), folder_files(t.checkout_path(), t.path),
-                             from_path=s.path, to_path=t.path)
+                             from_path=s.path, to_path=t.path, stages=(s.name, t.name))
         o = self.options
         self.picked = chosen(self.items, apps=o.apps, paths=o.paths, strict=strict) if (o.apps or o.paths) else []
         self.objects = self._objects()
