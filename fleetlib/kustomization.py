@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ruamel.yaml import YAML
@@ -82,32 +82,34 @@ def managed_flags(patch: str) -> dict[str, str]:
 
 def set_patches(text: str, patches: Mapping[str, str], *, shown: str = "kustomization.yaml") -> str:
     """The file with fleetlib's patch for each controller replaced in place, or appended to `patches`."""
-    yaml = _yaml(text)
-    doc = load(text, shown=shown)
-    entries = doc.get("patches")
-    if entries is None:
-        entries = CommentedSeq()
-        doc["patches"] = entries
-    elif not isinstance(entries, list):
-        raise InputError(f"{shown}: patches is not a list", hint="kustomize expects `patches:` to be a list")
-    for controller, body in patches.items():
-        entry: Any = CommentedMap()
-        entry["patch"] = LiteralScalarString(body)
-        entry["target"] = CommentedMap([("kind", "Deployment"), ("name", controller)])
-        for i, existing in enumerate(entries):
-            patch = existing.get("patch") if isinstance(existing, Mapping) else None
-            if isinstance(patch, str) and patch.startswith(f"{MARKER}{controller}\n"):
-                entries[i] = entry
-                break
-        else:
-            entries.append(entry)
-    out = io.StringIO()
-    yaml.dump(doc, out)
-    return out.getvalue()
+    def edit(entries: Any) -> None:
+        for controller, body in patches.items():
+            entry = _entry(body, {"kind": "Deployment", "name": controller})
+            for i, existing in enumerate(entries):
+                patch = existing.get("patch") if isinstance(existing, Mapping) else None
+                if isinstance(patch, str) and patch.startswith(f"{MARKER}{controller}\n"):
+                    entries[i] = entry
+                    break
+            else:
+                entries.append(entry)
+    return _edit_patches(text, edit, shown=shown)
 
 
 def add_patches(text: str, patches: list[tuple[str, Mapping[str, str]]], *, shown: str = "kustomization.yaml") -> str:
     """The file with JSON6902 patches (each its text and its target) appended to `patches`, the rest kept."""
+    return _edit_patches(text, lambda entries: entries.extend(_entry(body, target) for body, target in patches),
+                         shown=shown)
+
+
+def _entry(body: str, target: Mapping[str, str]) -> Any:
+    entry = CommentedMap()
+    entry["patch"] = LiteralScalarString(body)
+    entry["target"] = CommentedMap(target.items())
+    return entry
+
+
+def _edit_patches(text: str, edit: Callable[[Any], None], *, shown: str) -> str:
+    """The file with its `patches` list (created when absent) changed by `edit`, everything else kept."""
     yaml = _yaml(text)
     doc = load(text, shown=shown)
     entries = doc.get("patches")
@@ -116,11 +118,7 @@ def add_patches(text: str, patches: list[tuple[str, Mapping[str, str]]], *, show
         doc["patches"] = entries
     elif not isinstance(entries, list):
         raise InputError(f"{shown}: patches is not a list", hint="kustomize expects `patches:` to be a list")
-    for body, target in patches:
-        entry: Any = CommentedMap()
-        entry["patch"] = LiteralScalarString(body)
-        entry["target"] = CommentedMap(target.items())
-        entries.append(entry)
+    edit(entries)
     out = io.StringIO()
     yaml.dump(doc, out)
     return out.getvalue()
