@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -114,3 +115,20 @@ def cluster(sandbox: Sandbox, tmp_path: Path) -> SandboxCluster:
     """A sandbox cluster of its own for one test."""
     return new_cluster(sandbox, "test", tmp_path)
 
+
+
+def fleet_with_cluster(root: Path, cluster: str) -> dict[str, str]:
+    """A fleet root at `root` (the shipped parameters and one sandbox cluster dev/<cluster> syncing from its own
+    repository), as the environment a runbook run takes."""
+    shutil.copytree(REPO / "parameters", root / "parameters")
+    (root / "parameters" / "dev" / f"{cluster}.yaml").write_text(f"target: sandbox\nrepository: {cluster}\n")
+    return {**os.environ, "FLEET_ROOT": str(root)}
+
+
+def run_runbook(env: dict[str, str], cluster: str, runbook: str, out: Path, *args: str
+                ) -> subprocess.CompletedProcess[str]:
+    """papermill of a shipped runbook on dev/<cluster>, as a person runs it (`--log-output`)."""
+    return subprocess.run([sys.executable, "-m", "papermill", "--no-progress-bar", "--log-output",
+                           str(REPO / "runbooks" / f"{runbook}.ipynb"), str(out), "-p", "cluster", cluster,
+                           "-p", "stage", "dev", *args], env=env, capture_output=True, text=True, timeout=900,
+                          check=False)

@@ -5,10 +5,7 @@ up to date."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +15,7 @@ from fleetlib.kube import connect
 from fleetlib.parameters import Catalog
 from fleetlib.record import read_records
 
-from .conftest import REPO
+from .conftest import fleet_with_cluster, run_runbook
 
 CLUSTER = "locked"
 TEAM = "locked-team"
@@ -26,17 +23,11 @@ TEAM = "locked-team"
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    root = tmp_path_factory.mktemp("lockdown-fleet")
-    shutil.copytree(REPO / "parameters", root / "parameters")
-    (root / "parameters" / "dev" / f"{CLUSTER}.yaml").write_text(f"target: sandbox\nrepository: {CLUSTER}\n")
-    return {**os.environ, "FLEET_ROOT": str(root)}
+    return fleet_with_cluster(tmp_path_factory.mktemp("lockdown-fleet"), CLUSTER)
 
 
 def papermill(env: dict[str, str], runbook: str, out: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "papermill", "--no-progress-bar", "--log-output",
-                           str(REPO / "runbooks" / f"{runbook}.ipynb"), str(out), "-p", "cluster", CLUSTER,
-                           "-p", "stage", "dev", *args], env=env, capture_output=True, text=True, timeout=900,
-                          check=False)
+    return run_runbook(env, CLUSTER, runbook, out, *args)
 
 
 def test_the_lockdown_is_refused_then_written_and_the_tenant_works_under_it(env: dict[str, str],

@@ -5,10 +5,7 @@ v2.6.4, every Flux object Ready afterwards and no deprecated version left in Git
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +18,7 @@ from fleetlib.cli import main
 from fleetlib.record import read_records
 from fleetlib.upgrade.apis import migrate_text, release_apis
 
-from .conftest import REPO
+from .conftest import REPO, fleet_with_cluster, run_runbook
 
 CLUSTER = "upgrade-me"
 LEGACY = """# sources the team wrote in 2024
@@ -86,17 +83,11 @@ def test_the_git_migration_writes_what_the_real_flux_migrate_writes(built: None,
 
 @pytest.fixture(scope="module")
 def env(built: None, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    root = tmp_path_factory.mktemp("upgrade-fleet")
-    shutil.copytree(REPO / "parameters", root / "parameters")
-    (root / "parameters" / "dev" / f"{CLUSTER}.yaml").write_text(f"target: sandbox\nrepository: {CLUSTER}\n")
-    return {**os.environ, "FLEET_ROOT": str(root)}
+    return fleet_with_cluster(tmp_path_factory.mktemp("upgrade-fleet"), CLUSTER)
 
 
 def papermill(env: dict[str, str], runbook: str, out: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "papermill", "--no-progress-bar", "--log-output",
-                           str(REPO / "runbooks" / f"{runbook}.ipynb"), str(out), "-p", "cluster", CLUSTER,
-                           "-p", "stage", "dev", *args], env=env, capture_output=True, text=True, timeout=900,
-                          check=False)
+    return run_runbook(env, CLUSTER, runbook, out, *args)
 
 
 def test_a_cluster_at_v2_5_1_is_upgraded_to_v2_9_2_through_v2_6_4(env: dict[str, str], tmp_path: Path) -> None:
