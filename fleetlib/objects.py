@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 FLUX_KINDS: dict[str, str] = {
@@ -95,6 +96,15 @@ def terminated(container_status: Mapping[str, Any]) -> dict[str, Any]:
 
 def waiting(container_status: Mapping[str, Any]) -> dict[str, Any]:
     return _mapping(_mapping(container_status.get("state")).get("waiting"))
+
+
+def timestamp(value: Any) -> float | None:
+    """An RFC 3339 time as Kubernetes writes it (`2026-12-06T06:25:57Z`) in epoch seconds; None when absent or
+    not a time."""
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp() if value else None
+    except ValueError:
+        return None
 
 
 # --- references --------------------------------------------------------------------------------------

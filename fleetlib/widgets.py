@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import html
 from dataclasses import replace
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,7 @@ from fleetlib.kube import connect as kube_connect
 from fleetlib.locations import fleet_home, fleet_root
 from fleetlib.metrics import ControllerUsage as Samples
 from fleetlib.metrics import PodSeries
-from fleetlib.objects import Ref, container_statuses, terminated
+from fleetlib.objects import Ref, container_statuses, terminated, timestamp
 from fleetlib.parameters import Catalog, ClusterParams
 from fleetlib.troubleshoot import fluxview, operate
 from fleetlib.troubleshoot.diagnose import diagnose
@@ -297,8 +296,8 @@ def _oom_kills(kube: Any, namespace: str, controller: str) -> list[float]:
     for pod in kube.list("v1", "Pod", namespace, label_selector=f"app={controller}"):
         for status in container_statuses(pod):
             last = terminated(status)
-            if last.get("reason") == "OOMKilled" and last.get("finishedAt"):
-                out.append(datetime.fromisoformat(str(last["finishedAt"]).replace("Z", "+00:00")).timestamp())
+            if last.get("reason") == "OOMKilled" and (when := timestamp(last.get("finishedAt"))) is not None:
+                out.append(when)
     return out
 
 

@@ -213,6 +213,23 @@ def test_each_rule_on_hand_built_facts(rule_id: str) -> None:
     assert evidence in found[0].evidence and found[0].cause and found[0].remediation
 
 
+@pytest.mark.parametrize(("state", "ready", "finished", "looping"), [
+    ({"running": {"startedAt": "2026-12-06T06:00:58Z"}}, False, "2026-12-06T06:00:50Z", True),  # just restarted
+    ({"terminated": {"reason": "Error", "exitCode": 2}}, False, "2026-12-06T06:00:50Z", True),  # just exited again
+    ({"running": {"startedAt": "2026-12-06T06:00:58Z"}}, True, "2026-12-06T06:00:50Z", False),  # came up this time
+    ({"running": {"startedAt": "2026-12-06T05:00:00Z"}}, False, "2026-12-06T04:59:50Z", False),  # an hour ago
+])
+def test_a_crash_loop_between_two_back_offs_is_still_one(state: dict[str, Any], ready: bool, finished: str,
+                                                          looping: bool) -> None:
+    """The kubelet shows the container running (or terminated) for a moment each time it restarts it: a crash
+    loop is also restarts, a recent failed exit and not ready."""
+    status = {"state": state, "ready": ready, "lastState": {"terminated": {"reason": "Error", "exitCode": 2,
+                                                                           "finishedAt": finished}}}
+    facts = installed(pods=[pod("helm-controller", status)], now=1796536860.0)  # 2026-12-06T06:01:00Z
+    assert [f.id for f in diagnose(facts) if f.id == "controller-crashloop"] == (["controller-crashloop"] if looping
+                                                                                   else [])
+
+
 def test_the_catch_all_sees_only_what_no_rule_claimed() -> None:
     auth = git_repository("flux-system", ready_false("GitOperationFailed", "unable to authenticate"),
                           {"type": "Stalled", "status": "True", "reason": "AuthFailed", "message": "x"})

@@ -31,6 +31,7 @@ from fleetlib.objects import (
     spec_of,
     status_of,
     terminated,
+    timestamp,
     waiting,
 )
 from fleetlib.troubleshoot.facts import FLUX_CRDS, ClusterFacts
@@ -192,6 +193,24 @@ def flux_partially_installed(facts: ClusterFacts) -> list[Finding]:
                     f"re-run the bootstrap, which installs what is missing: `{runbook_cmd(facts, 'bootstrap')}`")]
 
 
+CRASHLOOP_WINDOW = 600.0
+"""Seconds since a container's last failed exit within which, restarted and not yet ready, it counts as still
+crash-looping (the kubelet's back-off grows to 5 minutes, so a loop restarts it at least that often)."""
+
+
+def _crash_looping(s: Mapping[str, Any], now: float) -> bool:
+    """In CrashLoopBackOff, or between two of its back-offs: each time the kubelet restarts the container its state
+    says running (or terminated) for a moment, so a loop is also restarts, a recent failed exit and not ready."""
+    last = terminated(s)
+    if last.get("reason") == "OOMKilled":
+        return False  # that one's own finding
+    if waiting(s).get("reason") == "CrashLoopBackOff":
+        return True
+    exited = timestamp(last.get("finishedAt"))
+    return (int(s.get("restartCount") or 0) >= 2 and last.get("exitCode") not in (None, 0) and not s.get("ready")
+            and exited is not None and now - exited < CRASHLOOP_WINDOW)
+
+
 @rule("controller-crashloop")
 def controller_crashloop(facts: ClusterFacts) -> list[Finding]:
     out = []
@@ -199,10 +218,10 @@ def controller_crashloop(facts: ClusterFacts) -> list[Finding]:
         app = labels_of(pod).get("app", "")
         for s in container_statuses(pod):
             last = terminated(s)
-            if waiting(s).get("reason") == "CrashLoopBackOff" and last.get("reason") != "OOMKilled":  # that one's own
+            if _crash_looping(s, facts.now):
                 out.append(Finding(
                     "controller-crashloop", "critical", str(Ref("Deployment", facts.namespace, app)),
-                    f"{waiting(s).get('message', 'CrashLoopBackOff')}; last exit {last.get('reason')} "
+                    f"{waiting(s).get('message') or 'CrashLoopBackOff'}; last exit {last.get('reason')} "
                     f"({last.get('exitCode')}), {s.get('restartCount')} restarts",
                     f"{app} keeps crashing, so the objects it reconciles are not updated",
                     f"`kubectl -n {facts.namespace} logs deploy/{app} --previous`; fix its arguments or resources in "

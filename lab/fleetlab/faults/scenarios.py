@@ -75,6 +75,9 @@ class Scenario:
     """Reconcile the source right after injecting (the change is in its credentials)."""
     quiet: bool = False
     """Nothing to nudge while it is on (what it breaks is outside Flux's objects)."""
+    field: str | None = None
+    """The controller's container field it changes: while its clearing settles, put back again should a
+    reconcile of an older revision (one already running when it was put back) have changed it."""
 
 
 SCENARIOS: dict[str, Scenario] = {}
@@ -290,7 +293,7 @@ def _low_memory(c: ClusterOps, hub: Hub, record: Record) -> None:
            "requests": {**((container.get("resources") or {}).get("requests") or {}), "memory": LOW_MEMORY}}
     commit_patch(c, "controller-oomkilled", app, "- op: add\n  path: /spec/template/spec/containers/0/resources\n"
                  f"  value: {json.dumps(low)}\n", record)
-    replace_container_field(c, app, "resources", low)  # the rollout now, not at the next sync
+    _rolled_out(c, app, "resources", low)
 
 
 def _bad_flag(c: ClusterOps, hub: Hub, record: Record) -> None:
@@ -299,17 +302,60 @@ def _bad_flag(c: ClusterOps, hub: Hub, record: Record) -> None:
     record["args"] = list(container.get("args") or [])
     commit_patch(c, "controller-crashloop", app, "- op: add\n  path: /spec/template/spec/containers/0/args/-\n"
                  f"  value: {BAD_FLAG}\n", record)
-    replace_container_field(c, app, "args", [*record["args"], BAD_FLAG])
+    _rolled_out(c, app, "args", [*record["args"], BAD_FLAG])
+
+
+ROLLOUT_TIMEOUT = 60.0
+"""Seconds a controller's fault waits for kustomize-controller to apply it from Git before putting it in place."""
+
+
+def _rolled_out(c: ClusterOps, app: str, field: str, value: Any) -> None:
+    """The controller's Deployment at the committed `value` the way a commit gets there: the source fetches it and
+    kustomize-controller applies it (asked as `flux reconcile ks flux-system --with-source` does). Put in place
+    directly only when that did not happen in time; either way no later reconcile applies an older revision over
+    it, as one still running when the field was put in place directly would (a rehearsal's fault undone by the
+    rehearsal itself)."""
+    deadline = time.monotonic() + ROLLOUT_TIMEOUT
+    nudged = 0.0
+    while manager_container(c, app).get(field) != value:
+        if time.monotonic() > deadline:
+            replace_container_field(c, app, field, value)
+            return
+        if time.monotonic() - nudged > 5.0:
+            c.reconcile("GitRepository", "flux-system")
+            c.reconcile("Kustomization", "flux-system")
+            nudged = time.monotonic()
+        time.sleep(0.5)
+
+
+def _fetched(c: ClusterOps, *, timeout: float = ROLLOUT_TIMEOUT) -> bool:
+    """Wait until the flux-system source has the branch head (asking as `flux reconcile source git` does)."""
+    deadline = time.monotonic() + timeout
+    nudged = 0.0
+    while not source_at_head(c):
+        if time.monotonic() > deadline:
+            return False
+        if time.monotonic() - nudged > 5.0:
+            c.reconcile("GitRepository", "flux-system")
+            nudged = time.monotonic()
+        time.sleep(0.5)
+    return True
+
+
+def _original(field: str, record: Record) -> Any:
+    return record.get(field) or ({} if field == "resources" else [])
 
 
 def _revert_patch(field: str) -> Change:
-    """The patch reverted in Git, and the field put back at once: the operator's fix (the controller may be too
-    dead to sync it)."""
+    """The patch reverted in Git and, once the source has fetched the revert, the field put back at once: the
+    operator's fix (the controller may be too dead to apply the revert itself; put back before the fetch, a
+    reconcile of the older revision would undo it)."""
     def undo(c: ClusterOps, hub: Hub, record: Record) -> None:
         app = str(record.get("target"))
         if record.get("file"):
             c.commit({record["file"]: str(record["original"]).encode()}, f"Revert the {app} patch")
-        replace_container_field(c, app, field, record.get(field) or ({} if field == "resources" else []))
+            _fetched(c)
+        replace_container_field(c, app, field, _original(field, record))
         c.reconcile("GitRepository", "flux-system")
     return undo
 
@@ -319,13 +365,13 @@ register(Scenario(
     "controller-oomkilled", "Deployment/flux-system/kustomize-controller", _low_memory, _revert_patch("resources"),
     "the controller's pod was OOMKilled",
     _pod_shows(lambda s: ((s.get("lastState") or {}).get("terminated") or {}).get("reason") == "OOMKilled"),
-    recovered=_pods_fresh, target="kustomize-controller"))
+    recovered=_pods_fresh, target="kustomize-controller", field="resources"))
 register(Scenario(
     "controller-crashloop", "a controller's pod crash-loops (target: helm-controller)",
     "controller-crashloop", "Deployment/flux-system/helm-controller", _bad_flag, _revert_patch("args"),
     "the controller's pod is in CrashLoopBackOff",
     _pod_shows(lambda s: ((s.get("state") or {}).get("waiting") or {}).get("reason") == "CrashLoopBackOff"),
-    recovered=_pods_fresh, target="helm-controller"))
+    recovered=_pods_fresh, target="helm-controller", field="args"))
 
 
 # --- a Kustomization suspended; a source behind --------------------------------------------------------------
@@ -478,6 +524,9 @@ def _nudge(c: ClusterOps, s: Scenario, record: Record) -> None:
     """What `flux reconcile ... --with-source` does, so the cluster shows the change now, not at its next interval."""
     if s.quiet and "cleared" not in record:
         return
+    if "cleared" in record and s.field and source_at_head(c) and \
+            manager_container(c, str(record.get("target"))).get(s.field) != _original(s.field, record):
+        replace_container_field(c, str(record.get("target")), s.field, _original(s.field, record))
     if c.get("GitRepository", "flux-system") is not None and not source_at_head(c):
         c.reconcile("GitRepository", "flux-system")
     elif "cleared" in record and not _all_ready(c):

@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -97,15 +98,24 @@ def _stamp(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
-def _container_state(pod: Any) -> tuple[str | None, bool]:
-    """The manager container's state in a pod's status (running, waiting or terminated; None: none yet), and
-    whether it shows a last termination."""
+@dataclass(frozen=True)
+class Shown:
+    """What a pod's status says of its manager container."""
+
+    state: str | None = None
+    """running, waiting or terminated; None: no status yet."""
+    last: bool = False
+    """It shows a last termination."""
+    ready: bool = False
+
+
+def _container_state(pod: Any) -> Shown:
     for status in (pod.status.container_statuses or []) if pod.status else []:
         if status.name == "manager" and status.state is not None:
             state = next((s for s in ("running", "waiting", "terminated") if getattr(status.state, s, None)), None)
-            last = status.last_state is not None and status.last_state.terminated is not None
-            return state, last
-    return None, False
+            return Shown(state, status.last_state is not None and status.last_state.terminated is not None,
+                         bool(status.ready))
+    return Shown()
 
 
 def limits_env(container: dict[str, Any]) -> dict[str, str]:
@@ -136,9 +146,8 @@ class FluxKubelet:
         """controller -> restarts, last termination, and what its pod's status last said."""
         self.refused: dict[str, str] = {}
         """controller -> the image its Deployment names that no built binary is (its pods get ImagePullBackOff)."""
-        self.pod_states: dict[tuple[str, str], tuple[str | None, bool]] = {}
-        """(namespace, pod) -> the manager container's state its status shows, and whether it shows a last
-        termination."""
+        self.pod_states: dict[tuple[str, str], Shown] = {}
+        """(namespace, pod) -> what its status shows of the manager container."""
 
     def follow(self) -> None:
         apps = self.sup.apps()
@@ -237,19 +246,31 @@ class FluxKubelet:
                 life["dead"] = True
             elif child.alive():
                 life["dead"] = False
-            if life["restarts"] or self.untrue(name, child):
+            if self.untrue(name, child):
+                life["reported"] = None  # whatever was reported last, the pod does not say it now
+                self.report_container(name, child, life)
+            elif life["restarts"]:
                 self.report_container(name, child, life)
 
     def untrue(self, name: str, child: Child) -> bool:
         """A pod of the controller whose status says other than its process does (a status from before this
-        supervisor started, when the process crash-looped then): the kubelet reports the truth."""
+        supervisor started, when the process crash-looped then; a pod reported not ready in the process's first
+        seconds, or one the rollout made while the old pod still showed its last termination): the kubelet
+        reports the truth."""
         life = self.life.get(name) or {}
-        for key, (state, last) in self.pod_states.items():
+        for key, shown in self.pod_states.items():
             if self.pods.get(key) != name:
                 continue
-            if state not in (None, "running" if child.alive() else "waiting") or (last and not life.get("last")):
+            if shown.state not in (None, "running" if child.alive() else "waiting") or \
+                    (shown.last and not life.get("last")) or \
+                    (shown.state is not None and shown.ready != self.ready(child)):
                 return True
         return False
+
+    @staticmethod
+    def ready(child: Child) -> bool:
+        """Ready once the process has run 2 s (the controllers' readiness probe passes about then)."""
+        return child.alive() and time.monotonic() - child.started_at > 2
 
     def report_unpullable(self, name: str, image: str) -> None:
         """A Deployment naming a controller version this stack did not build: its pods say what a kubelet says of
@@ -285,7 +306,7 @@ class FluxKubelet:
                 log.debug("reporting %s: %s", pod, e)
 
     def report_container(self, name: str, child: Child, life: dict[str, Any]) -> None:
-        ready = child.alive() and time.monotonic() - child.started_at > 2
+        ready = self.ready(child)
 
         def status(namespace: str, pod: str) -> dict[str, Any]:
             if child.alive():
