@@ -32,7 +32,7 @@ def install_manifests(where: Endpoints, *, home: Path, say: Callable[[str], None
         data = urllib.request.urlopen(url, timeout=60).read()  # an https or local URL
     except (urllib.error.URLError, TimeoutError) as e:
         raise GitError(f"downloading the Flux {version} release manifests from {url}: {clip(str(e), 200)}",
-                       hint="check the version and network access to github.com") from e
+                       hint=where.releases_hint) from e
     if where.cache_releases:
         write_atomic(cache, data.decode())
         write_atomic(sums, f"{hashlib.sha256(data).hexdigest()}  install.yaml\n")

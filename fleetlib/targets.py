@@ -60,6 +60,8 @@ class Endpoints:
     http_proxy: str | None = None
     """The HTTP proxy the cluster's source-controller reaches Helm repositories and OCI registries through (the
     stand-ins' chart server: charts.fleet.internal, registry.fleet.internal); None: direct."""
+    releases_hint: str = "check the version and network access to github.com"
+    """What to do when a release's install.yaml cannot be had here (the stand-ins say which releases they serve)."""
     helm: str | None = None
     """The helm CLI that renders charts as helm-controller does (the promote runbook's HelmRelease diff): the
     stand-ins' build, or $FLEET_HELM or `helm` on PATH for live; None: there is none."""

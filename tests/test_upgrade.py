@@ -115,6 +115,11 @@ def test_a_cluster_at_v2_5_1_is_upgraded_to_v2_9_2_through_v2_6_4(env: dict[str,
     assert [(r["kind"], r["stored"], r["state"]) for r in record["storage"]] == [
         ("OCIRepository", "v1beta2", "removed in v2.9.2")]
 
+    unserved, _ = run("-p", "to_version", "v2.7.0")  # a real release the stand-ins do not serve
+    assert unserved.returncode != 0
+    text = " ".join(unserved.stdout.split() + unserved.stderr.split())
+    assert "downloading the Flux v2.7.0 release manifests" in text and "the stand-ins serve Flux v2.5.1, v2.6.4" in text
+
     refused, _ = run("-p", "apply", "commit")
     assert refused.returncode != 0
     text = " ".join(refused.stdout.split() + refused.stderr.split())

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from fleetlab.versions import LOCAL, RELEASES
 from fleetlib.errors import ClusterError
 from fleetlib.parameters import ClusterParams
 from fleetlib.targets import Endpoints
@@ -27,6 +28,10 @@ def _sandbox_github(home: Path, params: ClusterParams) -> dict[str, Any]:
             "github_where": f"the sandbox GitHub at {web} (as {params.hostname})", "token_env": None,
             "_token": github_token(home), "review": "`fleet sandbox pr show {number} --repo {repo}` (then merge)",
             "github_options": {"retry": None, "seconds_between_requests": None, "seconds_between_writes": None}}
+
+
+RELEASES_HINT = ("the stand-ins serve Flux " + ", ".join(sorted(RELEASES)) + f", and {LOCAL.flux.version} once "
+                 "`fleet local build` has built it")
 
 
 def helm_binary() -> str | None:
@@ -50,7 +55,8 @@ class SandboxStandIn:
                          flux_version=params.version,
                          release_url=f"{hub['github_web']}/fluxcd/flux2/releases/download/{params.version}/install.yaml",
                          prometheus_url=sandbox.prometheus_url(params.id), prometheus_token_env=None,
-                         http_proxy=sandbox.charts.proxy_url if sandbox.charts else None, helm=helm_binary(), **hub)
+                         http_proxy=sandbox.charts.proxy_url if sandbox.charts else None, helm=helm_binary(),
+                         releases_hint=RELEASES_HINT, **hub)
 
     def rehearsal(self, params: ClusterParams, *, home: Path) -> Any:
         from fleetlab.faults.cluster import InProcess
@@ -96,7 +102,8 @@ class LocalStandIn:
                          prometheus_url=f"http://127.0.0.1:{cluster.ports()['prometheus']}/clusters/{params.stage}/"
                                         f"{params.cluster}",
                          prometheus_token_env=None, notes=notes,
-                         http_proxy=f"http://127.0.0.1:{cluster.ports()['charts']}", helm=helm_binary(), **hub)
+                         http_proxy=f"http://127.0.0.1:{cluster.ports()['charts']}", helm=helm_binary(),
+                         releases_hint=RELEASES_HINT, **hub)
 
     def rehearsal(self, params: ClusterParams, *, home: Path) -> Any:
         from fleetlab.faults.scenarios import Rehearsal
