@@ -8,9 +8,9 @@ served by the module proxy these machines reach (403 "not available" for their `
 (v2.7.3's notification-controller v1.7.4, v2.6.4's source-controller v1.6.2, no notification-controller v1.7.x
 or v1.8.x at all), nor v2.9.0 (its notification-controller v1.9.1) or v2.9.1 (its kustomize-controller v1.9.2)
 (checked again 2026-12-06). The oldest release whose four controllers, `api` modules included, are all served
-is v2.9.2 (flux2's manifests/bases pin source v1.9.3, kustomize v1.9.3, helm v1.6.2, notification v1.9.2). A bootstrap on `target: local` installs it and says so;
-the sandbox and live keep the cluster's own version. v2.9 serves only the GA API versions (OCIRepository v1,
-no v1beta2), which fleetlib reads through discovery.
+is v2.9.2 (flux2's manifests/bases pin source v1.9.3, kustomize v1.9.3, helm v1.6.2, notification v1.9.2). A
+bootstrap on `target: local` installs it and says so; the sandbox and live keep the cluster's own version.
+v2.9 serves only the GA API versions (OCIRepository v1, no v1beta2), which fleetlib reads through discovery.
 
     LOCAL.flux.version          # "v2.9.2"
     LOCAL.key                   # the cache folder's name: every pinned version in one string
