@@ -139,6 +139,30 @@ def _nothing(c: ClusterOps, hub: Hub, record: Record) -> None:
     return None
 
 
+def _until(test: Callable[[], bool], nudge: Callable[[], None], *, timeout: float, every: float = 5.0,
+           poll: float = 0.5) -> bool:
+    """Poll `test` until it holds (True) or `timeout` seconds have passed (False), calling `nudge` (reconcile
+    requests, as `flux reconcile` makes) at once and then every `every` seconds meanwhile."""
+    deadline = time.monotonic() + timeout
+    nudged = 0.0
+    while not test():
+        if time.monotonic() > deadline:
+            return False
+        if time.monotonic() - nudged > every:
+            nudge()
+            nudged = time.monotonic()
+        time.sleep(poll)
+    return True
+
+
+def _reconcile(c: ClusterOps, *kinds: str) -> Callable[[], None]:
+    """Reconcile requests for the flux-system objects of these kinds, in order."""
+    def nudge() -> None:
+        for kind in kinds:
+            c.reconcile(kind, "flux-system")
+    return nudge
+
+
 # --- the source's credentials --------------------------------------------------------------------------------
 
 
@@ -315,35 +339,18 @@ def _rolled_out(c: ClusterOps, app: str, field: str, value: Any) -> None:
     directly only when that did not happen in time; either way no later reconcile applies an older revision over
     it, as one still running when the field was put in place directly would (a rehearsal's fault undone by the
     rehearsal itself)."""
-    deadline = time.monotonic() + ROLLOUT_TIMEOUT
-    nudged = 0.0
-    while manager_container(c, app).get(field) != value:
-        if time.monotonic() > deadline:
-            replace_container_field(c, app, field, value)
-            return
-        if time.monotonic() - nudged > 5.0:
-            c.reconcile("GitRepository", "flux-system")
-            c.reconcile("Kustomization", "flux-system")
-            nudged = time.monotonic()
-        time.sleep(0.5)
+    if not _until(lambda: manager_container(c, app).get(field) == value,
+                  _reconcile(c, "GitRepository", "Kustomization"), timeout=ROLLOUT_TIMEOUT):
+        replace_container_field(c, app, field, value)
 
 
-def _fetched(c: ClusterOps, *, timeout: float = ROLLOUT_TIMEOUT) -> bool:
-    """Wait until the flux-system source has the branch head (asking as `flux reconcile source git` does)."""
-    deadline = time.monotonic() + timeout
-    nudged = 0.0
-    while not source_at_head(c):
-        if time.monotonic() > deadline:
-            return False
-        if time.monotonic() - nudged > 5.0:
-            c.reconcile("GitRepository", "flux-system")
-            nudged = time.monotonic()
-        time.sleep(0.5)
-    return True
-
-
-def _original(field: str, record: Record) -> Any:
-    return record.get(field) or ({} if field == "resources" else [])
+def _put_back(c: ClusterOps, field: str, record: Record) -> None:
+    """The controller's container field as it was before the fault (the operator's `kubectl edit`), when it is
+    not already."""
+    app = str(record.get("target"))
+    original = record.get(field) or ({} if field == "resources" else [])
+    if manager_container(c, app).get(field) != original:
+        replace_container_field(c, app, field, original)
 
 
 def _revert_patch(field: str) -> Change:
@@ -351,11 +358,10 @@ def _revert_patch(field: str) -> Change:
     operator's fix (the controller may be too dead to apply the revert itself; put back before the fetch, a
     reconcile of the older revision would undo it)."""
     def undo(c: ClusterOps, hub: Hub, record: Record) -> None:
-        app = str(record.get("target"))
         if record.get("file"):
-            c.commit({record["file"]: str(record["original"]).encode()}, f"Revert the {app} patch")
-            _fetched(c)
-        replace_container_field(c, app, field, _original(field, record))
+            c.commit({record["file"]: str(record["original"]).encode()}, f"Revert the {record.get('target')} patch")
+            _until(lambda: source_at_head(c), _reconcile(c, "GitRepository"), timeout=ROLLOUT_TIMEOUT)
+        _put_back(c, field, record)
         c.reconcile("GitRepository", "flux-system")
     return undo
 
@@ -409,22 +415,14 @@ def _stale_revision(c: ClusterOps, hub: Hub, record: Record, *, timeout: float =
             doc["spec"]["interval"] = STALE_INTERVAL
     record.update({"file": path, "original": original})
     c.commit({path: yaml.safe_dump_all(docs, sort_keys=False).encode()}, "Poll the repository hourly")
-    deadline = time.monotonic() + timeout
-    nudged = 0.0
-    while True:  # fetched, applied, and fetched once more for the new generation: then it waits an hour
+    def polls_hourly() -> bool:  # fetched, applied, and fetched once more for the new generation
         repo = c.get("GitRepository", "flux-system") or {}
-        status = repo.get("status") or {}
-        if spec_of(repo).get("interval") == STALE_INTERVAL and status.get("observedGeneration") == \
-                meta_of(repo).get("generation") and source_at_head(c):
-            break
-        if time.monotonic() > deadline:
-            raise InputError(f"stale-revision: the flux-system GitRepository did not take the {STALE_INTERVAL} "
-                             f"interval within {timeout:.0f} s", hint="check the cluster's Flux controllers")
-        if time.monotonic() - nudged > 3:
-            c.reconcile("GitRepository", "flux-system")
-            c.reconcile("Kustomization", "flux-system")
-            nudged = time.monotonic()
-        time.sleep(0.5)
+        return spec_of(repo).get("interval") == STALE_INTERVAL and status_of(repo).get("observedGeneration") == \
+            meta_of(repo).get("generation") and source_at_head(c)
+
+    if not _until(polls_hourly, _reconcile(c, "GitRepository", "Kustomization"), timeout=timeout, every=3.0):
+        raise InputError(f"stale-revision: the flux-system GitRepository did not take the {STALE_INTERVAL} "
+                         f"interval within {timeout:.0f} s", hint="check the cluster's Flux controllers")
     # dated two hours back: pushed longer ago than the cluster's interval (plus a grace), so being behind it is a
     # fault, not the normal lag of a commit younger than the interval (the rehearsal does not wait the hour)
     pushed = time.time() - 2 * 3600
@@ -524,10 +522,10 @@ def _nudge(c: ClusterOps, s: Scenario, record: Record) -> None:
     """What `flux reconcile ... --with-source` does, so the cluster shows the change now, not at its next interval."""
     if s.quiet and "cleared" not in record:
         return
-    if "cleared" in record and s.field and source_at_head(c) and \
-            manager_container(c, str(record.get("target"))).get(s.field) != _original(s.field, record):
-        replace_container_field(c, str(record.get("target")), s.field, _original(s.field, record))
-    if c.get("GitRepository", "flux-system") is not None and not source_at_head(c):
+    at_head = source_at_head(c)
+    if "cleared" in record and s.field and at_head:
+        _put_back(c, s.field, record)
+    if c.get("GitRepository", "flux-system") is not None and not at_head:
         c.reconcile("GitRepository", "flux-system")
     elif "cleared" in record and not _all_ready(c):
         for obj in c.list("Kustomization"):
@@ -552,22 +550,18 @@ def settle(cluster: ClusterApi | Kube, hub: Hub, scenario: str, record: Record, 
     record = {**record, **({"cleared": time.time()} if cleared else {})}
     if progress:
         progress(f"waiting until {what} (up to {timeout:.0f} s)")
-    deadline = time.monotonic() + timeout
-    nudged = 0.0
-    while True:
+
+    def seen() -> bool:
         try:
-            if check(c, record):
-                return what
+            return check(c, record)
         except InputError:
-            pass  # e.g. the source is being recreated; look again
-        if time.monotonic() > deadline:
-            raise InputError(f"{scenario}: the cluster did not show that {what} within {timeout:.0f} s",
-                             hint="is a process running the cluster's controllers? (`fleet sandbox status`); "
-                                  "runbooks and `fleet sandbox serve` run them")
-        if time.monotonic() - nudged > 5.0:
-            _nudge(c, s, record)
-            nudged = time.monotonic()
-        time.sleep(poll)
+            return False  # e.g. the source is being recreated; look again
+
+    if not _until(seen, lambda: _nudge(c, s, record), timeout=timeout, poll=poll):
+        raise InputError(f"{scenario}: the cluster did not show that {what} within {timeout:.0f} s",
+                         hint="is a process running the cluster's controllers? (`fleet sandbox status`); "
+                              "runbooks and `fleet sandbox serve` run them")
+    return what
 
 
 @dataclass

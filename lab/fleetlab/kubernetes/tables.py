@@ -12,11 +12,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 from fleetlab.kubernetes.registry import ResourceType
-from fleetlib.objects import spec_of, status_of
+from fleetlib.objects import spec_of, status_of, timestamp
 
 Row = Callable[[dict[str, Any], float], list[Any]]
 
@@ -50,15 +49,8 @@ def human_duration(seconds: float) -> str:
     return f"{hours // 24 // 365}y"
 
 
-def _epoch(stamp: Any) -> float | None:
-    try:
-        return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
 def age(stamp: Any, now: float) -> str:
-    t = _epoch(stamp)
+    t = timestamp(stamp)
     return "<unknown>" if t is None else human_duration(now - t)
 
 
@@ -97,7 +89,7 @@ def _pod(obj: dict[str, Any], now: float) -> list[Any]:
             reason = state["terminated"]["reason"]
     if _meta(obj).get("deletionTimestamp"):
         reason = "Terminating"
-    last = max((_epoch(((s.get("lastState") or {}).get("terminated") or {}).get("finishedAt")) or 0 for s in statuses),
+    last = max((timestamp(((s.get("lastState") or {}).get("terminated") or {}).get("finishedAt")) or 0 for s in statuses),
                default=0)
     shown = f"{restarts} ({human_duration(now - last)} ago)" if restarts and last else restarts
     return [_meta(obj)["name"], f"{ready}/{total}", reason, shown, _created(obj, now), status.get("podIP") or "<none>",
