@@ -78,6 +78,15 @@ def is_true(obj: Mapping[str, Any] | None, kind: str = "Ready") -> bool:
     return condition(obj, kind).get("status") == "True"
 
 
+def deployment_ready(deployment: Mapping[str, Any] | None) -> bool:
+    """Every replica the Deployment asks for ready (`flux check`'s "deployment ready"; one scaled to 0 asks for
+    none); a Deployment without a status yet is not."""
+    if deployment is None:
+        return False
+    wanted = spec_of(deployment).get("replicas")
+    return int(status_of(deployment).get("readyReplicas") or 0) == (1 if wanted is None else int(wanted))
+
+
 def container_statuses(pod: Mapping[str, Any]) -> list[dict[str, Any]]:
     found = status_of(pod).get("containerStatuses")
     return [s for s in found if isinstance(s, dict)] if isinstance(found, list) else []

@@ -16,8 +16,9 @@ def crd(name: str) -> dict[str, Any]:
     return {"kind": "CustomResourceDefinition", "metadata": {"name": name}}
 
 
-def deployment(name: str) -> dict[str, Any]:
-    return {"kind": "Deployment", "metadata": {"name": name, "namespace": "flux-system"}}
+def deployment(name: str, ready: int = 1) -> dict[str, Any]:
+    return {"kind": "Deployment", "metadata": {"name": name, "namespace": "flux-system"}, "spec": {"replicas": 1},
+            "status": {"readyReplicas": ready} if ready else {}}
 
 
 def installed(**changes: Any) -> ClusterFacts:
@@ -195,6 +196,10 @@ CASES: dict[str, tuple[ClusterFacts, tuple[str, str, str]]] = {
     "stalled": (installed(objects={"Kustomization": [flux_object("Kustomization", "bad", {
         "type": "Stalled", "status": "True", "reason": "InvalidSpec", "message": "spec.interval is not a duration"})]}),
         ("error", "Kustomization/flux-system/bad", "InvalidSpec: spec.interval is not a duration")),
+    "controller-not-ready": (installed(
+        deployments=[deployment(c, ready=int(c != "source-controller")) for c in COMPONENTS],
+        pods=[pod("source-controller", {"state": {"running": {}}, "ready": False, "restartCount": 0})]),
+        ("error", "Deployment/flux-system/source-controller", "0/1 replicas ready; running, not ready, 0 restarts")),
     "reconcile-failed": (installed(objects={"HelmRelease": [helm_release("web", ready_false(
         "InstallFailed", "Helm install failed for release apps/web: timed out"))]}),
         ("error", "HelmRelease/flux-system/web", "Helm install failed")),
@@ -213,21 +218,31 @@ def test_each_rule_on_hand_built_facts(rule_id: str) -> None:
     assert evidence in found[0].evidence and found[0].cause and found[0].remediation
 
 
-@pytest.mark.parametrize(("state", "ready", "finished", "looping"), [
-    ({"running": {"startedAt": "2026-12-06T06:00:58Z"}}, False, "2026-12-06T06:00:50Z", True),  # just restarted
-    ({"terminated": {"reason": "Error", "exitCode": 2}}, False, "2026-12-06T06:00:50Z", True),  # just exited again
-    ({"running": {"startedAt": "2026-12-06T06:00:58Z"}}, True, "2026-12-06T06:00:50Z", False),  # came up this time
-    ({"running": {"startedAt": "2026-12-06T05:00:00Z"}}, False, "2026-12-06T04:59:50Z", False),  # an hour ago
+@pytest.mark.parametrize(("state", "ready", "restarts", "finished", "looping"), [
+    ({"running": {"startedAt": "2026-12-06T06:00:58Z"}}, False, 4, "2026-12-06T06:00:50Z", True),  # just restarted
+    ({"terminated": {"reason": "Error", "exitCode": 2}}, False, 4, "2026-12-06T06:00:50Z", True),  # exited again
+    # the first restart after the first failed exit (CI saw this one between two troubleshoot runs)
+    ({"running": {"startedAt": "2026-12-06T06:00:58Z"}}, False, 1, "2026-12-06T06:00:48Z", True),
+    ({"running": {"startedAt": "2026-12-06T06:00:58Z"}}, True, 4, "2026-12-06T06:00:50Z", False),  # came up this time
+    ({"running": {"startedAt": "2026-12-06T05:00:00Z"}}, False, 4, "2026-12-06T04:59:50Z", False),  # an hour ago
 ])
-def test_a_crash_loop_between_two_back_offs_is_still_one(state: dict[str, Any], ready: bool, finished: str,
-                                                          looping: bool) -> None:
+def test_a_crash_loop_between_two_back_offs_is_still_one(state: dict[str, Any], ready: bool, restarts: int,
+                                                          finished: str, looping: bool) -> None:
     """The kubelet shows the container running (or terminated) for a moment each time it restarts it: a crash
-    loop is also restarts, a recent failed exit and not ready."""
-    status = {"state": state, "ready": ready, "lastState": {"terminated": {"reason": "Error", "exitCode": 2,
-                                                                           "finishedAt": finished}}}
-    facts = installed(pods=[pod("helm-controller", status)], now=1796536860.0)  # 2026-12-06T06:01:00Z
-    assert [f.id for f in diagnose(facts) if f.id == "controller-crashloop"] == (["controller-crashloop"] if looping
-                                                                                   else [])
+    loop is also a restart after a recent failed exit, not ready. Whatever the rule says, the Deployment not
+    ready is a finding."""
+    status = {"state": state, "ready": ready, "restartCount": restarts,
+              "lastState": {"terminated": {"reason": "Error", "exitCode": 2, "finishedAt": finished}}}
+    facts = installed(pods=[pod("helm-controller", status)], now=1796536860.0,  # 2026-12-06T06:01:00Z
+                      deployments=[deployment(c, ready=int(ready or c != "helm-controller")) for c in COMPONENTS])
+    found = [f.id for f in diagnose(facts)]
+    assert found == (["controller-crashloop"] if looping else [] if ready else ["controller-not-ready"])
+
+
+def test_a_controller_scaled_to_zero_asks_for_no_ready_replica() -> None:
+    scaled = {**deployment("helm-controller", ready=0), "spec": {"replicas": 0}}
+    assert diagnose(installed(deployments=[*(deployment(c) for c in COMPONENTS[:2]), scaled,
+                                           deployment(COMPONENTS[3])])) == []
 
 
 def test_the_catch_all_sees_only_what_no_rule_claimed() -> None:

@@ -13,7 +13,7 @@ from fleetlib.errors import ClusterError, clip
 from fleetlib.git import Checkout
 from fleetlib.kube import Kube
 from fleetlib.model import Duration
-from fleetlib.objects import FLUX_KINDS, condition, is_true, spec_of, status_of
+from fleetlib.objects import FLUX_KINDS, condition, deployment_ready, is_true, spec_of, status_of
 from fleetlib.parameters import ClusterParams
 from fleetlib.steplog import StepLog
 from fleetlib.waiting import wait_until
@@ -115,8 +115,7 @@ class ClusterWaits:
         def all_ready() -> bool | None:
             for name in list(pending):
                 d = self.kube.get("apps/v1", "Deployment", self.params.namespace, name)
-                ready = status_of(d).get("readyReplicas")
-                if ready and ready == spec_of(d).get("replicas"):
+                if deployment_ready(d):
                     self.log.say("✔", f"{name}: deployment ready")
                     pending.remove(name)
             return None if pending else True

@@ -25,7 +25,9 @@ from fleetlib.objects import (
     condition,
     container_statuses,
     containers,
+    deployment_ready,
     labels_of,
+    meta_of,
     ref,
     references,
     spec_of,
@@ -200,14 +202,15 @@ crash-looping (the kubelet's back-off grows to 5 minutes, so a loop restarts it 
 
 def _crash_looping(s: Mapping[str, Any], now: float) -> bool:
     """In CrashLoopBackOff, or between two of its back-offs: each time the kubelet restarts the container its state
-    says running (or terminated) for a moment, so a loop is also restarts, a recent failed exit and not ready."""
+    says running (or terminated) for a moment, so a loop is also a restart after a recent failed exit, not ready
+    (the kubelet's back-off, and its CrashLoopBackOff, start at the first failed exit)."""
     last = terminated(s)
     if last.get("reason") == "OOMKilled":
         return False  # that one's own finding
     if waiting(s).get("reason") == "CrashLoopBackOff":
         return True
     exited = timestamp(last.get("finishedAt"))
-    return (int(s.get("restartCount") or 0) >= 2 and last.get("exitCode") not in (None, 0) and not s.get("ready")
+    return (int(s.get("restartCount") or 0) >= 1 and last.get("exitCode") not in (None, 0) and not s.get("ready")
             and exited is not None and now - exited < CRASHLOOP_WINDOW)
 
 
@@ -221,7 +224,7 @@ def controller_crashloop(facts: ClusterFacts) -> list[Finding]:
             if _crash_looping(s, facts.now):
                 out.append(Finding(
                     "controller-crashloop", "critical", str(Ref("Deployment", facts.namespace, app)),
-                    f"{waiting(s).get('message') or 'CrashLoopBackOff'}; last exit {last.get('reason')} "
+                    f"{waiting(s).get('message') or 'restarted, not ready'}; last exit {last.get('reason')} "
                     f"({last.get('exitCode')}), {s.get('restartCount')} restarts",
                     f"{app} keeps crashing, so the objects it reconciles are not updated",
                     f"`kubectl -n {facts.namespace} logs deploy/{app} --previous`; fix its arguments or resources in "
@@ -510,6 +513,40 @@ def reconcile_failed(facts: ClusterFacts, claimed: set[str]) -> list[Finding]:
                     f"{obj['kind']} failed with {ready.get('reason')}",
                     f"`kubectl describe` it and read the controller logs; then {_reconcile_cmd(obj)}")
             for obj, ready in _failing(facts, tuple(facts.objects), lambda o, _r: ref(o) not in claimed)]
+
+
+@catch_all("controller-not-ready")
+def controller_not_ready(facts: ClusterFacts, claimed: set[str]) -> list[Finding]:
+    """A Flux controller's Deployment not ready (as `flux check` says it) that no rule explained: what its pods
+    show, so the check's "not ready" never comes without a finding."""
+    out = []
+    for d in facts.deployments:
+        name = meta_of(d).get("name", "")
+        obj = str(Ref("Deployment", facts.namespace, name))
+        if deployment_ready(d) or obj in claimed:
+            continue
+        shown = [_container_shown(s) for pod in facts.pods if labels_of(pod).get("app") == name
+                 for s in container_statuses(pod)]
+        ready = status_of(d).get("readyReplicas") or 0
+        out.append(Finding(
+            "controller-not-ready", "error", obj,
+            f"{ready}/{spec_of(d).get('replicas', 1)} replicas ready; " + ("; ".join(shown) or "no pod"),
+            f"{name} is not running ready, so the objects it reconciles are not updated",
+            f"`kubectl -n {facts.namespace} describe deploy/{name}` and `kubectl -n {facts.namespace} logs "
+            f"deploy/{name}`; `flux check` says when it is ready again"))
+    return out
+
+
+def _container_shown(s: Mapping[str, Any]) -> str:
+    """One container's state in words: `running, not ready, 1 restarts, last exit Error (1)`."""
+    state = next((k for k in ("running", "waiting", "terminated") if (s.get("state") or {}).get(k) is not None),
+                 "unknown")
+    reason = waiting(s).get("reason")
+    last = terminated(s)
+    return ", ".join(p for p in (
+        f"{state}{f' ({reason})' if reason else ''}", "ready" if s.get("ready") else "not ready",
+        f"{s.get('restartCount') or 0} restarts",
+        f"last exit {last.get('reason')} ({last.get('exitCode')})" if last else "") if p)
 
 
 def _claims(findings: Iterable[Finding]) -> set[str]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from fleetlib.objects import Ref, condition, spec_of, status_of
+from fleetlib.objects import Ref, condition, deployment_ready, spec_of, status_of
 from fleetlib.troubleshoot.facts import ClusterFacts
 
 _HEX = re.compile(r"\b[0-9a-f]{40,128}\b")
@@ -113,9 +113,8 @@ def check(facts: ClusterFacts, *, flux_version: str) -> pd.DataFrame:
     rows.append({"check": "bootstrapped", "ok": "kustomize.toolkit.fluxcd.io/name" in labels,
                  "detail": str("kustomize.toolkit.fluxcd.io/name" in labels).lower()})
     for d in facts.deployments:
-        status, dspec = d.get("status") or {}, spec_of(d)
-        ready = bool(status.get("readyReplicas")) and status.get("readyReplicas") == dspec.get("replicas", 1)
-        images = ", ".join(c.get("image", "") for c in spec_of(dspec.get("template")).get("containers") or [])
+        ready = deployment_ready(d)
+        images = ", ".join(c.get("image", "") for c in spec_of(spec_of(d).get("template")).get("containers") or [])
         rows.append({"check": f"controller {d['metadata']['name']}", "ok": ready,
                      "detail": f"{'deployment ready' if ready else 'not ready'}; {images}"})
     if not facts.deployments:

@@ -41,7 +41,7 @@ from fleetlab.faults.cluster import (
 from fleetlab.github.hub import Hub
 from fleetlab.kubernetes.apiserver import ClusterApi
 from fleetlib.errors import InputError
-from fleetlib.objects import condition, meta_of, spec_of, status_of
+from fleetlib.objects import condition, deployment_ready, meta_of, spec_of, status_of
 
 Record = dict[str, Any]
 Change = Callable[[ClusterOps, Hub, Record], None]
@@ -117,9 +117,11 @@ def _pod_shows(test: Callable[[dict[str, Any]], bool]) -> Check:
 
 
 def _pods_fresh(c: ClusterOps, record: Record) -> bool:
+    """The controller's pods ready without a last termination, and its Deployment ready (as `flux check` says)."""
     pods = c.pods(str(record.get("target")))
     return bool(pods) and all(s.get("ready") and not s.get("lastState") for p in pods
-                              for s in status_of(p).get("containerStatuses") or [{}])
+                              for s in status_of(p).get("containerStatuses") or [{}]) and deployment_ready(
+        c.get("Deployment", str(record.get("target"))))
 
 
 def _always(c: ClusterOps, record: Record) -> bool:
