@@ -79,12 +79,12 @@ def is_true(obj: Mapping[str, Any] | None, kind: str = "Ready") -> bool:
 
 
 def deployment_ready(deployment: Mapping[str, Any] | None) -> bool:
-    """Every replica the Deployment asks for ready (`flux check`'s "deployment ready"; one scaled to 0 asks for
-    none); a Deployment without a status yet is not."""
+    """As many replicas ready as the Deployment asks for (`flux check`'s "deployment ready"; more while a rollout
+    surges, none for one scaled to 0); a Deployment without a status yet is not."""
     if deployment is None:
         return False
     wanted = spec_of(deployment).get("replicas")
-    return int(status_of(deployment).get("readyReplicas") or 0) == (1 if wanted is None else int(wanted))
+    return int(status_of(deployment).get("readyReplicas") or 0) >= (1 if wanted is None else int(wanted))
 
 
 def container_statuses(pod: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -239,9 +239,10 @@ def test_a_crash_loop_between_two_back_offs_is_still_one(state: dict[str, Any], 
     assert found == (["controller-crashloop"] if looping else [] if ready else ["controller-not-ready"])
 
 
-def test_a_controller_scaled_to_zero_asks_for_no_ready_replica() -> None:
-    scaled = {**deployment("helm-controller", ready=0), "spec": {"replicas": 0}}
-    assert diagnose(installed(deployments=[*(deployment(c) for c in COMPONENTS[:2]), scaled,
+@pytest.mark.parametrize(("replicas", "ready"), [(0, 0), (1, 2)])  # scaled to 0; a rollout's surge
+def test_a_controller_with_the_replicas_it_asks_for_ready_is_ready(replicas: int, ready: int) -> None:
+    helm = {**deployment("helm-controller", ready=ready), "spec": {"replicas": replicas}}
+    assert diagnose(installed(deployments=[*(deployment(c) for c in COMPONENTS[:2]), helm,
                                            deployment(COMPONENTS[3])])) == []
 
 
