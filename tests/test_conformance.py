@@ -24,7 +24,7 @@ from fleetlab.versions import LOCAL
 from fleetlib import kube as kube_adapter
 from fleetlib import targets
 from fleetlib.model import ClusterId
-from fleetlib.objects import status_of
+from fleetlib.objects import container_statuses, labels_of, status_of
 from fleetlib.parameters import Catalog
 from fleetlib.record import read_records
 from fleetlib.troubleshoot.diagnose import SEVERITY, diagnose
@@ -773,7 +773,7 @@ def test_each_fault_is_the_first_finding(target: str, scenario: str, bootstrappe
             assert obj is None or found[0]["object"] == obj
             assert found[0]["evidence"] and found[0]["remediation"]
         if scenario == "controller-crashloop":
-            _visible_through_a_restart(fleet, target, env, finding)
+            _visible_through_a_restart(fleet, target, env, SCENARIOS[scenario])
     finally:  # this process runs the sandbox cluster's controllers again while it clears the fault
         targets.rehearsal(params, home=Path(env["FLEET_HOME"])).clear(scenario, wait=True, timeout=240, progress=_say)
         if old_root is None:
@@ -784,27 +784,26 @@ def test_each_fault_is_the_first_finding(target: str, scenario: str, bootstrappe
     assert left == []
 
 
-def _visible_through_a_restart(fleet: Path, target: str, env: dict[str, str], finding: str) -> None:
+def _visible_through_a_restart(fleet: Path, target: str, env: dict[str, str], scenario: Any) -> None:
     """A fault that has shown stays visible until cleared: asked every second while the kubelet restarts the
     crash-looping container once (its state says running for a moment then), the diagnosis still names it first.
     A moment the API server did not answer (api-unreachable, seen once under the full suite's load on two cores) is
     not a diagnosis of the crash loop either way: set aside, as long as most moments answered."""
-    kube = _kube(fleet, target, env)
+    params = params_of(fleet, target)
+    kube = kube_adapter.connect(params, home=Path(env["FLEET_HOME"]))
+    seen: list[list[str]] = []
 
     def restarts() -> int:
-        return max((int(s.get("restartCount") or 0) for p in kube.list("v1", "Pod", "flux-system",
-                                                                       label_selector="app=helm-controller")
-                    for s in status_of(p).get("containerStatuses") or []), default=0)
+        """The diagnosis of this moment (kept in `seen`) and the most restarts its facts show of the target."""
+        facts = gather_cluster(params, kube)
+        seen.append([f.id for f in diagnose(facts)][:2])
+        return max((int(s.get("restartCount") or 0) for p in facts.pods if labels_of(p).get("app") == scenario.target
+                    for s in container_statuses(p)), default=0)
 
-    before, seen = restarts(), []
-
-    def restarted() -> bool | None:
-        seen.append([f.id for f in findings_of(fleet, target, env)][:2])
-        return restarts() > before or None
-
-    wait_until("helm-controller restarted once more", restarted, timeout=330, poll=1.0)
+    before = restarts()
+    wait_until(f"{scenario.target} restarted once more", lambda: restarts() > before or None, timeout=330, poll=1.0)
     answered = [ids for ids in seen if ids[:1] != ["api-unreachable"]]
-    assert len(answered) * 2 > len(seen) and all(ids[:1] == [finding] for ids in answered), seen
+    assert len(answered) * 2 > len(seen) and all(ids[:1] == [scenario.finding] for ids in answered), seen
 
 
 # --- target live, for real: a local cluster's kube context and the sandbox GitHub as a GitHub Enterprise host ---
